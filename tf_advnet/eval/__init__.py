@@ -1,0 +1,1 @@
+"""Robustness evaluation: accuracy under attacks, paper metrics, tables, plots."""
