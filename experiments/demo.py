@@ -1,0 +1,40 @@
+"""The main job: standard vs PGD-AT, trained, attacked, tabulated and plotted.
+
+  python experiments/demo.py                       # Fashion-MNIST, cpu preset
+  python experiments/demo.py --dataset=mnist_5k    # the 5,000 real MNIST digits
+"""
+
+from tf_advnet.utils.cli import quiet_tensorflow, run_main
+
+quiet_tensorflow()
+
+from absl import flags  # noqa: E402
+
+from tf_advnet.configs import PRESET_NAMES  # noqa: E402
+from tf_advnet.errors import UserError  # noqa: E402
+
+_DATASET = flags.DEFINE_string("dataset", "fashion_mnist", "data set name")
+_PRESET = flags.DEFINE_enum("preset", "cpu", PRESET_NAMES, "hyper-parameter preset")
+_WORK = flags.DEFINE_string("work_dir", "runs/demo", "models, checkpoints, logs")
+_RESULTS = flags.DEFINE_string("results_dir", None,
+                               "tables and plots (default results/demo/<dataset>)")
+_EPOCHS = flags.DEFINE_integer("epochs", None, "override the preset's epochs")
+_TRAIN_LIMIT = flags.DEFINE_integer("train_limit", None, "first N training images")
+_TEST_LIMIT = flags.DEFINE_integer("test_limit", None, "first N test images")
+_ATTACKS = flags.DEFINE_string("attacks", None, "override the preset's attack list")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "local data directory")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments: {argv[1:]} (flags look like --name=value)")
+    from tf_advnet.runs.demo import demo
+
+    demo(_DATASET.value, _PRESET.value, work_dir=_WORK.value, results_dir=_RESULTS.value,
+         overrides=dict(epochs=_EPOCHS.value, train_limit=_TRAIN_LIMIT.value,
+                        test_limit=_TEST_LIMIT.value, attacks=_ATTACKS.value,
+                        data_dir=_DATA_DIR.value))
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,73 @@
+"""Evaluate saved classifiers under an attack list.
+
+  python experiments/evaluate.py --model_path=runs/fmnist_pgd/model.keras \
+      --dataset=fashion_mnist --attacks=fgsm,pgd10,pgd100,cw100,deepfool --eps=0.1 \
+      --metrics=rho2,rho_inf --out_dir=results/eval/fmnist_pgd
+
+Several models: --model_path=std=runs/a/model.keras,adv=runs/b/model.keras
+(add --transfer for the surrogate x target matrix).
+"""
+
+from tf_advnet.utils.cli import quiet_tensorflow, run_main
+
+quiet_tensorflow()
+
+from absl import flags  # noqa: E402
+
+from tf_advnet.configs import DataConfig, EvalConfig  # noqa: E402
+from tf_advnet.errors import UserError, check_range  # noqa: E402
+
+_MODELS = flags.DEFINE_string("model_path", None, "path.keras or name=path,name=path")
+_DATASET = flags.DEFINE_string("dataset", "fashion_mnist", "data set name")
+_ATTACKS = flags.DEFINE_string("attacks", "fgsm,pgd10,pgd100,cw100,deepfool",
+                               "comma-separated attack specs")
+_EPS = flags.DEFINE_float("eps", 0.1, "L-inf budget in [0, 1]")
+_EPS_L2 = flags.DEFINE_float("eps_l2", None, "L2 budget for L2 attacks")
+_METRICS = flags.DEFINE_list("metrics", [], "rho2, rho_inf, eps_ref, rho_cw")
+_TRANSFER = flags.DEFINE_bool("transfer", False, "transfer matrix across the models")
+_TEST_LIMIT = flags.DEFINE_integer("test_limit", 1000, "first N test images (0 = all)")
+_BATCH = flags.DEFINE_integer("batch_size", 250, "attack batch size")
+_SEED = flags.DEFINE_integer("seed", 0, "seed of random starts")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "local data directory")
+_OUT = flags.DEFINE_string("out_dir", "results/eval", "output directory")
+
+
+def _parse_models(text):
+    if not text:
+        raise UserError("--model_path is required: path.keras or name=path,name=path")
+    items = [t for t in text.split(",") if t]
+    if len(items) == 1 and "=" not in items[0]:
+        return {"model": items[0]}
+    models = {}
+    for item in items:
+        if "=" not in item:
+            raise UserError(f"--model_path: {item!r} must be name=path when giving "
+                            "several models")
+        name, path = item.split("=", 1)
+        models[name] = path
+    return models
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments: {argv[1:]} (flags look like --name=value)")
+    from tf_advnet.data import DATASET_NAMES
+    from tf_advnet.errors import check_choice
+    from tf_advnet.runs.evaluate import evaluate
+
+    check_choice("dataset", _DATASET.value, DATASET_NAMES)
+    check_range("eps", _EPS.value, 0.0, 1.0)
+    check_range("batch_size", _BATCH.value, 0, low_inclusive=False)
+    check_range("test_limit", _TEST_LIMIT.value, 0)
+    data = DataConfig(dataset=_DATASET.value, test_limit=_TEST_LIMIT.value or None,
+                      data_dir=_DATA_DIR.value)
+    ev = EvalConfig(attacks=_ATTACKS.value, eps=_EPS.value, eps_l2=_EPS_L2.value,
+                    batch_size=_BATCH.value,
+                    eps_grid=tuple(round(_EPS.value * f, 6) for f in (0, .25, .5, 1, 1.5, 2)))
+    evaluate(_parse_models(_MODELS.value), data, ev, _OUT.value, metrics=_METRICS.value,
+             transfer=_TRANSFER.value, seed=_SEED.value, preset="custom")
+    print(f"wrote {_OUT.value}/eval.json, eval.md, acc_vs_eps.png")
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,59 @@
+"""Train a classifier (standard or PGD-AT) with model.fit at a preset.
+
+  python experiments/train.py --method=pgd_at --dataset=fashion_mnist --preset=cpu \
+      --out_dir=runs/fmnist_pgd
+
+Kill it and start the same command again: it resumes from the last backup.
+"""
+
+from tf_advnet.utils.cli import quiet_tensorflow, run_main
+
+quiet_tensorflow()
+
+from absl import flags  # noqa: E402
+
+from tf_advnet.configs import PRESET_NAMES, override, preset  # noqa: E402
+from tf_advnet.configs.base import STRATEGIES  # noqa: E402
+from tf_advnet.errors import UserError  # noqa: E402
+
+_METHOD = flags.DEFINE_string("method", "standard", "standard | pgd_at")
+_DATASET = flags.DEFINE_string("dataset", "fashion_mnist", "data set name")
+_PRESET = flags.DEFINE_enum("preset", "cpu", PRESET_NAMES, "hyper-parameter preset")
+_STRATEGY = flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy")
+_OUT = flags.DEFINE_string("out_dir", None, "work dir (default runs/<dataset>_<method>)")
+_SEED = flags.DEFINE_integer("seed", None, "random seed (default: the preset's)")
+_MODEL = flags.DEFINE_string("model", None, "classifier name (default: the preset's)")
+_WIDTH = flags.DEFINE_float("width", None, "model width multiplier")
+_EPS = flags.DEFINE_float("eps", None, "L-inf budget in [0, 1] for training and eval")
+_EPOCHS = flags.DEFINE_integer("epochs", None, "epochs")
+_BATCH = flags.DEFINE_integer("batch_size", None, "global batch size")
+_LR = flags.DEFINE_float("learning_rate", None, "initial learning rate")
+_OPT = flags.DEFINE_string("optimizer", None, "sgd | adam")
+_WD = flags.DEFINE_float("weight_decay", None, "coupled L2 on kernels")
+_STEPS = flags.DEFINE_integer("attack_steps", None, "PGD steps in training")
+_STEP = flags.DEFINE_float("step_size", None, "PGD step in training (default eps/4)")
+_TRAIN_LIMIT = flags.DEFINE_integer("train_limit", None, "use the first N training images")
+_TEST_LIMIT = flags.DEFINE_integer("test_limit", None, "use the first N test images")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "local data directory")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments: {argv[1:]} (flags look like --name=value)")
+    from tf_advnet.runs.train import train
+
+    config = override(
+        preset(_PRESET.value, _DATASET.value, _METHOD.value), seed=_SEED.value,
+        name=_MODEL.value, width=_WIDTH.value, eps=_EPS.value,
+        eval_eps=_EPS.value, epochs=_EPOCHS.value, batch_size=_BATCH.value,
+        learning_rate=_LR.value, optimizer=_OPT.value, weight_decay=_WD.value,
+        attack_steps=_STEPS.value, step_size=_STEP.value,
+        train_limit=_TRAIN_LIMIT.value, test_limit=_TEST_LIMIT.value,
+        data_dir=_DATA_DIR.value)
+    config.validate()
+    out = _OUT.value or f"runs/{_DATASET.value}_{_METHOD.value}"
+    train(config, out, strategy=_STRATEGY.value)
+
+
+if __name__ == "__main__":
+    run_main(main)

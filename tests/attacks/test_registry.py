@@ -1,0 +1,66 @@
+"""Attack specs resolve to the right attack, and bad specs give one clear line."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.attacks import _models
+from tf_advnet.attacks.registry import parse_attack, parse_attacks, split_specs
+from tf_advnet.errors import UserError
+
+
+def test_split_specs_keeps_options_together():
+    assert split_specs("fgsm,pgd10:step=eps/4,restarts=2,cw100") == [
+        "fgsm", "pgd10:step=eps/4,restarts=2", "cw100"]
+
+
+@pytest.mark.parametrize("spec,family,norm,steps,bounded", [
+    ("fgsm", "fgsm", "inf", 1, True),
+    ("pgd10", "pgd", "inf", 10, True),
+    ("pgd20_l2:eps=1.5", "pgd", "2", 20, True),
+    ("cwpgd100:kappa=50", "cwpgd", "inf", 100, True),
+    ("mim10", "mim", "inf", 10, True),
+    ("cw100", "cw", "2", 100, False),
+    ("deepfool", "deepfool", "2", 50, False),
+    ("deepfool_inf:max_iter=5", "deepfool", "inf", 5, False),
+    ("noise", "noise", "inf", 0, True),
+])
+def test_parse(spec, family, norm, steps, bounded):
+    a = parse_attack(spec, eps=0.1)
+    assert (a.family, a.norm, a.num_steps, a.bounded) == (family, norm, steps, bounded)
+
+
+def test_step_expression_and_default_rule():
+    # Default PGD step is Madry's 2.5 * eps / K, i.e. eps/4 at K = 10.
+    model_fn = _models.logits_fn(_models.trivial_model())
+    x = tf.constant(_models.images(8, seed=3))
+    y = tf.argmax(model_fn(x), -1)
+    a = parse_attack("pgd1:random_start=0", eps=0.1)
+    # One step of 2.5 * eps, projected, moves pixels by exactly eps (or to a bound).
+    delta = np.abs(a(model_fn, x, y).numpy() - x.numpy())
+    assert np.isclose(delta.max(), 0.1, atol=1e-6)
+    b = parse_attack("pgd1:random_start=0,step=eps/100", eps=0.1)
+    delta_b = np.abs(b(model_fn, x, y).numpy() - x.numpy())
+    assert delta_b.max() <= 0.001 + 1e-6
+
+
+def test_bounded_attacks_stay_in_ball():
+    model_fn = _models.logits_fn(_models.tiny_cnn())
+    x = tf.constant(_models.images(16, seed=1))
+    y = tf.argmax(model_fn(x), -1)
+    for a in parse_attacks("fgsm,pgd5,cwpgd5,mim5,noise", eps=0.05):
+        d = a(model_fn, x, y, seed=0).numpy() - x.numpy()
+        assert np.abs(d).max() <= 0.05 + 1e-6, a.spec
+
+
+@pytest.mark.parametrize("spec,needle", [
+    ("bogus", "unknown attack"),
+    ("pgd", "needs a step count"),
+    ("fgsm3", "takes no step count"),
+    ("pgd10:foo=1", "option 'foo' is not valid"),
+    ("pgd10:step=abc", "not a number"),
+    ("pgd10_l2", "needs a budget"),
+])
+def test_bad_specs(spec, needle):
+    with pytest.raises(UserError, match=needle):
+        parse_attack(spec, eps=0.1)

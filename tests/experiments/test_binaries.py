@@ -1,0 +1,138 @@
+"""End-to-end smoke tests of the experiment binaries on generated data, and the
+one-line messages for user mistakes (no stack traces)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TINY = ["--dataset=synthetic", "--train_limit=192", "--test_limit=48", "--epochs=1"]
+
+
+def _run(script, *args, env=None, cwd=None):
+    full_env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3",
+                    CUDA_VISIBLE_DEVICES="", TF_ADVNET_ALLOW_DOWNLOAD="0", **(env or {}))
+    return subprocess.run([sys.executable, os.path.join(ROOT, "experiments", script),
+                           *args], capture_output=True, text=True, env=full_env,
+                          cwd=cwd or ROOT, timeout=300)
+
+
+def _one_line_error(proc, needle):
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    lines = [l for l in proc.stderr.splitlines() if needle in l]
+    assert lines, proc.stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    work = tmp_path_factory.mktemp("train")
+    proc = _run("train.py", "--method=pgd_at", "--attack_steps=2", *TINY,
+                f"--out_dir={work}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return work, proc
+
+
+def test_train_writes_model_checkpoints_results(trained):
+    work, _ = trained
+    assert (work / "model.keras").exists()
+    assert list((work / "checkpoints").glob("epoch001.weights.h5"))
+    assert (work / "tensorboard").is_dir()
+    res = json.loads((work / "train_results.json").read_text())
+    prov = res["provenance"]
+    for key in ("command", "commit", "seed", "preset", "wall_time_s", "versions"):
+        assert key in prov
+    assert "train.py" in prov["command"] and prov["preset"] == "cpu"
+    assert res["config"]["train"]["method"] == "pgd_at"
+    assert 0.0 <= res["test_clean_acc"] <= 1.0 and res["train_images_per_second"] > 0
+
+
+def test_train_again_reuses_finished_run(trained):
+    work, _ = trained
+    proc = _run("train.py", "--method=pgd_at", "--attack_steps=2", *TINY,
+                f"--out_dir={work}")
+    assert proc.returncode == 0 and "already trained" in proc.stdout
+
+
+def test_evaluate_writes_json_markdown_plot(trained, tmp_path):
+    work, _ = trained
+    proc = _run("evaluate.py", f"--model_path=a={work}/model.keras,b={work}/model.keras",
+                "--dataset=synthetic", "--test_limit=32", "--attacks=fgsm,pgd5,deepfool",
+                "--eps=0.1", "--metrics=rho2", "--transfer", f"--out_dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((tmp_path / "eval.json").read_text())
+    assert set(res["models"]) == {"a", "b"} and "rho2" in res["metrics"]["a"]
+    assert res["transfer"]["transfer"]["a"]["a/pgd5"] == res["models"]["a"]["attacks"]["pgd5"]["acc"]
+    assert "| model | n | clean | fgsm | pgd5 | deepfool | worst case |" in \
+        (tmp_path / "eval.md").read_text()
+    assert (tmp_path / "acc_vs_eps.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--dataset=imagenet"], "--dataset='imagenet' is not valid; allowed values:"),
+    (["--method=trades"], "--method='trades' is not valid; allowed values: standard, pgd_at"),
+    (["--model=vgg"], "--model='vgg' is not valid; allowed values:"),
+    (["--eps=1.5"], "--eps=1.5 is out of range"),
+    (["--attack_steps=-3"], "--attack_steps=-3 is out of range"),
+    (["--batch_size=0"], "--batch_size=0 is out of range"),
+    (["--preset=gpu"], "--preset"),
+])
+def test_train_bad_flags(args, needle, tmp_path):
+    _one_line_error(_run("train.py", *TINY, f"--out_dir={tmp_path}", *args), needle)
+
+
+def test_corrupt_checkpoint_message(tmp_path):
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "backup" / "latest.weights.h5").write_bytes(b"not an h5 file")
+    _one_line_error(_run("train.py", *TINY, f"--out_dir={tmp_path}"),
+                    "is corrupt; delete it")
+
+
+def test_missing_dataset_message(tmp_path):
+    proc = _run("train.py", "--dataset=cifar10", f"--data_dir={tmp_path}",
+                f"--out_dir={tmp_path}/w")
+    _one_line_error(proc, "cifar10")
+    assert str(tmp_path) in proc.stderr
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--model_path=/nonexistent/m.keras"], "no such file"),
+    (["--attacks=pgd"], "needs a step count"),
+    (["--attacks=laser"], "unknown attack 'laser'"),
+    (["--eps=-1"], "--eps=-1.0 is out of range"),
+])
+def test_evaluate_bad_flags(args, needle, tmp_path):
+    base = [f"--model_path={tmp_path}/x.keras", "--dataset=synthetic",
+            f"--out_dir={tmp_path}"]
+    (tmp_path / "x.keras").write_bytes(b"garbage")
+    _one_line_error(_run("evaluate.py", *base, *args), needle)
+
+
+def test_evaluate_corrupt_model(tmp_path):
+    (tmp_path / "x.keras").write_bytes(b"garbage")
+    _one_line_error(_run("evaluate.py", f"--model_path={tmp_path}/x.keras",
+                         "--dataset=synthetic", f"--out_dir={tmp_path}"),
+                    "is corrupt or not a Keras model")
+
+
+def test_training_resumes_after_interruption(tmp_path):
+    """Interrupt during epoch 2 of 3; the second call finishes epochs 2-3 only."""
+    from tf_advnet.configs import override, preset
+    from tf_advnet.runs.train import train
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                raise KeyboardInterrupt
+
+    cfg = override(preset("cpu", "synthetic"), train_limit=128, test_limit=32, epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, str(tmp_path), callbacks=[Interrupt()], verbose=0, progress=lambda s: 0)
+    assert (tmp_path / "backup" / "latest.weights.h5").exists()
+    res = train(cfg, str(tmp_path), verbose=0, progress=lambda s: 0)
+    assert res["epochs_run_this_invocation"] == 2
+    assert not (tmp_path / "backup").exists()  # removed once training completes

@@ -1,0 +1,106 @@
+"""Trainer contract: fit runs and logs finite metrics, a step changes the classifier,
+PGD-AT trains on adversarial inputs, and MirroredStrategy on two logical CPU devices
+gives the same step as one device."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_advnet.trainers import METHOD_NAMES, PGDATTrainer, StandardTrainer, build_trainer
+from tf_advnet.errors import UserError
+
+
+def _classifier(seed=0):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([
+        keras.Input((8, 8, 1)),
+        keras.layers.Conv2D(4, 3, activation="relu"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(3),
+    ])
+
+
+def _data(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(size=(n, 8, 8, 1)).astype("float32")
+    y = (x.reshape(n, -1).mean(1) * 3 > 1.5).astype("int64") + (x[:, 0, 0, 0] > 0.8)
+    return x, y.astype("int64")
+
+
+@pytest.mark.parametrize("method", METHOD_NAMES)
+def test_fit_logs_finite_metrics_and_changes_weights(method):
+    x, y = _data()
+    clf = _classifier()
+    before = [w.numpy().copy() for w in clf.trainable_weights]
+    kwargs = {"eps": 0.1, "num_steps": 2} if method == "pgd_at" else {}
+    trainer = build_trainer(method, clf, **kwargs)
+    trainer.compile(optimizer=keras.optimizers.SGD(0.1))
+    hist = trainer.fit(x, y, batch_size=16, epochs=1, verbose=0,
+                       validation_data=(x, y))
+    expected = {"loss", "clean_acc"} | ({"adv_acc"} if method == "pgd_at" else set())
+    assert expected | {"val_" + k for k in ("loss", "clean_acc")} <= set(hist.history)
+    assert all(np.isfinite(v[-1]) for v in hist.history.values())
+    after = [w.numpy() for w in clf.trainable_weights]
+    assert all(not np.allclose(a, b) for a, b in zip(before, after))
+
+
+def test_unknown_method():
+    with pytest.raises(UserError, match="--method='trades'"):
+        build_trainer("trades", _classifier())
+
+
+def test_pgd_at_trains_on_adversarial_examples(monkeypatch):
+    """The gradient PGD-AT applies is that of the loss at the crafted points."""
+    x, y = _data(16)
+    clf = _classifier()
+    trainer = PGDATTrainer(clf, eps=0.2, num_steps=3, random_start=False)
+    trainer.compile(optimizer=keras.optimizers.SGD(1.0))
+    x_adv = trainer.craft(tf.constant(x), tf.constant(y)).numpy()
+    assert np.abs(x_adv - x).max() <= 0.2 + 1e-6 and np.abs(x_adv - x).max() > 0.1
+    ce = lambda inp: float(tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+        y, clf(inp, training=False), from_logits=True)))
+    assert ce(x_adv) > ce(x)
+    # Expected update: w - lr * grad of CE at x_adv (SGD lr 1, no momentum).
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+            y, clf(x_adv, training=True), from_logits=True))
+    grads = tape.gradient(loss, clf.trainable_weights)
+    expected = [w.numpy() - g.numpy() for w, g in zip(clf.trainable_weights, grads)]
+    trainer.train_step((tf.constant(x), tf.constant(y)))
+    for w, e in zip(clf.trainable_weights, expected):
+        np.testing.assert_allclose(w.numpy(), e, rtol=1e-4, atol=1e-5)
+
+
+def test_weight_decay_only_on_kernels():
+    from tf_advnet.trainers.base import l2_penalty
+
+    clf = _classifier()
+    expected = 0.5 * 0.1 * sum(float(tf.reduce_sum(w ** 2)) for w in clf.trainable_weights
+                               if w.path.endswith("kernel"))
+    assert np.isclose(float(l2_penalty(clf, 0.1)), expected, rtol=1e-6)
+    assert float(l2_penalty(clf, 0.0)) == 0.0
+
+
+def _one_step(strategy, method):
+    x, y = _data(32)
+    with strategy.scope():
+        clf = _classifier(seed=1)
+        kwargs = {"eps": 0.1, "num_steps": 2, "random_start": False} \
+            if method == "pgd_at" else {}
+        trainer = build_trainer(method, clf, weight_decay=1e-3, **kwargs)
+        trainer.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9))
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    trainer.fit(ds, epochs=2, verbose=0)
+    return [w.numpy() for w in clf.trainable_weights]
+
+
+@pytest.mark.parametrize("method", METHOD_NAMES)
+def test_mirrored_two_cpus_equals_one_device(method):
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    if len(devices) < 2:
+        pytest.skip("needs two logical CPU devices (set in conftest)")
+    single = _one_step(tf.distribute.get_strategy(), method)
+    mirrored = _one_step(tf.distribute.MirroredStrategy(devices[:2]), method)
+    for a, b in zip(single, mirrored):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -1,0 +1,1 @@
+"""Attacks: pure functions on a logits callable (see registry.py)."""

@@ -1,0 +1,138 @@
+"""Per-example attack losses on logits: cross-entropy and the C&W margin.
+
+Untargeted attacks ascend a loss of the true (or predicted) label; targeted
+attacks descend the loss of the target label, i.e. ascend its negative.
+`objective` returns the quantity every attack in this package ascends.
+
+Losses, for logits `z` and label `y`:
+
+    cross_entropy(z, y) = -log softmax(z)_y
+    cw_margin(z, y)     = min(max_{j != y} z_j - z_y, kappa)
+
+Maximising `cw_margin` is the untargeted loss of Carlini & Wagner (2017,
+https://arxiv.org/abs/1608.04644, their f_6 on logits). BAT's "CW-k"
+evaluation (Wang & Zhang, ICCV 2019) descends `max(z_y - max_{j != y} z_j +
+50, 0) = 50 - cw_margin(z, y, kappa=50)`, i.e. ascends `cw_margin` with
+`kappa=50`. For targeted attacks the cap goes the other way: the target wins
+by at most `kappa`, `max(max_{j != t} z_j - z_t, -kappa)` is descended.
+
+Example:
+
+```python
+logits = model_fn(x)
+loss = cross_entropy(logits, y)              # (batch,)
+margin = cw_margin(logits, y, kappa=50.0)    # (batch,)
+to_ascend = objective(logits, t, loss="cw", targeted=True)
+```
+"""
+
+import tensorflow as tf
+
+LOSSES = ("ce", "cw")
+
+
+def _sparse_labels(labels):
+    """Integer labels of shape (batch,); one-hot labels are argmax-ed."""
+    labels = tf.convert_to_tensor(labels)
+    if labels.shape.rank == 2:
+        labels = tf.argmax(labels, axis=-1)
+    if labels.dtype not in (tf.int32, tf.int64):
+        labels = tf.cast(labels, tf.int64)
+    return labels
+
+
+def cross_entropy(logits, labels):
+    """Per-example softmax cross-entropy on logits.
+
+    Args:
+        logits: float tensor `(batch, num_classes)`.
+        labels: integer tensor `(batch,)` (one-hot `(batch, num_classes)` is
+            also accepted).
+
+    Returns:
+        A float tensor `(batch,)`.
+    """
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=_sparse_labels(labels), logits=logits
+    )
+
+
+def cw_margin(logits, labels, kappa=float("inf")):
+    """Per-example C&W margin `min(max_{j != y} z_j - z_y, kappa)`.
+
+    Positive iff the example is misclassified. Ascending it is the untargeted
+    C&W attack; the cap `kappa` stops pushing once the wrong class leads by
+    `kappa`.
+
+    Args:
+        logits: float tensor `(batch, num_classes)`.
+        labels: integer tensor `(batch,)` (one-hot accepted).
+        kappa: cap on the margin (float or scalar tensor), `inf` for none.
+
+    Returns:
+        A float tensor `(batch,)`.
+    """
+    logits = tf.convert_to_tensor(logits)
+    labels = _sparse_labels(labels)
+    num_classes = tf.shape(logits)[-1]
+    is_label = tf.one_hot(labels, num_classes, on_value=True, off_value=False)
+    label_logit = tf.reduce_sum(
+        tf.where(is_label, logits, tf.zeros_like(logits)), axis=-1
+    )
+    lowest = tf.fill(tf.shape(logits), logits.dtype.min)
+    other_logit = tf.reduce_max(tf.where(is_label, lowest, logits), axis=-1)
+    return tf.minimum(other_logit - label_logit, tf.cast(kappa, logits.dtype))
+
+
+def loss_fn(name):
+    """Returns the per-example loss function called `name`.
+
+    Args:
+        name: `"ce"` (cross-entropy) or `"cw"` (C&W margin).
+
+    Returns:
+        A callable `(logits, labels) -> (batch,)` loss. For `"cw"` it also
+        accepts `kappa=`.
+
+    Raises:
+        ValueError: if `name` is not a known loss.
+    """
+    if name == "ce":
+        return cross_entropy
+    if name == "cw":
+        return cw_margin
+    raise ValueError(
+        f"Invalid value for argument `loss`: expected one of {LOSSES}. "
+        f"Received: loss={name!r}"
+    )
+
+
+def objective(logits, labels, *, loss="ce", targeted=False,
+              kappa=float("inf")):
+    """The per-example quantity an attack ascends.
+
+    - untargeted `"ce"`: `cross_entropy(z, y)`;
+    - targeted `"ce"`: `-cross_entropy(z, t)`;
+    - untargeted `"cw"`: `cw_margin(z, y, kappa)`;
+    - targeted `"cw"`: `-max(max_{j != t} z_j - z_t, -kappa)`.
+
+    `kappa` is ignored for `"ce"`.
+
+    Args:
+        logits: float tensor `(batch, num_classes)`.
+        labels: true labels (untargeted) or targets (targeted), `(batch,)`.
+        loss: `"ce"` or `"cw"`.
+        targeted: whether `labels` are targets.
+        kappa: C&W confidence cap (float or scalar tensor).
+
+    Returns:
+        A float tensor `(batch,)`.
+    """
+    fn = loss_fn(loss)  # Raises ValueError for unknown names.
+    if fn is cross_entropy:
+        value = cross_entropy(logits, labels)
+        return -value if targeted else value
+    if not targeted:
+        return cw_margin(logits, labels, kappa)
+    margin = cw_margin(logits, labels)
+    return -tf.maximum(margin, -tf.cast(kappa, margin.dtype))

@@ -1,0 +1,239 @@
+"""Attack specs by name, so configs and flags stay plain strings.
+
+A spec is `family[K][_l2][:key=value,...]`, e.g. `fgsm`, `pgd10`, `pgd100:step=eps/12`,
+`pgd20_l2:eps=1.5`, `cwpgd100` (PGD on the CW margin, BAT's "CW-100"), `mim10`,
+`cw100` (Carlini-Wagner L2 with 100 iterations, the PGN paper's rho_cw attack),
+`deepfool`, `deepfool_inf`, `noise` (uniform noise in the ball; a sanity baseline).
+
+Bounded attacks (fgsm, fgm, pgd, cwpgd, mim, noise) stay within `eps` and enter the
+per-example worst case. Minimal-perturbation attacks (cw, deepfool) are unbounded:
+their accuracy is reported with their perturbation sizes, and they stay out of the
+worst case unless given a budget with `:eps=` (then a success larger than the budget
+counts as robust).
+
+Options: `step` (a float or `eps/N`; PGD default 2.5*eps/K, Madry et al.'s rule, which
+is eps/4 at K = 10), `restarts`, `random_start` (0/1), `keep_best` (0/1), `kappa`
+(CW-margin cap; BAT uses 50), `eps` (override the budget), `decay` (MIM),
+`bs` (C&W binary-search steps), `conf` (C&W confidence), `overshoot` and `max_iter`
+(DeepFool).
+"""
+
+import dataclasses
+import re
+from typing import Callable, Optional
+
+from tf_advnet.errors import UserError
+
+FAMILIES = ("fgsm", "fgm", "pgd", "cwpgd", "mim", "cw", "deepfool", "noise")
+_SPEC_RE = re.compile(r"^(?P<family>[a-z]+?)(?P<k>\d*)(?P<l2>_l2|_inf)?(?::(?P<opts>.*))?$")
+_ALLOWED_OPTS = {
+    "fgsm": {"eps"},
+    "fgm": {"eps"},
+    "pgd": {"eps", "step", "restarts", "random_start", "keep_best"},
+    "cwpgd": {"eps", "step", "restarts", "random_start", "keep_best", "kappa"},
+    "mim": {"eps", "step", "decay", "random_start"},
+    "cw": {"eps", "bs", "conf", "lr", "const"},
+    "deepfool": {"eps", "overshoot", "max_iter", "candidates"},
+    "noise": {"eps"},
+}
+HELP = ("fgsm, fgm_l2, pgd<K>[_l2], cwpgd<K>, mim<K>, cw<K>, deepfool[_inf], noise "
+        "with optional ':key=value,...' (e.g. pgd100:step=eps/12,restarts=2)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Attack:
+    """A resolved attack.
+
+    Attributes:
+      spec: the string it was parsed from.
+      family: one of FAMILIES.
+      norm: "inf" or "2".
+      eps: the budget in that norm, or None for an unbounded minimal attack.
+      bounded: whether its output lies in the eps-ball (enters the worst case).
+      num_steps: iterations (0 where meaningless).
+      fn: `fn(model_fn, x, y, seed) -> x_adv` on one batch.
+    """
+
+    spec: str
+    family: str
+    norm: str
+    eps: Optional[float]
+    bounded: bool
+    num_steps: int
+    fn: Callable = dataclasses.field(repr=False, compare=False)
+
+    def __call__(self, model_fn, x, y, seed=None):
+        return self.fn(model_fn, x, y, seed)
+
+
+def _parse_opts(spec, family, text, eps):
+    opts = {}
+    if not text:
+        return opts
+    for item in text.split(","):
+        if "=" not in item:
+            raise UserError(f"--attacks: bad option {item!r} in {spec!r}; use key=value")
+        key, value = (s.strip() for s in item.split("=", 1))
+        if key not in _ALLOWED_OPTS[family]:
+            raise UserError(
+                f"--attacks: option {key!r} is not valid for {family} in {spec!r}; "
+                f"allowed: {', '.join(sorted(_ALLOWED_OPTS[family]))}")
+        opts[key] = _parse_number(spec, key, value, eps)
+    return opts
+
+
+def _parse_number(spec, key, value, eps):
+    m = re.fullmatch(r"eps/(\d+(?:\.\d+)?)", value)
+    try:
+        if m:
+            if eps is None:
+                raise UserError(f"--attacks: {key}={value} in {spec!r} needs an eps")
+            return eps / float(m.group(1))
+        return float(value)
+    except ValueError:
+        raise UserError(
+            f"--attacks: {key}={value!r} in {spec!r} is not a number or eps/N") from None
+
+
+def parse_attack(spec, *, eps, eps_l2=None):
+    """Resolves one attack spec.
+
+    Args:
+      spec: attack spec string (see module docstring).
+      eps: L-inf budget in [0, 1] pixel units used by L-inf attacks.
+      eps_l2: L2 budget used by L2 attacks, if any.
+
+    Returns:
+      An `Attack`.
+
+    Raises:
+      UserError: unknown family, bad option, or missing budget.
+    """
+    from tf_advnet.attacks import cw as cw_mod
+    from tf_advnet.attacks import deepfool as df_mod
+    from tf_advnet.attacks import fgsm as fgsm_mod
+    from tf_advnet.attacks import mim as mim_mod
+    from tf_advnet.attacks import pgd as pgd_mod
+    from tf_advnet.attacks import _projections
+
+    spec = spec.strip()
+    m = _SPEC_RE.match(spec)
+    if not m or m.group("family") not in FAMILIES:
+        raise UserError(f"--attacks: unknown attack {spec!r}; valid: {HELP}")
+    family = m.group("family")
+    k = int(m.group("k")) if m.group("k") else None
+    norm = "2" if m.group("l2") == "_l2" else "inf"
+    iterative = family in ("pgd", "cwpgd", "mim", "cw")
+    if iterative and k is None:
+        raise UserError(f"--attacks: {spec!r} needs a step count, e.g. {family}10")
+    if not iterative and k is not None and family != "fgm":
+        raise UserError(f"--attacks: {family} takes no step count (got {spec!r})")
+    if family in ("cwpgd", "cw", "noise", "fgsm") and m.group("l2"):
+        raise UserError(f"--attacks: {family} has no norm suffix (got {spec!r})")
+    if family == "cw" or (family == "fgm" and not m.group("l2")):
+        norm = "2"  # C&W is L2; FGM without a suffix is the L2 fast gradient method
+    if family == "deepfool":
+        norm = "inf" if m.group("l2") == "_inf" else "2"
+    base_eps = eps_l2 if norm == "2" else eps
+    opts = _parse_opts(spec, family, m.group("opts"), base_eps)
+    explicit_eps = "eps" in opts
+    budget = opts.pop("eps", base_eps)
+    minimal = family in ("cw", "deepfool")
+    if not minimal and budget is None:
+        raise UserError(
+            f"--attacks: {spec!r} is an L2 attack and needs a budget: set --eps_l2 "
+            f"or add ':eps=VALUE'")
+    if budget is not None and budget < 0:
+        raise UserError(f"--attacks: eps must be >= 0 in {spec!r}, got {budget}")
+
+    def _int(key, default):
+        return int(opts.get(key, default))
+
+    if family in ("fgsm", "fgm"):
+        fgm_norm = "inf" if family == "fgsm" else norm
+
+        def fn(model_fn, x, y, seed):
+            return fgsm_mod.fgm(model_fn, x, y, eps=budget, norm=fgm_norm)
+        return Attack(spec, family, fgm_norm, budget, True, 1, fn)
+
+    if family in ("pgd", "cwpgd"):
+        step = opts.get("step", 2.5 * budget / k)
+        loss = "cw" if family == "cwpgd" else "ce"
+        kw = dict(eps=budget, step_size=step, num_steps=k, norm=norm, loss=loss,
+                  random_start=bool(_int("random_start", 1)),
+                  restarts=_int("restarts", 1), keep_best=bool(_int("keep_best", 0)))
+        if "kappa" in opts:
+            kw["kappa"] = opts["kappa"]
+
+        def fn(model_fn, x, y, seed):
+            return pgd_mod.pgd(model_fn, x, y, seed=seed, **kw)
+        return Attack(spec, family, norm, budget, True, k, fn)
+
+    if family == "mim":
+        step = opts.get("step", budget / k)
+        kw = dict(eps=budget, step_size=step, num_steps=k, norm=norm,
+                  decay=opts.get("decay", 1.0),
+                  random_start=bool(_int("random_start", 0)))
+
+        def fn(model_fn, x, y, seed):
+            return mim_mod.mim(model_fn, x, y, seed=seed, **kw)
+        return Attack(spec, family, norm, budget, True, k, fn)
+
+    if family == "noise":
+        def fn(model_fn, x, y, seed):
+            import tensorflow as tf
+
+            delta = _projections.random_init(tf.shape(x), budget, norm, seed)
+            return tf.clip_by_value(x + delta, 0.0, 1.0)
+        return Attack(spec, family, norm, budget, True, 0, fn)
+
+    if family == "cw":
+        kw = dict(max_iterations=k, binary_search_steps=_int("bs", 5),
+                  confidence=opts.get("conf", 0.0))
+        if "lr" in opts:
+            kw["learning_rate"] = opts["lr"]
+        if "const" in opts:
+            kw["initial_const"] = opts["const"]
+        cw_budget = budget if explicit_eps else None
+
+        def fn(model_fn, x, y, seed):
+            return cw_mod.carlini_wagner_l2(model_fn, x, y, **kw)
+        return Attack(spec, family, "2", cw_budget, cw_budget is not None, k, fn)
+
+    # deepfool
+    kw = dict(norm=norm, overshoot=opts.get("overshoot", 0.02),
+              max_iter=_int("max_iter", 50))
+    if "candidates" in opts:
+        kw["num_candidates"] = _int("candidates", 10)
+    df_budget = budget if explicit_eps else None
+
+    def fn(model_fn, x, y, seed):
+        return df_mod.deepfool(model_fn, x, y, **kw).x_adv
+    return Attack(spec, family, norm, df_budget, df_budget is not None,
+                  kw["max_iter"], fn)
+
+
+def parse_attacks(specs, *, eps, eps_l2=None):
+    """Parses a comma-free list of specs (or one '+'/','-separated string)."""
+    if isinstance(specs, str):
+        specs = split_specs(specs)
+    if not specs:
+        raise UserError(f"--attacks is empty; valid: {HELP}")
+    return [parse_attack(s, eps=eps, eps_l2=eps_l2) for s in specs]
+
+
+def split_specs(text):
+    """Splits 'fgsm,pgd10:step=eps/4,restarts=2,cw100' into specs.
+
+    A comma starts a new spec only when the next token does not look like an
+    option (`key=value`), so options can be comma-separated too.
+    """
+    out = []
+    for token in (t.strip() for t in text.split(",")):
+        if not token:
+            continue
+        if "=" in token and ":" not in token and out:
+            out[-1] = out[-1] + "," + token
+        else:
+            out.append(token)
+    return out

@@ -1,0 +1,174 @@
+"""Config dataclasses for training and evaluation runs."""
+
+import dataclasses
+from typing import Optional, Tuple
+
+from tf_advnet.errors import UserError, check_choice, check_range
+
+STRATEGIES = ("default", "mirrored")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """What data a run uses.
+
+    Attributes:
+      dataset: a name from `tf_advnet.data.DATASET_NAMES`.
+      train_limit: use only the first N training images (None = all).
+      test_limit: evaluate on the first N test images (None = all).
+      batch_size: training batch size (global, across replicas).
+      augment: None, "crop", or "crop_flip" (pad 4 + random crop [+ flip]).
+      svhn_extra: number of SVHN `extra` images added to training (Wang & Yu: 80k).
+      data_dir: local data directory (None = $TF_ADVNET_DATA or ~/tf_advnet_data).
+    """
+
+    dataset: str = "fashion_mnist"
+    train_limit: Optional[int] = None
+    test_limit: Optional[int] = None
+    batch_size: int = 128
+    augment: Optional[str] = None
+    svhn_extra: int = 0
+    data_dir: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Which classifier.
+
+    Attributes:
+      name: a name from `tf_advnet.models.MODEL_NAMES`.
+      width: width multiplier / base width where the model has one (None = default).
+    """
+
+    name: str = "small_cnn"
+    width: Optional[float] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How to train.
+
+    Attributes:
+      method: a name from `tf_advnet.trainers.METHOD_NAMES`.
+      epochs: number of epochs.
+      optimizer: "sgd" (with momentum) or "adam".
+      learning_rate: initial learning rate.
+      momentum: SGD momentum.
+      weight_decay: coupled L2 coefficient on kernels (0.5 * wd * ||W||^2).
+      lr_boundaries: epochs at which the learning rate is multiplied by lr_factor.
+      lr_factor: the multiplier.
+      eps: L-inf training budget in [0, 1] (adversarial methods).
+      attack_steps: PGD steps in training.
+      step_size: PGD step in training (None = eps / 4).
+    """
+
+    method: str = "standard"
+    epochs: int = 1
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    lr_boundaries: Tuple[int, ...] = ()
+    lr_factor: float = 0.1
+    eps: float = 0.1
+    attack_steps: int = 7
+    step_size: Optional[float] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """How to evaluate.
+
+    Attributes:
+      attacks: comma-separated attack specs (see tf_advnet.attacks.registry).
+      eps: L-inf budget of the attacks.
+      eps_l2: L2 budget of L2 attacks (None = only minimal L2 attacks allowed).
+      batch_size: attack batch size.
+      eps_grid: eps values for the accuracy-vs-eps plot.
+    """
+
+    attacks: str = "fgsm,pgd10,pgd40"
+    eps: float = 0.1
+    eps_l2: Optional[float] = None
+    batch_size: int = 250
+    eps_grid: Tuple[float, ...] = (0.0, 0.025, 0.05, 0.1, 0.15, 0.2)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """A whole run: data, model, training, evaluation, seed and preset name."""
+
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    seed: int = 0
+    preset: str = "cpu"
+
+    def validate(self):
+        """Raises UserError (one line, naming the flag) for invalid values."""
+        from tf_advnet.data import DATASET_NAMES
+        from tf_advnet.models import MODEL_NAMES
+        from tf_advnet.trainers import METHOD_NAMES
+
+        check_choice("dataset", self.data.dataset, DATASET_NAMES)
+        check_choice("model", self.model.name, MODEL_NAMES)
+        check_choice("method", self.train.method, METHOD_NAMES)
+        check_choice("optimizer", self.train.optimizer, ("sgd", "adam"))
+        check_choice("augment", self.data.augment, (None, "crop", "crop_flip"))
+        check_range("batch_size", self.data.batch_size, 0, low_inclusive=False)
+        check_range("epochs", self.train.epochs, 0, low_inclusive=False)
+        check_range("eps", self.train.eps, 0.0, 1.0)
+        check_range("eval_eps", self.eval.eps, 0.0, 1.0)
+        check_range("attack_steps", self.train.attack_steps, 0)
+        check_range("learning_rate", self.train.learning_rate, 0.0, low_inclusive=False)
+        check_range("eval_batch_size", self.eval.batch_size, 0, low_inclusive=False)
+        for flag, v in (("train_limit", self.data.train_limit),
+                        ("test_limit", self.data.test_limit)):
+            if v is not None:
+                check_range(flag, v, 0, low_inclusive=False)
+        if self.train.step_size is not None:
+            check_range("step_size", self.train.step_size, 0.0, 1.0)
+        return self
+
+
+def to_dict(config):
+    return dataclasses.asdict(config)
+
+
+_SECTIONS = ("data", "model", "train", "eval")
+
+
+def override(config, **fields):
+    """Returns `config` with flat field overrides, e.g. epochs=3, dataset="mnist".
+
+    A field name shared by two sections must be prefixed: `eval_eps`,
+    `eval_batch_size` (`eps` and `batch_size` alone mean the training ones).
+    Values of None are ignored, so unset flags keep the preset's value.
+    """
+    updates = {s: {} for s in _SECTIONS}
+    top = {}
+    for key, value in fields.items():
+        if value is None:
+            continue
+        if key in ("seed", "preset"):
+            top[key] = value
+            continue
+        section, name = _locate(key)
+        updates[section][name] = value
+    kwargs = {s: dataclasses.replace(getattr(config, s), **updates[s]) for s in _SECTIONS}
+    return dataclasses.replace(config, **kwargs, **top)
+
+
+def _locate(key):
+    if key.startswith("eval_"):
+        name = key[len("eval_"):]
+        if name in {f.name for f in dataclasses.fields(EvalConfig)}:
+            return "eval", name
+    for section, cls in (("data", DataConfig), ("model", ModelConfig),
+                         ("train", TrainConfig), ("eval", EvalConfig)):
+        if key in {f.name for f in dataclasses.fields(cls)}:
+            return section, key
+    if key == "model_name":
+        return "model", "name"
+    raise UserError(f"unknown config field {key!r}")

@@ -1,0 +1,1 @@
+"""Library entry points behind the experiment binaries: train, evaluate, demo."""

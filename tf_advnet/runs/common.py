@@ -1,0 +1,76 @@
+"""Pieces shared by the run entry points: data, strategy, model loading."""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_advnet import data as data_lib
+from tf_advnet.errors import CheckpointError, UserError, check_choice
+
+from tf_advnet.configs.base import STRATEGIES  # noqa: E402
+
+
+def set_seed(seed):
+    keras.utils.set_random_seed(seed)
+
+
+def get_strategy(name):
+    """`default` (one device) or `mirrored` (all local GPUs, or the CPU)."""
+    check_choice("strategy", name, STRATEGIES)
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def load_split(data_config, split):
+    """Loads (x, y) for a split, applying the config's limit; checks finiteness."""
+    limit = data_config.train_limit if split == "train" else data_config.test_limit
+    x, y = data_lib.load(data_config.dataset, split, data_dir=data_config.data_dir,
+                         limit=limit,
+                         svhn_extra=data_config.svhn_extra if split == "train" else 0)
+    data_lib.check_finite(x, f"{data_config.dataset}/{split} images")
+    return x, y
+
+
+def load_keras_model(path):
+    """Loads a saved `.keras` classifier with a one-line error if missing/corrupt."""
+    if not path:
+        raise UserError("--model_path is required: a .keras file written by "
+                        "experiments/train.py")
+    if not os.path.exists(path):
+        raise CheckpointError(f"--model_path={path}: no such file (train one with "
+                              "experiments/train.py, which writes <work_dir>/model.keras)")
+    import tf_advnet.models  # noqa: F401  registers the custom layers
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as e:  # zip/h5/json errors all mean the same to a user
+        raise CheckpointError(
+            f"--model_path={path} is corrupt or not a Keras model "
+            f"({type(e).__name__}); retrain it or point to another file") from None
+
+
+def check_weights_file(path):
+    """Raises CheckpointError if a weights checkpoint exists but cannot be read."""
+    if not os.path.exists(path):
+        return
+    try:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            f.keys()
+    except Exception:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt; delete it (and "
+            f"{os.path.dirname(path)}/training_metadata.json) to restart from the "
+            "previous epoch, or start with a new --work_dir") from None
+
+
+def images_per_second(n_images, seconds):
+    return float(n_images / seconds) if seconds > 0 else float("nan")
+
+
+def num_classes_and_shape(x, dataset):
+    info = data_lib.info(dataset)
+    return info.num_classes, tuple(np.shape(x)[1:])

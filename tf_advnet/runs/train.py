@@ -1,0 +1,137 @@
+"""Train one classifier with `model.fit`: checkpoints, resume, provenance.
+
+`train(config, work_dir)` is what `experiments/train.py` calls. The run
+- shows a progress bar (Keras) and writes TensorBoard logs to work_dir/tensorboard;
+- keeps a resumable backup (weights, optimizer state, epoch) in work_dir/backup,
+  updated every `backup_every` steps and at each epoch's end: kill the run and start
+  the same command again, it continues from there;
+- writes a checkpoint per epoch to work_dir/checkpoints/;
+- saves the classifier as work_dir/model.keras and work_dir/train_results.json
+  (config, history, final metrics, images/s, provenance).
+A finished run with the same config is not trained again.
+"""
+
+import json
+import os
+import time
+
+import keras
+
+from tf_advnet import data as data_lib
+from tf_advnet import models as models_lib
+from tf_advnet import trainers as trainers_lib
+from tf_advnet.configs import to_dict
+from tf_advnet.runs import common
+from tf_advnet.utils.provenance import Provenance, write_json
+
+
+def _optimizer(train_cfg, steps_per_epoch):
+    lr = train_cfg.learning_rate
+    if train_cfg.lr_boundaries:
+        bounds = [int(b * steps_per_epoch) for b in train_cfg.lr_boundaries]
+        values = [lr * train_cfg.lr_factor ** i for i in range(len(bounds) + 1)]
+        lr = keras.optimizers.schedules.PiecewiseConstantDecay(bounds, values)
+    if train_cfg.optimizer == "sgd":
+        return keras.optimizers.SGD(lr, momentum=train_cfg.momentum)
+    return keras.optimizers.Adam(lr)
+
+
+def build_classifier(config, input_shape, num_classes):
+    kwargs = {}
+    if config.model.width is not None:
+        kwargs["width"] = config.model.width
+    return models_lib.build_model(config.model.name, input_shape, num_classes, **kwargs)
+
+
+def build_trainer(config, classifier):
+    t = config.train
+    kwargs = {"weight_decay": t.weight_decay}
+    if t.method == "pgd_at":
+        kwargs.update(eps=t.eps, num_steps=t.attack_steps, step_size=t.step_size)
+    return trainers_lib.build_trainer(t.method, classifier, **kwargs)
+
+
+def train(config, work_dir, *, strategy="default", backup_every=200, verbose="auto",
+          argv=None, progress=print, callbacks=()):
+    """Trains per `config`; returns the results dict (also written to JSON).
+
+    Args:
+      config: a validated `ExperimentConfig`.
+      work_dir: directory for model, checkpoints, backup, logs and results.
+      strategy: "default" or "mirrored".
+      backup_every: steps between mid-epoch backups (0 = only at epoch end).
+      verbose: passed to `model.fit` ("auto": progress bar on a terminal).
+      argv: command line recorded in provenance (default sys.argv).
+      progress: callable for status lines.
+      callbacks: extra Keras callbacks.
+    """
+    config.validate()
+    os.makedirs(work_dir, exist_ok=True)
+    results_path = os.path.join(work_dir, "train_results.json")
+    model_path = os.path.join(work_dir, "model.keras")
+    if os.path.exists(results_path) and os.path.exists(model_path):
+        with open(results_path) as f:
+            done = json.load(f)
+        if done.get("config") == json.loads(json.dumps(to_dict(config))):
+            progress(f"[train] {work_dir}: already trained with this config; reusing it")
+            return done
+
+    prov = Provenance(seed=config.seed, preset=config.preset, argv=argv)
+    common.set_seed(config.seed)
+    x_train, y_train = common.load_split(config.data, "train")
+    x_test, y_test = common.load_split(config.data, "test")
+    num_classes = data_lib.info(config.data.dataset).num_classes
+    input_shape = tuple(x_train.shape[1:])
+    train_ds = data_lib.make_dataset(x_train, y_train, config.data.batch_size,
+                                     training=True, seed=config.seed,
+                                     augment=config.data.augment)
+    test_ds = data_lib.make_dataset(x_test, y_test, config.eval.batch_size,
+                                    training=False)
+    steps_per_epoch = -(-len(x_train) // config.data.batch_size)
+
+    strat = common.get_strategy(strategy)
+    with strat.scope():
+        classifier = build_classifier(config, input_shape, num_classes)
+        trainer = build_trainer(config, classifier)
+        trainer.compile(optimizer=_optimizer(config.train, steps_per_epoch))
+        trainer(x_train[:2], training=False)  # build, so backups can be restored
+
+    backup_dir = os.path.join(work_dir, "backup")
+    common.check_weights_file(os.path.join(backup_dir, "latest.weights.h5"))
+    ckpt_dir = os.path.join(work_dir, "checkpoints")
+    os.makedirs(ckpt_dir, exist_ok=True)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(
+            backup_dir, save_freq=backup_every if backup_every else "epoch"),
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(ckpt_dir, "epoch{epoch:03d}.weights.h5"),
+            save_weights_only=True),
+        keras.callbacks.TensorBoard(os.path.join(work_dir, "tensorboard")),
+        keras.callbacks.CSVLogger(os.path.join(work_dir, "history.csv"), append=True),
+    ] + list(callbacks)
+    progress(f"[train] {config.train.method} {config.model.name} on "
+             f"{config.data.dataset}: {len(x_train)} images, {config.train.epochs} "
+             f"epochs, {strat.num_replicas_in_sync} replica(s) -> {work_dir}")
+    t0 = time.time()
+    history = trainer.fit(train_ds, epochs=config.train.epochs, validation_data=test_ds,
+                          callbacks=callbacks, verbose=verbose)
+    seconds = time.time() - t0
+    epochs_run = len(history.epoch)
+    final = trainer.evaluate(test_ds, verbose=0, return_dict=True)
+    classifier.save(model_path)
+    results = {
+        "config": to_dict(config),
+        "strategy": strategy,
+        "replicas": strat.num_replicas_in_sync,
+        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+        "epochs_run_this_invocation": epochs_run,
+        "test_clean_acc": float(final["clean_acc"]),
+        "train_images_per_second": common.images_per_second(
+            epochs_run * len(x_train), seconds),
+        "model_path": os.path.abspath(model_path),
+        "provenance": prov.finish(),
+    }
+    write_json(results_path, results)
+    progress(f"[train] done: clean test accuracy {final['clean_acc']:.4f}, "
+             f"{results['train_images_per_second']:.0f} images/s")
+    return results

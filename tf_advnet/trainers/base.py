@@ -1,0 +1,100 @@
+"""Common shape of every trainer (Keras "customizing fit" pattern).
+
+A trainer is a `keras.Model` that owns the classifier as an attribute, plays its
+game in `train_step` with one `GradientTape` per player, applies each tape only to
+that player's weights, and reports clean accuracy in `test_step`. It works
+unchanged under `tf.distribute.MirroredStrategy`: losses are per-replica means
+scaled by 1/num_replicas (Keras sums gradients across replicas), so a step on two
+replicas equals a step on one device with the same global batch.
+"""
+
+import keras
+import tensorflow as tf
+
+
+def scale_for_replicas(loss):
+    """Divides a per-replica mean loss by the number of replicas in sync.
+
+    Keras's optimizer all-reduces gradients with SUM across replicas, so this makes
+    the update that of the global-batch mean (the same rule Keras's own
+    `compute_loss` applies).
+    """
+    n = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss if n == 1 else loss * (1.0 / n)
+
+
+def l2_penalty(model, weight_decay):
+    """Coupled weight decay 0.5 * wd * sum ||W||^2 over conv/dense kernels only.
+
+    Biases and BN parameters are excluded, as in Wang & Yu's and BAT's code
+    (see shared/reference notes §1.4 and §5.3).
+    """
+    if not weight_decay:
+        return tf.constant(0.0)
+    kernels = [v for v in model.trainable_weights if v.path.endswith("kernel")]
+    if not kernels:
+        return tf.constant(0.0)
+    return 0.5 * weight_decay * tf.add_n([tf.reduce_sum(tf.square(v)) for v in kernels])
+
+
+class ClassifierTrainer(keras.Model):
+    """Base trainer around one classifier that outputs logits.
+
+    Args:
+      classifier: keras.Model mapping [0, 1] images to logits.
+      weight_decay: coefficient of the coupled L2 penalty on kernels.
+    """
+
+    def __init__(self, classifier, *, weight_decay=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.classifier = classifier
+        self.weight_decay = float(weight_decay)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.clean_acc_tracker = keras.metrics.SparseCategoricalAccuracy(
+            name="clean_acc")
+
+    def call(self, x, training=False):
+        return self.classifier(x, training=training)
+
+    def classifier_fn(self, x):
+        """Logits in inference mode: how attacks see the classifier."""
+        return self.classifier(x, training=False)
+
+    def compile(self, optimizer="adam", **kwargs):
+        super().compile(optimizer=optimizer, **kwargs)
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.clean_acc_tracker]
+
+    def ce(self, x, y, training=True):
+        """Mean cross-entropy of the classifier on (x, y); returns (ce, logits)."""
+        logits = self.classifier(x, training=training)
+        return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+            y, logits, from_logits=True)), logits
+
+    def descend(self, loss_fn):
+        """One optimiser step on loss_fn()[0] + weight decay + layer losses.
+
+        Args:
+          loss_fn: callable returning (loss, aux), evaluated under the tape.
+
+        Returns:
+          (loss, aux) as returned by loss_fn (without the penalties).
+        """
+        with tf.GradientTape() as tape:
+            loss, aux = loss_fn()
+            total = loss + l2_penalty(self.classifier, self.weight_decay)
+            if self.classifier.losses:
+                total += tf.add_n(self.classifier.losses)
+            scaled = scale_for_replicas(total)
+        weights = self.classifier.trainable_weights
+        self.optimizer.apply(tape.gradient(scaled, weights), weights)
+        return loss, aux
+
+    def test_step(self, data):
+        x, y = data[0], data[1]
+        loss, logits = self.ce(x, y, training=False)
+        self.loss_tracker.update_state(loss)
+        self.clean_acc_tracker.update_state(y, logits)
+        return {m.name: m.result() for m in self.metrics}

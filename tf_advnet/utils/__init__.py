@@ -1,0 +1,1 @@
+"""Provenance, command-line glue and checkpoint helpers."""
