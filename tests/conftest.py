@@ -39,3 +39,19 @@ def _seed():
 
     keras.utils.set_random_seed(0)
     yield
+
+
+@pytest.fixture(scope="session")
+def two_cpu_strategy():
+    """One two-replica MirroredStrategy over the two logical CPUs, for the session.
+
+    It reduces through one device: TF's CPU collectives restart their instance keys
+    with every new MirroredStrategy in a process, and a second strategy's all-reduce
+    can then collide with the first's ("Shape mismatch in the collective instance").
+    """
+    cpus = tf.config.list_logical_devices("CPU")
+    if len(cpus) < 2:
+        pytest.skip("needs the two logical CPU devices configured above")
+    return tf.distribute.MirroredStrategy(
+        [d.name for d in cpus[:2]],
+        cross_device_ops=tf.distribute.ReductionToOneDevice())

@@ -244,3 +244,22 @@ def test_bad_label_shape_raises():
     with pytest.raises(ValueError, match="y"):
         pgd(model_fn, x, np.zeros(3, "int64"), eps=0.1, step_size=0.01,
             num_steps=1)
+
+
+def test_bound_method_model_fn_does_not_retrace():
+    # `trainer.classifier_fn` is a new bound-method object on every access.
+    class Owner:
+        def __init__(self, model):
+            self.model = model
+
+        def logits(self, x):
+            return self.model(x, training=False)
+
+    owner = Owner(_models.shared("tiny_cnn"))
+    x = _models.images(8)
+    kwargs = dict(eps=0.05, step_size=0.02, num_steps=2, seed=0)
+    first = pgd(owner.logits, x, **kwargs)
+    count = _attack_graph.experimental_get_tracing_count()
+    second = pgd(owner.logits, x, **kwargs)
+    assert _attack_graph.experimental_get_tracing_count() == count
+    np.testing.assert_array_equal(np.asarray(first), np.asarray(second))

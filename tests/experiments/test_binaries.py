@@ -136,3 +136,24 @@ def test_training_resumes_after_interruption(tmp_path):
     res = train(cfg, str(tmp_path), verbose=0, progress=lambda s: 0)
     assert res["epochs_run_this_invocation"] == 2
     assert not (tmp_path / "backup").exists()  # removed once training completes
+
+
+def test_corrupt_latest_backup_falls_back_to_previous(tmp_path):
+    from tf_advnet.configs import override, preset
+    from tf_advnet.runs.train import train
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    cfg = override(preset("cpu", "synthetic"), train_limit=128, test_limit=32, epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, str(tmp_path), callbacks=[Interrupt()], verbose=0, progress=lambda s: 0)
+    latest = tmp_path / "backup" / "latest.weights.h5"
+    assert (tmp_path / "backup" / "latest.weights.h5.bkp").exists()
+    latest.write_bytes(b"\x00" * 64)  # e.g. the disk filled up mid-write
+    lines = []
+    res = train(cfg, str(tmp_path), verbose=0, progress=lines.append)
+    assert any("resuming from the previous backup" in l for l in lines)
+    assert res["epochs_run_this_invocation"] == 2  # the previous backup was epoch 1

@@ -18,7 +18,7 @@ SHAPES = {
 # Width/depth overrides that keep each model tiny on CPU.
 SMALL_KWARGS = {
     "advnet_resnet": {"width": 0.25, "blocks_per_stage": 1},
-    "resnet20": {"width": 0.25, "depth": 8},
+    "resnet20": {"width": 0.25, "depth": 8, "sync_bn": True},
     "convpool_cnn": {"nb_filters": 4},
     "wide_resnet": {"units_per_stage": 1, "widen_factor": 1},
     "small_cnn": {"width": 0.5},

@@ -1,4 +1,4 @@
-"""Registry contract: every model builds, returns (N, K) logits, bad input fails."""
+"""Registry contract: models build, return (N, K) logits, bad input fails."""
 
 import numpy as np
 import pytest
@@ -22,7 +22,8 @@ def test_specs_cover_every_registered_model():
 def test_builds_and_outputs_logits(name, shape):
     k = 7  # Not 10, so a hard-coded 10 would show.
     model = build_model(name, shape, k, **specs.SMALL_KWARGS.get(name, {}))
-    assert model.name
+    # Each model is named after its registry entry (resnets after depth).
+    assert model.name == ("resnet8" if name == "resnet20" else name)
     assert tuple(model.input_shape) == (None,) + shape
     x = np.random.default_rng(0).uniform(size=(3,) + shape).astype("float32")
     logits = np.asarray(model(x, training=False))
@@ -30,21 +31,6 @@ def test_builds_and_outputs_logits(name, shape):
     assert np.all(np.isfinite(logits))
     # Logits, not probabilities: rows do not all sum to 1.
     assert not np.allclose(logits.sum(axis=1), 1.0, atol=1e-3)
-
-
-def test_model_names_match_registry_names():
-    for name in MODEL_NAMES:
-        shape = specs.SHAPES[name][0]
-        model = build_model(name, shape, 10, **specs.SMALL_KWARGS.get(name, {}))
-        expected = "resnet8" if name == "resnet20" else name
-        assert model.name == expected
-
-
-def test_resnet_default_name_follows_depth():
-    assert build_model("resnet20", (32, 32, 3), 10, width=0.25).name == (
-        "resnet20")
-    assert build_model("resnet20", (32, 32, 3), 10, width=0.25,
-                       depth=32).name == "resnet32"
 
 
 def test_unknown_model_names_argument_and_choices():
@@ -67,7 +53,8 @@ def test_unknown_kwarg_names_it():
 
 def test_model_kwargs_lists_keyword_options():
     assert model_kwargs("resnet20") == {
-        "depth": 20, "width": 1, "normalize": None, "name": None}
+        "depth": 20, "width": 1, "normalize": None, "sync_bn": False,
+        "name": None}
     assert model_kwargs("wide_resnet")["units_per_stage"] == 5
     assert model_kwargs("wide_resnet")["widen_factor"] == 10
 
@@ -82,6 +69,7 @@ def test_model_kwargs_lists_keyword_options():
     ("wide_resnet", {"widen_factor": 2.5}, "widen_factor"),
     ("wide_resnet", {"shortcut": "conv"}, "shortcut"),
     ("wide_resnet", {"leaky_slope": -0.1}, "leaky_slope"),
+    ("wide_resnet", {"sync_bn": "yes"}, "sync_bn"),
     ("convpool_cnn", {"nb_filters": 0}, "nb_filters"),
     ("nin", {"dropout": 1.0}, "dropout"),
     ("deepdefense_mlp", {"input_scale": 0.0}, "input_scale"),

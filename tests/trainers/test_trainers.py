@@ -96,11 +96,8 @@ def _one_step(strategy, method):
 
 
 @pytest.mark.parametrize("method", METHOD_NAMES)
-def test_mirrored_two_cpus_equals_one_device(method):
-    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
-    if len(devices) < 2:
-        pytest.skip("needs two logical CPU devices (set in conftest)")
+def test_mirrored_two_cpus_equals_one_device(method, two_cpu_strategy):
     single = _one_step(tf.distribute.get_strategy(), method)
-    mirrored = _one_step(tf.distribute.MirroredStrategy(devices[:2]), method)
+    mirrored = _one_step(two_cpu_strategy, method)
     for a, b in zip(single, mirrored):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

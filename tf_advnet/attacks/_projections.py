@@ -22,10 +22,15 @@ Components:
 - `per_example_norm`: `||delta||_p` per example.
 - `as_stateless_seed`: an int or a pair of ints as a stateless RNG seed.
 
-The formulas deliberately match cleverhans 4.0.0 (`tf2/utils.py`:
-`optimize_linear`, `clip_eta`, `random_lp_vector`) so that our attacks agree
-with it to floating-point round-off: the L2 norm is `sqrt(max(1e-12,
-sum(v**2)))` in both the step and the projection.
+The formulas follow cleverhans 4.0.0 (`tf2/utils.py`: `optimize_linear`,
+`clip_eta`, `random_lp_vector`), so our attacks agree with it to float
+round-off, with one deliberate difference for tiny vectors: cleverhans
+normalises by `sqrt(max(1e-12, sum(v**2)))`, so an L2 step on a gradient with
+`||g||_2 < 1e-6` (common for saturated, very confident softmax outputs) is
+shorter than the step size and L2 PGD stalls. We rescale by `max|v|` first and
+floor the squared norm at the smallest normal float instead, so the step has
+length `step_size` for every non-zero gradient. Results are identical up to
+round-off whenever `||v||_2 >= 1e-6`.
 
 Example:
 
@@ -40,9 +45,6 @@ import tensorflow as tf
 
 NORMS = ("inf", "2")
 
-# Added to the squared norm before the square root (cleverhans' value): keeps
-# the L2 step and projection finite, and differentiable, for zero vectors.
-_AVOID_ZERO_DIV = 1e-12
 
 
 def normalize_norm(norm):
@@ -81,10 +83,25 @@ def _reduce_axes(v):
     return tf.range(1, tf.rank(v))
 
 
+def _tiny(dtype):
+    """The smallest normal number of a float dtype."""
+    return tf.constant(np.finfo(dtype.as_numpy_dtype).tiny, dtype)
+
+
 def _safe_l2(v):
-    """Per-example `sqrt(max(1e-12, sum(v**2)))`, keepdims (cleverhans)."""
+    """Per-example `sqrt(max(tiny, sum(v**2)))`, keepdims.
+
+    Finite and differentiable for zero vectors; exact (up to round-off) for
+    every vector whose squared norm does not underflow.
+    """
     sq = tf.reduce_sum(tf.square(v), axis=_reduce_axes(v), keepdims=True)
-    return tf.sqrt(tf.maximum(tf.cast(_AVOID_ZERO_DIV, v.dtype), sq))
+    return tf.sqrt(tf.maximum(_tiny(v.dtype), sq))
+
+
+def _rescale_by_max_abs(v):
+    """`v / max|v|` per example (zero stays zero): avoids L2 underflow."""
+    scale = tf.reduce_max(tf.abs(v), axis=_reduce_axes(v), keepdims=True)
+    return v / tf.maximum(_tiny(v.dtype), scale)
 
 
 def per_example_norm(delta, norm):
@@ -193,8 +210,9 @@ def ascent_step(grad, step_size, norm):
     """The steepest-ascent step of length `step_size` in the given norm.
 
     Solves `argmax_{||v||_p <= step_size} <v, grad>` per example: `step_size *
-    sign(grad)` for L-inf and `step_size * grad / ||grad||_2` for L2. A zero
-    gradient gives a zero step (no NaN).
+    sign(grad)` for L-inf and `step_size * grad / ||grad||_2` for L2. Any
+    non-zero gradient, however small, gives a step of length `step_size`; a
+    zero gradient gives a zero step (no NaN).
 
     Args:
         grad: gradient tensor of shape `(batch, ...)`.
@@ -209,6 +227,7 @@ def ascent_step(grad, step_size, norm):
     if norm == "inf":
         # sign() has a zero derivative; stop_gradient makes that explicit.
         return step_size * tf.stop_gradient(tf.sign(grad))
+    grad = _rescale_by_max_abs(grad)
     return step_size * (grad / _safe_l2(grad))
 
 

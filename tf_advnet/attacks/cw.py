@@ -88,6 +88,39 @@ def _check(name, value, ok, expected):
         )
 
 
+def _check_in_box(x, clip_min, clip_max):
+    """Raises ValueError if `x` leaves the box (eager only: needs the values).
+
+    Inside a `tf.function` the check is skipped.
+    """
+    if not tf.executing_eagerly():
+        return
+    x_min = float(tf.reduce_min(x))
+    x_max = float(tf.reduce_max(x))
+    if ((clip_min is not None and x_min < clip_min)
+            or (clip_max is not None and x_max > clip_max)):
+        raise ValueError(
+            f"Invalid value for argument `x`: expected values in "
+            f"[clip_min, clip_max] = [{clip_min}, {clip_max}]. Received: x "
+            f"with values in [{x_min}, {x_max}]")
+
+
+def _as_labels(y, x):
+    """int32 (B,) labels from int labels or one-hot rows; checks the size."""
+    labels = tf.convert_to_tensor(y)
+    if labels.shape.rank == 2:
+        labels = tf.argmax(labels, axis=-1)
+    labels = tf.cast(labels, tf.int32)
+    batch, n = x.shape[0], (labels.shape[0] if labels.shape.rank else None)
+    if labels.shape.rank != 1 or (
+            batch is not None and n is not None and n != batch):
+        raise ValueError(
+            f"Invalid value for argument `y`: expected {batch} labels "
+            f"(shape ({batch},) or one-hot ({batch}, K)). Received: y "
+            f"with shape {tuple(tf.convert_to_tensor(y).shape)}")
+    return labels
+
+
 def _to_tanh_space(x, clip_min, clip_max):
     """Maps images in [clip_min, clip_max] to Carlini's w-space."""
     unit = (x - clip_min) / (clip_max - clip_min)
@@ -114,20 +147,20 @@ def _is_success(logits, labels, confidence, targeted):
 
 
 @tf.function(reduce_retracing=True)
-def _search_step(model_fn, x, w0, x_ref, labels, const, best_l2, best_adv,
+def _search_step(model_fn, w0, x_ref, labels, const, best_l2, best_adv,
                  learning_rate, confidence, clip_min, clip_max,
                  max_iterations, abort_early, targeted):
     """Runs one binary-search step: up to `max_iterations` Adam steps on w.
 
     Args:
       model_fn: logits callable.
-      x: original images (returned where nothing is found).
       w0: starting point in tanh space (the image itself, Carlini's choice).
       x_ref: `x` mapped to tanh space and back, the reference for the L2
         distance (Carlini's code measures the distance to this point).
       labels: int32 (B,) labels (untargeted) or targets (targeted).
       const: (B,) trade-off constants c.
-      best_l2, best_adv: best squared L2 distance and image over all steps.
+      best_l2, best_adv: best squared L2 distance and image over all steps
+        so far (`best_adv` starts as the original images).
       learning_rate, confidence, clip_min, clip_max: scalar float tensors.
       max_iterations: scalar int32 tensor.
       abort_early: scalar bool tensor.
@@ -137,7 +170,7 @@ def _search_step(model_fn, x, w0, x_ref, labels, const, best_l2, best_adv,
       `(best_l2, best_adv, found)`, `found` = (B,) bool: whether this step
       found any adversarial example (drives the binary search).
     """
-    batch_axes = list(range(1, len(x.shape)))
+    batch_axes = list(range(1, len(w0.shape)))
     check_every = tf.maximum(max_iterations // 10, 1)
 
     def loss_and_grad(w):
@@ -184,7 +217,7 @@ def _search_step(model_fn, x, w0, x_ref, labels, const, best_l2, best_adv,
         found = tf.logical_or(found, success)
         improved = tf.logical_and(success, l2 < best_l2)
         best_l2 = tf.where(improved, l2, best_l2)
-        mask = tf.reshape(improved, [-1] + [1] * (len(x.shape) - 1))
+        mask = tf.reshape(improved, [-1] + [1] * (len(w0.shape) - 1))
         best_adv = tf.where(mask, x_new, best_adv)
         # Adam, bias-corrected step size form (TF1 / Keras), fresh state per
         # binary-search step.
@@ -222,6 +255,9 @@ def carlini_wagner_l2(model_fn, x, y=None, *, targeted=False, confidence=0.0,
                       abort_early=True, clip_min=0.0, clip_max=1.0):
     """Carlini & Wagner L2 attack (untargeted or targeted).
 
+    Works eagerly and inside a `tf.function` (the check that `x` lies in the
+    box is then skipped).
+
     Args:
       model_fn: callable mapping a batch of images to logits (for a Keras
         model, `lambda x: model(x, training=False)`). Compiled graphs are
@@ -240,7 +276,9 @@ def carlini_wagner_l2(model_fn, x, y=None, *, targeted=False, confidence=0.0,
         name for the step count; 0 returns `x`).
       initial_const: initial c (> 0).
       abort_early: stop a binary-search step when the loss has not fallen
-        by 0.01% over `max_iterations // 10` steps.
+        by 0.01% over `max_iterations // 10` steps. As in Carlini's code the
+        loss is summed over the batch, so with early abort an example's
+        result can depend on the batch it is attacked in.
       clip_min, clip_max: the image box (clip_min < clip_max).
 
     Returns:
@@ -269,35 +307,21 @@ def carlini_wagner_l2(model_fn, x, y=None, *, targeted=False, confidence=0.0,
             "labels. Received: y=None")
 
     x = tf.convert_to_tensor(x, dtype=tf.float32)
-    x_min = float(tf.reduce_min(x))
-    x_max = float(tf.reduce_max(x))
-    if x_min < clip_min or x_max > clip_max:
-        raise ValueError(
-            f"Invalid value for argument `x`: expected values in "
-            f"[clip_min, clip_max] = [{clip_min}, {clip_max}]. Received: x "
-            f"with values in [{x_min}, {x_max}]")
-    batch = x.shape[0]
+    _check_in_box(x, clip_min, clip_max)
     if y is None:
         labels = tf.argmax(model_fn(x), axis=-1, output_type=tf.int32)
     else:
-        labels = tf.convert_to_tensor(y)
-        if labels.shape.rank == 2:
-            labels = tf.argmax(labels, axis=-1)
-        labels = tf.cast(labels, tf.int32)
-        if labels.shape.rank != 1 or labels.shape[0] != batch:
-            raise ValueError(
-                f"Invalid value for argument `y`: expected {batch} labels "
-                f"(shape ({batch},) or one-hot ({batch}, K)). Received: y "
-                f"with shape {tuple(tf.convert_to_tensor(y).shape)}")
+        labels = _as_labels(y, x)
+    batch = tf.shape(x)[:1]
 
     lo = tf.constant(clip_min, tf.float32)
     hi = tf.constant(clip_max, tf.float32)
     w0 = _to_tanh_space(x, lo, hi)
     x_ref = _from_tanh_space(w0, lo, hi)
-    lower = tf.zeros([batch], tf.float32)
-    upper = tf.fill([batch], tf.constant(_UPPER_INIT, tf.float32))
-    const = tf.fill([batch], tf.constant(initial_const, tf.float32))
-    best_l2 = tf.fill([batch], tf.constant(_UPPER_INIT, tf.float32))
+    lower = tf.zeros(batch, tf.float32)
+    upper = tf.fill(batch, tf.constant(_UPPER_INIT, tf.float32))
+    const = tf.fill(batch, tf.constant(initial_const, tf.float32))
+    best_l2 = tf.fill(batch, tf.constant(_UPPER_INIT, tf.float32))
     best_adv = x
     hyper = dict(
         learning_rate=tf.constant(learning_rate, tf.float32),
@@ -313,7 +337,7 @@ def carlini_wagner_l2(model_fn, x, y=None, *, targeted=False, confidence=0.0,
             # Carlini's "repeat": the last step retries at the upper bound.
             const = upper
         best_l2, best_adv, found = _search_step(
-            model_fn, x, w0, x_ref, labels, const, best_l2, best_adv,
+            model_fn, w0, x_ref, labels, const, best_l2, best_adv,
             **hyper)
         const, lower, upper = _update_bounds(found, const, lower, upper)
     return best_adv

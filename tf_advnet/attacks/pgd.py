@@ -47,12 +47,16 @@ x_adv = pgd(model_fn, x, y, eps=0.3, step_size=0.01, num_steps=40, seed=0)
 ```
 
 The loop runs inside one `tf.function` (a `tf.while_loop`); hyper-parameters
-are passed as tensors, so new values do not retrace. A new `model_fn` object,
-a new input shape or new structural options (`norm`, `loss`, `targeted`,
-`random_start`, `keep_best`, `restarts > 1` or not, `y is None`) do.
+are passed as tensors, so new values do not retrace. A new `model_fn` object
+(so reuse one callable rather than writing a fresh `lambda` per batch; bound
+methods such as `trainer.classifier_fn` are handled), a new input shape or
+new structural options (`norm`, `loss`, `targeted`, `random_start`,
+`keep_best`, `restarts > 1` or not, `y is None`) do.
 """
 
+import inspect
 import numbers
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -61,6 +65,9 @@ from tf_advnet.attacks import _projections
 from tf_advnet.attacks import losses
 
 _INT32_MAX = 2**31 - 1
+
+# Stable stand-ins for bound methods (see `_stable_model_fn`), per owner.
+_METHOD_WRAPPERS = weakref.WeakKeyDictionary()
 
 
 # ----------------------------------------------------------------------------
@@ -210,6 +217,32 @@ def _f32(value):
     return tf.cast(value, tf.float32)
 
 
+def _stable_model_fn(model_fn):
+    """Returns one fixed callable per bound method, so graphs are reused.
+
+    `tf.function` caches traces per `model_fn` object, and every attribute
+    access `trainer.classifier_fn` creates a new bound-method object, which
+    would retrace on every call. The stand-in holds only a weak reference
+    to the method's owner and lives as long as the owner does.
+    """
+    if not inspect.ismethod(model_fn):
+        return model_fn
+    owner, func = model_fn.__self__, model_fn.__func__
+    try:
+        per_owner = _METHOD_WRAPPERS.setdefault(owner, {})
+    except TypeError:  # Not weak-referenceable or not hashable.
+        return model_fn
+    wrapper = per_owner.get(func)
+    if wrapper is None:
+        owner_ref = weakref.ref(owner)
+
+        def wrapper(x):
+            return func(owner_ref(), x)
+
+        per_owner[func] = wrapper
+    return wrapper
+
+
 # ----------------------------------------------------------------------------
 # The compiled loop shared by fgm, pgd and mim.
 # ----------------------------------------------------------------------------
@@ -224,10 +257,20 @@ def _select(mask, a, b):
 
 
 def _l1_normalize(grad):
-    """`grad / mean(|grad|)` per example (MIM; cleverhans' zero guard)."""
+    """`grad / mean(|grad|)` per example, for MIM's momentum.
+
+    Cleverhans floors `mean(|grad|)` at 1e-12, which under-weights tiny
+    (saturated-softmax) gradients against the accumulated momentum; we
+    rescale by `max|grad|` first and floor at the smallest normal float, so
+    every non-zero gradient gets unit mean magnitude. Same result up to
+    round-off whenever `mean(|grad|) >= 1e-12`.
+    """
     axes = tf.range(1, tf.rank(grad))
+    tiny = tf.constant(np.finfo(grad.dtype.as_numpy_dtype).tiny, grad.dtype)
+    grad = grad / tf.maximum(
+        tiny, tf.reduce_max(tf.abs(grad), axis=axes, keepdims=True))
     scale = tf.reduce_mean(tf.abs(grad), axis=axes, keepdims=True)
-    return grad / tf.maximum(tf.cast(1e-12, grad.dtype), scale)
+    return grad / tf.maximum(tiny, scale)
 
 
 @tf.function(autograph=False)
@@ -254,7 +297,8 @@ def _attack_graph(
         return tf.clip_by_value(v, clip_min, clip_max)
 
     def gradient(x_adv):
-        with tf.GradientTape() as tape:
+        # Only the input is watched: no need to record the weights.
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(x_adv)
             logits = model_fn(x_adv)
             obj = objective(logits)
@@ -382,7 +426,7 @@ def _run_attack(model_fn, x, y, *, eps, step_size, num_steps, norm, loss,
     x, y, use_predictions = _prepare_inputs(x, y, targeted)
     seed = _seed_tensor(seed) if random_start else tf.constant(0, tf.int64)
     return _attack_graph(
-        model_fn, x, y, _f32(eps), _f32(step_size),
+        _stable_model_fn(model_fn), x, y, _f32(eps), _f32(step_size),
         tf.cast(num_steps, tf.int32), tf.cast(restarts, tf.int32),
         _f32(kappa), _f32(decay), _f32(clip_min), _f32(clip_max), seed,
         norm=norm, loss=loss, targeted=targeted, random_start=random_start,

@@ -109,13 +109,7 @@ def parse_attack(spec, *, eps, eps_l2=None):
     Raises:
       UserError: unknown family, bad option, or missing budget.
     """
-    from tf_advnet.attacks import cw as cw_mod
-    from tf_advnet.attacks import deepfool as df_mod
-    from tf_advnet.attacks import fgsm as fgsm_mod
-    from tf_advnet.attacks import mim as mim_mod
-    from tf_advnet.attacks import pgd as pgd_mod
-    from tf_advnet.attacks import _projections
-
+    # Attack modules are imported where used, so parsing a spec stays cheap.
     spec = spec.strip()
     m = _SPEC_RE.match(spec)
     if not m or m.group("family") not in FAMILIES:
@@ -150,6 +144,8 @@ def parse_attack(spec, *, eps, eps_l2=None):
         return int(opts.get(key, default))
 
     if family in ("fgsm", "fgm"):
+        from tf_advnet.attacks import fgsm as fgsm_mod
+
         fgm_norm = "inf" if family == "fgsm" else norm
 
         def fn(model_fn, x, y, seed):
@@ -157,6 +153,8 @@ def parse_attack(spec, *, eps, eps_l2=None):
         return Attack(spec, family, fgm_norm, budget, True, 1, fn)
 
     if family in ("pgd", "cwpgd"):
+        from tf_advnet.attacks import pgd as pgd_mod
+
         step = opts.get("step", 2.5 * budget / k)
         loss = "cw" if family == "cwpgd" else "ce"
         kw = dict(eps=budget, step_size=step, num_steps=k, norm=norm, loss=loss,
@@ -170,6 +168,8 @@ def parse_attack(spec, *, eps, eps_l2=None):
         return Attack(spec, family, norm, budget, True, k, fn)
 
     if family == "mim":
+        from tf_advnet.attacks import mim as mim_mod
+
         step = opts.get("step", budget / k)
         kw = dict(eps=budget, step_size=step, num_steps=k, norm=norm,
                   decay=opts.get("decay", 1.0),
@@ -180,6 +180,8 @@ def parse_attack(spec, *, eps, eps_l2=None):
         return Attack(spec, family, norm, budget, True, k, fn)
 
     if family == "noise":
+        from tf_advnet.attacks import _projections
+
         def fn(model_fn, x, y, seed):
             import tensorflow as tf
 
@@ -188,6 +190,8 @@ def parse_attack(spec, *, eps, eps_l2=None):
         return Attack(spec, family, norm, budget, True, 0, fn)
 
     if family == "cw":
+        from tf_advnet.attacks import cw as cw_mod
+
         kw = dict(max_iterations=k, binary_search_steps=_int("bs", 5),
                   confidence=opts.get("conf", 0.0))
         if "lr" in opts:
@@ -200,7 +204,8 @@ def parse_attack(spec, *, eps, eps_l2=None):
             return cw_mod.carlini_wagner_l2(model_fn, x, y, **kw)
         return Attack(spec, family, "2", cw_budget, cw_budget is not None, k, fn)
 
-    # deepfool
+    from tf_advnet.attacks import deepfool as df_mod
+
     kw = dict(norm=norm, overshoot=opts.get("overshoot", 0.02),
               max_iter=_int("max_iter", 50))
     if "candidates" in opts:

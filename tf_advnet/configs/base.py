@@ -37,11 +37,15 @@ class ModelConfig:
 
     Attributes:
       name: a name from `tf_advnet.models.MODEL_NAMES`.
-      width: width multiplier / base width where the model has one (None = default).
+      width: width multiplier where the model has one (None = default): `width` of
+        small_cnn / resnet20 / advnet_resnet, `widen_factor` of wide_resnet, and
+        nb_filters = 64 * width of convpool_cnn.
+      variant: `variant` of models that have one (advnet_resnet: "cifar" | "svhn").
     """
 
     name: str = "small_cnn"
     width: Optional[float] = None
+    variant: Optional[str] = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -32,8 +32,8 @@ _PAPER_ITERS, _PAPER_BATCH = 200_000, 64
 
 _CPU = {
     # dataset: (eps, train_limit, test_limit, epochs)
-    "fashion_mnist": (0.1, 20000, 1000, 3),
-    "mnist": (0.3, 20000, 1000, 3),
+    "fashion_mnist": (0.1, None, 1000, 4),
+    "mnist": (0.3, None, 1000, 4),
     "mnist_5k": (0.3, None, None, 8),
     "synthetic": (0.1, None, None, 1),
     "cifar10": (8 / 255, 10000, 500, 3),
@@ -60,7 +60,7 @@ def preset(name, dataset, method="standard"):
         return ExperimentConfig(
             data=DataConfig(dataset=dataset, train_limit=n_limit, batch_size=_PAPER_BATCH,
                             augment=augment, svhn_extra=extra),
-            model=ModelConfig(name=model),
+            model=ModelConfig(name=model, variant="svhn" if dataset == "svhn" else None),
             train=TrainConfig(method=method, epochs=epochs, optimizer="sgd",
                               learning_rate=lr, momentum=0.9, weight_decay=wd,
                               lr_boundaries=(epochs // 2,), lr_factor=0.1, eps=eps,
@@ -78,7 +78,8 @@ def preset(name, dataset, method="standard"):
         model=ModelConfig(name="resnet20" if is_color else "small_cnn"),
         train=TrainConfig(method=method, epochs=epochs, optimizer="adam",
                           learning_rate=1e-3, eps=eps, attack_steps=7),
-        eval=EvalConfig(attacks="fgsm,pgd10,pgd40,mim10", eps=eps, batch_size=250,
+        eval=EvalConfig(attacks="fgsm,pgd10,pgd40,mim10,cwpgd40,cw100,deepfool", eps=eps,
+                        batch_size=250,
                         eps_grid=_grid(eps)),
         seed=0, preset=name)
 

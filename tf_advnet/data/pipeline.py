@@ -23,7 +23,9 @@ from tf_advnet.data import registry
 from tf_advnet.data import validation
 
 AUGMENTATIONS = ("crop_flip", "crop")
-_PAD = 4  # Zero padding before the random crop, in pixels (both papers).
+# Zero padding before the random crop, in pixels: the CIFAR convention, which
+# L2L-DA also applies to MNIST.
+_PAD = 4
 _AUGMENT_SEED_OFFSET = 1  # Keeps the augmentation stream apart from shuffle.
 
 
@@ -100,7 +102,8 @@ def make_dataset(x, y, batch_size, *, training, seed=0, augment=None,
         batch_size: examples per batch, positive.
         training: if True, reshuffle every pass and allow `augment`; if
             False, keep the array order.
-        seed: non-negative int seeding the order and the augmentation.
+        seed: non-negative int seeding the order and the augmentation
+            (together with the TF global seed).
         augment: None, `"crop_flip"` (pad 4, random crop, random horizontal
             flip; CIFAR) or `"crop"` (pad 4, random crop; L2L-DA on MNIST).
         drop_remainder: drop the last batch if it is smaller than

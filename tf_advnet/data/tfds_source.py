@@ -25,6 +25,7 @@ import numpy as np
 
 ALLOW_DOWNLOAD_ENV = "TF_ADVNET_ALLOW_DOWNLOAD"
 _PROBE_TIMEOUT_S = 3.0
+_TFDS_BATCH = 10000
 _PROXY_ENVS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
 
 # Where TFDS 4.9 downloads each data set from (see its builders).
@@ -63,16 +64,22 @@ def _host_reachable(host, port):
 def _tfds_load(tfds_name, split, data_dir, download):
     import tensorflow_datasets as tfds  # Slow import: only when needed.
 
+    # Fixed-size batches rather than `batch_size=-1`: the latter needs the
+    # split size from the metadata and crashes when that is unknown.
     ds = tfds.load(
         tfds_name,
         split=split,
         data_dir=data_dir,
         download=download,
-        batch_size=-1,
+        batch_size=_TFDS_BATCH,
         as_supervised=True,
     )
-    images, labels = tfds.as_numpy(ds)
-    return np.asarray(images), np.asarray(labels).astype(np.int64)
+    batches = list(tfds.as_numpy(ds))
+    if not batches:
+        raise ValueError(f"TFDS {tfds_name}[{split}] is empty")
+    images = np.concatenate([b[0] for b in batches])
+    labels = np.concatenate([b[1] for b in batches]).astype(np.int64)
+    return images, labels
 
 
 def _short(exc):

@@ -84,6 +84,14 @@ def check_positive(model, arg, value, *, integer=False, allow_zero=False):
     return value
 
 
+def check_bool(model, arg, value):
+    """Raises UserError naming `arg` unless `value` is a bool."""
+    if not isinstance(value, bool):
+        raise UserError(
+            f"model {model!r}: {arg}={value!r} must be True or False")
+    return value
+
+
 def check_choice(model, arg, value, allowed):
     """Raises UserError naming `arg` and the allowed values."""
     if value not in allowed:

@@ -49,7 +49,7 @@ NORMALIZE = (None, "imagenet")
 
 
 def resnet20(input_shape=(32, 32, 3), num_classes=10, *, depth=20, width=1,
-             normalize=None, name=None):
+             normalize=None, sync_bn=False, name=None):
     """Builds a CIFAR ResNet-`depth` with option-A shortcuts.
 
     Parameters for CIFAR-10 at depth 20, width 1: 271,098 in total, 269,722
@@ -71,6 +71,12 @@ def resnet20(input_shape=(32, 32, 3), num_classes=10, *, depth=20, width=1,
             e.g. 0.25 for small CPU variants.
         normalize: None (feed [0, 1] pixels) or `"imagenet"` (mean/std
             standardisation in a first layer named `"normalize"`).
+        sync_bn: If True, BN layers use `synchronized=True`: under
+            `tf.distribute` the batch statistics (and hence the moving
+            averages) cover the global batch, as on one device. If False
+            (default), each replica normalises with its own sub-batch and,
+            in Keras 3, keeps its own moving averages; reads and checkpoints
+            see replica 0's.
         name: Model name; defaults to `"resnet{depth}"`.
 
     Returns:
@@ -92,6 +98,7 @@ def resnet20(input_shape=(32, 32, 3), num_classes=10, *, depth=20, width=1,
         channels=3 if normalize == "imagenet" else None)
     num_classes = _common.check_num_classes(model_id, num_classes)
     _common.check_positive(model_id, "width", width)
+    _common.check_bool(model_id, "sync_bn", sync_bn)
     blocks = (depth - 2) // 6
     name = name or f"resnet{depth}"
     init = keras.initializers.VarianceScaling(
@@ -102,14 +109,14 @@ def resnet20(input_shape=(32, 32, 3), num_classes=10, *, depth=20, width=1,
     if normalize == "imagenet":
         x = Standardize(IMAGENET_MEAN, IMAGENET_STD, name="normalize")(x)
     x = _conv3x3(x, _common.scaled(16, width), 1, init, "stem_conv")
-    x = _bn(x, "stem_bn")
+    x = _bn(x, "stem_bn", sync_bn)
     x = keras.layers.ReLU(name="stem_relu")(x)
     for stage, (filters, stride) in enumerate(
             ((16, 1), (32, 2), (64, 2)), start=1):
         filters = _common.scaled(filters, width)
         for block in range(1, blocks + 1):
             x = _basic_block(x, filters, stride if block == 1 else 1, init,
-                             f"stage{stage}_block{block}")
+                             sync_bn, f"stage{stage}_block{block}")
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     bound = 1.0 / math.sqrt(x.shape[-1])
     logits = keras.layers.Dense(
@@ -119,9 +126,10 @@ def resnet20(input_shape=(32, 32, 3), num_classes=10, *, depth=20, width=1,
     return keras.Model(inputs, logits, name=name)
 
 
-def _bn(x, name):
+def _bn(x, name, sync):
     return keras.layers.BatchNormalization(
-        momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=name)(x)
+        momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, synchronized=sync,
+        name=name)(x)
 
 
 def _conv3x3(x, filters, stride, init, name):
@@ -136,7 +144,7 @@ def _conv3x3(x, filters, stride, init, name):
                                name=name)(x)
 
 
-def _basic_block(x, filters, stride, init, prefix):
+def _basic_block(x, filters, stride, init, sync, prefix):
     in_filters = x.shape[-1]
     shortcut = x
     if stride > 1:
@@ -146,9 +154,9 @@ def _basic_block(x, filters, stride, init, prefix):
         shortcut = ChannelPad(extra // 2, extra - extra // 2,
                               name=f"{prefix}_sc_pad")(shortcut)
     y = _conv3x3(x, filters, stride, init, f"{prefix}_conv1")
-    y = _bn(y, f"{prefix}_bn1")
+    y = _bn(y, f"{prefix}_bn1", sync)
     y = keras.layers.ReLU(name=f"{prefix}_relu1")(y)
     y = _conv3x3(y, filters, 1, init, f"{prefix}_conv2")
-    y = _bn(y, f"{prefix}_bn2")
+    y = _bn(y, f"{prefix}_bn2", sync)
     y = keras.layers.Add(name=f"{prefix}_add")([y, shortcut])
     return keras.layers.ReLU(name=f"{prefix}_out")(y)

@@ -82,7 +82,8 @@ def advnet_d1(input_shape=(28, 28, 1), num_classes=10, *, name="advnet_d1"):
 
 
 def advnet_resnet(input_shape=(32, 32, 3), num_classes=10, *, width=1,
-                  variant="cifar", blocks_per_stage=3, name="advnet_resnet"):
+                  variant="cifar", blocks_per_stage=3, sync_bn=False,
+                  name="advnet_resnet"):
     """Builds D2, the CIFAR-10/SVHN discriminator of Wang & Yu.
 
     Layer table (notes §1.3, `variant="cifar"`, 32x32 input):
@@ -90,7 +91,7 @@ def advnet_resnet(input_shape=(32, 32, 3), num_classes=10, *, width=1,
     | # | Layer | Output |
     |---|---|---|
     | 1 | conv3x3 16, no bias -> BN -> ReLU | 32x32x16 |
-    | 2 | stage 1: 3 v1 blocks, 16w, stride 1 (block 1: 1x1 projection) | 32x32x16w |
+    | 2 | stage 1: 3 v1 blocks, 16w, stride 1 (block 1 projects) | 32x32x16w |
     | 3 | stage 2: 3 blocks, 32w, first stride 2 (projection) | 16x16x32w |
     | 4 | stage 3: 3 blocks, 64w, first stride 2 (projection) | 8x8x64w |
     | 5 | average pool -> dense `num_classes` (with bias) | K |
@@ -123,6 +124,12 @@ def advnet_resnet(input_shape=(32, 32, 3), num_classes=10, *, width=1,
             is 10. Non-integer values are allowed for small CPU variants.
         variant: `"cifar"` or `"svhn"`.
         blocks_per_stage: Residual blocks per stage (3 in the paper).
+        sync_bn: If True, BN layers use `synchronized=True`: under
+            `tf.distribute` the batch statistics (and hence the moving
+            averages) cover the global batch, as on one device. If False
+            (default), each replica normalises with its own sub-batch and,
+            in Keras 3, keeps its own moving averages; reads and checkpoints
+            see replica 0's.
         name: Model name.
 
     Returns:
@@ -140,6 +147,7 @@ def advnet_resnet(input_shape=(32, 32, 3), num_classes=10, *, width=1,
     _common.check_choice(model_id, "variant", variant, VARIANTS)
     _common.check_positive(model_id, "blocks_per_stage", blocks_per_stage,
                            integer=True)
+    _common.check_bool(model_id, "sync_bn", sync_bn)
 
     if variant == "cifar":
         init = keras.initializers.VarianceScaling(
@@ -151,7 +159,7 @@ def advnet_resnet(input_shape=(32, 32, 3), num_classes=10, *, width=1,
     x = _common.rescale_pm1()(inputs)
     x = _conv(x, 16, 3, 1, init, "stem_conv")
     if variant == "cifar":
-        x = _bn(x, "stem_bn")
+        x = _bn(x, "stem_bn", sync_bn)
         x = keras.layers.ReLU(name="stem_relu")(x)
     for stage, (filters, stride) in enumerate(
             ((16, 1), (32, 2), (64, 2)), start=1):
@@ -159,9 +167,10 @@ def advnet_resnet(input_shape=(32, 32, 3), num_classes=10, *, width=1,
         for block in range(1, blocks_per_stage + 1):
             first = block == 1
             x = _v1_block(x, filters, stride if first else 1, project=first,
-                          init=init, prefix=f"stage{stage}_block{block}")
+                          init=init, sync=sync_bn,
+                          prefix=f"stage{stage}_block{block}")
     if variant == "svhn":
-        x = _bn(x, "final_bn")
+        x = _bn(x, "final_bn", sync_bn)
         x = keras.layers.ReLU(name="final_relu")(x)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     logits = keras.layers.Dense(num_classes, kernel_initializer=init,
@@ -169,9 +178,10 @@ def advnet_resnet(input_shape=(32, 32, 3), num_classes=10, *, width=1,
     return keras.Model(inputs, logits, name=name)
 
 
-def _bn(x, name):
+def _bn(x, name, sync):
     return keras.layers.BatchNormalization(
-        momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=name)(x)
+        momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, synchronized=sync,
+        name=name)(x)
 
 
 def _conv(x, filters, kernel, stride, init, name):
@@ -188,16 +198,16 @@ def _conv(x, filters, kernel, stride, init, name):
                                kernel_initializer=init, name=name)(x)
 
 
-def _v1_block(x, filters, stride, *, project, init, prefix):
+def _v1_block(x, filters, stride, *, project, init, sync, prefix):
     """Basic residual block "v1" of `resnet18_2.py` (post-activation)."""
     shortcut = x
     if project:
         shortcut = _conv(x, filters, 1, stride, init, f"{prefix}_proj_conv")
-        shortcut = _bn(shortcut, f"{prefix}_proj_bn")
+        shortcut = _bn(shortcut, f"{prefix}_proj_bn", sync)
     y = _conv(x, filters, 3, stride, init, f"{prefix}_conv1")
-    y = _bn(y, f"{prefix}_bn1")
+    y = _bn(y, f"{prefix}_bn1", sync)
     y = keras.layers.ReLU(name=f"{prefix}_relu1")(y)
     y = _conv(y, filters, 3, 1, init, f"{prefix}_conv2")
-    y = _bn(y, f"{prefix}_bn2")
+    y = _bn(y, f"{prefix}_bn2", sync)
     y = keras.layers.Add(name=f"{prefix}_add")([y, shortcut])
     return keras.layers.ReLU(name=f"{prefix}_out")(y)

@@ -22,7 +22,9 @@ Komodakis' 6N + 4 convention it is WRN-34-10 (45.92M parameters with
 k = 10 and the parameter-free shortcut). A standard Zagoruyko WRN-28-10
 (36.48M trainable) is
 `units_per_stage=4, leaky_slope=0.0, shortcut="projection"` (1x1-conv
-shortcut on the pre-activated input whenever the width changes).
+shortcut on the pre-activated input whenever the width changes); it keeps
+this module's BN settings and `2x - 1` input, not Zagoruyko's mean/std
+normalisation, BN epsilon 1e-5, or dropout.
 
 Settings (notes §5.3): BN momentum 0.9, epsilon 1e-3; conv kernels
 N(0, sqrt(2 / (3 * 3 * out))) (= He fan-out, untruncated); dense kernel
@@ -50,7 +52,7 @@ SHORTCUTS = ("pad", "projection")
 
 def wide_resnet(input_shape=(32, 32, 3), num_classes=10, *, units_per_stage=5,
                 widen_factor=10, leaky_slope=0.1, shortcut="pad",
-                name="wide_resnet"):
+                sync_bn=False, name="wide_resnet"):
     """Builds the BAT / Madry wide ResNet.
 
     Parameters for CIFAR-10 with the defaults (N = 5, k = 10): 45,924,346 in
@@ -73,6 +75,12 @@ def wide_resnet(input_shape=(32, 32, 3), num_classes=10, *, units_per_stage=5,
         shortcut: `"pad"` (average pool + zero channel padding, BAT/Madry)
             or `"projection"` (1x1 conv on the pre-activated input,
             Zagoruyko & Komodakis).
+        sync_bn: If True, BN layers use `synchronized=True`: under
+            `tf.distribute` the batch statistics (and hence the moving
+            averages) cover the global batch, as on one device. If False
+            (default), each replica normalises with its own sub-batch and,
+            in Keras 3, keeps its own moving averages; reads and checkpoints
+            see replica 0's.
         name: Model name.
 
     Returns:
@@ -91,6 +99,7 @@ def wide_resnet(input_shape=(32, 32, 3), num_classes=10, *, units_per_stage=5,
     _common.check_positive(model_id, "leaky_slope", leaky_slope,
                            allow_zero=True)
     _common.check_choice(model_id, "shortcut", shortcut, SHORTCUTS)
+    _common.check_bool(model_id, "sync_bn", sync_bn)
     conv_init = keras.initializers.VarianceScaling(
         scale=2.0, mode="fan_out", distribution="untruncated_normal")
 
@@ -107,8 +116,8 @@ def wide_resnet(input_shape=(32, 32, 3), num_classes=10, *, units_per_stage=5,
                 x, filters, stride if unit == 1 else 1,
                 activate_before_residual=(stage == 1 and unit == 1),
                 leaky_slope=leaky_slope, shortcut=shortcut, init=conv_init,
-                prefix=f"stage{stage}_unit{unit}")
-    x = _bn(x, "final_bn")
+                sync=sync_bn, prefix=f"stage{stage}_unit{unit}")
+    x = _bn(x, "final_bn", sync_bn)
     x = keras.layers.LeakyReLU(negative_slope=leaky_slope,
                                name="final_act")(x)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
@@ -119,34 +128,39 @@ def wide_resnet(input_shape=(32, 32, 3), num_classes=10, *, units_per_stage=5,
     return keras.Model(inputs, logits, name=name)
 
 
-def _bn(x, name):
+def _bn(x, name, sync):
     return keras.layers.BatchNormalization(
-        momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=name)(x)
+        momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, synchronized=sync,
+        name=name)(x)
 
 
 def _unit(x, filters, stride, *, activate_before_residual, leaky_slope,
-          shortcut, init, prefix):
+          shortcut, init, sync, prefix):
     """One pre-activation residual unit."""
     in_filters = x.shape[-1]
     changes = in_filters != filters
     # Zagoruyko's units share the pre-activation with the projection
-    # shortcut whenever the width changes; Madry's code only in unit 1.
-    share = activate_before_residual or (shortcut == "projection" and changes)
+    # shortcut whenever the width changes; Madry's code does so only in the
+    # first unit of stage 1.
+    if shortcut == "projection":
+        share = changes
+    else:
+        share = activate_before_residual
 
     def act(t, name):
         return keras.layers.LeakyReLU(negative_slope=leaky_slope,
                                       name=name)(t)
 
     if share:
-        x = act(_bn(x, f"{prefix}_bn1"), f"{prefix}_act1")
+        x = act(_bn(x, f"{prefix}_bn1", sync), f"{prefix}_act1")
         orig = x
     else:
         orig = x
-        x = act(_bn(x, f"{prefix}_bn1"), f"{prefix}_act1")
+        x = act(_bn(x, f"{prefix}_bn1", sync), f"{prefix}_act1")
     y = keras.layers.Conv2D(filters, 3, strides=stride, padding="same",
                             use_bias=False, kernel_initializer=init,
                             name=f"{prefix}_conv1")(x)
-    y = act(_bn(y, f"{prefix}_bn2"), f"{prefix}_act2")
+    y = act(_bn(y, f"{prefix}_bn2", sync), f"{prefix}_act2")
     y = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False,
                             kernel_initializer=init,
                             name=f"{prefix}_conv2")(y)

@@ -1,6 +1,7 @@
 """Pieces shared by the run entry points: data, strategy, model loading."""
 
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -51,20 +52,37 @@ def load_keras_model(path):
             f"({type(e).__name__}); retrain it or point to another file") from None
 
 
-def check_weights_file(path):
-    """Raises CheckpointError if a weights checkpoint exists but cannot be read."""
-    if not os.path.exists(path):
-        return
+def _readable_h5(path):
     try:
         import h5py
 
         with h5py.File(path, "r") as f:
             f.keys()
+        return True
     except Exception:
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt; delete it (and "
-            f"{os.path.dirname(path)}/training_metadata.json) to restart from the "
-            "previous epoch, or start with a new --work_dir") from None
+        return False
+
+
+def check_backup(backup_dir, progress=print):
+    """Checks a resumable backup before training resumes from it.
+
+    A corrupt `latest.weights.h5` is replaced by the previous backup when that one
+    is readable (one epoch or `backup_every` steps are redone); otherwise a
+    CheckpointError says what to delete.
+    """
+    latest = os.path.join(backup_dir, "latest.weights.h5")
+    if not os.path.exists(latest) or _readable_h5(latest):
+        return
+    meta = os.path.join(backup_dir, "training_metadata.json")
+    if _readable_h5(latest + ".bkp"):
+        progress(f"[train] {latest} is corrupt; resuming from the previous backup")
+        shutil.copyfile(latest + ".bkp", latest)
+        if os.path.exists(meta + ".bkp"):
+            shutil.copyfile(meta + ".bkp", meta)
+        return
+    raise CheckpointError(
+        f"checkpoint {latest} is corrupt; delete it (and {meta}) to restart "
+        "training from scratch, or start with a new --out_dir")
 
 
 def images_per_second(n_images, seconds):

@@ -25,6 +25,19 @@ from tf_advnet.runs import common
 from tf_advnet.utils.provenance import Provenance, write_json
 
 
+class _Backup(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore that saves every `save_freq` steps AND at each epoch end.
+
+    Keras's callback does one or the other; a long epoch needs the first and a
+    finished epoch the second, so an interruption loses at most `save_freq` steps.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.save_freq != "epoch":
+            self._save_model()
+
+
 def _optimizer(train_cfg, steps_per_epoch):
     lr = train_cfg.learning_rate
     if train_cfg.lr_boundaries:
@@ -37,9 +50,25 @@ def _optimizer(train_cfg, steps_per_epoch):
 
 
 def build_classifier(config, input_shape, num_classes):
+    """The classifier of `config.model`, mapping `width` to each model's own knob."""
+    from tf_advnet.errors import UserError
+
     kwargs = {}
-    if config.model.width is not None:
-        kwargs["width"] = config.model.width
+    accepted = models_lib.model_kwargs(config.model.name)
+    width = config.model.width
+    if width is not None:
+        if "width" in accepted:
+            kwargs["width"] = width
+        elif "widen_factor" in accepted:
+            kwargs["widen_factor"] = int(round(width))
+        elif "nb_filters" in accepted:
+            kwargs["nb_filters"] = max(1, int(round(64 * width)))
+        else:
+            raise UserError(f"--width: model {config.model.name!r} has no width option")
+    if config.model.variant is not None:
+        if "variant" not in accepted:
+            raise UserError(f"--variant: model {config.model.name!r} has no variants")
+        kwargs["variant"] = config.model.variant
     return models_lib.build_model(config.model.name, input_shape, num_classes, **kwargs)
 
 
@@ -97,12 +126,11 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
         trainer(x_train[:2], training=False)  # build, so backups can be restored
 
     backup_dir = os.path.join(work_dir, "backup")
-    common.check_weights_file(os.path.join(backup_dir, "latest.weights.h5"))
+    common.check_backup(backup_dir, progress)
     ckpt_dir = os.path.join(work_dir, "checkpoints")
     os.makedirs(ckpt_dir, exist_ok=True)
     callbacks = [
-        keras.callbacks.BackupAndRestore(
-            backup_dir, save_freq=backup_every if backup_every else "epoch"),
+        _Backup(backup_dir, save_freq=backup_every or "epoch", double_checkpoint=True),
         keras.callbacks.ModelCheckpoint(
             os.path.join(ckpt_dir, "epoch{epoch:03d}.weights.h5"),
             save_weights_only=True),
@@ -114,7 +142,7 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
              f"epochs, {strat.num_replicas_in_sync} replica(s) -> {work_dir}")
     t0 = time.time()
     history = trainer.fit(train_ds, epochs=config.train.epochs, validation_data=test_ds,
-                          callbacks=callbacks, verbose=verbose)
+                          callbacks=callbacks, verbose=verbose, shuffle=False)
     seconds = time.time() - t0
     epochs_run = len(history.epoch)
     final = trainer.evaluate(test_ds, verbose=0, return_dict=True)
