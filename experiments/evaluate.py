@@ -24,7 +24,11 @@ _ATTACKS = flags.DEFINE_string("attacks", "fgsm,pgd10,pgd100,cw100,deepfool",
 _EPS = flags.DEFINE_float("eps", 0.1, "L-inf budget in [0, 1]")
 _EPS_L2 = flags.DEFINE_float("eps_l2", None, "L2 budget for L2 attacks")
 _METRICS = flags.DEFINE_list("metrics", [], "rho2, rho_inf, eps_ref, rho_cw")
+_EPS_REF_FROM = flags.DEFINE_string("eps_ref_from", None,
+                                    "model whose 50%-error FGS eps is eps_ref")
 _TRANSFER = flags.DEFINE_bool("transfer", False, "transfer matrix across the models")
+_STEPS_GRID = flags.DEFINE_list("steps_grid", ["1", "2", "5", "10", "20", "50"],
+                                "PGD step counts for the accuracy-vs-steps plot")
 _TEST_LIMIT = flags.DEFINE_integer("test_limit", 1000, "first N test images (0 = all)")
 _BATCH = flags.DEFINE_integer("batch_size", 250, "attack batch size")
 _SEED = flags.DEFINE_integer("seed", 0, "seed of random starts")
@@ -48,6 +52,16 @@ def _parse_models(text):
     return models
 
 
+def _steps_grid(values):
+    try:
+        steps = tuple(int(v) for v in values)
+    except ValueError:
+        raise UserError(f"--steps_grid={','.join(values)}: give positive integers") from None
+    if not steps or min(steps) < 1:
+        raise UserError(f"--steps_grid={','.join(values)}: give positive integers")
+    return steps
+
+
 def main(argv):
     if len(argv) > 1:
         raise UserError(f"unexpected arguments: {argv[1:]} (flags look like --name=value)")
@@ -63,10 +77,12 @@ def main(argv):
                       data_dir=_DATA_DIR.value)
     ev = EvalConfig(attacks=_ATTACKS.value, eps=_EPS.value, eps_l2=_EPS_L2.value,
                     batch_size=_BATCH.value,
-                    eps_grid=tuple(round(_EPS.value * f, 6) for f in (0, .25, .5, 1, 1.5, 2)))
+                    eps_grid=tuple(round(_EPS.value * f, 6) for f in (0, .25, .5, 1, 1.5, 2)),
+                    steps_grid=_steps_grid(_STEPS_GRID.value))
     evaluate(_parse_models(_MODELS.value), data, ev, _OUT.value, metrics=_METRICS.value,
-             transfer=_TRANSFER.value, seed=_SEED.value, preset="custom")
-    print(f"wrote {_OUT.value}/eval.json, eval.md, acc_vs_eps.png")
+             transfer=_TRANSFER.value, eps_ref_from=_EPS_REF_FROM.value,
+             seed=_SEED.value, preset="custom")
+    print(f"wrote {_OUT.value}/eval.json, eval.md, acc_vs_eps.png, acc_vs_steps.png")
 
 
 if __name__ == "__main__":

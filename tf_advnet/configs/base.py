@@ -88,7 +88,8 @@ class EvalConfig:
       eps: L-inf budget of the attacks.
       eps_l2: L2 budget of L2 attacks (None = only minimal L2 attacks allowed).
       batch_size: attack batch size.
-      eps_grid: eps values for the accuracy-vs-eps plot.
+      eps_grid: eps values for the accuracy-vs-eps plot (PGD-10).
+      steps_grid: step counts for the accuracy-vs-steps plot (PGD, step eps/4).
     """
 
     attacks: str = "fgsm,pgd10,pgd40"
@@ -96,6 +97,7 @@ class EvalConfig:
     eps_l2: Optional[float] = None
     batch_size: int = 250
     eps_grid: Tuple[float, ...] = (0.0, 0.025, 0.05, 0.1, 0.15, 0.2)
+    steps_grid: Tuple[int, ...] = (1, 2, 5, 10, 20, 50)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,7 +12,7 @@ from tf_advnet.configs import to_dict
 from tf_advnet.errors import check_choice
 from tf_advnet.eval import metrics as metrics_lib
 from tf_advnet.eval import plots, report
-from tf_advnet.eval.robustness import accuracy_vs_eps, evaluate_attacks
+from tf_advnet.eval.robustness import accuracy_vs_eps, accuracy_vs_steps, evaluate_attacks
 from tf_advnet.runs import common
 from tf_advnet.utils.provenance import Provenance, write_json
 
@@ -20,7 +20,8 @@ METRICS = ("rho2", "rho_inf", "eps_ref", "rho_cw")
 
 
 def evaluate(models, data_config, eval_config, out_dir, *, metrics=(), transfer=False,
-             seed=0, preset="cpu", argv=None, progress=print, title=None):
+             eps_ref_from=None, seed=0, preset="cpu", argv=None, progress=print,
+             title=None):
     """Evaluates each model; returns the results dict written to out_dir/eval.json.
 
     Args:
@@ -30,6 +31,9 @@ def evaluate(models, data_config, eval_config, out_dir, *, metrics=(), transfer=
       out_dir: where eval.json, eval.md and plots go.
       metrics: subset of METRICS to compute as well.
       transfer: also craft each attack on every model and test it on the others.
+      eps_ref_from: with metric "eps_ref", the model whose 50%-error FGS eps is
+        eps_ref for all models (DeepDefense Sec. 4.1 uses the DeepDefense model);
+        default the first model.
       seed: seed of the attacks' random starts.
     """
     for m in metrics:
@@ -44,14 +48,22 @@ def evaluate(models, data_config, eval_config, out_dir, *, metrics=(), transfer=
     results = {"dataset": data_config.dataset, "n": int(len(x)),
                "eval_config": to_dict(eval_config), "models": {}, "metrics": {},
                "acc_vs_eps": {"attack": "pgd10", "eps": list(eval_config.eps_grid),
-                              "acc": {}}}
+                              "acc": {}},
+               "acc_vs_steps": {"attack": "pgd", "step_size": "eps/4",
+                                "eps": eval_config.eps,
+                                "steps": list(eval_config.steps_grid), "acc": {}}}
     for name, model in models.items():
         progress(f"[eval] {name} on {len(x)} {data_config.dataset} test images")
         results["models"][name] = evaluate_attacks(model, x, y, attacks, batch_size=bs,
                                                    seed=seed, progress=progress)
         results["acc_vs_eps"]["acc"][name] = accuracy_vs_eps(
             model, x, y, "pgd10", eval_config.eps_grid, batch_size=bs, seed=seed)
+        results["acc_vs_steps"]["acc"][name] = accuracy_vs_steps(
+            model, x, y, "pgd", eval_config.steps_grid, eps=eval_config.eps,
+            step_size=eval_config.eps / 4, batch_size=bs, seed=seed)
         results["metrics"][name] = _metrics(model, x, y, metrics, bs, progress)
+    if "eps_ref" in metrics:
+        results["eps_ref"] = _eps_ref(models, x, y, eps_ref_from, bs, progress)
     if transfer and len(models) > 1:
         from tf_advnet.attacks.transfer import transfer_matrix
         from tf_advnet.eval.robustness import as_model_fn
@@ -69,19 +81,30 @@ def _metrics(model, x, y, names, bs, progress):
     out = {}
     if "rho2" in names:
         out["rho2"] = metrics_lib.rho_2(model, x, batch_size=bs)
-    if "rho_inf" in names or "eps_ref" in names:
-        r = metrics_lib.rho_inf(model, x, y, batch_size=bs)
-        out["rho_inf"] = r
-        if "eps_ref" in names and r["eps"] is not None:
-            # eps_ref of DeepDefense is the DeepDefense model's own 50%-error eps;
-            # here each model's own eps is reported, and the paper's cross-model
-            # comparison is done by passing one model's eps to accuracy_at_eps_ref.
-            out["acc_at_eps_ref"] = metrics_lib.accuracy_at_eps_ref(
-                model, x, y, r["eps"], batch_size=bs)
+    if "rho_inf" in names:
+        out["rho_inf"] = metrics_lib.rho_inf(model, x, y, batch_size=bs)
     if "rho_cw" in names:
         out["rho_cw"] = metrics_lib.rho_cw(model, x, y, batch_size=min(bs, 128))
     if out:
         progress(f"  metrics: {out}")
+    return out
+
+
+def _eps_ref(models, x, y, ref_name, bs, progress):
+    """DeepDefense Sec. 4.1: one model's 50%-error FGS eps, then FGS accuracy of
+    every model at 0.2 / 0.5 / 1.0 x that eps."""
+    from tf_advnet.errors import UserError
+
+    ref_name = ref_name or next(iter(models))
+    if ref_name not in models:
+        raise UserError(f"--eps_ref_from={ref_name!r} is not one of the models: "
+                        + ", ".join(models))
+    eps_ref = metrics_lib.fgs_eps_at_error(models[ref_name], x, y, batch_size=bs)
+    out = {"from": ref_name, "eps_ref": eps_ref, "acc": {}}
+    if eps_ref is not None:
+        out["acc"] = {name: metrics_lib.accuracy_at_eps_ref(m, x, y, eps_ref, batch_size=bs)
+                      for name, m in models.items()}
+    progress(f"  eps_ref from {ref_name}: {eps_ref}")
     return out
 
 
@@ -96,6 +119,14 @@ def write_outputs(results, out_dir, *, title=None):
     if results.get("transfer"):
         md += ["## Transfer (rows: target; columns: surrogate/attack)", "",
                report.transfer_table(results["transfer"])]
+    if results.get("eps_ref", {}).get("acc"):
+        e = results["eps_ref"]
+        md += [f"## FGS accuracy (%) at multiples of eps_ref = {e['eps_ref']:.4g} "
+               f"(the 50%-error eps of {e['from']})", "",
+               "| model | 0.2 eps_ref | 0.5 eps_ref | 1.0 eps_ref |", "|---|---|---|---|"]
+        md += [f"| {n} | " + " | ".join(f"{100 * a[k]:.2f}" for k in ("0.2", "0.5", "1"))
+               + " |" for n, a in e["acc"].items()]
+        md.append("")
     if any(results["metrics"].values()):
         md += ["## Metrics", ""]
         for name, m in results["metrics"].items():
@@ -112,4 +143,10 @@ def write_outputs(results, out_dir, *, title=None):
         plots.plot_curves(os.path.join(out_dir, "acc_vs_eps.png"), ave["eps"], ave["acc"],
                           xlabel=f"L-inf eps ({ave['attack']})",
                           title=f"{results['dataset']}: accuracy vs eps")
+    avs = results.get("acc_vs_steps", {})
+    if avs.get("acc"):
+        plots.plot_curves(os.path.join(out_dir, "acc_vs_steps.png"), avs["steps"],
+                          avs["acc"], logx=True,
+                          xlabel=f"PGD steps (eps={avs['eps']:.3g}, step eps/4)",
+                          title=f"{results['dataset']}: accuracy vs attack steps")
     return out_dir
