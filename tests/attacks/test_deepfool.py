@@ -26,14 +26,18 @@ With these conventions the two agree per example to float round-off
 example and identical success flags.
 """
 
+import importlib
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tests.attacks import _models
-from tf_advnet.attacks import deepfool as deepfool_mod
 from tf_advnet.attacks.deepfool import deepfool
+
+# The package exports the function `deepfool`, which shadows the module name.
+deepfool_mod = importlib.import_module("tf_advnet.attacks.deepfool")
 
 _SLACK = 1e-4
 _OVERSHOOT = 0.02
@@ -298,6 +302,21 @@ def test_y_none_and_one_hot_match_predicted_labels():
     c = deepfool(model_fn, x, np.eye(10)[y]).x_adv.numpy()
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(a, c)
+
+
+def test_runs_inside_tf_function():
+    """Graph mode with an unknown batch size gives the eager result."""
+    _, model_fn = _model("mlp")
+    x = _models.images(5, seed=14)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 8, 8, 1])])
+    def attack(x):
+        return deepfool(model_fn, x, max_iter=10)
+
+    graph = attack(tf.constant(x))
+    eager = deepfool(model_fn, x, max_iter=10)
+    for g, e in zip(graph, eager):
+        np.testing.assert_array_equal(g.numpy(), e.numpy())
 
 
 def test_no_retracing_on_repeated_calls():

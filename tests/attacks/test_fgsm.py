@@ -1,4 +1,4 @@
-"""Tests for `tf_advnet.attacks.fgsm`: contract, variants, cleverhans agreement."""
+"""Tests for `tf_advnet.attacks.fgsm`: contract, variants, cleverhans."""
 
 import numpy as np
 import pytest
@@ -81,7 +81,7 @@ def test_fgsm_is_fgm_with_inf_norm():
 
 
 def test_least_likely_step_moves_towards_least_likely_class():
-    # EAT's step-LL example (Wang & Yu §1.6): x - eps sign(grad CE(f(x), y_LL)).
+    # EAT step-LL example (Wang & Yu §1.6): x - eps sign(grad CE(f(x), y_LL)).
     model_fn = _models.logits_fn(_models.shared("linear_model"))
     x = _models.images(32, seed=5)
     logits = model_fn(x)

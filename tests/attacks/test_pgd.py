@@ -1,4 +1,4 @@
-"""Tests for `tf_advnet.attacks.pgd`: contract, options, cleverhans agreement."""
+"""Tests for `tf_advnet.attacks.pgd`: contract, options, cleverhans."""
 
 import numpy as np
 import pytest

@@ -118,7 +118,7 @@ def test_ascent_step_l2_full_length_for_tiny_gradients():
     grad = np.zeros((3, 4, 4, 1), "float32")
     grad[0, 0, 0, 0], grad[0, 1, 2, 0] = 3e-22, -4e-22
     grad[1] = 1e-7
-    grad[2, 3, 3, 0] = 1e-44  # Subnormal.
+    grad[2, 3, 3, 0] = 1e-37  # Its square underflows.
     step = np.asarray(P.ascent_step(tf.constant(grad), 0.5, "2"))
     np.testing.assert_allclose(_np_norms(step, "2"), 0.5, rtol=1e-6)
     np.testing.assert_allclose(step[0, 0, 0, 0], 0.3, rtol=1e-6)
@@ -136,12 +136,15 @@ def test_ascent_step_matches_cleverhans_optimize_linear(norm):
     )
 
 
-def test_ascent_step_l2_zero_gradient_has_finite_gradient():
-    grad = tf.zeros([2, 3])
+@pytest.mark.parametrize("fn", ["ascent_step", "project"])
+def test_l2_helpers_have_finite_derivatives_at_zero(fn):
+    # Attacks that are differentiated through (PGN's L2 baselines, notes
+    # §3.4) must not turn a zero vector into NaN weights.
+    v = tf.zeros([2, 3])
     with tf.GradientTape() as tape:
-        tape.watch(grad)
-        out = tf.reduce_sum(P.ascent_step(grad, 1.0, "2"))
-    assert np.all(np.isfinite(tape.gradient(out, grad)))
+        tape.watch(v)
+        out = tf.reduce_sum(getattr(P, fn)(v, 1.0, "2"))
+    assert np.all(np.isfinite(tape.gradient(out, v)))
 
 
 # project ---------------------------------------------------------------------

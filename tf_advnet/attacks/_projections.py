@@ -27,10 +27,11 @@ The formulas follow cleverhans 4.0.0 (`tf2/utils.py`: `optimize_linear`,
 round-off, with one deliberate difference for tiny vectors: cleverhans
 normalises by `sqrt(max(1e-12, sum(v**2)))`, so an L2 step on a gradient with
 `||g||_2 < 1e-6` (common for saturated, very confident softmax outputs) is
-shorter than the step size and L2 PGD stalls. We rescale by `max|v|` first and
-floor the squared norm at the smallest normal float instead, so the step has
-length `step_size` for every non-zero gradient. Results are identical up to
-round-off whenever `||v||_2 >= 1e-6`.
+shorter than the step size and L2 PGD stalls. We rescale by `max|v|` first
+(so the squared norm cannot underflow) and treat exact zeros with a `tf.where`
+pair (finite values and derivatives), so the step has length `step_size` for
+every non-zero gradient. Results are identical up to round-off whenever
+`||v||_2 >= 1e-6`.
 
 Example:
 
@@ -98,10 +99,8 @@ def _safe_l2(v):
     return tf.sqrt(tf.maximum(_tiny(v.dtype), sq))
 
 
-def _rescale_by_max_abs(v):
-    """`v / max|v|` per example (zero stays zero): avoids L2 underflow."""
-    scale = tf.reduce_max(tf.abs(v), axis=_reduce_axes(v), keepdims=True)
-    return v / tf.maximum(_tiny(v.dtype), scale)
+def _sum_squares(v):
+    return tf.reduce_sum(tf.square(v), axis=_reduce_axes(v), keepdims=True)
 
 
 def per_example_norm(delta, norm):
@@ -223,12 +222,19 @@ def ascent_step(grad, step_size, norm):
         A tensor like `grad`.
     """
     norm = normalize_norm(norm)
+    grad = tf.convert_to_tensor(grad)
     step_size = tf.cast(step_size, grad.dtype)
     if norm == "inf":
         # sign() has a zero derivative; stop_gradient makes that explicit.
         return step_size * tf.stop_gradient(tf.sign(grad))
-    grad = _rescale_by_max_abs(grad)
-    return step_size * (grad / _safe_l2(grad))
+    # Rescale by max|g| first so that sum(g**2) >= 1 cannot underflow. The
+    # double tf.where keeps values and derivatives finite for g == 0.
+    scale = tf.reduce_max(tf.abs(grad), axis=_reduce_axes(grad),
+                          keepdims=True)
+    nonzero = scale > 0
+    grad = grad / tf.where(nonzero, scale, tf.ones_like(scale))
+    l2 = tf.sqrt(tf.where(nonzero, _sum_squares(grad), tf.ones_like(scale)))
+    return step_size * (grad / l2)
 
 
 def project(delta, eps, norm):
@@ -248,11 +254,16 @@ def project(delta, eps, norm):
         round-off of the L2 rescale, about 1 ulp).
     """
     norm = normalize_norm(norm)
+    delta = tf.convert_to_tensor(delta)
     eps = tf.cast(eps, delta.dtype)
     if norm == "inf":
         return tf.clip_by_value(delta, -eps, eps)
-    factor = tf.minimum(tf.cast(1.0, delta.dtype), eps / _safe_l2(delta))
-    return delta * factor
+    # Only examples outside the ball are rescaled; the tf.where pair keeps
+    # values and derivatives finite at delta == 0 (no 0 * inf).
+    sq = _sum_squares(delta)
+    outside = sq > tf.square(eps)
+    l2 = tf.sqrt(tf.where(outside, sq, tf.ones_like(sq)))
+    return delta * tf.where(outside, eps / l2, tf.ones_like(sq))
 
 
 def clip_eta(eta, norm, eps):

@@ -22,9 +22,9 @@ Conventions (decided here; see the tests for the checks):
 - `perturbation = x_adv - x`, i.e. *after* clipping to [clip_min, clip_max],
   and `norms` are its per-example norms in the attack's norm. With
   `clip_min=None, clip_max=None` nothing is clipped and `perturbation` is
-  exactly DeepDefense's `Delta = (1 + overshoot) * sum_i r_i` (their inputs
-  are mean-subtracted, so not in [0, 1]; their rho_2 uses the predicted
-  label, i.e. `y=None`, and `max_iter=5`).
+  DeepDefense's `Delta = (1 + overshoot) * sum_i r_i` (up to the step slack
+  below; their inputs are mean-subtracted, so not in [0, 1]; their rho_2
+  uses the predicted label, i.e. `y=None`, and `max_iter=5`).
 - Candidates are the label plus the `num_candidates - 1` other classes with
   the largest clean logits (all classes when `num_candidates >= K`); they
   are fixed at the clean point, as in the reference code. When `y` is given
@@ -37,10 +37,10 @@ Conventions (decided here; see the tests for the checks):
   exact distance to the nearest boundary. Without the slack, clipped
   iterates can converge geometrically to a point on the boundary and never
   cross it (seen on 3 of 64 images of a tiny MLP in [0, 1]). DeepDefense's
-  code has no slack but only 5 unclipped steps; the difference to its
-  `Delta` is at most `5 * 1.02e-4` in norm. A candidate whose `w_k` is
-  exactly zero (e.g. all ReLUs dead) is never selected; if all are, the
-  example does not move.
+  code has no slack (and takes at most 5 unclipped steps); the slack adds
+  about `1.02e-4` per step to the norm, negligible next to its rho_2.
+- A candidate whose `w_k` is exactly zero (e.g. all ReLUs dead) is never
+  selected; if all are, the example does not move.
 - Examples that are never fooled return their last iterate, not `x`.
 
 Components:

@@ -260,17 +260,18 @@ def _l1_normalize(grad):
     """`grad / mean(|grad|)` per example, for MIM's momentum.
 
     Cleverhans floors `mean(|grad|)` at 1e-12, which under-weights tiny
-    (saturated-softmax) gradients against the accumulated momentum; we
-    rescale by `max|grad|` first and floor at the smallest normal float, so
-    every non-zero gradient gets unit mean magnitude. Same result up to
-    round-off whenever `mean(|grad|) >= 1e-12`.
+    (saturated-softmax) gradients against the accumulated momentum. We
+    rescale by `max|grad|` first, so the mean cannot underflow, and map a
+    zero gradient to zero (finite derivatives via a `tf.where` pair). Same
+    result up to round-off whenever `mean(|grad|) >= 1e-12`.
     """
     axes = tf.range(1, tf.rank(grad))
-    tiny = tf.constant(np.finfo(grad.dtype.as_numpy_dtype).tiny, grad.dtype)
-    grad = grad / tf.maximum(
-        tiny, tf.reduce_max(tf.abs(grad), axis=axes, keepdims=True))
-    scale = tf.reduce_mean(tf.abs(grad), axis=axes, keepdims=True)
-    return grad / tf.maximum(tiny, scale)
+    scale = tf.reduce_max(tf.abs(grad), axis=axes, keepdims=True)
+    nonzero = scale > 0
+    ones = tf.ones_like(scale)
+    grad = grad / tf.where(nonzero, scale, ones)
+    mean = tf.reduce_mean(tf.abs(grad), axis=axes, keepdims=True)
+    return grad / tf.where(nonzero, mean, ones)
 
 
 @tf.function(autograph=False)

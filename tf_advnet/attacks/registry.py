@@ -144,16 +144,16 @@ def parse_attack(spec, *, eps, eps_l2=None):
         return int(opts.get(key, default))
 
     if family in ("fgsm", "fgm"):
-        from tf_advnet.attacks import fgsm as fgsm_mod
+        from tf_advnet.attacks.fgsm import fgm
 
         fgm_norm = "inf" if family == "fgsm" else norm
 
         def fn(model_fn, x, y, seed):
-            return fgsm_mod.fgm(model_fn, x, y, eps=budget, norm=fgm_norm)
+            return fgm(model_fn, x, y, eps=budget, norm=fgm_norm)
         return Attack(spec, family, fgm_norm, budget, True, 1, fn)
 
     if family in ("pgd", "cwpgd"):
-        from tf_advnet.attacks import pgd as pgd_mod
+        from tf_advnet.attacks.pgd import pgd
 
         step = opts.get("step", 2.5 * budget / k)
         loss = "cw" if family == "cwpgd" else "ce"
@@ -164,11 +164,11 @@ def parse_attack(spec, *, eps, eps_l2=None):
             kw["kappa"] = opts["kappa"]
 
         def fn(model_fn, x, y, seed):
-            return pgd_mod.pgd(model_fn, x, y, seed=seed, **kw)
+            return pgd(model_fn, x, y, seed=seed, **kw)
         return Attack(spec, family, norm, budget, True, k, fn)
 
     if family == "mim":
-        from tf_advnet.attacks import mim as mim_mod
+        from tf_advnet.attacks.mim import mim
 
         step = opts.get("step", budget / k)
         kw = dict(eps=budget, step_size=step, num_steps=k, norm=norm,
@@ -176,7 +176,7 @@ def parse_attack(spec, *, eps, eps_l2=None):
                   random_start=bool(_int("random_start", 0)))
 
         def fn(model_fn, x, y, seed):
-            return mim_mod.mim(model_fn, x, y, seed=seed, **kw)
+            return mim(model_fn, x, y, seed=seed, **kw)
         return Attack(spec, family, norm, budget, True, k, fn)
 
     if family == "noise":
@@ -190,7 +190,7 @@ def parse_attack(spec, *, eps, eps_l2=None):
         return Attack(spec, family, norm, budget, True, 0, fn)
 
     if family == "cw":
-        from tf_advnet.attacks import cw as cw_mod
+        from tf_advnet.attacks.cw import carlini_wagner_l2
 
         kw = dict(max_iterations=k, binary_search_steps=_int("bs", 5),
                   confidence=opts.get("conf", 0.0))
@@ -201,10 +201,10 @@ def parse_attack(spec, *, eps, eps_l2=None):
         cw_budget = budget if explicit_eps else None
 
         def fn(model_fn, x, y, seed):
-            return cw_mod.carlini_wagner_l2(model_fn, x, y, **kw)
+            return carlini_wagner_l2(model_fn, x, y, **kw)
         return Attack(spec, family, "2", cw_budget, cw_budget is not None, k, fn)
 
-    from tf_advnet.attacks import deepfool as df_mod
+    from tf_advnet.attacks.deepfool import deepfool
 
     kw = dict(norm=norm, overshoot=opts.get("overshoot", 0.02),
               max_iter=_int("max_iter", 50))
@@ -213,7 +213,7 @@ def parse_attack(spec, *, eps, eps_l2=None):
     df_budget = budget if explicit_eps else None
 
     def fn(model_fn, x, y, seed):
-        return df_mod.deepfool(model_fn, x, y, **kw).x_adv
+        return deepfool(model_fn, x, y, **kw).x_adv
     return Attack(spec, family, norm, df_budget, df_budget is not None,
                   kw["max_iter"], fn)
 

@@ -1,4 +1,4 @@
-"""Target-label rules for targeted attacks: least likely, most confusing, random.
+"""Target labels for targeted attacks: least likely, most confusing, random.
 
 A targeted attack descends the loss of a target class `t(x) != y`. The rules
 here pick `t` per example:
