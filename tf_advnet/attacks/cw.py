@@ -67,6 +67,8 @@ cleverhans.
 import numpy as np
 import tensorflow as tf
 
+from tf_advnet.attacks._validation import as_labels, check, check_in_box
+
 # tanh-space scaling of Carlini's code: keeps atanh finite at the bounds.
 _TANH_SHRINK = 0.999999
 # Adam hyper-parameters of TF1's `tf.train.AdamOptimizer` (Carlini's code).
@@ -78,47 +80,6 @@ _UPPER_INIT = 1e10
 _UPPER_KNOWN = 1e9
 # Early abort when the loss has not fallen by 0.01% since the last check.
 _ABORT_RATIO = 0.9999
-
-
-def _check(name, value, ok, expected):
-    if not ok:
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected {expected}. "
-            f"Received: {name}={value!r}"
-        )
-
-
-def _check_in_box(x, clip_min, clip_max):
-    """Raises ValueError if `x` leaves the box (eager only: needs the values).
-
-    Inside a `tf.function` the check is skipped.
-    """
-    if not tf.executing_eagerly():
-        return
-    x_min = float(tf.reduce_min(x))
-    x_max = float(tf.reduce_max(x))
-    if ((clip_min is not None and x_min < clip_min)
-            or (clip_max is not None and x_max > clip_max)):
-        raise ValueError(
-            f"Invalid value for argument `x`: expected values in "
-            f"[clip_min, clip_max] = [{clip_min}, {clip_max}]. Received: x "
-            f"with values in [{x_min}, {x_max}]")
-
-
-def _as_labels(y, x):
-    """int32 (B,) labels from int labels or one-hot rows; checks the size."""
-    labels = tf.convert_to_tensor(y)
-    if labels.shape.rank == 2:
-        labels = tf.argmax(labels, axis=-1)
-    labels = tf.cast(labels, tf.int32)
-    batch, n = x.shape[0], (labels.shape[0] if labels.shape.rank else None)
-    if labels.shape.rank != 1 or (
-            batch is not None and n is not None and n != batch):
-        raise ValueError(
-            f"Invalid value for argument `y`: expected {batch} labels "
-            f"(shape ({batch},) or one-hot ({batch}, K)). Received: y "
-            f"with shape {tuple(tf.convert_to_tensor(y).shape)}")
-    return labels
 
 
 def _to_tanh_space(x, clip_min, clip_max):
@@ -290,16 +251,16 @@ def carlini_wagner_l2(model_fn, x, y=None, *, targeted=False, confidence=0.0,
         `y`, for a `y` whose batch size differs from `x`'s, or for `x`
         outside [clip_min, clip_max].
     """
-    _check("confidence", confidence, confidence >= 0, "a float >= 0")
-    _check("learning_rate", learning_rate, learning_rate > 0, "a float > 0")
-    _check("binary_search_steps", binary_search_steps,
+    check("confidence", confidence, confidence >= 0, "a float >= 0")
+    check("learning_rate", learning_rate, learning_rate > 0, "a float > 0")
+    check("binary_search_steps", binary_search_steps,
            isinstance(binary_search_steps, (int, np.integer))
            and binary_search_steps >= 1, "an int >= 1")
-    _check("max_iterations", max_iterations,
+    check("max_iterations", max_iterations,
            isinstance(max_iterations, (int, np.integer))
            and max_iterations >= 0, "an int >= 0")
-    _check("initial_const", initial_const, initial_const > 0, "a float > 0")
-    _check("clip_max", clip_max, clip_max > clip_min,
+    check("initial_const", initial_const, initial_const > 0, "a float > 0")
+    check("clip_max", clip_max, clip_max > clip_min,
            f"a float > clip_min={clip_min!r}")
     if targeted and y is None:
         raise ValueError(
@@ -307,11 +268,11 @@ def carlini_wagner_l2(model_fn, x, y=None, *, targeted=False, confidence=0.0,
             "labels. Received: y=None")
 
     x = tf.convert_to_tensor(x, dtype=tf.float32)
-    _check_in_box(x, clip_min, clip_max)
+    check_in_box(x, clip_min, clip_max)
     if y is None:
         labels = tf.argmax(model_fn(x), axis=-1, output_type=tf.int32)
     else:
-        labels = _as_labels(y, x)
+        labels = as_labels(y, x)
     batch = tf.shape(x)[:1]
 
     lo = tf.constant(clip_min, tf.float32)

@@ -71,6 +71,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_advnet.attacks import _projections
+from tf_advnet.attacks._validation import as_labels, check, check_in_box
 
 # Added to the distance of the chosen boundary at every step (Moosavi-Dezfooli
 # et al.'s reference code and foolbox 3 do the same). Without it, when clipping
@@ -99,47 +100,6 @@ class DeepFoolResult(
     """
 
     __slots__ = ()
-
-
-def _check(name, value, ok, expected):
-    if not ok:
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected {expected}. "
-            f"Received: {name}={value!r}"
-        )
-
-
-def _check_in_box(x, clip_min, clip_max):
-    """Raises ValueError if `x` leaves the box (eager only: needs the values).
-
-    Inside a `tf.function` the check is skipped.
-    """
-    if not tf.executing_eagerly():
-        return
-    x_min = float(tf.reduce_min(x))
-    x_max = float(tf.reduce_max(x))
-    if ((clip_min is not None and x_min < clip_min)
-            or (clip_max is not None and x_max > clip_max)):
-        raise ValueError(
-            f"Invalid value for argument `x`: expected values in "
-            f"[clip_min, clip_max] = [{clip_min}, {clip_max}]. Received: x "
-            f"with values in [{x_min}, {x_max}]")
-
-
-def _as_labels(y, x):
-    """int32 (B,) labels from int labels or one-hot rows; checks the size."""
-    labels = tf.convert_to_tensor(y)
-    if labels.shape.rank == 2:
-        labels = tf.argmax(labels, axis=-1)
-    labels = tf.cast(labels, tf.int32)
-    batch, n = x.shape[0], (labels.shape[0] if labels.shape.rank else None)
-    if labels.shape.rank != 1 or (
-            batch is not None and n is not None and n != batch):
-        raise ValueError(
-            f"Invalid value for argument `y`: expected {batch} labels "
-            f"(shape ({batch},) or one-hot ({batch}, K)). Received: y "
-            f"with shape {tuple(tf.convert_to_tensor(y).shape)}")
-    return labels
 
 
 @tf.function(reduce_retracing=True)
@@ -263,25 +223,25 @@ def deepfool(model_fn, x, y=None, *, norm="2", num_candidates=10,
         from `x`'s, or `x` outside [clip_min, clip_max].
     """
     norm = _projections.normalize_norm(norm)
-    _check("num_candidates", num_candidates,
+    check("num_candidates", num_candidates,
            isinstance(num_candidates, (int, np.integer))
            and num_candidates >= 2, "an int >= 2")
-    _check("overshoot", overshoot, overshoot >= 0, "a float >= 0")
-    _check("max_iter", max_iter,
+    check("overshoot", overshoot, overshoot >= 0, "a float >= 0")
+    check("max_iter", max_iter,
            isinstance(max_iter, (int, np.integer)) and max_iter >= 0,
            "an int >= 0")
     if clip_min is not None and clip_max is not None:
-        _check("clip_max", clip_max, clip_max > clip_min,
+        check("clip_max", clip_max, clip_max > clip_min,
                f"a float > clip_min={clip_min!r} (or None)")
 
     x = tf.convert_to_tensor(x, dtype=tf.float32)
-    _check_in_box(x, clip_min, clip_max)
+    check_in_box(x, clip_min, clip_max)
     logits = model_fn(x)
     num_classes = logits.shape[-1]
     if y is None:
         labels = tf.argmax(logits, axis=-1, output_type=tf.int32)
     else:
-        labels = _as_labels(y, x)
+        labels = as_labels(y, x)
     num_others = min(num_candidates, num_classes) - 1
     masked = tf.where(tf.one_hot(labels, num_classes) > 0,
                       tf.constant(-np.inf, logits.dtype), logits)
