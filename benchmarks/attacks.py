@@ -516,6 +516,8 @@ def _print_table(res):
 
 
 def main(argv=None):
+    from tf_advnet.utils.provenance import git_commit
+
     args = _parse_args(argv)
     quick = args.quick
     repeats = args.repeats or (2 if quick else 5)
@@ -574,6 +576,9 @@ def main(argv=None):
         "load_average_after": (os.getloadavg()
                                if hasattr(os, "getloadavg") else None),
         "targets": {"pgd_overhead_ratio": 1.15, "vs_cleverhans_ratio": 0.85},
+        "commit": git_commit(),
+        "preset": "quick" if quick else "full",
+        "seed": 0,
     }
     _print_table(res)
     out_path = args.out
