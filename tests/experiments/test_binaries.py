@@ -72,6 +72,14 @@ def test_evaluate_writes_json_markdown_plot(trained, tmp_path):
         (tmp_path / "eval.md").read_text()
     assert (tmp_path / "acc_vs_eps.png").stat().st_size > 1000
     assert (tmp_path / "acc_vs_steps.png").stat().st_size > 1000
+    md = (tmp_path / "eval.md").read_text()
+    assert "## Minimal-perturbation attacks" in md and "| a | deepfool |" in md
+    # The Markdown is generated from the JSON: rendering again gives the same file.
+    from tf_advnet.runs.evaluate import render
+
+    (tmp_path / "eval.md").unlink()
+    render(str(tmp_path))
+    assert (tmp_path / "eval.md").read_text() == md
     ref = res["eps_ref"]
     assert ref["from"] == "b" and 0 < ref["eps_ref"] <= 1
     # The reference model misclassifies ~50% at 1.0 eps_ref by construction.

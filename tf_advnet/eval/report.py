@@ -54,6 +54,29 @@ def attack_legend(results):
     return "\n".join(lines) + "\n"
 
 
+def minimal_attack_table(results):
+    """Markdown table of the minimal-perturbation attacks (C&W, DeepFool).
+
+    Success rate and the mean / median L2 of successful perturbations (rho of the
+    PGN paper, Eq. (6)); None where nothing succeeded.
+    """
+    rows = []
+    for name, r in results.items():
+        for spec, a in r["attacks"].items():
+            if a["bounded"]:
+                continue
+            rows.append(f"| {name} | {spec} | {_pct(a['success_rate'])} | "
+                        f"{_num(a['rho_mean_l2'])} | {_num(a['rho_median_l2'])} |")
+    if not rows:
+        return ""
+    return "\n".join(["| model | attack | success (%) | mean L2 | median L2 |",
+                      "|---|---|---|---|---|"] + rows) + "\n"
+
+
+def _num(v):
+    return "—" if v is None else f"{v:.4f}"
+
+
 def transfer_table(matrix):
     """Markdown table of `tf_advnet.attacks.transfer.transfer_matrix` output."""
     cols = []

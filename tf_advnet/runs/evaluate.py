@@ -108,14 +108,38 @@ def _eps_ref(models, x, y, ref_name, bs, progress):
     return out
 
 
-def write_outputs(results, out_dir, *, title=None):
-    """Writes eval.json, eval.md and acc_vs_eps.png from a results dict."""
+def render(out_dir, *, title=None):
+    """Regenerates eval.md and the plots of out_dir from its eval.json."""
+    import json
+
+    path = os.path.join(out_dir, "eval.json")
+    if not os.path.exists(path):
+        from tf_advnet.errors import UserError
+
+        raise UserError(f"--results_dir={out_dir}: no eval.json there")
+    with open(path) as f:
+        results = json.load(f)
+    return write_outputs(results, out_dir, title=title or results.get("title"),
+                         write_json_file=False)
+
+
+def write_outputs(results, out_dir, *, title=None, write_json_file=True):
+    """Writes eval.json, eval.md and the plots from a results dict."""
     os.makedirs(out_dir, exist_ok=True)
-    write_json(os.path.join(out_dir, "eval.json"), results)
+    if title:
+        results["title"] = title
+    if write_json_file:
+        write_json(os.path.join(out_dir, "eval.json"), results)
     md = [f"# {title or 'Robustness on ' + results['dataset']}", "",
           f"Accuracy (%) on {results['n']} {results['dataset']} test images. "
           "Generated from eval.json by tf_advnet.runs.evaluate; do not edit.", "",
           report.robustness_table(results["models"]), report.attack_legend(results["models"])]
+    minimal = report.minimal_attack_table(results["models"])
+    if minimal:
+        md += ["## Minimal-perturbation attacks", "",
+               "Success = prediction differs from the true label (clean errors count, at "
+               "distance 0); L2 over successful examples, in [0, 1] pixel units.", "",
+               minimal]
     if results.get("transfer"):
         md += ["## Transfer (rows: target; columns: surrogate/attack)", "",
                report.transfer_table(results["transfer"])]
