@@ -1,4 +1,4 @@
-"""Train a classifier (standard or PGD-AT) with model.fit at a preset.
+"""Train a classifier (standard, PGD-AT or BAT) with model.fit at a preset.
 
   python experiments/train.py --method=pgd_at --dataset=fashion_mnist --preset=cpu \
       --out_dir=runs/fmnist_pgd
@@ -16,7 +16,7 @@ from tf_advnet.configs import PRESET_NAMES, override, preset  # noqa: E402
 from tf_advnet.configs.base import STRATEGIES  # noqa: E402
 from tf_advnet.errors import UserError  # noqa: E402
 
-_METHOD = flags.DEFINE_string("method", "standard", "standard | pgd_at")
+_METHOD = flags.DEFINE_string("method", "standard", "standard | pgd_at | bat")
 _DATASET = flags.DEFINE_string("dataset", "fashion_mnist", "data set name")
 _PRESET = flags.DEFINE_enum("preset", "cpu", PRESET_NAMES, "hyper-parameter preset")
 _STRATEGY = flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy")
@@ -32,6 +32,11 @@ _OPT = flags.DEFINE_string("optimizer", None, "sgd | adam")
 _WD = flags.DEFINE_float("weight_decay", None, "coupled L2 on kernels")
 _STEPS = flags.DEFINE_integer("attack_steps", None, "PGD steps in training")
 _STEP = flags.DEFINE_float("step_size", None, "PGD step in training (default eps/4)")
+_BAT_VARIANT = flags.DEFINE_string("bat_variant", None,
+                                   "BAT variant, e.g. R-MC-LA, R-MC-LS, R-FGSM, Madry-LA")
+_BAT_STEPS = flags.DEFINE_integer("bat_steps", None, "attack steps of one-step BAT variants")
+_BETA = flags.DEFINE_float("beta", None, "BAT label-adversary beta (Eq. 16; paper 9)")
+_EPS_Y = flags.DEFINE_float("eps_y", None, "BAT label budget (LS smoothing, default 0.5)")
 _TRAIN_LIMIT = flags.DEFINE_integer("train_limit", None, "use the first N training images")
 _TEST_LIMIT = flags.DEFINE_integer("test_limit", None, "use the first N test images")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "local data directory")
@@ -48,6 +53,8 @@ def main(argv):
         eval_eps=_EPS.value, epochs=_EPOCHS.value, batch_size=_BATCH.value,
         learning_rate=_LR.value, optimizer=_OPT.value, weight_decay=_WD.value,
         attack_steps=_STEPS.value, step_size=_STEP.value,
+        bat_variant=_BAT_VARIANT.value, bat_steps=_BAT_STEPS.value, beta=_BETA.value,
+        eps_y=_EPS_Y.value,
         train_limit=_TRAIN_LIMIT.value, test_limit=_TEST_LIMIT.value,
         data_dir=_DATA_DIR.value)
     config.validate()

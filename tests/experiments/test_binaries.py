@@ -94,6 +94,8 @@ def test_evaluate_writes_json_markdown_plot(trained, tmp_path):
     (["--eps=1.5"], "--eps=1.5 is out of range"),
     (["--attack_steps=-3"], "--attack_steps=-3 is out of range"),
     (["--batch_size=0"], "--batch_size=0 is out of range"),
+    (["--method=bat", "--bat_variant=R-XX-LA"], "--bat_variant='R-XX-LA' is not valid"),
+    (["--method=bat", "--beta=0"], "--beta=0.0 is out of range"),
     (["--preset=gpu"], "--preset"),
 ])
 def test_train_bad_flags(args, needle, tmp_path):

@@ -64,6 +64,12 @@ class TrainConfig:
       eps: L-inf training budget in [0, 1] (adversarial methods).
       attack_steps: PGD steps in training.
       step_size: PGD step in training (None = eps / 4).
+      bat_variant: BAT variant (method "bat"), e.g. "R-MC-LA", "R-MC-LS", "R-FGSM",
+        "Madry-LA" (see tf_advnet.trainers.bat.VARIANT_NAMES). Madry variants use
+        attack_steps and step_size; the one-step variants use bat_steps.
+      bat_steps: attack steps of the non-Madry BAT variants (None = 1, step eps/steps).
+      beta: BAT label-adversary multiplier of Eq. (16) (paper: 9).
+      eps_y: BAT label budget: the LS smoothing (None = 0.5), or a fixed LA budget.
     """
 
     method: str = "standard"
@@ -77,6 +83,10 @@ class TrainConfig:
     eps: float = 0.1
     attack_steps: int = 7
     step_size: Optional[float] = None
+    bat_variant: str = "R-MC-LA"
+    bat_steps: Optional[int] = None
+    beta: float = 9.0
+    eps_y: Optional[float] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +145,15 @@ class ExperimentConfig:
                 check_range(flag, v, 0, low_inclusive=False)
         if self.train.step_size is not None:
             check_range("step_size", self.train.step_size, 0.0, 1.0)
+        if self.train.method == "bat":
+            from tf_advnet.trainers.bat import parse_variant
+
+            parse_variant(self.train.bat_variant)
+            check_range("beta", self.train.beta, 0.0, low_inclusive=False)
+            if self.train.bat_steps is not None:
+                check_range("bat_steps", self.train.bat_steps, 1)
+            if self.train.eps_y is not None:
+                check_range("eps_y", self.train.eps_y, 0.0, 1.0)
         return self
 
 

@@ -77,6 +77,15 @@ def build_trainer(config, classifier):
     kwargs = {"weight_decay": t.weight_decay}
     if t.method == "pgd_at":
         kwargs.update(eps=t.eps, num_steps=t.attack_steps, step_size=t.step_size)
+    elif t.method == "bat":
+        from tf_advnet.trainers.bat import parse_variant
+
+        kwargs.update(variant=t.bat_variant, eps=t.eps, beta=t.beta, eps_y=t.eps_y,
+                      seed=config.seed)
+        if parse_variant(t.bat_variant).multi_step:
+            kwargs.update(num_steps=t.attack_steps, step_size=t.step_size)
+        else:
+            kwargs.update(num_steps=t.bat_steps)
     return trainers_lib.build_trainer(t.method, classifier, **kwargs)
 
 

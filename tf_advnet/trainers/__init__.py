@@ -2,15 +2,18 @@
 
   standard  -- `StandardTrainer`: cross-entropy on clean images.
   pgd_at    -- `PGDATTrainer`: Madry et al. (2018) PGD adversarial training.
+  bat       -- `BATTrainer`: Wang & Zhang (2019) bilateral adversarial training
+               (kwargs: variant, eps, num_steps, step_size, beta, gamma, eps_y, seed).
 
 `build_trainer(method, classifier, **kwargs)` resolves a method name.
 """
 
 from tf_advnet.trainers.base import ClassifierTrainer
+from tf_advnet.trainers.bat import BATTrainer
 from tf_advnet.trainers.pgd_at import PGDATTrainer
 from tf_advnet.trainers.standard import StandardTrainer
 
-TRAINERS = {"standard": StandardTrainer, "pgd_at": PGDATTrainer}
+TRAINERS = {"standard": StandardTrainer, "pgd_at": PGDATTrainer, "bat": BATTrainer}
 METHOD_NAMES = tuple(TRAINERS)
 
 
@@ -22,5 +25,5 @@ def build_trainer(method, classifier, **kwargs):
     return TRAINERS[method](classifier, **kwargs)
 
 
-__all__ = ["ClassifierTrainer", "PGDATTrainer", "StandardTrainer", "TRAINERS",
+__all__ = ["BATTrainer", "ClassifierTrainer", "PGDATTrainer", "StandardTrainer", "TRAINERS",
            "METHOD_NAMES", "build_trainer"]
