@@ -132,3 +132,16 @@ def test_paper_preset_starts_on_synthetic_batches():
     assert int(opt.iterations) == 2
     assert float(opt.learning_rate) == pytest.approx(0.1)
     assert any(not np.allclose(b, w.numpy()) for b, w in zip(before, clf.trainable_weights))
+
+
+@pytest.mark.parametrize("preset_name,dataset", [("cpu", "fashion_mnist"), ("paper", "cifar10")])
+def test_table1_models_train_with_their_attacks(preset_name, dataset):
+    """Table 1: Madry's PGD7-2 (7 steps of eps/4) vs PGD2-8 (2 steps of eps)."""
+    pgd7, pgd2 = (bat_run.bat_config(preset_name, dataset, s)
+                  for s in bat_run.model_specs(["Madry", "Madry-PGD2-8"]))
+    eps = pgd7.train.eps
+    assert pgd7.train.attack_steps == 7
+    # None means the trainer's default eps / 4.
+    assert pgd7.train.step_size is None or pgd7.train.step_size == pytest.approx(eps / 4)
+    assert pgd2.train.attack_steps == 2 and pgd2.train.step_size == pytest.approx(eps)
+    assert pgd2.train.method == "pgd_at" and pgd2.train.eps == eps

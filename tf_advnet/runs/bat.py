@@ -54,6 +54,7 @@ FIG1_EPS_FACTORS = (0.5, 1.5)  # extra R-MC-LA training budgets, x the eval eps
 # Attack columns (specs resolved at the eval eps).
 FGSM = "fgsm"
 FGSM_RS = "pgd1:step=eps/1"
+CE2_8 = "pgd2:step=eps/1"  # Table 1's PGD2-8: 2 steps of 8 px at eps = 8 px
 CE7 = "pgd7:step=eps/4"
 CE7_NORS = "pgd7:step=eps/4,random_start=0"
 CE20 = "pgd20:step=eps/4"
@@ -63,7 +64,7 @@ CW100 = "cwpgd100:kappa=50,step=eps/4"
 CE200 = "pgd200:step=eps/4"
 CW200 = "cwpgd200:kappa=50,step=eps/4"
 LEAK_ATTACKS = (FGSM, FGSM_RS, CE7_NORS, CE7, CE20)
-MAIN_ATTACKS = (FGSM, FGSM_RS, CE7_NORS, CE7, CE20, CW20, CE100, CW100)
+MAIN_ATTACKS = (FGSM, FGSM_RS, CE2_8, CE7_NORS, CE7, CE20, CW20, CE100, CW100)
 PAPER_EXTRA_ATTACKS = (CE200, CW200)
 STEPS_GRID = (1, 2, 5, 10, 20, 50, 100)
 
@@ -78,13 +79,16 @@ class ModelSpec:
     seed_offset: int = 0
     eps_factor: float = 1.0  # training eps = eval eps * eps_factor
     main: bool = False  # full attack list and accuracy-vs-steps curve
+    attack_steps: Optional[int] = None  # PGD-AT training steps (None = the preset's 7)
+    step_factor: Optional[float] = None  # PGD-AT step = eps * step_factor (None = 1/4)
 
 
 def model_specs(include=None):
     """The study's models, in training order; `include` is a list of names."""
     specs = [
         ModelSpec("undefended", "standard"),
-        ModelSpec("Madry", "pgd_at", main=True),
+        ModelSpec("Madry", "pgd_at", main=True),  # Table 1's PGD7-2
+        ModelSpec("Madry-PGD2-8", "pgd_at", main=True, attack_steps=2, step_factor=1.0),
         ModelSpec("R-MC-LA", "bat", "R-MC-LA", main=True),
         ModelSpec("R-MC-LS", "bat", "R-MC-LS", main=True),
     ] + [ModelSpec(v, "bat", v) for v in ("FGSM", "R-FGSM", "LL", "R-LL", "MC", "R-MC")]
@@ -127,6 +131,10 @@ def bat_config(preset_name, dataset, spec, overrides=None):
                   eps=eps if spec.eps_factor == 1 else round(eps * spec.eps_factor, 6))
     if spec.method == "bat":
         fields.update(bat_variant=spec.variant, beta=9.0)
+    if spec.attack_steps is not None:
+        fields["attack_steps"] = spec.attack_steps
+    if spec.step_factor is not None:
+        fields["step_size"] = fields["eps"] * spec.step_factor
     cfg = override(cfg, **fields)
     cfg = override(cfg, **(overrides or {}))
     return cfg.validate()
@@ -175,7 +183,7 @@ def reproduce(dataset="fashion_mnist", preset_name="cpu", *, work_dir="runs/bat"
     x, y = common.load_split(ref.data, "test")
     bs = ref.eval.batch_size
     out = {"dataset": dataset, "preset": preset_name, "eps": eps, "n": int(len(x)),
-           "attack_columns": {"FGSM": FGSM, "FGSM_RS": FGSM_RS, "CE7": CE7,
+           "attack_columns": {"FGSM": FGSM, "FGSM_RS": FGSM_RS, "CE2_8": CE2_8, "CE7": CE7,
                               "CE7_noRS": CE7_NORS, "CE20": CE20, "CW20": CW20,
                               "CE100": CE100, "CW100": CW100, "CE200": CE200,
                               "CW200": CW200},
@@ -231,6 +239,10 @@ def reproduce(dataset="fashion_mnist", preset_name="cpu", *, work_dir="runs/bat"
 # The paper's CIFAR-10 numbers (accuracy %, eps = 8/255), keyed by our model names
 # and column names (see `attack_columns`).
 PAPER = {
+    "table1": {  # Madry's PGD7-2 vs the weaker PGD2-8 in training
+        "columns": ["clean", "FGSM", "CE2_8", "CE7", "CE20", "CE100"],
+        "rows": {"Madry": [88.0, 57.0, 53.0, 51.2, 47.6, 47.2],
+                 "Madry-PGD2-8": [88.2, 56.9, 53.2, 50.5, 46.7, 46.2]}},
     "table3": {  # one-step adversarial training, eps_x = 8
         "columns": ["clean", "FGSM", "FGSM_RS", "CE7_noRS", "CE7", "black"],
         "rows": {"FGSM": [55.2, 99.1, 68.6, 0.0, 0.0, 56.2],
@@ -318,6 +330,9 @@ def _findings(results):
             acc("R-MC-LA", "CE100") > acc("Madry", "CE100")
             and acc("R-MC-LA", "CW100") > acc("Madry", "CW100"))
         out["R-MC-LA training speed / Madry"] = round(ra / ma, 2)
+    if acc("Madry", "CE100") is not None and acc("Madry-PGD2-8", "CE100") is not None:
+        out["PGD2-8 training within 2 points of PGD7-2 under CE100 (Table 1)"] = (
+            abs(acc("Madry", "CE100") - acc("Madry-PGD2-8", "CE100")) <= 2.0)
     if acc("R-MC-LA", "CW100") is not None:
         out["CW100 stronger than CE100 on R-MC-LA"] = (
             acc("R-MC-LA", "CW100") < acc("R-MC-LA", "CE100"))
@@ -338,7 +353,9 @@ def write_report(results, out_dir):
           "PGD steps of eps/4 from a random start on the cross-entropy / the CW margin "
           "(kappa = 50). Paper rows are the paper's CIFAR-10 numbers (eps = 8/255), "
           "for reference. Generated from bat.json by tf_advnet.runs.bat; do not edit.",
-          "", "## Label leaking, one-step training (Table 3)", "",
+          "", "## Stronger training attacks (Table 1): PGD7-2 (Madry) vs PGD2-8", "",
+          _table(results, "table1", ["Madry", "Madry-PGD2-8"]),
+          "## Label leaking, one-step training (Table 3)", "",
           _table(results, "table3", ["FGSM", "R-FGSM", "LL", "R-LL", "MC", "R-MC"]),
           "## Label smoothing and label adversary (Table 5)", "",
           _table(results, "table5", ["R-MC", "R-MC-LS", "R-MC-LA", "Madry", "Madry-LA"]),
