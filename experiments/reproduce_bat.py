@@ -34,6 +34,19 @@ _WIDTH = flags.DEFINE_float("width", None, "model width multiplier")
 _BETA = flags.DEFINE_float("beta", None, "label-adversary beta (default 9)")
 _EPS_Y = flags.DEFINE_float("eps_y", None, "label-smoothing budget of LS (default 0.5)")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "local data directory")
+_EXTRA_STEPS = flags.DEFINE_list("extra_steps", [],
+                                 "more CE-k/CW-k step counts for the main models, e.g. 200,1000")
+
+
+def _steps(values):
+    try:
+        steps = tuple(int(v) for v in values)
+    except ValueError:
+        steps = (0,)
+    if any(k < 1 for k in steps):
+        raise UserError(f"--extra_steps={','.join(values)}: give positive integers, "
+                        "e.g. --extra_steps=200,1000")
+    return steps
 
 
 def main(argv):
@@ -46,7 +59,8 @@ def main(argv):
                      beta=_BETA.value, eps_y=_EPS_Y.value, data_dir=_DATA_DIR.value)
     results = reproduce(_DATASET.value, _PRESET.value, work_dir=_WORK.value,
                         results_dir=_OUT.value, models=_MODELS.value,
-                        overrides=overrides, strategy=_STRATEGY.value)
+                        overrides=overrides, strategy=_STRATEGY.value,
+                        extra_steps=_steps(_EXTRA_STEPS.value))
     for key, value in results["findings"].items():
         print(f"[bat] {key}: {value}")
 

@@ -145,3 +145,15 @@ def test_table1_models_train_with_their_attacks(preset_name, dataset):
     assert pgd7.train.step_size is None or pgd7.train.step_size == pytest.approx(eps / 4)
     assert pgd2.train.attack_steps == 2 and pgd2.train.step_size == pytest.approx(eps)
     assert pgd2.train.method == "pgd_at" and pgd2.train.eps == eps
+
+
+def test_extra_steps_add_long_ce_and_cw_attacks_to_main_models():
+    """CE/CW at 200 and 1000 steps "on request" (Sec. 5), main models only."""
+    main, leak = bat_run.model_specs(["R-MC-LA", "FGSM"])
+    specs = bat_run._attacks("cpu", main, (200, 1000))
+    assert {"pgd1000:step=eps/4", "cwpgd1000:kappa=50,step=eps/4",
+            "pgd200:step=eps/4", "cwpgd200:kappa=50,step=eps/4"} <= set(specs)
+    assert len(specs) == len(set(specs))
+    assert not any("1000" in s for s in bat_run._attacks("cpu", leak, (1000,)))
+    paper = bat_run._attacks("paper", main, (200,))  # already in the paper preset
+    assert paper.count(bat_run.CE200) == 1
