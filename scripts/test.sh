@@ -5,4 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-exec "${TF_ADVNET_VENV:-.venv}/bin/python" -m pytest -q -p no:cacheprovider "${@:-tests}"
+VENV=${TF_ADVNET_VENV:-.venv}
+if [ $# -eq 0 ]; then  # the whole suite: lint first (seconds), then the tests
+  "$VENV/bin/ruff" check --quiet tf_advnet experiments benchmarks tests notebooks
+fi
+exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider "${@:-tests}"

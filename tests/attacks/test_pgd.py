@@ -168,8 +168,7 @@ def test_targeted_margin_with_kappa_reaches_far_target():
     # gradient is not zero while the target is far behind.
     model_fn = _models.logits_fn(_models.shared("linear_model"))
     x = _models.images(32, seed=8)
-    y = np.asarray(model_fn(x)).argmax(axis=1)
-    t = np.asarray(model_fn(x)).argmin(axis=1)
+    t = np.asarray(model_fn(x)).argmin(axis=1)  # the least-likely class: far behind
     out = pgd(model_fn, x, t, eps=0.3, step_size=0.05, num_steps=20,
               loss="cw", kappa=5.0, targeted=True, seed=0)
     assert _acc(model_fn, out, t) >= 0.9

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_advnet.trainers import METHOD_NAMES, PGDATTrainer, StandardTrainer, build_trainer
 from tf_advnet.errors import UserError
+from tf_advnet.trainers import METHOD_NAMES, PGDATTrainer, build_trainer
 
 
 def _classifier(seed=0):
