@@ -101,3 +101,27 @@ def test_mirrored_two_cpus_equals_one_device(method, two_cpu_strategy):
     mirrored = _one_step(two_cpu_strategy, method)
     for a, b in zip(single, mirrored):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_pgd_at_eps_warmup_ramps_the_budget():
+    x, y = _data(16)
+    trainer = PGDATTrainer(_classifier(), eps=0.3, num_steps=3, eps_warmup_steps=10)
+    trainer.compile(optimizer=keras.optimizers.SGD(0.01))
+    trainer.optimizer.build(trainer.classifier.trainable_weights)
+    # Before the first update the budget is eps / 10.
+    d = np.abs(trainer.craft(tf.constant(x), tf.constant(y)).numpy() - x).max()
+    assert 0.0 < d <= 0.03 + 1e-6
+    for _ in range(12):
+        trainer.train_step((tf.constant(x), tf.constant(y)))
+    assert float(trainer.budget_scale()) == 1.0
+    d = np.abs(trainer.craft(tf.constant(x), tf.constant(y)).numpy() - x).max()
+    assert 0.2 < d <= 0.3 + 1e-6
+
+
+def test_warmup_epochs_become_steps():
+    from tf_advnet.configs import override, preset
+    from tf_advnet.runs.train import build_trainer as build_from_config
+
+    cfg = override(preset("cpu", "mnist_5k", "pgd_at"), eps_warmup_epochs=2.5)
+    trainer = build_from_config(cfg, _classifier(), steps_per_epoch=32)
+    assert trainer.eps_warmup_steps == 80 and trainer.eps == 0.3

@@ -64,6 +64,8 @@ class TrainConfig:
       eps: L-inf training budget in [0, 1] (adversarial methods).
       attack_steps: PGD steps in training.
       step_size: PGD step in training (None = eps / 4).
+      eps_warmup_epochs: PGD-AT ramps its budget linearly to eps over this many
+        epochs (0 = none; see PGDATTrainer).
       bat_variant: BAT variant (method "bat"), e.g. "R-MC-LA", "R-MC-LS", "R-FGSM",
         "Madry-LA" (see tf_advnet.trainers.bat.VARIANT_NAMES). Madry variants use
         attack_steps and step_size; the one-step variants use bat_steps.
@@ -83,6 +85,7 @@ class TrainConfig:
     eps: float = 0.1
     attack_steps: int = 7
     step_size: Optional[float] = None
+    eps_warmup_epochs: float = 0.0
     bat_variant: str = "R-MC-LA"
     bat_steps: Optional[int] = None
     beta: float = 9.0
@@ -145,6 +148,7 @@ class ExperimentConfig:
                 check_range(flag, v, 0, low_inclusive=False)
         if self.train.step_size is not None:
             check_range("step_size", self.train.step_size, 0.0, 1.0)
+        check_range("eps_warmup_epochs", self.train.eps_warmup_epochs, 0.0)
         if self.train.method == "bat":
             from tf_advnet.trainers.bat import parse_variant
 

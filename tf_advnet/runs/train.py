@@ -72,11 +72,12 @@ def build_classifier(config, input_shape, num_classes):
     return models_lib.build_model(config.model.name, input_shape, num_classes, **kwargs)
 
 
-def build_trainer(config, classifier):
+def build_trainer(config, classifier, steps_per_epoch=1):
     t = config.train
     kwargs = {"weight_decay": t.weight_decay}
     if t.method == "pgd_at":
-        kwargs.update(eps=t.eps, num_steps=t.attack_steps, step_size=t.step_size)
+        kwargs.update(eps=t.eps, num_steps=t.attack_steps, step_size=t.step_size,
+                      eps_warmup_steps=int(round(t.eps_warmup_epochs * steps_per_epoch)))
     elif t.method == "bat":
         from tf_advnet.trainers.bat import parse_variant
 
@@ -130,7 +131,7 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
     strat = common.get_strategy(strategy)
     with strat.scope():
         classifier = build_classifier(config, input_shape, num_classes)
-        trainer = build_trainer(config, classifier)
+        trainer = build_trainer(config, classifier, steps_per_epoch)
         trainer.compile(optimizer=_optimizer(config.train, steps_per_epoch))
         trainer(x_train[:2], training=False)  # build, so backups can be restored
 
