@@ -72,6 +72,12 @@ class TrainConfig:
       bat_steps: attack steps of the non-Madry BAT variants (None = 1, step eps/steps).
       beta: BAT label-adversary multiplier of Eq. (16) (paper: 9).
       eps_y: BAT label budget: the LS smoothing (None = 0.5), or a fixed LA budget.
+      dd_lambda: DeepDefense regulariser weight lambda (method "deepdefense"; paper 15).
+      dd_c: DeepDefense scale c for correctly classified samples (paper 25).
+      dd_d: DeepDefense scale d for misclassified samples (paper 5).
+      dd_iters: DeepFool steps u inside the DeepDefense regulariser (paper code 5).
+      parseval_beta: Parseval retraction step beta (method "parseval"; 1e-4 MNIST,
+        3e-4 CIFAR).
     """
 
     method: str = "standard"
@@ -90,6 +96,11 @@ class TrainConfig:
     bat_steps: Optional[int] = None
     beta: float = 9.0
     eps_y: Optional[float] = None
+    dd_lambda: float = 15.0
+    dd_c: float = 25.0
+    dd_d: float = 5.0
+    dd_iters: int = 5
+    parseval_beta: float = 1e-4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +169,14 @@ class ExperimentConfig:
                 check_range("bat_steps", self.train.bat_steps, 1)
             if self.train.eps_y is not None:
                 check_range("eps_y", self.train.eps_y, 0.0, 1.0)
+        if self.train.method == "deepdefense":
+            check_range("dd_lambda", self.train.dd_lambda, 0.0)
+            check_range("dd_c", self.train.dd_c, 0.0, low_inclusive=False)
+            check_range("dd_d", self.train.dd_d, 0.0)
+            check_range("dd_iters", self.train.dd_iters, 1)
+        if self.train.method == "parseval":
+            check_range("parseval_beta", self.train.parseval_beta, 0.0, 0.5,
+                        low_inclusive=False)
         return self
 
 

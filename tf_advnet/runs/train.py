@@ -87,6 +87,10 @@ def build_trainer(config, classifier, steps_per_epoch=1):
             kwargs.update(num_steps=t.attack_steps, step_size=t.step_size)
         else:
             kwargs.update(num_steps=t.bat_steps)
+    elif t.method == "deepdefense":
+        kwargs.update(lam=t.dd_lambda, c=t.dd_c, d=t.dd_d, num_iter=t.dd_iters)
+    elif t.method == "parseval":
+        kwargs.update(beta=t.parseval_beta, seed=config.seed)
     return trainers_lib.build_trainer(t.method, classifier, **kwargs)
 
 

@@ -4,16 +4,22 @@
   pgd_at    -- `PGDATTrainer`: Madry et al. (2018) PGD adversarial training.
   bat       -- `BATTrainer`: Wang & Zhang (2019) bilateral adversarial training
                (kwargs: variant, eps, num_steps, step_size, beta, gamma, eps_y, seed).
+  deepdefense -- `DeepDefenseTrainer`: Yan et al. (2018) DeepFool-based regulariser
+               (kwargs: lam, c, d, num_iter, overshoot, norm_eps, regularized_layers).
+  parseval  -- `ParsevalTrainer`: Cisse et al. (2017) Parseval retraction (beta, seed).
 
 `build_trainer(method, classifier, **kwargs)` resolves a method name.
 """
 
 from tf_advnet.trainers.base import ClassifierTrainer
 from tf_advnet.trainers.bat import BATTrainer
+from tf_advnet.trainers.deepdefense import DeepDefenseTrainer
+from tf_advnet.trainers.parseval import ParsevalTrainer
 from tf_advnet.trainers.pgd_at import PGDATTrainer
 from tf_advnet.trainers.standard import StandardTrainer
 
-TRAINERS = {"standard": StandardTrainer, "pgd_at": PGDATTrainer, "bat": BATTrainer}
+TRAINERS = {"standard": StandardTrainer, "pgd_at": PGDATTrainer, "bat": BATTrainer,
+            "deepdefense": DeepDefenseTrainer, "parseval": ParsevalTrainer}
 METHOD_NAMES = tuple(TRAINERS)
 
 
@@ -25,5 +31,5 @@ def build_trainer(method, classifier, **kwargs):
     return TRAINERS[method](classifier, **kwargs)
 
 
-__all__ = ["BATTrainer", "ClassifierTrainer", "PGDATTrainer", "StandardTrainer", "TRAINERS",
+__all__ = ["BATTrainer", "ClassifierTrainer", "DeepDefenseTrainer", "ParsevalTrainer", "PGDATTrainer", "StandardTrainer", "TRAINERS",
            "METHOD_NAMES", "build_trainer"]
