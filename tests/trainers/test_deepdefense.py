@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.trainers._mirrored import assert_mirrored_matches_single
 from tf_advnet.attacks.deepfool_diff import differentiable_deepfool
 from tf_advnet.configs import override, preset
 from tf_advnet.errors import UserError
@@ -117,22 +118,14 @@ def test_regularized_layers_restricts_the_regulariser_gradient():
         DeepDefenseTrainer(clf, regularized_layers=["nope"])
 
 
-def _two_epochs(strategy):
-    x, y = _data(32, seed=4)
-    with strategy.scope():
+def test_mirrored_two_cpus_equals_one_device(two_cpu_strategy):
+    def make():
         clf = _classifier(seed=1)
         trainer = DeepDefenseTrainer(clf, lam=2.0, c=5.0, d=5.0, weight_decay=1e-3)
         trainer.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
-    trainer.fit(ds, epochs=2, verbose=0)
-    return [w.numpy() for w in clf.weights]
+        return trainer, clf
 
-
-def test_mirrored_two_cpus_equals_one_device(two_cpu_strategy):
-    single = _two_epochs(tf.distribute.get_strategy())
-    mirrored = _two_epochs(two_cpu_strategy)
-    for a, b in zip(single, mirrored):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert_mirrored_matches_single(two_cpu_strategy, make, *_data(32, seed=4))
 
 
 def test_fit_logs_finite_metrics():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.trainers._mirrored import assert_mirrored_matches_single
 from tf_advnet.configs import override, preset
 from tf_advnet.errors import UserError
 from tf_advnet.trainers.parseval import (ParsevalTrainer, kernel_matrix,
@@ -77,24 +78,18 @@ def test_step_retracts_thirty_percent_of_each_kernel():
         assert _gap(w_new) < _gap(w_old)
 
 
-def _two_epochs(strategy):
+def test_mirrored_two_cpus_equals_one_device(two_cpu_strategy):
     rng = np.random.default_rng(4)
     x = rng.uniform(size=(32, 20)).astype("float32")
     y = rng.integers(0, 4, size=32)
-    with strategy.scope():
+
+    def make():
         clf = _classifier(seed=1)
         trainer = ParsevalTrainer(clf, beta=0.01, seed=5)
         trainer.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
-    trainer.fit(ds, epochs=2, verbose=0)
-    return [w.numpy() for w in clf.weights]
+        return trainer, clf
 
-
-def test_mirrored_two_cpus_equals_one_device(two_cpu_strategy):
-    single = _two_epochs(tf.distribute.get_strategy())
-    mirrored = _two_epochs(two_cpu_strategy)
-    for a, b in zip(single, mirrored):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert_mirrored_matches_single(two_cpu_strategy, make, x, y)
 
 
 def test_config_and_bad_beta():
