@@ -1,6 +1,8 @@
 """DeepDefense reproduction pieces: the DeepFool-AT training set, the fine-tuning
 schedule and Table 1's metrics on a tiny model."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -59,3 +61,113 @@ def test_evaluate_model_columns():
     # At its own eps_ref the FGS error is >= 50% (bisection from above).
     assert res["acc_at_eps_ref"]["1"] <= 0.5
     assert res["acc_at_eps_ref"]["0.2"] >= res["acc_at_eps_ref"]["1"]
+
+
+# ------------------------------------------------------------------ reproduce()
+
+TINY = dict(train_limit=256, test_limit=48, epochs=1, dd_iters=2)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    from tf_advnet.runs import deepdefense as dd_run
+
+    tmp = tmp_path_factory.mktemp("deepdefense")
+    lines = []
+    res = dd_run.reproduce("synthetic", "mlp", "cpu", work_dir=str(tmp / "runs"),
+                           results_dir=str(tmp / "results"), overrides=TINY,
+                           argv=["reproduce_deepdefense.py", "--dataset=synthetic"],
+                           progress=lines.append)
+    return tmp, res, lines
+
+
+def test_reproduce_writes_json_and_markdown(study):
+    import json
+
+    from tf_advnet.runs import deepdefense as dd_run
+
+    tmp, res, _ = study
+    out = tmp / "results"
+    saved = json.loads((out / "deepdefense.json").read_text())
+    assert list(saved["models"]) == list(dd_run.METHODS)
+    eps_ref = saved["eps_ref"]
+    assert eps_ref == saved["models"]["deepdefense"]["metrics"]["eps"]
+    for m in dd_run.METHODS:
+        met = saved["models"][m]["metrics"]
+        assert met["eps_ref"] == eps_ref  # shared
+        assert 0.0 <= met["acc"] <= 1.0 and met["rho_2"] > 0
+        assert os.path.exists(saved["models"][m]["model_path"])
+    cfgs = saved["configs"]
+    assert cfgs["reference"]["train"]["method"] == "standard"
+    assert cfgs["deepdefense"]["train"]["method"] == "deepdefense"
+    assert (cfgs["deepdefense"]["train"]["dd_lambda"], cfgs["deepdefense"]["train"]["dd_c"],
+            cfgs["deepdefense"]["train"]["dd_d"]) == (15.0, 25.0, 5.0)
+    assert cfgs["parseval"]["train"]["parseval_beta"] == pytest.approx(1e-4)
+    assert cfgs["deepfool_at"]["train"]["method"] == "standard"
+    ft = cfgs["deepdefense"]["train"]
+    assert (ft["optimizer"], ft["learning_rate"], ft["momentum"],
+            cfgs["deepdefense"]["data"]["batch_size"]) == ("sgd", 5e-4, 0.9, 100)
+    prov = saved["provenance"]
+    assert prov["preset"] == "cpu" and "commit" in prov and "versions" in prov
+    assert "--dataset=synthetic" in prov["command"]
+    st = saved["step_throughput"]
+    assert st["deepdefense_images_per_second"] > 0 and st["plain_images_per_second"] > 0
+    assert any("beats Parseval" in k for k in saved["findings"])
+    md = (out / "deepdefense.md").read_text()
+    assert "DeepDefense (ours)" in md and "DeepDefense (paper, MNIST)" in md
+    assert "Adv. Train (DeepFool) (ours)" in md and "## Findings" in md
+    acc = 100 * saved["models"]["reference"]["metrics"]["acc"]
+    assert f"| Reference (ours) | {acc:.2f} |" in md
+
+
+def test_reproduce_reuses_finished_models(study):
+    """A rerun finds the reference (train()) and each fine-tuned model finished."""
+    from tf_advnet.runs import deepdefense as dd_run
+    from tf_advnet.runs.train import train
+
+    tmp, res, lines = study
+    assert not any("reusing" in line for line in lines)
+    root = tmp / "runs" / "synthetic" / "mlp"
+    ref_cfg = dd_run.reference_config("synthetic", "mlp", "cpu", TINY)
+    again = []
+    ref = train(ref_cfg, str(root / "reference"), progress=again.append)
+    assert ref["model_path"] == res["models"]["reference"]["model_path"]
+    for method in ("deepdefense", "parseval", "deepfool_at"):
+        cfg = dd_run.finetune_config(ref_cfg, "synthetic", method, TINY)
+        assert dd_run._finished(str(root / method), cfg)
+        run = dd_run.finetune(cfg, ref["model_path"], None, None, str(root / method),
+                              progress=again.append)
+        assert run["model_path"] == res["models"][method]["model_path"]
+    assert sum("reusing" in line for line in again) == 4
+    other = dd_run.finetune_config(ref_cfg, "synthetic", "deepdefense",
+                                   dict(TINY, dd_iters=3))
+    assert not dd_run._finished(str(root / "deepdefense"), other)
+
+
+def test_bad_combinations_are_one_line_errors():
+    from tf_advnet.runs import deepdefense as dd_run
+
+    with pytest.raises(UserError, match="--model='nin'"):
+        dd_run.reference_config("mnist_5k", "nin", "cpu")
+    with pytest.raises(UserError, match="--dataset='cifar10'"):
+        dd_run.reference_config("cifar10", "convnet", "cpu")
+    cfg = dd_run.reference_config("cifar10", "convnet", "paper")
+    ft = dd_run.finetune_config(cfg, "cifar10", "parseval")
+    assert (ft.train.epochs, ft.train.lr_boundaries, ft.train.parseval_beta) == (
+        50, (40,), pytest.approx(3e-4))
+    assert cfg.model.name == "deepdefense_convnet" and cfg.data.train_limit is None
+
+
+def test_binary_bad_model_is_one_line():
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="3",
+               CUDA_VISIBLE_DEVICES="", TF_ADVNET_ALLOW_DOWNLOAD="0")
+    proc = subprocess.run([sys.executable, os.path.join(root, "experiments",
+                                                        "reproduce_deepdefense.py"),
+                           "--dataset=synthetic", "--model=vgg"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--model='vgg' is not valid" in proc.stderr

@@ -1,0 +1,52 @@
+"""Reproduce DeepDefense (Yan, Guo & Zhang, NeurIPS 2018), Table 1.
+
+  python experiments/reproduce_deepdefense.py --dataset=mnist_5k --model=mlp --preset=cpu
+  python experiments/reproduce_deepdefense.py --dataset=cifar10 --model=convnet --preset=paper
+
+Trains the reference model under runs/deepdefense/<dataset>/<model>/reference, then
+fine-tunes DeepDefense, Parseval and DeepFool adversarial training from it (kill and
+rerun to resume; finished models are reused), evaluates the four (accuracy, rho_2,
+rho_inf, FGS accuracy at 0.2 / 0.5 / 1.0 eps_ref) and writes
+results/deepdefense/<dataset>/<model>/{deepdefense.json,deepdefense.md}.
+"""
+
+from tf_advnet.utils.cli import quiet_tensorflow, run_main
+
+quiet_tensorflow()
+
+from absl import flags  # noqa: E402
+
+from tf_advnet.errors import UserError  # noqa: E402
+
+_DATASET = flags.DEFINE_string("dataset", "mnist_5k",
+                               "mnist_5k | fashion_mnist (cpu preset); mnist | cifar10 "
+                               "(paper preset)")
+_MODEL = flags.DEFINE_string("model", "mlp", "mlp | lenet (MNIST-like); convnet | nin "
+                             "(CIFAR-10)")
+_PRESET = flags.DEFINE_string("preset", "cpu", "cpu | paper")
+_EPOCHS = flags.DEFINE_integer("epochs", None,
+                               "override the reference's and the fine-tuning epochs")
+_TRAIN_LIMIT = flags.DEFINE_integer("train_limit", None, "use the first N training images")
+_TEST_LIMIT = flags.DEFINE_integer("test_limit", None, "evaluate on the first N test images")
+_WORK = flags.DEFINE_string("work_dir", "runs/deepdefense", "root of the training dirs")
+_OUT = flags.DEFINE_string("results_dir", None,
+                           "default results/deepdefense/<dataset>/<model>")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "local data directory")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments: {argv[1:]} (flags look like --name=value)")
+    from tf_advnet.runs.deepdefense import reproduce
+
+    overrides = dict(epochs=_EPOCHS.value, train_limit=_TRAIN_LIMIT.value,
+                     test_limit=_TEST_LIMIT.value, data_dir=_DATA_DIR.value)
+    results = reproduce(_DATASET.value, _MODEL.value, _PRESET.value,
+                        work_dir=_WORK.value, results_dir=_OUT.value,
+                        overrides=overrides)
+    for key, value in results["findings"].items():
+        print(f"[deepdefense] {key}: {value}")
+
+
+if __name__ == "__main__":
+    run_main(main)
