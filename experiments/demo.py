@@ -11,7 +11,6 @@ quiet_tensorflow()
 from absl import flags  # noqa: E402
 
 from tf_advnet.configs import PRESET_NAMES  # noqa: E402
-from tf_advnet.errors import UserError  # noqa: E402
 
 _DATASET = flags.DEFINE_string("dataset", "fashion_mnist", "data set name")
 _PRESET = flags.DEFINE_enum("preset", "cpu", PRESET_NAMES, "hyper-parameter preset")
@@ -26,8 +25,7 @@ _DATA_DIR = flags.DEFINE_string("data_dir", None, "local data directory")
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise UserError(f"unexpected arguments: {argv[1:]} (flags look like --name=value)")
+    del argv  # run_main rejects positional arguments
     from tf_advnet.runs.demo import demo
 
     demo(_DATASET.value, _PRESET.value, work_dir=_WORK.value, results_dir=_RESULTS.value,

@@ -8,7 +8,7 @@ Several models: --model_path=std=runs/a/model.keras,adv=runs/b/model.keras
 (add --transfer for the surrogate x target matrix).
 """
 
-from tf_advnet.utils.cli import quiet_tensorflow, run_main
+from tf_advnet.utils.cli import positive_ints, quiet_tensorflow, run_main
 
 quiet_tensorflow()
 
@@ -52,19 +52,8 @@ def _parse_models(text):
     return models
 
 
-def _steps_grid(values):
-    try:
-        steps = tuple(int(v) for v in values)
-    except ValueError:
-        raise UserError(f"--steps_grid={','.join(values)}: give positive integers") from None
-    if not steps or min(steps) < 1:
-        raise UserError(f"--steps_grid={','.join(values)}: give positive integers")
-    return steps
-
-
 def main(argv):
-    if len(argv) > 1:
-        raise UserError(f"unexpected arguments: {argv[1:]} (flags look like --name=value)")
+    del argv  # run_main rejects positional arguments
     from tf_advnet.data import DATASET_NAMES
     from tf_advnet.errors import check_choice
     from tf_advnet.runs.evaluate import evaluate
@@ -78,7 +67,7 @@ def main(argv):
     ev = EvalConfig(attacks=_ATTACKS.value, eps=_EPS.value, eps_l2=_EPS_L2.value,
                     batch_size=_BATCH.value,
                     eps_grid=tuple(round(_EPS.value * f, 6) for f in (0, .25, .5, 1, 1.5, 2)),
-                    steps_grid=_steps_grid(_STEPS_GRID.value))
+                    steps_grid=positive_ints("steps_grid", _STEPS_GRID.value))
     evaluate(_parse_models(_MODELS.value), data, ev, _OUT.value, metrics=_METRICS.value,
              transfer=_TRANSFER.value, eps_ref_from=_EPS_REF_FROM.value,
              seed=_SEED.value, preset="custom")

@@ -15,8 +15,7 @@ _DIR = flags.DEFINE_string("results_dir", None, "directory holding eval.json")
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise UserError(f"unexpected arguments: {argv[1:]} (flags look like --name=value)")
+    del argv  # run_main rejects positional arguments
     if not _DIR.value:
         raise UserError("--results_dir is required: a directory holding eval.json")
     from tf_advnet.runs.evaluate import render

@@ -10,14 +10,13 @@ surrogates, R-MC-LA at other budgets for Fig. 1) under runs/bat/<dataset>/<model
 results/bat/<dataset>/{bat.json,bat.md,acc_vs_steps.png}.
 """
 
-from tf_advnet.utils.cli import quiet_tensorflow, run_main
+from tf_advnet.utils.cli import positive_ints, quiet_tensorflow, run_main
 
 quiet_tensorflow()
 
 from absl import flags  # noqa: E402
 
 from tf_advnet.configs.base import STRATEGIES  # noqa: E402
-from tf_advnet.errors import UserError  # noqa: E402
 
 _DATASET = flags.DEFINE_string("dataset", "fashion_mnist",
                                "fashion_mnist (cpu preset) | cifar10 | svhn (paper preset)")
@@ -38,20 +37,8 @@ _EXTRA_STEPS = flags.DEFINE_list("extra_steps", [],
                                  "more CE-k/CW-k step counts for the main models, e.g. 200,1000")
 
 
-def _steps(values):
-    try:
-        steps = tuple(int(v) for v in values)
-    except ValueError:
-        steps = (0,)
-    if any(k < 1 for k in steps):
-        raise UserError(f"--extra_steps={','.join(values)}: give positive integers, "
-                        "e.g. --extra_steps=200,1000")
-    return steps
-
-
 def main(argv):
-    if len(argv) > 1:
-        raise UserError(f"unexpected arguments: {argv[1:]} (flags look like --name=value)")
+    del argv  # run_main rejects positional arguments
     from tf_advnet.runs.bat import reproduce
 
     overrides = dict(epochs=_EPOCHS.value, train_limit=_TRAIN_LIMIT.value,
@@ -60,7 +47,8 @@ def main(argv):
     results = reproduce(_DATASET.value, _PRESET.value, work_dir=_WORK.value,
                         results_dir=_OUT.value, models=_MODELS.value,
                         overrides=overrides, strategy=_STRATEGY.value,
-                        extra_steps=_steps(_EXTRA_STEPS.value))
+                        extra_steps=positive_ints("extra_steps", _EXTRA_STEPS.value,
+                                                  allow_empty=True))
     for key, value in results["findings"].items():
         print(f"[bat] {key}: {value}")
 

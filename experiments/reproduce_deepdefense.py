@@ -16,7 +16,6 @@ quiet_tensorflow()
 
 from absl import flags  # noqa: E402
 
-from tf_advnet.errors import UserError  # noqa: E402
 
 _DATASET = flags.DEFINE_string("dataset", "mnist_5k",
                                "mnist_5k | fashion_mnist (cpu preset); mnist | cifar10 "
@@ -35,8 +34,7 @@ _DATA_DIR = flags.DEFINE_string("data_dir", None, "local data directory")
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise UserError(f"unexpected arguments: {argv[1:]} (flags look like --name=value)")
+    del argv  # run_main rejects positional arguments
     from tf_advnet.runs.deepdefense import reproduce
 
     overrides = dict(epochs=_EPOCHS.value, train_limit=_TRAIN_LIMIT.value,

@@ -14,7 +14,6 @@ from absl import flags  # noqa: E402
 
 from tf_advnet.configs import PRESET_NAMES, override, preset  # noqa: E402
 from tf_advnet.configs.base import STRATEGIES  # noqa: E402
-from tf_advnet.errors import UserError  # noqa: E402
 
 _METHOD = flags.DEFINE_string("method", "standard", "standard | pgd_at | bat")
 _DATASET = flags.DEFINE_string("dataset", "fashion_mnist", "data set name")
@@ -43,8 +42,7 @@ _DATA_DIR = flags.DEFINE_string("data_dir", None, "local data directory")
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise UserError(f"unexpected arguments: {argv[1:]} (flags look like --name=value)")
+    del argv  # run_main rejects positional arguments
     from tf_advnet.runs.train import train
 
     config = override(

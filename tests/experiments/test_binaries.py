@@ -97,6 +97,7 @@ def test_evaluate_writes_json_markdown_plot(trained, tmp_path):
     (["--method=bat", "--bat_variant=R-XX-LA"], "--bat_variant='R-XX-LA' is not valid"),
     (["--method=bat", "--beta=0"], "--beta=0.0 is out of range"),
     (["--preset=gpu"], "--preset"),
+    (["stray"], "unexpected arguments: ['stray']"),
 ])
 def test_train_bad_flags(args, needle, tmp_path):
     _one_line_error(_run("train.py", *TINY, f"--out_dir={tmp_path}", *args), needle)

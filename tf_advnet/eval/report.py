@@ -92,3 +92,10 @@ def transfer_table(matrix):
         cells += [_pct(row.get(c)) for c in cols]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def provenance_markdown(p):
+    """The "Provenance" section of a generated report, from a provenance block."""
+    return ["## Provenance", "", f"- command: `{p['command']}`", f"- commit: `{p['commit']}`",
+            f"- seed: {p['seed']}, preset: {p['preset']}, wall time: {p['wall_time_s']} s",
+            f"- versions: {p['versions']}", ""]

@@ -354,7 +354,7 @@ def _findings(results):
 
 def write_report(results, out_dir):
     """Writes bat.json, bat.md and acc_vs_steps.png from a results dict."""
-    from tf_advnet.eval import plots
+    from tf_advnet.eval import plots, report
 
     os.makedirs(out_dir, exist_ok=True)
     results["findings"] = _findings(results)
@@ -393,10 +393,7 @@ def write_report(results, out_dir):
                   f"{t['train_images_per_second']:.0f} | {t['wall_time_s']} |")
     md += ["", "## Findings", ""]
     md += [f"- {k}: **{v}**" for k, v in results["findings"].items()] or ["- (not run)"]
-    p = results["provenance"]
-    md += ["", "## Provenance", "", f"- command: `{p['command']}`",
-           f"- commit: `{p['commit']}`", f"- preset: {p['preset']}, wall time: "
-           f"{p['wall_time_s']} s", f"- versions: {p['versions']}", ""]
+    md += [""] + report.provenance_markdown(results["provenance"])
     with open(os.path.join(out_dir, "bat.md"), "w") as f:
         f.write("\n".join(md))
     avs = results["acc_vs_steps"]

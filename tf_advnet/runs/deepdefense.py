@@ -46,7 +46,7 @@ import numpy as np
 
 from tf_advnet.attacks.deepfool import deepfool
 from tf_advnet.errors import UserError, check_choice, check_range
-from tf_advnet.eval import metrics
+from tf_advnet.eval import metrics, report
 from tf_advnet.eval.batching import map_batches
 from tf_advnet.eval.robustness import as_model_fn, predict
 
@@ -533,10 +533,7 @@ def write_report(results, out_dir):
            + ("" if slow is None else f" ({slow:.1f}x slower)") + ".",
            "", "## Findings", ""]
     md += [f"- {k}: **{v}**" for k, v in results["findings"].items()]
-    p = results["provenance"]
-    md += ["", "## Provenance", "", f"- command: `{p['command']}`",
-           f"- commit: `{p['commit']}`", f"- preset: {p['preset']}, seed: {p['seed']}, "
-           f"wall time: {p['wall_time_s']} s", f"- versions: {p['versions']}", ""]
+    md += [""] + report.provenance_markdown(results["provenance"])
     with open(os.path.join(out_dir, "deepdefense.md"), "w") as f:
         f.write("\n".join(md))
     return out_dir

@@ -157,9 +157,7 @@ def write_outputs(results, out_dir, *, title=None, write_json_file=True):
             md.append(f"- {name}: `{m}`")
         md.append("")
     p = results["provenance"]
-    md += ["## Provenance", "", f"- command: `{p['command']}`", f"- commit: `{p['commit']}`",
-           f"- seed: {p['seed']}, preset: {p['preset']}, wall time: {p['wall_time_s']} s",
-           f"- versions: {p['versions']}", ""]
+    md += report.provenance_markdown(p)
     with open(os.path.join(out_dir, "eval.md"), "w") as f:
         f.write("\n".join(md))
     ave = results["acc_vs_eps"]

@@ -14,7 +14,8 @@ def run_main(main):
     """`absl.app.run(main)`, printing a `UserError` as one line, exit status 2.
 
     A user's mistake (bad flag value, missing data, NaN input, corrupt
-    checkpoint) must not produce a stack trace; real bugs still do.
+    checkpoint, stray positional arguments) must not produce a stack trace;
+    real bugs still do.
     """
     from absl import app
 
@@ -22,6 +23,9 @@ def run_main(main):
 
     def _wrapped(argv):
         try:
+            if len(argv) > 1:
+                raise UserError(f"unexpected arguments: {argv[1:]} "
+                                "(flags look like --name=value)")
             return main(argv)
         except UserError as e:
             print(f"error: {e}", file=sys.stderr)
@@ -32,3 +36,17 @@ def run_main(main):
             sys.exit(130)
 
     app.run(_wrapped)
+
+
+def positive_ints(flag, values, *, allow_empty=False):
+    """Parses a list flag of positive integers, or raises a one-line UserError."""
+    from tf_advnet.errors import UserError
+
+    try:
+        ints = tuple(int(v) for v in values)
+    except ValueError:
+        ints = (0,)
+    if any(k < 1 for k in ints) or not (ints or allow_empty):
+        raise UserError(f"--{flag}={','.join(values)}: give positive integers, "
+                        f"e.g. --{flag}=20,100")
+    return ints
