@@ -42,7 +42,7 @@ def test_deepfool_training_set():
 
 
 def test_finetune_schedule_halves_at_eighty_percent():
-    sched = finetune_schedule(5, 10)  # 5 epochs of 10 steps: halved from epoch 4
+    sched = finetune_schedule(5, 10, learning_rate=5e-4)  # halved from epoch 4
     assert float(sched(39)) == pytest.approx(5e-4)
     assert float(sched(40)) == pytest.approx(2.5e-4)
     assert float(sched(49)) == pytest.approx(2.5e-4)
@@ -106,7 +106,7 @@ def test_reproduce_writes_json_and_markdown(study):
     assert cfgs["deepfool_at"]["train"]["method"] == "standard"
     ft = cfgs["deepdefense"]["train"]
     assert (ft["optimizer"], ft["learning_rate"], ft["momentum"],
-            cfgs["deepdefense"]["data"]["batch_size"]) == ("sgd", 5e-4, 0.9, 100)
+            cfgs["deepdefense"]["data"]["batch_size"]) == ("sgd", 2e-2, 0.9, 100)
     prov = saved["provenance"]
     assert prov["preset"] == "cpu" and "commit" in prov and "versions" in prov
     assert "--dataset=synthetic" in prov["command"]
@@ -118,6 +118,38 @@ def test_reproduce_writes_json_and_markdown(study):
     assert "Adv. Train (DeepFool) (ours)" in md and "## Findings" in md
     acc = 100 * saved["models"]["reference"]["metrics"]["acc"]
     assert f"| Reference (ours) | {acc:.2f} |" in md
+
+
+def test_reproduce_records_convergence_curves(study):
+    """Figs. 2 / 6: every fine-tuning's curve starts at the reference (epoch 0) and
+    ends at the saved model; the clean control and curves.png are written."""
+    import json
+
+    from tf_advnet.eval.robustness import as_model_fn, predict
+    from tf_advnet.runs import common
+    from tf_advnet.runs import deepdefense as dd_run
+
+    tmp, res, _ = study
+    saved = json.loads((tmp / "results" / "deepdefense.json").read_text())
+    curves = saved["curves"]
+    assert set(curves["methods"]) == set(dd_run.FINETUNE_METHODS)
+    assert curves["n_test"] == TINY["test_limit"]
+    x, y = common.load_split(dd_run.reference_config("synthetic", "mlp", "cpu",
+                                                     TINY).data, "test")
+    x, y = x[:curves["n_test"]], y[:curves["n_test"]]
+    firsts = {(c["acc"][0], round(c["rho_2"][0], 5)) for c in curves["methods"].values()}
+    assert len(firsts) == 1  # one starting point: the reference
+    ref = common.load_keras_model(saved["models"]["reference"]["model_path"])
+    assert curves["methods"]["deepdefense"]["acc"][0] == pytest.approx(
+        float(np.mean(predict(as_model_fn(ref), x, 64) == y)))
+    for method, curve in curves["methods"].items():
+        assert curve["epoch"] == list(range(TINY["epochs"] + 1))
+        model = common.load_keras_model(saved["model_paths"][method])
+        assert curve["acc"][-1] == pytest.approx(
+            float(np.mean(predict(as_model_fn(model), x, 64) == y)))
+    assert saved["configs"]["clean"]["train"]["method"] == "standard"
+    assert (tmp / "results" / "curves.png").stat().st_size > 5000
+    assert "## Convergence (Figs. 2 and 6)" in (tmp / "results" / "deepdefense.md").read_text()
 
 
 def test_reproduce_reuses_finished_models(study):
@@ -132,13 +164,13 @@ def test_reproduce_reuses_finished_models(study):
     again = []
     ref = train(ref_cfg, str(root / "reference"), progress=again.append)
     assert ref["model_path"] == res["models"]["reference"]["model_path"]
-    for method in ("deepdefense", "parseval", "deepfool_at"):
+    for method in dd_run.FINETUNE_METHODS:
         cfg = dd_run.finetune_config(ref_cfg, "synthetic", method, TINY)
         assert dd_run._finished(str(root / method), cfg)
         run = dd_run.finetune(cfg, ref["model_path"], None, None, str(root / method),
                               progress=again.append)
-        assert run["model_path"] == res["models"][method]["model_path"]
-    assert sum("reusing" in line for line in again) == 4
+        assert run["model_path"] == res["model_paths"][method]
+    assert sum("reusing" in line for line in again) == 1 + len(dd_run.FINETUNE_METHODS)
     other = dd_run.finetune_config(ref_cfg, "synthetic", "deepdefense",
                                    dict(TINY, dd_iters=3))
     assert not dd_run._finished(str(root / "deepdefense"), other)

@@ -1,4 +1,4 @@
-"""Matplotlib figures: accuracy vs eps, accuracy vs attack steps."""
+"""Matplotlib figures: accuracy vs eps, accuracy vs attack steps, multi-panel curves."""
 
 import os
 
@@ -28,6 +28,35 @@ def plot_curves(path, x_values, curves, *, xlabel, ylabel="accuracy (%)",
     if title:
         ax.set_title(title)
     ax.legend()
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_panels(path, panels, *, xlabel, title=None, marker="o"):
+    """Writes side-by-side line plots sharing the x label.
+
+    Args:
+      path: output image path.
+      panels: list of (ylabel, {name: (x_values, y_values)}).
+      xlabel: the x axis label of every panel.
+      title: optional figure title.
+      marker: matplotlib marker of the lines.
+    """
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), dpi=120,
+                             squeeze=False)
+    for ax, (ylabel, curves) in zip(axes[0], panels):
+        for name, (xs, ys) in curves.items():
+            ax.plot(xs, ys, marker=marker, label=name)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path)
