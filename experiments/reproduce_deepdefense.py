@@ -9,6 +9,11 @@ control from it (kill and rerun to resume; finished models are reused), evaluate
 four of Table 1 (accuracy, rho_2, rho_inf, FGS accuracy at 0.2 / 0.5 / 1.0 eps_ref)
 and writes results/deepdefense/<dataset>/<model>/{deepdefense.json,deepdefense.md,
 curves.png} (the per-epoch curves of Figs. 2 and 6).
+
+  python experiments/reproduce_deepdefense.py --dataset=mnist_5k --model=lenet --sweep
+
+fine-tunes DeepDefense for each (lambda, c) of Fig. 4 from the same reference and
+writes sweep.{json,md,png} there.
 """
 
 from tf_advnet.utils.cli import quiet_tensorflow, run_main
@@ -37,19 +42,31 @@ _WORK = flags.DEFINE_string("work_dir", "runs/deepdefense", "root of the trainin
 _OUT = flags.DEFINE_string("results_dir", None,
                            "default results/deepdefense/<dataset>/<model>")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "local data directory")
+_SWEEP = flags.DEFINE_bool("sweep", False,
+                           "run the (c, lambda) study of Fig. 4 instead of Table 1")
+_SWEEP_C = flags.DEFINE_list("sweep_c", None,
+                             "values of c (default 5,15,25,35,45 cpu; 5,10,...,45 paper)")
+_SWEEP_LAMBDA = flags.DEFINE_list("sweep_lambda", "5,15,25", "values of lambda")
 
 
 def main(argv):
     del argv  # run_main rejects positional arguments
     from tf_advnet.runs.deepdefense import reproduce
+    from tf_advnet.runs.deepdefense_sweep import sweep
+    from tf_advnet.utils.cli import positive_numbers
 
-    overrides = dict(epochs=_EPOCHS.value, train_limit=_TRAIN_LIMIT.value,
-                     test_limit=_TEST_LIMIT.value, data_dir=_DATA_DIR.value)
-    results = reproduce(_DATASET.value, _MODEL.value, _PRESET.value,
-                        work_dir=_WORK.value, results_dir=_OUT.value,
-                        overrides=overrides,
-                        finetune_overrides=dict(epochs=_FT_EPOCHS.value,
-                                                learning_rate=_FT_LR.value))
+    common = dict(work_dir=_WORK.value, results_dir=_OUT.value,
+                  overrides=dict(epochs=_EPOCHS.value, train_limit=_TRAIN_LIMIT.value,
+                                 test_limit=_TEST_LIMIT.value, data_dir=_DATA_DIR.value),
+                  finetune_overrides=dict(epochs=_FT_EPOCHS.value,
+                                          learning_rate=_FT_LR.value))
+    if _SWEEP.value:
+        cs = _SWEEP_C.value and positive_numbers("sweep_c", _SWEEP_C.value)
+        lambdas = positive_numbers("sweep_lambda", _SWEEP_LAMBDA.value)
+        results = sweep(_DATASET.value, _MODEL.value, _PRESET.value, cs=cs,
+                        lambdas=lambdas, **common)
+    else:
+        results = reproduce(_DATASET.value, _MODEL.value, _PRESET.value, **common)
     for key, value in results["findings"].items():
         print(f"[deepdefense] {key}: {value}")
 

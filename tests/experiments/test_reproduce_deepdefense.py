@@ -203,3 +203,49 @@ def test_binary_bad_model_is_one_line():
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--model='vgg' is not valid" in proc.stderr
+
+
+def test_sweep_fine_tunes_each_lambda_c_from_the_shared_reference(study):
+    """Fig. 4: one DeepDefense fine-tuning per (lambda, c), from Table 1's reference."""
+    import json
+
+    from tf_advnet.runs.deepdefense_sweep import sweep
+
+    tmp, res, _ = study
+    lines = []
+    out = tmp / "sweep_results"
+    kw = dict(cs=(5, 45), lambdas=(15,), work_dir=str(tmp / "runs"),
+              results_dir=str(out), overrides=TINY, progress=lines.append)
+    got = sweep("synthetic", "mlp", "cpu", **kw)
+    assert any("already trained" in line for line in lines)  # reference reused
+    ref = res["models"]["reference"]["metrics"]
+    assert got["points"][0]["acc"] == pytest.approx(ref["acc"])
+    assert got["points"][0]["rho_2"] == pytest.approx(ref["rho_2"], rel=1e-5)
+    assert [(p["lambda"], p["c"]) for p in got["points"][1:]] == [(15.0, 5.0), (15.0, 45.0)]
+    for lam, c in ((15, 5), (15, 45)):
+        meta = json.loads((tmp / "runs" / "synthetic" / "mlp" / "sweep" /
+                           f"lambda{lam}_c{c}" / "finetune.json").read_text())
+        train = meta["config"]["train"]
+        assert (train["dd_lambda"], train["dd_c"], train["epochs"]) == (lam, c, 1)
+    saved = json.loads((out / "sweep.json").read_text())
+    assert saved["points"] == json.loads(json.dumps(got["points"]))
+    assert "provenance" in saved and (out / "sweep.png").stat().st_size > 5000
+    assert "| 15 | 45 |" in (out / "sweep.md").read_text()
+    again = []
+    sweep("synthetic", "mlp", "cpu", **dict(kw, progress=again.append))
+    assert sum("already fine-tuned" in line for line in again) == 2
+
+
+def test_binary_bad_sweep_values_are_one_line():
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="3",
+               CUDA_VISIBLE_DEVICES="", TF_ADVNET_ALLOW_DOWNLOAD="0")
+    proc = subprocess.run([sys.executable, os.path.join(root, "experiments",
+                                                        "reproduce_deepdefense.py"),
+                           "--dataset=synthetic", "--sweep", "--sweep_c=5,x"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--sweep_c=5,x: give positive numbers" in proc.stderr

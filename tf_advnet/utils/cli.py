@@ -40,13 +40,20 @@ def run_main(main):
 
 def positive_ints(flag, values, *, allow_empty=False):
     """Parses a list flag of positive integers, or raises a one-line UserError."""
+    return positive_numbers(flag, values, cast=int, allow_empty=allow_empty,
+                            example="20,100")
+
+
+def positive_numbers(flag, values, *, cast=float, allow_empty=False, example="5,15,25"):
+    """Parses a list flag of positive numbers (`cast` each), or raises a UserError."""
     from tf_advnet.errors import UserError
 
     try:
-        ints = tuple(int(v) for v in values)
+        nums = tuple(cast(v) for v in values)
     except ValueError:
-        ints = (0,)
-    if any(k < 1 for k in ints) or not (ints or allow_empty):
-        raise UserError(f"--{flag}={','.join(values)}: give positive integers, "
-                        f"e.g. --{flag}=20,100")
-    return ints
+        nums = (0,)
+    if any(not k > 0 for k in nums) or not (nums or allow_empty):
+        kind = "integers" if cast is int else "numbers"
+        raise UserError(f"--{flag}={','.join(values)}: give positive {kind}, "
+                        f"e.g. --{flag}={example}")
+    return nums

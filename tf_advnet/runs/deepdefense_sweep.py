@@ -1,0 +1,155 @@
+"""DeepDefense's hyper-parameter study (Yan et al., NeurIPS 2018, Fig. 4).
+
+Fig. 4 fine-tunes the MNIST LeNet with d = 5 fixed, c in {5, 10, ..., 45} and
+lambda in {5, 15, 25}, and plots test accuracy against rho_2, one curve per lambda
+whose points are the values of c. `sweep` does the same from our reference model
+(trained or reused by `tf_advnet.runs.deepdefense.reproduce`'s `train` call): one
+DeepDefense fine-tuning per (lambda, c) under `<work_dir>/<dataset>/<model>/sweep/`,
+each reused when finished, then accuracy and rho_2 on the test set, written to
+`results/deepdefense/<dataset>/<model>/sweep.{json,md,png}`.
+
+The cpu preset fine-tunes each point for 5 epochs (200 steps on mnist_5k) instead of
+Table 1's ~600 steps, and uses c in {5, 15, 25, 35, 45}, so the 15 points fit in a
+CPU session; the paper preset uses the paper's grid and Table 1's schedule.
+"""
+
+import os
+
+import numpy as np
+
+from tf_advnet.errors import UserError
+
+PAPER_C = (5, 10, 15, 20, 25, 30, 35, 40, 45)
+CPU_C = (5, 15, 25, 35, 45)
+LAMBDAS = (5, 15, 25)
+CPU_SWEEP_EPOCHS = 5
+
+
+def _point_dir(root, lam, c):
+    return os.path.join(root, "sweep", f"lambda{lam:g}_c{c:g}")
+
+
+def sweep(dataset, model="lenet", preset_name="cpu", *, cs=None, lambdas=LAMBDAS,
+          work_dir="runs/deepdefense", results_dir=None, overrides=None,
+          finetune_overrides=None, argv=None, progress=print):
+    """Fine-tunes DeepDefense for every (lambda, c); returns the sweep.json dict.
+
+    Args:
+      dataset, model, preset_name, work_dir, overrides, argv, progress: as in
+        `tf_advnet.runs.deepdefense.reproduce` (the reference is shared with it).
+      cs: values of c (default: the preset's grid, CPU_C or PAPER_C).
+      lambdas: values of lambda.
+      results_dir: default results/deepdefense/<dataset>/<model>.
+      finetune_overrides: overrides of the fine-tunings only (cpu default: 5 epochs).
+    """
+    from tf_advnet.runs import common
+    from tf_advnet.runs import deepdefense as dd
+    from tf_advnet.runs.train import train
+    from tf_advnet.utils.provenance import Provenance
+
+    cs = tuple(cs or (CPU_C if preset_name == "cpu" else PAPER_C))
+    lambdas = tuple(lambdas)
+    if not cs or not lambdas or min(cs) <= 0 or min(lambdas) < 0:
+        raise UserError("--sweep_c and --sweep_lambda: give positive numbers, "
+                        "e.g. --sweep_c=5,15,25 --sweep_lambda=5,15")
+    ref_cfg = dd.reference_config(dataset, model, preset_name, overrides)
+    ft = {"epochs": CPU_SWEEP_EPOCHS} if preset_name == "cpu" else {}
+    ft.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    ft.update({k: v for k, v in (finetune_overrides or {}).items() if v is not None})
+    prov = Provenance(seed=ref_cfg.seed, preset=preset_name, argv=argv)
+    root = os.path.join(work_dir, dataset, model)
+    results_dir = results_dir or os.path.join("results", "deepdefense", dataset, model)
+    ref_run = train(ref_cfg, os.path.join(root, "reference"), argv=argv,
+                    progress=progress, verbose=2)
+    x_train, y_train = common.load_split(ref_cfg.data, "train")
+    x_test, y_test = common.load_split(ref_cfg.data, "test")
+    bs = ref_cfg.eval.batch_size
+
+    def point(model_path):
+        m = common.load_keras_model(model_path)
+        res = dd.evaluate_model(m, x_test, y_test, batch_size=bs)
+        return {"acc": res["acc"], "rho_2": res["rho_2"], "rho_inf": res["rho_inf"]}
+
+    progress("[deepdefense sweep] evaluating the reference")
+    points = [{"lambda": None, "c": None, **point(ref_run["model_path"])}]
+    n = len(cs) * len(lambdas)
+    for i, (lam, c) in enumerate(((lam, c) for lam in lambdas for c in cs)):
+        cfg = dd.finetune_config(ref_cfg, dataset, "deepdefense",
+                                 dict(ft, dd_lambda=float(lam), dd_c=float(c)))
+        progress(f"[deepdefense sweep] point {i + 1}/{n}: lambda={lam:g}, c={c:g}")
+        run = dd.finetune(cfg, ref_run["model_path"], x_train, y_train,
+                          _point_dir(root, lam, c), progress=progress)
+        points.append({"lambda": float(lam), "c": float(c), **point(run["model_path"]),
+                       "wall_time_s": run["wall_time_s"]})
+    results = {"dataset": dataset, "model": model, "preset": preset_name,
+               "n_test": int(len(x_test)), "n_train": int(len(x_train)),
+               "d": cfg.train.dd_d, "epochs": cfg.train.epochs,
+               "learning_rate": cfg.train.learning_rate, "cs": list(cs),
+               "lambdas": list(lambdas), "points": points}
+    results["findings"] = sweep_findings(results)
+    results["provenance"] = prov.finish()
+    write_sweep_report(results, results_dir)
+    return results
+
+
+def sweep_findings(results):
+    """Fig. 4's reading: larger c trades accuracy for rho_2 less and less; does every
+    (lambda, c) raise rho_2 over the reference, and which keeps accuracy best?"""
+    ref = results["points"][0]
+    pts = results["points"][1:]
+    better = [p for p in pts if p["rho_2"] > ref["rho_2"]]
+    keep = [p for p in pts if p["acc"] >= ref["acc"] - 0.005]
+    best = max(keep or pts, key=lambda p: p["rho_2"])
+    out = {"points raising rho_2 over the reference": f"{len(better)} of {len(pts)}",
+           "points within 0.5 points of the reference's accuracy": f"{len(keep)} of "
+                                                                     f"{len(pts)}",
+           "largest rho_2 among those (lambda, c, rho_2, acc %)": (
+               f"{best['lambda']:g}, {best['c']:g}, {best['rho_2']:.3g}, "
+               f"{100 * best['acc']:.1f}")}
+    for lam in results["lambdas"]:
+        curve = sorted((p for p in pts if p["lambda"] == lam), key=lambda p: p["c"])
+        rhos = [p["rho_2"] for p in curve]
+        out[f"lambda={lam:g}: rho_2 falls as c grows (Fig. 4's left-to-right order)"] = (
+            bool(np.all(np.diff(rhos) <= 0)))
+    return out
+
+
+def write_sweep_report(results, out_dir):
+    """sweep.json, sweep.md and sweep.png (accuracy against rho_2, a curve per lambda)."""
+    from tf_advnet.eval import report
+    from tf_advnet.eval.plots import plot_panels
+    from tf_advnet.utils.provenance import write_json
+
+    os.makedirs(out_dir, exist_ok=True)
+    write_json(os.path.join(out_dir, "sweep.json"), results)
+    ref = results["points"][0]
+    curves = {}
+    for lam in results["lambdas"]:
+        curve = sorted((p for p in results["points"][1:] if p["lambda"] == lam),
+                       key=lambda p: -p["c"])
+        curves[f"lambda={lam:g}"] = ([p["rho_2"] for p in curve],
+                                     [100 * p["acc"] for p in curve])
+    curves["reference"] = ([ref["rho_2"]], [100 * ref["acc"]])
+    plot_panels(os.path.join(out_dir, "sweep.png"), [("test accuracy (%)", curves)],
+                xlabel="test rho_2",
+                title=f"{results['dataset']}, {results['model']}: c and lambda (d = "
+                      f"{results['d']:g})")
+    md = [f"# DeepDefense hyper-parameters on {results['dataset']}, {results['model']} "
+          f"({results['preset']} preset; paper Fig. 4)", "",
+          f"DeepDefense fine-tuned from the reference for {results['epochs']} epochs "
+          f"(lr {results['learning_rate']:g}) per (lambda, c), d = {results['d']:g}; "
+          f"accuracy and rho_2 on {results['n_test']} test images. Plot: sweep.png "
+          "(points on a curve: c decreasing from left to right, as in Fig. 4). "
+          "Generated from sweep.json by tf_advnet.runs.deepdefense_sweep; do not edit.",
+          "", "| lambda | c | acc (%) | rho_2 | rho_inf |", "|---|---|---|---|---|",
+          f"| reference | — | {100 * ref['acc']:.2f} | {ref['rho_2']:.3g} | "
+          f"{ref['rho_inf']:.3g} |"]
+    for p in results["points"][1:]:
+        md.append(f"| {p['lambda']:g} | {p['c']:g} | {100 * p['acc']:.2f} | "
+                  f"{p['rho_2']:.3g} | {p['rho_inf']:.3g} |")
+    md += ["", "## Findings", ""]
+    md += [f"- {k}: **{v}**" for k, v in results["findings"].items()]
+    md += [""] + report.provenance_markdown(results["provenance"])
+    with open(os.path.join(out_dir, "sweep.md"), "w") as f:
+        f.write("\n".join(md))
+    return out_dir
