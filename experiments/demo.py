@@ -1,4 +1,5 @@
-"""The main job: standard vs PGD-AT, trained, attacked, tabulated and plotted.
+"""The main job: standard vs PGD-AT vs BAT, trained, attacked, tabulated and plotted;
+then DeepDefense's Table 1 for the MLP (--nodeepdefense skips it).
 
   python experiments/demo.py                       # Fashion-MNIST, cpu preset
   python experiments/demo.py --dataset=mnist_5k    # the 5,000 real MNIST digits
@@ -22,6 +23,8 @@ _TRAIN_LIMIT = flags.DEFINE_integer("train_limit", None, "first N training image
 _TEST_LIMIT = flags.DEFINE_integer("test_limit", None, "first N test images")
 _ATTACKS = flags.DEFINE_string("attacks", None, "override the preset's attack list")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "local data directory")
+_DEEPDEFENSE = flags.DEFINE_bool("deepdefense", True,
+                                 "also run DeepDefense's Table 1 for the MLP (cpu preset)")
 
 
 def main(argv):
@@ -31,7 +34,8 @@ def main(argv):
     demo(_DATASET.value, _PRESET.value, work_dir=_WORK.value, results_dir=_RESULTS.value,
          overrides=dict(epochs=_EPOCHS.value, train_limit=_TRAIN_LIMIT.value,
                         test_limit=_TEST_LIMIT.value, attacks=_ATTACKS.value,
-                        data_dir=_DATA_DIR.value))
+                        data_dir=_DATA_DIR.value),
+         deepdefense=_DEEPDEFENSE.value)
 
 
 if __name__ == "__main__":

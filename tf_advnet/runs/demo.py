@@ -1,9 +1,12 @@
-"""The README's main job: standard vs PGD-AT vs BAT, trained and attacked.
+"""The README's main job: standard vs PGD-AT vs BAT, trained and attacked; DeepDefense.
 
-Trains the classifiers (BAT is its R-MC-LA variant, beta = 9) at a preset (`cpu` by default, Fashion-MNIST), evaluates them
-under the preset's attacks, prints the robustness table and writes
-`results_dir/eval.{json,md}`, `acc_vs_eps.png` and `demo.json` (training cost and
-provenance). Later paper issues add their defences to `METHODS`.
+Trains the classifiers (BAT is its R-MC-LA variant, beta = 9) at a preset (`cpu` by
+default, Fashion-MNIST), evaluates them under the preset's attacks, prints the
+robustness table and writes `results_dir/eval.{json,md}`, `acc_vs_eps.png` and
+`demo.json` (training cost and provenance). Then, on the MNIST-like cpu data sets,
+DeepDefense's Table 1 for the MLP (`tf_advnet.runs.deepdefense.reproduce`: reference,
+Parseval, DeepFool-AT and DeepDefense) into `results_dir/deepdefense/`. Later paper
+issues add their defences here.
 """
 
 import os
@@ -17,8 +20,12 @@ METHODS = ("standard", "pgd_at", "bat")
 
 
 def demo(dataset="fashion_mnist", preset_name="cpu", *, work_dir="runs/demo",
-         results_dir=None, overrides=None, argv=None, progress=print):
-    """Runs the demo; returns the path of the Markdown table."""
+         results_dir=None, overrides=None, deepdefense=True, argv=None, progress=print):
+    """Runs the demo; returns the path of the Markdown table.
+
+    `deepdefense`: also run DeepDefense's Table 1 for the MLP (cpu preset on
+    mnist_5k / fashion_mnist / synthetic; skipped with a note elsewhere).
+    """
     prov = Provenance(seed=None, preset=preset_name, argv=argv)
     results_dir = results_dir or os.path.join("results", "demo", dataset)
     models, training = {}, {}
@@ -41,6 +48,11 @@ def demo(dataset="fashion_mnist", preset_name="cpu", *, work_dir="runs/demo",
                        title=f"Standard vs PGD-AT vs BAT on {dataset} ({preset_name} preset)")
     summary = {"dataset": dataset, "preset": preset_name, "training": training,
                "eval_json": "eval.json", "provenance": prov.finish()}
+    dd = _deepdefense(dataset, preset_name, work_dir, results_dir, overrides, argv,
+                      progress) if deepdefense else None
+    if dd is not None:
+        summary["deepdefense"] = {"results": "deepdefense/deepdefense.json",
+                                  "findings": dd["findings"]}
     write_json(os.path.join(results_dir, "demo.json"), summary)
     md_path = os.path.join(results_dir, "eval.md")
     with open(md_path) as f:
@@ -51,3 +63,24 @@ def demo(dataset="fashion_mnist", preset_name="cpu", *, work_dir="runs/demo",
     progress(f"[demo] eps = {eps:g}, accuracy under {strongest}: " + ", ".join(
         f"{m} {100 * a[strongest]['acc']:.1f}%" for m, a in accs.items()))
     return md_path
+
+
+def _deepdefense(dataset, preset_name, work_dir, results_dir, overrides, argv, progress):
+    from tf_advnet.runs import deepdefense as dd
+
+    if preset_name != "cpu" or dataset not in dd.CPU_DATASETS:
+        progress(f"[demo] DeepDefense skipped: its cpu study takes "
+                 f"{', '.join(dd.CPU_DATASETS)}; for {dataset} run "
+                 "experiments/reproduce_deepdefense.py")
+        return None
+    keep = ("epochs", "train_limit", "test_limit", "data_dir")
+    res = dd.reproduce(dataset, "mlp", "cpu", work_dir=os.path.join(work_dir, "deepdefense"),
+                       results_dir=os.path.join(results_dir, "deepdefense"),
+                       overrides={k: v for k, v in (overrides or {}).items() if k in keep},
+                       argv=argv, progress=progress)
+    ms = res["models"]
+    progress("[demo] DeepDefense (MLP): rho_2 " + ", ".join(
+        f"{ms[m]['label']} {ms[m]['metrics']['rho_2']:.3g}" for m in dd.METHODS)
+        + f"; clean accuracy reference {100 * ms['reference']['metrics']['acc']:.1f}%, "
+        f"DeepDefense {100 * ms['deepdefense']['metrics']['acc']:.1f}%")
+    return res
