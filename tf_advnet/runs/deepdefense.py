@@ -458,7 +458,7 @@ def reproduce(dataset, model="mlp", preset_name="cpu", *, work_dir="runs/deepdef
                                               x_train, y_train,
                                               batch_size=ref_cfg.eval.batch_size)
         run = finetune(cfg, ref_path, x, y, out_dir, curve_data=curve_data,
-                       progress=progress)
+                       progress=progress, verbose=2)
         configs[method] = run["config"]
         training[method] = {"epochs": cfg.train.epochs,
                             "train_images_per_second": run["train_images_per_second"],

@@ -78,7 +78,7 @@ def sweep(dataset, model="lenet", preset_name="cpu", *, cs=None, lambdas=LAMBDAS
                                  dict(ft, dd_lambda=float(lam), dd_c=float(c)))
         progress(f"[deepdefense sweep] point {i + 1}/{n}: lambda={lam:g}, c={c:g}")
         run = dd.finetune(cfg, ref_run["model_path"], x_train, y_train,
-                          _point_dir(root, lam, c), progress=progress)
+                          _point_dir(root, lam, c), progress=progress, verbose=2)
         points.append({"lambda": float(lam), "c": float(c), **point(run["model_path"]),
                        "wall_time_s": run["wall_time_s"]})
     results = {"dataset": dataset, "model": model, "preset": preset_name,
