@@ -190,17 +190,20 @@ def test_bad_combinations_are_one_line_errors():
     assert cfg.model.name == "deepdefense_convnet" and cfg.data.train_limit is None
 
 
-def test_binary_bad_model_is_one_line():
+def _run_binary(*flags):
     import subprocess
     import sys
 
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="3",
                CUDA_VISIBLE_DEVICES="", TF_ADVNET_ALLOW_DOWNLOAD="0")
-    proc = subprocess.run([sys.executable, os.path.join(root, "experiments",
+    return subprocess.run([sys.executable, os.path.join(root, "experiments",
                                                         "reproduce_deepdefense.py"),
-                           "--dataset=synthetic", "--model=vgg"],
-                          capture_output=True, text=True, env=env, timeout=120)
+                           *flags], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_binary_bad_model_is_one_line():
+    proc = _run_binary("--dataset=synthetic", "--model=vgg")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--model='vgg' is not valid" in proc.stderr
 
@@ -237,15 +240,6 @@ def test_sweep_fine_tunes_each_lambda_c_from_the_shared_reference(study):
 
 
 def test_binary_bad_sweep_values_are_one_line():
-    import subprocess
-    import sys
-
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="3",
-               CUDA_VISIBLE_DEVICES="", TF_ADVNET_ALLOW_DOWNLOAD="0")
-    proc = subprocess.run([sys.executable, os.path.join(root, "experiments",
-                                                        "reproduce_deepdefense.py"),
-                           "--dataset=synthetic", "--sweep", "--sweep_c=5,x"],
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = _run_binary("--dataset=synthetic", "--sweep", "--sweep_c=5,x")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--sweep_c=5,x: give positive numbers" in proc.stderr
