@@ -7,6 +7,8 @@
   deepdefense -- `DeepDefenseTrainer`: Yan et al. (2018) DeepFool-based regulariser
                (kwargs: lam, c, d, num_iter, overshoot, norm_eps, regularized_layers).
   parseval  -- `ParsevalTrainer`: Cisse et al. (2017) Parseval retraction (beta, seed).
+  pgn       -- `PGNTrainer`: Lee et al. (ICLR 2020 sub.) perturbation generator network
+               (kwargs: generator, c_l, ema_decay, generator_width, generator_units).
 
 `build_trainer(method, classifier, **kwargs)` resolves a method name.
 """
@@ -16,10 +18,12 @@ from tf_advnet.trainers.bat import BATTrainer
 from tf_advnet.trainers.deepdefense import DeepDefenseTrainer
 from tf_advnet.trainers.parseval import ParsevalTrainer
 from tf_advnet.trainers.pgd_at import PGDATTrainer
+from tf_advnet.trainers.pgn import PGNTrainer
 from tf_advnet.trainers.standard import StandardTrainer
 
 TRAINERS = {"standard": StandardTrainer, "pgd_at": PGDATTrainer, "bat": BATTrainer,
-            "deepdefense": DeepDefenseTrainer, "parseval": ParsevalTrainer}
+            "deepdefense": DeepDefenseTrainer, "parseval": ParsevalTrainer,
+            "pgn": PGNTrainer}
 METHOD_NAMES = tuple(TRAINERS)
 
 
@@ -31,5 +35,5 @@ def build_trainer(method, classifier, **kwargs):
     return TRAINERS[method](classifier, **kwargs)
 
 
-__all__ = ["BATTrainer", "ClassifierTrainer", "DeepDefenseTrainer", "ParsevalTrainer", "PGDATTrainer", "StandardTrainer", "TRAINERS",
+__all__ = ["BATTrainer", "ClassifierTrainer", "DeepDefenseTrainer", "ParsevalTrainer", "PGDATTrainer", "PGNTrainer", "StandardTrainer", "TRAINERS",
            "METHOD_NAMES", "build_trainer"]

@@ -9,18 +9,45 @@ CIFAR-10 -- both are reachable through `num_steps` and `step_size`). The classif
 is trained on adversarial examples only (no clean term), as in Madry et al. and
 Wang & Yu's code; `clean_weight` > 0 mixes in the clean loss.
 
+`norm="2"` gives the L2 baselines of the PGN paper (implementation notes §3.4):
+PGD-AT with 10 steps of eps/6 (the default step for L2) and a random start, and
+Goodfellow's FGM-AT, one step of eps from x (`fgm_at_trainer`). Deviations from
+the PGN code (cleverhans 3.0.1): the L2 random start is uniform in the ball
+rather than drawn in the L-inf box and projected onto the ball, and the
+adversarial examples are detached (the code's L2 examples are not, which adds
+second-order terms to the classifier's gradient).
+
 Example:
     trainer = PGDATTrainer(classifier, eps=0.1, num_steps=7)
     trainer.compile(optimizer=keras.optimizers.Adam(1e-3))
     trainer.fit(train_ds, epochs=2)
+    l2 = PGDATTrainer(classifier, eps=0.02, num_steps=10, norm="2")  # step 0.02/6
+    fgm = fgm_at_trainer(classifier, eps=0.02)                       # L2 FGM-AT
 """
 
 import keras
 import tensorflow as tf
 
 from tf_advnet.attacks.pgd import pgd
-from tf_advnet.errors import check_range
+from tf_advnet.errors import check_choice, check_range
 from tf_advnet.trainers.base import ClassifierTrainer
+
+
+def _norm_name(norm):
+    """"inf" or "2" for the usual spellings (np.inf, 2, "l2", "linf")."""
+    text = str(norm).strip().lower()
+    return {"2": "2", "l2": "2", "2.0": "2", "inf": "inf", "linf": "inf"}.get(text, norm)
+
+
+def fgm_at_trainer(classifier, *, eps, norm="2", **kwargs):
+    """Goodfellow-style FGM adversarial training: one step of eps from x.
+
+    The PGN paper's FGM baseline (L2, cleverhans `ord=2`: x + eps g / ||g||_2,
+    clipped to [0, 1]; adversarial loss only). A `PGDATTrainer` with
+    num_steps=1, step_size=eps and no random start.
+    """
+    return PGDATTrainer(classifier, eps=eps, num_steps=1, step_size=eps,
+                        random_start=False, norm=norm, **kwargs)
 
 
 class PGDATTrainer(ClassifierTrainer):
@@ -28,9 +55,10 @@ class PGDATTrainer(ClassifierTrainer):
 
     Args:
       classifier: keras.Model mapping [0, 1] images to logits.
-      eps: L-inf budget in [0, 1].
+      eps: budget in the norm `norm`, in [0, 1] for L-inf, >= 0 for L2.
       num_steps: PGD steps k.
-      step_size: PGD step; default eps / 4.
+      step_size: PGD step; default eps / 4 (L-inf) or eps / 6 (L2, the PGN
+        baseline's eps * (5/3) / 10).
       random_start: start from a uniform point in the eps-ball.
       clean_weight: weight of the clean loss (0 = adversarial examples only).
       eps_warmup_steps: ramp the training budget linearly from eps/N to eps over
@@ -39,17 +67,23 @@ class PGDATTrainer(ClassifierTrainer):
         uniform prediction (loss ln 10) for good, the common failure that this
         standard remedy avoids. Step sizes scale with the budget.
       weight_decay: coupled L2 on kernels.
+      norm: threat model, "inf" (default) or "2" (sign steps vs normalised
+        gradient steps, L-inf box vs L2-ball projection).
 
     Metrics: loss (adversarial CE), adv_acc, clean_acc.
     """
 
     def __init__(self, classifier, *, eps, num_steps=10, step_size=None,
                  random_start=True, clean_weight=0.0, eps_warmup_steps=0,
-                 weight_decay=0.0, **kwargs):
+                 weight_decay=0.0, norm="inf", **kwargs):
         super().__init__(classifier, weight_decay=weight_decay, **kwargs)
-        self.eps = float(check_range("eps", eps, 0.0, 1.0))
+        self.norm = check_choice("norm", _norm_name(norm), ("inf", "2"))
+        # An L2 budget may exceed 1 (e.g. sqrt(d) * 0.03 on CIFAR).
+        self.eps = float(check_range("eps", eps, 0.0, 1.0 if self.norm == "inf" else None))
         self.num_steps = int(check_range("attack_steps", num_steps, 0))
-        self.step_size = float(eps / 4.0 if step_size is None else step_size)
+        if step_size is None:
+            step_size = eps / 4.0 if self.norm == "inf" else eps / 6.0
+        self.step_size = float(step_size)
         self.random_start = bool(random_start)
         self.clean_weight = float(clean_weight)
         self.eps_warmup_steps = int(check_range("eps_warmup_steps", eps_warmup_steps, 0))
@@ -71,7 +105,7 @@ class PGDATTrainer(ClassifierTrainer):
         scale = self.budget_scale()
         x_adv = pgd(self.classifier_fn, x, y, eps=self.eps * scale,
                     step_size=self.step_size * scale, num_steps=self.num_steps,
-                    random_start=self.random_start)
+                    random_start=self.random_start, norm=self.norm)
         return tf.stop_gradient(x_adv)
 
     def train_step(self, data):

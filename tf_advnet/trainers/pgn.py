@@ -1,0 +1,238 @@
+"""Adversarial training with a perturbation generator network (PGN).
+
+Lee, Han & Lee, "Adversarial training with perturbation generator networks",
+ICLR 2020 submission, https://openreview.net/forum?id=S1xXiREKDB; official code
+`ATPGN/ATPGN` (`main.py`, `train.py`, `models/PGN.py`; implementation notes
+§3.2-3.4). The typeset equations are missing from our copy; the forms below
+are the notes' reconstruction from the code.
+
+The classifier F and the generator G play (Eq. 4)
+
+    min_theta max_phi E_(x,y) [ CE(F(x_adv; theta), y) - c_L ||x_adv - x||_2^2 ],
+    x_adv = 1/2 (tanh(atanh(0.999999 (2x - 1)) + w) + 1),   w = G(grad, x, y)
+                                                            (Eq. 5, Eq. 2)
+
+where grad = d mean_batch(p_y(x)) / dx is the gradient of the batch mean of the
+true-class probability (not its log, not normalised, not detached). Per step,
+as the code does:
+
+1. one forward pass: clean logits and grad (classifier in inference mode),
+   w = G(grad, x, y), x_adv, adversarial logits (classifier in training mode);
+2. both gradients from that same forward pass:
+   classifier: CE(F(x_adv), y) (adversarial examples only, adv_coeff 1);
+   generator: -CE(F(x_adv), y) + c_L * mean_batch(sum_pixels (x_adv - x)^2);
+3. the classifier update, then the generator update (1 : 1, simultaneous);
+4. optionally the EMA of both players' weights (decay 0.998 in the code).
+
+Because grad is not detached, the classifier's gradient has second-order terms
+through grad -> G -> x_adv, as in the official code.
+
+Design choices:
+
+- Optimisers: `compile(optimizer, g_optimizer)`, by default two Adam(5e-4)
+  instances, the Keras GAN-example convention. The official code applies one
+  shared Adam to both players, so Adam's step counter (bias correction) advances
+  twice per iteration; `g_optimizer="shared"` reproduces that (one Keras
+  optimizer built over both players' weights and applied twice per step).
+- EMA: off by default (`ema_decay=None`); `ema_decay=0.998` is the code's
+  setting. The shadow weights are updated after every step; the live weights
+  keep training, and `swap_ema_weights()` exchanges the two (call it after fit
+  to evaluate or save the EMA model, as the code does, and again to go back).
+- `weight_decay` applies to the classifier's kernels only (the code has none).
+- Under MirroredStrategy the 1/B of grad uses the global batch, so a step on
+  two replicas equals one on one device.
+
+Example:
+    trainer = PGNTrainer(classifier, c_l=50.0, ema_decay=0.998)
+    trainer.compile()                     # Adam(5e-4) for each player
+    trainer.fit(train_ds, epochs=200)
+    trainer.swap_ema_weights()            # evaluate / save the EMA weights
+"""
+
+import keras
+import tensorflow as tf
+
+from tf_advnet.attacks.pgn import one_hot_labels, tanh_space, true_class_gradient
+from tf_advnet.errors import UserError, check_range
+from tf_advnet.trainers.base import ClassifierTrainer, l2_penalty, scale_for_replicas
+
+DEFAULT_LR = 5e-4  # the official code's Adam learning rate [notes §3.4]
+
+
+def _default_adam():
+    return keras.optimizers.Adam(DEFAULT_LR)
+
+
+class PGNTrainer(ClassifierTrainer):
+    """PGN adversarial training: a classifier against a perturbation generator.
+
+    Args:
+      classifier: keras.Model mapping [0, 1] images to logits.
+      generator: a `pgn_generator` model ([grad, x, y_onehot] -> w); None builds
+        one for the classifier's input shape and number of logits.
+      c_l: the weight c_L >= 0 of the squared-L2 penalty in Eq. (4) (code
+        default 70; the paper's Table 2 uses 50; a larger c_L gives smaller
+        perturbations).
+      ema_decay: None (no EMA) or the decay in [0, 1) of the moving average of
+        both players' weights (0.998 in the official code).
+      weight_decay: coupled L2 on the classifier's kernels.
+      generator_width, generator_units: `width` and `dense_units` of the
+        generator built when `generator` is None (paper: 128 and 1024).
+
+    Metrics: loss (the classifier's adversarial CE), g_loss (Eq. 4's generator
+    objective, minimised), adv_acc, clean_acc, l2 (mean ||x_adv - x||_2) and
+    l2_sq (mean ||x_adv - x||_2^2, the penalised term).
+    """
+
+    def __init__(self, classifier, generator=None, *, c_l=50.0, ema_decay=None,
+                 weight_decay=0.0, generator_width=128, generator_units=1024,
+                 **kwargs):
+        super().__init__(classifier, weight_decay=weight_decay, **kwargs)
+        self.c_l = float(check_range("c_l", c_l, 0.0))
+        if ema_decay is not None:
+            ema_decay = float(check_range("ema_decay", ema_decay, 0.0, 1.0))
+            if ema_decay == 1.0:  # the average would never move
+                raise UserError("--ema_decay=1.0 is out of range; allowed range: "
+                                "[0.0, 1.0) or None")
+        self.ema_decay = ema_decay
+        if generator is None:
+            from tf_advnet.models.pgn_generator import pgn_generator
+
+            generator = pgn_generator(
+                tuple(classifier.input_shape[1:]), int(classifier.output_shape[-1]),
+                width=generator_width, dense_units=generator_units)
+        self.generator = generator
+        self.num_classes = int(generator.inputs[2].shape[-1])
+        self.g_optimizer = None
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.adv_acc_tracker = keras.metrics.SparseCategoricalAccuracy(name="adv_acc")
+        self.l2_tracker = keras.metrics.Mean(name="l2")
+        self.l2_sq_tracker = keras.metrics.Mean(name="l2_sq")
+        self._ema_pairs = []
+        self.ema_weights = []
+        if ema_decay is not None:
+            for v in self.player_weights():
+                # Identical on every replica, so the first replica's value is kept.
+                # A copy: keras.Variable(v.value) would alias v's storage.
+                shadow = keras.Variable(keras.ops.convert_to_numpy(v), trainable=False,
+                                        name="ema", aggregation="only_first_replica")
+                self._ema_pairs.append((v, shadow))
+            self.ema_weights = [s for _, s in self._ema_pairs]
+
+    def player_weights(self):
+        """Trainable weights of the classifier, then of the generator."""
+        return (list(self.classifier.trainable_weights)
+                + list(self.generator.trainable_weights))
+
+    def compile(self, optimizer=None, g_optimizer=None, **kwargs):
+        """Sets each player's optimiser; builds them on their own weights.
+
+        Args:
+          optimizer: the classifier's optimiser (default Adam(5e-4)).
+          g_optimizer: the generator's (default a second Adam(5e-4)), or
+            "shared" to apply `optimizer` to both players like the official code.
+        """
+        optimizer = _default_adam() if optimizer is None else optimizer
+        super().compile(optimizer=optimizer, **kwargs)
+        clf_w = list(self.classifier.trainable_weights)
+        gen_w = list(self.generator.trainable_weights)
+        if isinstance(g_optimizer, str) and g_optimizer == "shared":
+            self.g_optimizer = self.optimizer
+            self.optimizer.build(clf_w + gen_w)
+        else:
+            self.g_optimizer = _default_adam() if g_optimizer is None \
+                else keras.optimizers.get(g_optimizer)
+            # Built here, not by fit (which would give the classifier's optimiser
+            # slots for the generator too).
+            self.optimizer.build(clf_w)
+            self.g_optimizer.build(gen_w)
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.g_loss_tracker, self.adv_acc_tracker,
+                self.clean_acc_tracker, self.l2_tracker, self.l2_sq_tracker]
+
+    def forward(self, x, y, training=True):
+        """One forward pass of the game (step 1 above).
+
+        Returns:
+          dict with clean_logits, grad, w, x_adv, adv_logits, adv_ce, l2_sq
+          (batch mean of the squared L2 norms), l2 (per-example L2 norms) and
+          g_loss, all differentiable in both players' weights.
+        """
+        x = tf.convert_to_tensor(x, tf.float32)
+        y1h = one_hot_labels(y, self.num_classes)
+        ctx = tf.distribute.get_replica_context()
+        n_rep = ctx.num_replicas_in_sync if ctx is not None else 1
+        # 1 / global batch: the code's batch mean, the same on any replica count.
+        scale = 1.0 / tf.cast(tf.shape(x)[0] * n_rep, tf.float32)
+        grad, clean_logits = true_class_gradient(self.classifier_fn, x, y1h,
+                                                 scale=scale)
+        w = self.generator([grad, x, y1h], training=training)
+        x_adv = tanh_space(x, w)
+        adv_logits = self.classifier(x_adv, training=training)
+        adv_ce = tf.reduce_mean(keras.losses.categorical_crossentropy(
+            y1h, adv_logits, from_logits=True))
+        sq = tf.reduce_sum(tf.square(tf.reshape(x_adv - x, [tf.shape(x)[0], -1])),
+                           axis=-1)
+        l2_sq = tf.reduce_mean(sq)
+        return {"clean_logits": clean_logits, "grad": grad, "w": w, "x_adv": x_adv,
+                "adv_logits": adv_logits, "adv_ce": adv_ce, "l2_sq": l2_sq,
+                "l2": tf.sqrt(sq), "g_loss": -adv_ce + self.c_l * l2_sq}
+
+    def train_step(self, data):
+        x, y = data[0], data[1]
+        clf_w = self.classifier.trainable_weights
+        gen_w = self.generator.trainable_weights
+        with tf.GradientTape(persistent=True) as tape:
+            out = self.forward(x, y)
+            c_total = out["adv_ce"] + l2_penalty(self.classifier, self.weight_decay)
+            if self.classifier.losses:
+                c_total += tf.add_n(self.classifier.losses)
+            g_total = out["g_loss"]
+            if self.generator.losses:
+                g_total += tf.add_n(self.generator.losses)
+            c_scaled = scale_for_replicas(c_total)
+            g_scaled = scale_for_replicas(g_total)
+        # Both gradients from the same forward pass, before either update.
+        c_grads = tape.gradient(c_scaled, clf_w)
+        g_grads = tape.gradient(g_scaled, gen_w)
+        del tape
+        self.optimizer.apply(c_grads, clf_w)
+        self.g_optimizer.apply(g_grads, gen_w)
+        self.update_ema()
+        y_int = tf.argmax(one_hot_labels(y, self.num_classes), axis=-1)
+        self.loss_tracker.update_state(out["adv_ce"])
+        self.g_loss_tracker.update_state(out["g_loss"])
+        self.adv_acc_tracker.update_state(y_int, out["adv_logits"])
+        self.clean_acc_tracker.update_state(y_int, out["clean_logits"])
+        self.l2_tracker.update_state(out["l2"])
+        self.l2_sq_tracker.update_state(out["l2_sq"])
+        return {m.name: m.result() for m in self.metrics}
+
+    def update_ema(self):
+        """shadow <- d * shadow + (1 - d) * weight, for both players (step 4)."""
+        if self.ema_decay is None:
+            return
+        d = self.ema_decay
+        for v, shadow in self._ema_pairs:
+            shadow.assign(d * shadow + (1.0 - d) * v)
+
+    def swap_ema_weights(self):
+        """Exchanges the live weights and their EMA (call eagerly, e.g. after fit).
+
+        Raises:
+          UserError: if the trainer has no EMA (ema_decay=None).
+        """
+        if self.ema_decay is None:
+            raise UserError("this PGN trainer keeps no EMA weights; build it with "
+                            "--ema_decay (e.g. 0.998)")
+        for v, shadow in self._ema_pairs:
+            live = tf.identity(v.value)
+            v.assign(shadow.value)
+            shadow.assign(live)
+
+    def attack(self, x, y):
+        """The current generator's adversarial images (inference mode)."""
+        out = self.forward(x, y, training=False)
+        return out["x_adv"]
