@@ -15,7 +15,8 @@ from absl import flags  # noqa: E402
 from tf_advnet.configs import PRESET_NAMES, override, preset  # noqa: E402
 from tf_advnet.configs.base import STRATEGIES  # noqa: E402
 
-_METHOD = flags.DEFINE_string("method", "standard", "standard | pgd_at | bat")
+_METHOD = flags.DEFINE_string("method", "standard",
+                              "standard | pgd_at | bat | deepdefense | parseval | pgn")
 _DATASET = flags.DEFINE_string("dataset", "fashion_mnist", "data set name")
 _PRESET = flags.DEFINE_enum("preset", "cpu", PRESET_NAMES, "hyper-parameter preset")
 _STRATEGY = flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy")
@@ -36,6 +37,12 @@ _BAT_VARIANT = flags.DEFINE_string("bat_variant", None,
 _BAT_STEPS = flags.DEFINE_integer("bat_steps", None, "attack steps of one-step BAT variants")
 _BETA = flags.DEFINE_float("beta", None, "BAT label-adversary beta (Eq. 16; paper 9)")
 _EPS_Y = flags.DEFINE_float("eps_y", None, "BAT label budget (LS smoothing, default 0.5)")
+_NORM = flags.DEFINE_string("norm", None, "PGD-AT threat model: inf | 2 (eps is then L2)")
+_RANDOM_START = flags.DEFINE_bool("random_start", None,
+                                  "PGD-AT random start (--norandom_start with "
+                                  "--attack_steps=1 --step_size=<eps>: FGM-AT)")
+_C_L = flags.DEFINE_float("c_l", None, "PGN perturbation penalty c_L (Eq. 4; paper 50)")
+_EMA = flags.DEFINE_float("ema_decay", None, "PGN weight EMA decay (code: 0.998)")
 _TRAIN_LIMIT = flags.DEFINE_integer("train_limit", None, "use the first N training images")
 _TEST_LIMIT = flags.DEFINE_integer("test_limit", None, "use the first N test images")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "local data directory")
@@ -48,11 +55,12 @@ def main(argv):
     config = override(
         preset(_PRESET.value, _DATASET.value, _METHOD.value), seed=_SEED.value,
         name=_MODEL.value, width=_WIDTH.value, eps=_EPS.value,
-        eval_eps=_EPS.value, epochs=_EPOCHS.value, batch_size=_BATCH.value,
+        eval_eps=_EPS.value if _NORM.value in (None, "inf") else None, epochs=_EPOCHS.value, batch_size=_BATCH.value,
         learning_rate=_LR.value, optimizer=_OPT.value, weight_decay=_WD.value,
         attack_steps=_STEPS.value, step_size=_STEP.value,
         bat_variant=_BAT_VARIANT.value, bat_steps=_BAT_STEPS.value, beta=_BETA.value,
-        eps_y=_EPS_Y.value,
+        eps_y=_EPS_Y.value, norm=_NORM.value, random_start=_RANDOM_START.value,
+        c_l=_C_L.value, ema_decay=_EMA.value,
         train_limit=_TRAIN_LIMIT.value, test_limit=_TEST_LIMIT.value,
         data_dir=_DATA_DIR.value)
     config.validate()

@@ -96,6 +96,9 @@ def test_evaluate_writes_json_markdown_plot(trained, tmp_path):
     (["--batch_size=0"], "--batch_size=0 is out of range"),
     (["--method=bat", "--bat_variant=R-XX-LA"], "--bat_variant='R-XX-LA' is not valid"),
     (["--method=bat", "--beta=0"], "--beta=0.0 is out of range"),
+    (["--method=pgn", "--c_l=0"], "--c_l=0.0 is out of range"),
+    (["--method=pgn", "--ema_decay=1.5"], "--ema_decay=1.5 is out of range"),
+    (["--method=pgd_at", "--norm=1"], "--norm='1' is not valid; allowed values: inf, 2"),
     (["--preset=gpu"], "--preset"),
     (["stray"], "unexpected arguments: ['stray']"),
 ])

@@ -61,9 +61,13 @@ class TrainConfig:
       weight_decay: coupled L2 coefficient on kernels (0.5 * wd * ||W||^2).
       lr_boundaries: epochs at which the learning rate is multiplied by lr_factor.
       lr_factor: the multiplier.
-      eps: L-inf training budget in [0, 1] (adversarial methods).
+      eps: training budget (adversarial methods): L-inf in [0, 1], or L2 (>= 0)
+        with norm "2".
       attack_steps: PGD steps in training.
-      step_size: PGD step in training (None = eps / 4).
+      step_size: PGD step in training (None = eps / 4 for L-inf, eps / 6 for L2).
+      norm: threat model of PGD-AT, "inf" or "2" (the PGN paper's L2 baselines).
+      random_start: PGD-AT starts from a random point of the ball (False with one
+        step of size eps is Goodfellow's FGM-AT).
       eps_warmup_epochs: PGD-AT ramps its budget linearly to eps over this many
         epochs (0 = none; see PGDATTrainer).
       bat_variant: BAT variant (method "bat"), e.g. "R-MC-LA", "R-MC-LS", "R-FGSM",
@@ -78,6 +82,10 @@ class TrainConfig:
       dd_iters: DeepFool steps u inside the DeepDefense regulariser (paper code 5).
       parseval_beta: Parseval retraction step beta (method "parseval"; 1e-4 MNIST,
         3e-4 CIFAR).
+      c_l: PGN's penalty on the generated perturbation's squared L2 norm (method
+        "pgn", Eq. 4; paper 50).
+      ema_decay: PGN's exponential moving average of both players' weights (None:
+        off; the official code uses 0.998).
     """
 
     method: str = "standard"
@@ -91,6 +99,8 @@ class TrainConfig:
     eps: float = 0.1
     attack_steps: int = 7
     step_size: Optional[float] = None
+    norm: str = "inf"
+    random_start: bool = True
     eps_warmup_epochs: float = 0.0
     bat_variant: str = "R-MC-LA"
     bat_steps: Optional[int] = None
@@ -101,6 +111,8 @@ class TrainConfig:
     dd_d: float = 5.0
     dd_iters: int = 5
     parseval_beta: float = 1e-4
+    c_l: float = 50.0
+    ema_decay: Optional[float] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,7 +160,8 @@ class ExperimentConfig:
         check_choice("augment", self.data.augment, (None, "crop", "crop_flip"))
         check_range("batch_size", self.data.batch_size, 0, low_inclusive=False)
         check_range("epochs", self.train.epochs, 0, low_inclusive=False)
-        check_range("eps", self.train.eps, 0.0, 1.0)
+        check_choice("norm", self.train.norm, ("inf", "2"))
+        check_range("eps", self.train.eps, 0.0, 1.0 if self.train.norm == "inf" else None)
         check_range("eval_eps", self.eval.eps, 0.0, 1.0)
         check_range("attack_steps", self.train.attack_steps, 0)
         check_range("learning_rate", self.train.learning_rate, 0.0, low_inclusive=False)
@@ -158,7 +171,8 @@ class ExperimentConfig:
             if v is not None:
                 check_range(flag, v, 0, low_inclusive=False)
         if self.train.step_size is not None:
-            check_range("step_size", self.train.step_size, 0.0, 1.0)
+            check_range("step_size", self.train.step_size, 0.0,
+                        1.0 if self.train.norm == "inf" else None)
         check_range("eps_warmup_epochs", self.train.eps_warmup_epochs, 0.0)
         if self.train.method == "bat":
             from tf_advnet.trainers.bat import parse_variant
@@ -174,6 +188,11 @@ class ExperimentConfig:
             check_range("dd_c", self.train.dd_c, 0.0, low_inclusive=False)
             check_range("dd_d", self.train.dd_d, 0.0)
             check_range("dd_iters", self.train.dd_iters, 1)
+        if self.train.method == "pgn":
+            check_range("c_l", self.train.c_l, 0.0, low_inclusive=False)
+            if self.train.ema_decay is not None:
+                check_range("ema_decay", self.train.ema_decay, 0.0, 1.0,
+                            low_inclusive=False)
         if self.train.method == "parseval":
             check_range("parseval_beta", self.train.parseval_beta, 0.0, 0.5,
                         low_inclusive=False)

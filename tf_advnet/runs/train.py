@@ -77,7 +77,8 @@ def build_trainer(config, classifier, steps_per_epoch=1):
     kwargs = {"weight_decay": t.weight_decay}
     if t.method == "pgd_at":
         kwargs.update(eps=t.eps, num_steps=t.attack_steps, step_size=t.step_size,
-                      eps_warmup_steps=int(round(t.eps_warmup_epochs * steps_per_epoch)))
+                      eps_warmup_steps=int(round(t.eps_warmup_epochs * steps_per_epoch)),
+                      norm=t.norm, random_start=t.random_start)
     elif t.method == "bat":
         from tf_advnet.trainers.bat import parse_variant
 
@@ -91,6 +92,8 @@ def build_trainer(config, classifier, steps_per_epoch=1):
         kwargs.update(lam=t.dd_lambda, c=t.dd_c, d=t.dd_d, num_iter=t.dd_iters)
     elif t.method == "parseval":
         kwargs.update(beta=t.parseval_beta, seed=config.seed)
+    elif t.method == "pgn":
+        kwargs.update(c_l=t.c_l, ema_decay=t.ema_decay)
     return trainers_lib.build_trainer(t.method, classifier, **kwargs)
 
 
@@ -136,7 +139,10 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
     with strat.scope():
         classifier = build_classifier(config, input_shape, num_classes)
         trainer = build_trainer(config, classifier, steps_per_epoch)
-        trainer.compile(optimizer=_optimizer(config.train, steps_per_epoch))
+        opts = {"optimizer": _optimizer(config.train, steps_per_epoch)}
+        if config.train.method == "pgn":  # the generator: same recipe, own state
+            opts["g_optimizer"] = _optimizer(config.train, steps_per_epoch)
+        trainer.compile(**opts)
         trainer(x_train[:2], training=False)  # build, so backups can be restored
 
     backup_dir = os.path.join(work_dir, "backup")
