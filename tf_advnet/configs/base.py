@@ -86,6 +86,7 @@ class TrainConfig:
         "pgn", Eq. 4; paper 50).
       ema_decay: PGN's exponential moving average of both players' weights (None:
         off; the official code uses 0.998).
+      pgn_generator_width: channels of PGN's generator convolutions (paper 128).
     """
 
     method: str = "standard"
@@ -113,6 +114,7 @@ class TrainConfig:
     parseval_beta: float = 1e-4
     c_l: float = 50.0
     ema_decay: Optional[float] = None
+    pgn_generator_width: int = 128
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,6 +192,7 @@ class ExperimentConfig:
             check_range("dd_iters", self.train.dd_iters, 1)
         if self.train.method == "pgn":
             check_range("c_l", self.train.c_l, 0.0, low_inclusive=False)
+            check_range("pgn_generator_width", self.train.pgn_generator_width, 1)
             if self.train.ema_decay is not None:
                 check_range("ema_decay", self.train.ema_decay, 0.0, 1.0,
                             low_inclusive=False)

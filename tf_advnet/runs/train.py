@@ -93,7 +93,8 @@ def build_trainer(config, classifier, steps_per_epoch=1):
     elif t.method == "parseval":
         kwargs.update(beta=t.parseval_beta, seed=config.seed)
     elif t.method == "pgn":
-        kwargs.update(c_l=t.c_l, ema_decay=t.ema_decay)
+        kwargs.update(c_l=t.c_l, ema_decay=t.ema_decay,
+                      generator_width=t.pgn_generator_width)
     return trainers_lib.build_trainer(t.method, classifier, **kwargs)
 
 
@@ -165,8 +166,12 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
                           callbacks=callbacks, verbose=verbose, shuffle=False)
     seconds = time.time() - t0
     epochs_run = len(history.epoch)
+    if getattr(trainer, "ema_decay", None) is not None:
+        trainer.swap_ema_weights()  # PGN's code evaluates and saves the EMA weights
     final = trainer.evaluate(test_ds, verbose=0, return_dict=True)
     classifier.save(model_path)
+    if hasattr(trainer, "generator"):  # PGN: keep the generator for its attack
+        trainer.generator.save(os.path.join(work_dir, "generator.keras"))
     results = {
         "config": to_dict(config),
         "strategy": strategy,

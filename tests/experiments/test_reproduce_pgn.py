@@ -1,0 +1,139 @@
+"""PGN reproduction (`tf_advnet.runs.pgn`): the pipeline end to end on a tiny synthetic
+study, matching, the curve comparisons, and one-line errors."""
+
+import json
+import os
+
+import pytest
+
+from tf_advnet.errors import UserError
+
+TINY = dict(train_limit=64, test_limit=24, epochs=1, eps_grid=(0.5, 1.0),
+            c_l_grid=(1.0, 5.0), capacity_widths=(), generator_width=4, fig3_eps=1.0,
+            fig3_c_l=(1.0,), fig3_attack_eps=(0.5, 1.0), fig3_epochs=1, fig2_epochs=2,
+            fig2_test_images=12, cw_iterations=5, cw_binary_steps=1, eval_batch_size=24)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from tf_advnet.runs.pgn import reproduce
+
+    tmp = tmp_path_factory.mktemp("pgn")
+    lines = []
+    res = reproduce("cpu", "synthetic", work_dir=str(tmp / "runs"),
+                    results_dir=str(tmp / "results"), overrides=TINY,
+                    argv=["reproduce_pgn.py", "--dataset=synthetic"], progress=lines.append)
+    return tmp, res, lines
+
+
+def test_reproduce_trains_every_model_and_writes_the_report(tiny):
+    tmp, res, _ = tiny
+    out = tmp / "results"
+    saved = json.loads((out / "pgn.json").read_text())
+    assert set(saved["models"]) == {"standard", "fgm_at_0.5", "fgm_at_1", "pgd_at_0.5",
+                                    "pgd_at_1", "pgn_1", "pgn_5"}
+    for name, m in saved["models"].items():
+        assert 0.0 <= m["acc"] <= 1.0 and m["train_images_per_second"] > 0
+        assert m["rho_cw"] is None or m["rho_cw"] >= 0.0
+        cfg = json.loads((tmp / "runs" / "synthetic" / name /
+                          "train_results.json").read_text())["config"]["train"]
+        if m["method"] in ("fgm_at", "pgd_at"):
+            assert (cfg["method"], cfg["norm"], cfg["eps"]) == ("pgd_at", "2", m["value"])
+            assert cfg["attack_steps"] == (1 if m["method"] == "fgm_at" else 10)
+            assert cfg["random_start"] == (m["method"] == "pgd_at")
+        elif m["method"] == "pgn":
+            assert (cfg["c_l"], cfg["pgn_generator_width"]) == (m["value"], 4)
+            assert (tmp / "runs" / "synthetic" / name / "generator.keras").exists()
+    for name in ("pgn.md", "robustness_curve.png", "attack_strength.png",
+                 "fgm_overfitting.png"):
+        assert (out / name).stat().st_size > 500
+    assert "--dataset=synthetic" in saved["provenance"]["command"]
+    md = (out / "pgn.md").read_text()
+    assert "## Table 2 at matched benign accuracy" in md and "## Findings" in md
+
+
+def test_table2_uses_the_models_nearest_the_baselines_accuracy(tiny):
+    from tf_advnet.eval.matching import match_benign_accuracy
+
+    _, res, _ = tiny
+    target = res["models"]["standard"]["acc"]
+    assert res["matching"]["target_acc"] == target
+    for method in ("fgm_at", "pgd_at", "pgn"):
+        cands = {n: m["acc"] for n, m in res["models"].items() if m["method"] == method}
+        assert res["matching"]["chosen"][method] == match_benign_accuracy(cands, target)
+    for method, row in res["table2"].items():
+        for key in ("white_fgm", "white_mim", "black_fgm", "black_mim"):
+            assert 0.0 <= row[key] <= 1.0
+        # White-box FGM at eps cannot leave more correct than the clean model has.
+        assert row["white_fgm"] <= row["acc"] + 1e-9
+
+
+def test_fig2_and_fig3_records(tiny):
+    _, res, _ = tiny
+    assert res["fig2"]["epoch"] == [1, 2] and len(res["fig2"]["rho_cw"]) == 2
+    for clf in ("fgm_at", "pgd_at"):
+        f3 = res["fig3"][clf]
+        assert [p["eps"] for p in f3["fgm"]] == [0.5, 1.0]
+        for p in f3["fgm"] + f3["pgd"]:
+            assert p["mean_l2"] <= p["eps"] + 1e-4  # bounded attacks stay in the ball
+        assert [p["c_l"] for p in f3["pgn"]] == [1.0] and f3["pgn"][0]["mean_l2"] > 0
+
+
+def test_rerun_reuses_models_and_evaluations(tiny):
+    from tf_advnet.runs.pgn import reproduce
+
+    tmp, res, _ = tiny
+    lines = []
+    again = reproduce("cpu", "synthetic", work_dir=str(tmp / "runs"),
+                      results_dir=str(tmp / "results2"), overrides=TINY,
+                      progress=lines.append)
+    reused = sum("already trained" in line for line in lines)
+    assert reused == len(res["models"]) + 2  # + standard_bb and fig2_fgm_at
+    for name, m in res["models"].items():
+        assert again["models"][name]["rho_cw"] == m["rho_cw"]
+
+
+def test_curve_comparisons_by_hand():
+    from tf_advnet.runs.pgn import attack_stronger, curve_outside
+
+    other = [{"acc": 0.9, "rho_cw": 0.5}, {"acc": 0.7, "rho_cw": 1.5}]
+    # At accuracy 0.8 the other curve has rho 1.0 (linear in accuracy).
+    assert curve_outside([{"acc": 0.8, "rho_cw": 1.1}], other) == (1, 1)
+    assert curve_outside([{"acc": 0.8, "rho_cw": 0.9}], other) == (0, 1)
+    assert curve_outside([{"acc": 0.95, "rho_cw": 9.0}], other) == (0, 0)  # no overlap
+    fgm = [{"mean_l2": 0.5, "acc": 0.8}, {"mean_l2": 1.5, "acc": 0.4}]
+    assert attack_stronger([{"mean_l2": 1.0, "acc": 0.5}], fgm) == (1, 1)
+    assert attack_stronger([{"mean_l2": 1.0, "acc": 0.7}], fgm) == (0, 1)
+    assert attack_stronger([{"mean_l2": 2.0, "acc": 0.0}], fgm) == (0, 0)
+
+
+def test_study_errors_are_one_line():
+    from tf_advnet.runs.pgn import study
+
+    with pytest.raises(UserError, match="--fig3_eps=0.3 must be one of --eps_grid"):
+        study("cpu", overrides={"fig3_eps": 0.3})
+    with pytest.raises(UserError, match="--preset='gpu' is not valid"):
+        study("gpu")
+    with pytest.raises(UserError, match="--dataset='svhn' is not valid"):
+        study("paper", "svhn")
+    with pytest.raises(UserError, match="--c_l_grid: give positive numbers"):
+        study("cpu", overrides={"c_l_grid": (0.0, 1.0)})
+    s = study("paper")
+    assert (s.dataset, s.model, s.ema_decay, s.generator_width) == (
+        "cifar100", "convpool_cnn", 0.998, 128)
+
+
+def test_binary_bad_grid_is_one_line():
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="3",
+               CUDA_VISIBLE_DEVICES="", TF_ADVNET_ALLOW_DOWNLOAD="0")
+    proc = subprocess.run([sys.executable, os.path.join(root, "experiments",
+                                                        "reproduce_pgn.py"),
+                           "--dataset=synthetic", "--eps_grid=1,x"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--eps_grid=1,x: give positive numbers" in proc.stderr
+
