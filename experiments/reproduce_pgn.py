@@ -33,6 +33,8 @@ _C_L_GRID = flags.DEFINE_list("c_l_grid", None, "c_L values of PGN")
 _WIDTHS = flags.DEFINE_list("capacity_widths", None,
                             "classifier width multipliers of the capacity study "
                             "(empty: skip)")
+_CAP_C_L = flags.DEFINE_list("capacity_c_l", None,
+                             "c_L values of the capacity study (default: --c_l_grid)")
 _GEN_WIDTH = flags.DEFINE_integer("generator_width", None, "PGN generator channels")
 _ATTACK_EPS = flags.DEFINE_float("attack_eps", None, "L2 eps of Table 2's FGM and MIM")
 _FIG3_EPS = flags.DEFINE_float("fig3_eps", None,
@@ -58,6 +60,7 @@ def main(argv):
         test_limit=_TEST_LIMIT.value, seed=_SEED.value,
         eps_grid=grid("eps_grid", _EPS_GRID), c_l_grid=grid("c_l_grid", _C_L_GRID),
         capacity_widths=grid("capacity_widths", _WIDTHS),
+        capacity_c_l=grid("capacity_c_l", _CAP_C_L),
         generator_width=_GEN_WIDTH.value, attack_eps=_ATTACK_EPS.value,
         fig3_eps=_FIG3_EPS.value, fig3_c_l=grid("fig3_c_l", _FIG3_C_L),
         fig3_attack_eps=grid("fig3_attack_eps", _FIG3_ATTACK_EPS),
