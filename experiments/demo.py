@@ -1,5 +1,6 @@
 """The main job: standard vs PGD-AT vs BAT, trained, attacked, tabulated and plotted;
-then DeepDefense's Table 1 for the MLP (--nodeepdefense skips it).
+then DeepDefense's Table 1 for the MLP (--nodeepdefense skips it) and a demo-sized
+PGN study (--nopgn skips it).
 
   python experiments/demo.py                       # Fashion-MNIST, cpu preset
   python experiments/demo.py --dataset=mnist_5k    # the 5,000 real MNIST digits
@@ -25,6 +26,7 @@ _ATTACKS = flags.DEFINE_string("attacks", None, "override the preset's attack li
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "local data directory")
 _DEEPDEFENSE = flags.DEFINE_bool("deepdefense", True,
                                  "also run DeepDefense's Table 1 for the MLP (cpu preset)")
+_PGN = flags.DEFINE_bool("pgn", True, "also run the demo-sized PGN study (cpu preset)")
 
 
 def main(argv):
@@ -35,7 +37,7 @@ def main(argv):
          overrides=dict(epochs=_EPOCHS.value, train_limit=_TRAIN_LIMIT.value,
                         test_limit=_TEST_LIMIT.value, attacks=_ATTACKS.value,
                         data_dir=_DATA_DIR.value),
-         deepdefense=_DEEPDEFENSE.value)
+         deepdefense=_DEEPDEFENSE.value, pgn=_PGN.value)
 
 
 if __name__ == "__main__":

@@ -3,16 +3,19 @@
 import json
 
 TINY = dict(train_limit=200, test_limit=40, epochs=1, attacks="fgsm,pgd10")
+TINY_PGN = dict(generator_width=4, cw_iterations=5, cw_binary_steps=1, fig2_epochs=1,
+                fig2_test_images=12)
 
 
-def test_demo_trains_attacks_and_runs_deepdefense(tmp_path):
+def test_demo_trains_attacks_and_runs_deepdefense_and_pgn(tmp_path):
     from tf_advnet.runs import deepdefense as dd
     from tf_advnet.runs.demo import METHODS, demo
 
     lines = []
     md = demo("synthetic", "cpu", work_dir=str(tmp_path / "runs"),
               results_dir=str(tmp_path / "results"), overrides=TINY,
-              argv=["demo.py", "--dataset=synthetic"], progress=lines.append)
+              pgn_overrides=TINY_PGN, argv=["demo.py", "--dataset=synthetic"],
+              progress=lines.append)
     out = tmp_path / "results"
     ev = json.loads((out / "eval.json").read_text())
     assert set(ev["models"]) == set(METHODS)
@@ -27,13 +30,21 @@ def test_demo_trains_attacks_and_runs_deepdefense(tmp_path):
     assert saved["n_test"] == TINY["test_limit"]
     assert saved["configs"]["deepdefense"]["train"]["epochs"] == TINY["epochs"]
     assert any(line.startswith("[demo] DeepDefense (MLP): rho_2") for line in lines)
+    pgn = json.loads((out / "pgn" / "pgn.json").read_text())
+    assert set(pgn["table2"]) == {"standard", "fgm_at", "pgd_at", "pgn"}
+    assert pgn["study"]["c_l_grid"] == [0.1] and pgn["n_test"] == TINY["test_limit"]
+    assert summary["pgn"]["findings"] == pgn["findings"]
+    assert any(line.startswith("[demo] PGN (L2, matched") for line in lines)
     assert md.endswith("eval.md")
 
 
-def test_demo_skips_deepdefense_off_its_data_sets(tmp_path):
-    from tf_advnet.runs.demo import _deepdefense
+def test_demo_skips_studies_off_their_data_sets(tmp_path):
+    from tf_advnet.runs.demo import _deepdefense, _pgn
 
     lines = []
     assert _deepdefense("cifar10", "cpu", str(tmp_path), str(tmp_path), {}, None,
                         lines.append) is None
     assert "DeepDefense skipped" in lines[0] and "reproduce_deepdefense.py" in lines[0]
+    assert _pgn("svhn", "cpu", str(tmp_path), str(tmp_path), {}, None, None,
+                lines.append) is None
+    assert "PGN skipped" in lines[1] and "reproduce_pgn.py" in lines[1]

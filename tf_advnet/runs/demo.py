@@ -5,8 +5,10 @@ default, Fashion-MNIST), evaluates them under the preset's attacks, prints the
 robustness table and writes `results_dir/eval.{json,md}`, `acc_vs_eps.png` and
 `demo.json` (training cost and provenance). Then, on the MNIST-like cpu data sets,
 DeepDefense's Table 1 for the MLP (`tf_advnet.runs.deepdefense.reproduce`: reference,
-Parseval, DeepFool-AT and DeepDefense) into `results_dir/deepdefense/`. Later paper
-issues add their defences here.
+Parseval, DeepFool-AT and DeepDefense) into `results_dir/deepdefense/`, and a
+demo-sized PGN study (`tf_advnet.runs.pgn.reproduce` with one eps and one c_L:
+baseline, FGM-AT, PGD-AT and PGN at matched accuracy, rho_cw, the PGN attack) into
+`results_dir/pgn/`. Later paper issues add their defences here.
 """
 
 import os
@@ -19,12 +21,20 @@ from tf_advnet.utils.provenance import Provenance, write_json
 METHODS = ("standard", "pgd_at", "bat")
 
 
+# The PGN part of the main job: one point per method, fewer attacked images.
+DEMO_PGN = dict(eps_grid=(1.0,), c_l_grid=(0.1,), capacity_widths=(), fig3_eps=1.0,
+                fig3_c_l=(0.1,), fig3_attack_eps=(0.5, 1.0, 2.0), fig3_epochs=1,
+                fig2_epochs=3, fig2_test_images=100, test_limit=200)
+
+
 def demo(dataset="fashion_mnist", preset_name="cpu", *, work_dir="runs/demo",
-         results_dir=None, overrides=None, deepdefense=True, argv=None, progress=print):
+         results_dir=None, overrides=None, deepdefense=True, pgn=True,
+         pgn_overrides=None, argv=None, progress=print):
     """Runs the demo; returns the path of the Markdown table.
 
     `deepdefense`: also run DeepDefense's Table 1 for the MLP (cpu preset on
     mnist_5k / fashion_mnist / synthetic; skipped with a note elsewhere).
+    `pgn`: also run the demo-sized PGN study (DEMO_PGN, then `pgn_overrides`).
     """
     prov = Provenance(seed=None, preset=preset_name, argv=argv)
     results_dir = results_dir or os.path.join("results", "demo", dataset)
@@ -53,6 +63,10 @@ def demo(dataset="fashion_mnist", preset_name="cpu", *, work_dir="runs/demo",
     if dd is not None:
         summary["deepdefense"] = {"results": "deepdefense/deepdefense.json",
                                   "findings": dd["findings"]}
+    pg = _pgn(dataset, preset_name, work_dir, results_dir, overrides, pgn_overrides,
+              argv, progress) if pgn else None
+    if pg is not None:
+        summary["pgn"] = {"results": "pgn/pgn.json", "findings": pg["findings"]}
     write_json(os.path.join(results_dir, "demo.json"), summary)
     md_path = os.path.join(results_dir, "eval.md")
     with open(md_path) as f:
@@ -83,4 +97,26 @@ def _deepdefense(dataset, preset_name, work_dir, results_dir, overrides, argv, p
         f"{ms[m]['label']} {ms[m]['metrics']['rho_2']:.3g}" for m in dd.METHODS)
         + f"; clean accuracy reference {100 * ms['reference']['metrics']['acc']:.1f}%, "
         f"DeepDefense {100 * ms['deepdefense']['metrics']['acc']:.1f}%")
+    return res
+
+
+def _pgn(dataset, preset_name, work_dir, results_dir, overrides, pgn_overrides, argv,
+         progress):
+    from tf_advnet.runs import pgn
+
+    if preset_name != "cpu" or dataset not in pgn.DATASETS["cpu"]:
+        progress(f"[demo] PGN skipped: for {dataset} at the {preset_name} preset run "
+                 "experiments/reproduce_pgn.py")
+        return None
+    keep = ("epochs", "train_limit", "test_limit", "data_dir")
+    ov = dict(DEMO_PGN, **{k: v for k, v in (overrides or {}).items()
+                           if k in keep and v is not None}, **(pgn_overrides or {}))
+    res = pgn.reproduce("cpu", dataset, work_dir=os.path.join(work_dir, "pgn"),
+                        results_dir=os.path.join(results_dir, "pgn"), overrides=ov,
+                        argv=argv, progress=progress)
+    t2 = res["table2"]
+    progress("[demo] PGN (L2, matched benign accuracy): " + ", ".join(
+        f"{m} acc {100 * r['acc']:.1f}% rho_cw "
+        + ("—" if r["rho_cw"] is None else f"{r['rho_cw']:.3f}")
+        for m, r in t2.items()))
     return res
