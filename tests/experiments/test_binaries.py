@@ -2,23 +2,16 @@
 one-line messages for user mistakes (no stack traces)."""
 
 import json
-import os
-import subprocess
-import sys
 
 import keras
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.experiments._run import run_binary
+
 TINY = ["--dataset=synthetic", "--train_limit=1024", "--test_limit=64", "--epochs=2"]
 
 
-def _run(script, *args, env=None, cwd=None):
-    full_env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3",
-                    CUDA_VISIBLE_DEVICES="", TF_ADVNET_ALLOW_DOWNLOAD="0", **(env or {}))
-    return subprocess.run([sys.executable, os.path.join(ROOT, "experiments", script),
-                           *args], capture_output=True, text=True, env=full_env,
-                          cwd=cwd or ROOT, timeout=300)
+_run = run_binary
 
 
 def _one_line_error(proc, needle):

@@ -4,12 +4,11 @@ synthetic batches."""
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from tests.experiments._run import run_binary
 from tf_advnet.errors import UserError
 from tf_advnet.runs import bat as bat_run
 from tf_advnet.runs.train import build_classifier, build_trainer
@@ -80,12 +79,8 @@ def test_bad_names_are_user_errors():
 
 
 def test_binary_bad_model_is_one_line():
-    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3",
-               CUDA_VISIBLE_DEVICES="", TF_ADVNET_ALLOW_DOWNLOAD="0")
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "experiments",
-                                                        "reproduce_bat.py"),
-                           "--dataset=synthetic", "--models=R-X"],
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = run_binary("reproduce_bat.py", "--dataset=synthetic", "--models=R-X",
+                      timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--models='R-X' is not valid" in proc.stderr
 

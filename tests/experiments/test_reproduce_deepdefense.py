@@ -191,15 +191,9 @@ def test_bad_combinations_are_one_line_errors():
 
 
 def _run_binary(*flags):
-    import subprocess
-    import sys
+    from tests.experiments._run import run_binary
 
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="3",
-               CUDA_VISIBLE_DEVICES="", TF_ADVNET_ALLOW_DOWNLOAD="0")
-    return subprocess.run([sys.executable, os.path.join(root, "experiments",
-                                                        "reproduce_deepdefense.py"),
-                           *flags], capture_output=True, text=True, env=env, timeout=120)
+    return run_binary("reproduce_deepdefense.py", *flags, timeout=120)
 
 
 def test_binary_bad_model_is_one_line():

@@ -2,7 +2,6 @@
 study, matching, the curve comparisons, and one-line errors."""
 
 import json
-import os
 
 import pytest
 
@@ -124,16 +123,9 @@ def test_study_errors_are_one_line():
 
 
 def test_binary_bad_grid_is_one_line():
-    import subprocess
-    import sys
+    from tests.experiments._run import run_binary
 
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="3",
-               CUDA_VISIBLE_DEVICES="", TF_ADVNET_ALLOW_DOWNLOAD="0")
-    proc = subprocess.run([sys.executable, os.path.join(root, "experiments",
-                                                        "reproduce_pgn.py"),
-                           "--dataset=synthetic", "--eps_grid=1,x"],
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = run_binary("reproduce_pgn.py", "--dataset=synthetic", "--eps_grid=1,x",
+                      timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--eps_grid=1,x: give positive numbers" in proc.stderr
-

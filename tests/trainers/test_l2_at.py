@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from tests.trainers._mirrored import assert_mirrored_matches_single
+from tests.trainers._toy import toy_classifier, toy_data
 from tf_advnet.attacks.fgsm import fgm
 from tf_advnet.attacks.pgd import pgd
 from tf_advnet.errors import UserError
@@ -14,20 +15,11 @@ from tf_advnet.trainers.pgd_at import fgm_at_trainer
 
 
 def _classifier(seed=0):
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential([
-        keras.Input((8, 8, 1)),
-        keras.layers.Conv2D(4, 3, activation="relu"),
-        keras.layers.Flatten(),
-        keras.layers.Dense(3),
-    ])
+    return toy_classifier(seed, activation='relu')
 
 
 def _data(n=16, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(size=(n, 8, 8, 1)).astype("float32")
-    y = (x.reshape(n, -1).mean(1) * 3 > 1.5).astype("int64") + (x[:, 0, 0, 0] > 0.8)
-    return x, y.astype("int64")
+    return toy_data(n, seed)
 
 
 def _l2(d):

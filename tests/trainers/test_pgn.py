@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from tests.trainers._mirrored import assert_mirrored_matches_single
+from tests.trainers._toy import toy_classifier, toy_data
 from tf_advnet.attacks.pgn import tanh_space
 from tf_advnet.errors import UserError
 from tf_advnet.models.pgn_generator import pgn_generator
@@ -16,13 +17,7 @@ K = 3
 
 
 def _classifier(seed=0):
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential([
-        keras.Input((8, 8, 1)),
-        keras.layers.Conv2D(4, 3, activation="tanh"),
-        keras.layers.Flatten(),
-        keras.layers.Dense(K),
-    ])
+    return toy_classifier(seed, activation='tanh')
 
 
 def _generator(seed=0):
@@ -31,10 +26,7 @@ def _generator(seed=0):
 
 
 def _data(n=16, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(size=(n, 8, 8, 1)).astype("float32")
-    y = (x.reshape(n, -1).mean(1) * 3 > 1.5).astype("int64") + (x[:, 0, 0, 0] > 0.8)
-    return x, y.astype("int64")
+    return toy_data(n, seed)
 
 
 def _trainer(c_l=1.0, lr=0.1, seed=0, **kwargs):

@@ -7,25 +7,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.trainers._toy import toy_classifier, toy_data
 from tf_advnet.errors import UserError
 from tf_advnet.trainers import METHOD_NAMES, PGDATTrainer, build_trainer
 
 
 def _classifier(seed=0):
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential([
-        keras.Input((8, 8, 1)),
-        keras.layers.Conv2D(4, 3, activation="relu"),
-        keras.layers.Flatten(),
-        keras.layers.Dense(3),
-    ])
+    return toy_classifier(seed, activation='relu')
 
 
 def _data(n=64, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(size=(n, 8, 8, 1)).astype("float32")
-    y = (x.reshape(n, -1).mean(1) * 3 > 1.5).astype("int64") + (x[:, 0, 0, 0] > 0.8)
-    return x, y.astype("int64")
+    return toy_data(n, seed)
 
 
 @pytest.mark.parametrize("method", METHOD_NAMES)

@@ -1,0 +1,21 @@
+"""A tiny classifier and data set shared by the trainer tests (8x8x1 images, 3 classes)."""
+
+import keras
+import numpy as np
+
+
+def toy_classifier(seed=0, activation="relu"):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([
+        keras.Input((8, 8, 1)),
+        keras.layers.Conv2D(4, 3, activation=activation),
+        keras.layers.Flatten(),
+        keras.layers.Dense(3),
+    ])
+
+
+def toy_data(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(size=(n, 8, 8, 1)).astype("float32")
+    y = (x.reshape(n, -1).mean(1) * 3 > 1.5).astype("int64") + (x[:, 0, 0, 0] > 0.8)
+    return x, y.astype("int64")
