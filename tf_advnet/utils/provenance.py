@@ -17,13 +17,18 @@ _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__f
 
 
 def git_commit():
-    """Returns the current commit hash (with `-dirty` if the tree has changes)."""
+    """Returns the current commit hash (with `-dirty` if the code has changes).
+
+    Changes under results/ do not count: a run rewrites its own tracked outputs, and
+    "dirty" must mean that the code differs from the commit.
+    """
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=_REPO_ROOT, capture_output=True,
             text=True, check=True, timeout=10).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+             ":(exclude)results"],
             cwd=_REPO_ROOT, capture_output=True, text=True, check=True,
             timeout=10).stdout.strip()
         return commit + ("-dirty" if dirty else "")
