@@ -129,3 +129,40 @@ def test_binary_bad_grid_is_one_line():
                       timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--eps_grid=1,x: give positive numbers" in proc.stderr
+
+
+@pytest.mark.parametrize("dataset,classes", [("cifar100", 100), ("cifar10", 10)])
+def test_paper_preset_starts_on_synthetic_batches(dataset, classes):
+    """The paper recipe (ConvPool-CNN, Adam 5e-4, EMA 0.998, 128-channel generator,
+    c_L = 50; L2 PGD-AT) trains a few steps on 32x32x3 batches; only the classifier
+    width is shrunk."""
+    import numpy as np
+
+    from tf_advnet.runs.pgn import model_config, study
+    from tf_advnet.runs.train import _optimizer, build_classifier, build_trainer
+
+    s = study("paper", dataset, {"width": 0.25})
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(8, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, classes, size=8).astype("int64")
+    for method, value in (("pgn", 50.0), ("pgd_at", 0.5)):
+        cfg = model_config(s, method, value)
+        assert (cfg.model.name, cfg.train.optimizer, cfg.train.learning_rate,
+                cfg.data.augment, cfg.data.batch_size) == (
+            "convpool_cnn", "adam", 5e-4, "crop_flip", 128)
+        clf = build_classifier(cfg, (32, 32, 3), classes)
+        trainer = build_trainer(cfg, clf)
+        opts = {"optimizer": _optimizer(cfg.train, 2)}
+        if method == "pgn":
+            assert (trainer.c_l, trainer.ema_decay) == (50.0, 0.998)
+            assert trainer.generator.get_layer(index=-1).filters == 3
+            opts["g_optimizer"] = _optimizer(cfg.train, 2)
+        else:
+            assert (trainer.norm, trainer.num_steps) == ("2", 10)
+            assert trainer.step_size == pytest.approx(0.5 / 6)
+        trainer.compile(**opts)
+        before = [w.numpy().copy() for w in clf.trainable_weights]
+        hist = trainer.fit(x, y, batch_size=4, epochs=1, verbose=0)
+        assert all(np.isfinite(v[-1]) for v in hist.history.values())
+        assert any(not np.array_equal(a, w.numpy())
+                   for a, w in zip(before, clf.trainable_weights))
