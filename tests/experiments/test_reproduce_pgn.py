@@ -49,6 +49,8 @@ def test_reproduce_trains_every_model_and_writes_the_report(tiny):
     assert "--dataset=synthetic" in saved["provenance"]["command"]
     md = (out / "pgn.md").read_text()
     assert "## Table 2 at matched benign accuracy" in md and "## Findings" in md
+    assert set(saved["speed"]) == {"standard", "fgm_at", "pgd_at", "pgn"}
+    assert all(v > 0 for v in saved["speed"].values())
 
 
 def test_table2_uses_the_models_nearest_the_baselines_accuracy(tiny):

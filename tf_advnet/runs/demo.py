@@ -23,7 +23,7 @@ METHODS = ("standard", "pgd_at", "bat")
 
 # The PGN part of the main job: one point per method, fewer attacked images.
 DEMO_PGN = dict(eps_grid=(1.0,), c_l_grid=(0.1,), capacity_widths=(), fig3_eps=1.0,
-                fig3_c_l=(0.1,), fig3_attack_eps=(0.5, 1.0, 2.0), fig3_epochs=1,
+                fig3_c_l=(0.2,), fig3_attack_eps=(0.5, 1.0, 2.0), fig3_epochs=1,
                 fig2_epochs=3, fig2_test_images=100, test_limit=200)
 
 
