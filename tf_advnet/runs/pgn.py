@@ -565,8 +565,9 @@ def findings(results):
         f"{m} {v:.0f}" for m, v in speed.items())
     out["PGN training images/s / PGD-AT (10 steps) images/s"] = (
         None if not (pgn_ips and pgd_ips) else round(pgn_ips / pgd_ips, 2))
-    out["PGN trains faster than PGD-AT"] = bool(pgn_ips and pgd_ips and
-                                                pgn_ips > pgd_ips)
+    # Back-to-back timings on a shared CPU move by several percent from run to run.
+    out["PGN trains faster than PGD-AT (by more than 10%)"] = bool(
+        pgn_ips and pgd_ips and pgn_ips > 1.1 * pgd_ips)
     if not math.isfinite(results["matching"]["target_acc"]):
         raise UserError("the baseline's accuracy is not finite")
     return out
