@@ -237,3 +237,19 @@ def test_binary_bad_sweep_values_are_one_line():
     proc = _run_binary("--dataset=synthetic", "--sweep", "--sweep_c=5,x")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--sweep_c=5,x: give positive numbers" in proc.stderr
+
+
+def test_finetune_stops_and_flags_a_diverged_run(study, tmp_path):
+    """A NaN loss stops the fine-tuning (TerminateOnNaN) and marks it diverged."""
+    from tf_advnet.runs import common
+    from tf_advnet.runs import deepdefense as dd_run
+
+    _, res, _ = study
+    ref_cfg = dd_run.reference_config("synthetic", "mlp", "cpu", TINY)
+    cfg = dd_run.finetune_config(ref_cfg, "synthetic", "deepdefense",
+                                 dict(TINY, epochs=3, learning_rate=1e12))
+    x, y = common.load_split(ref_cfg.data, "train")
+    run = dd_run.finetune(cfg, res["model_paths"]["reference"], x, y, str(tmp_path),
+                          progress=lambda s: None)
+    assert run["diverged"] is True
+    assert len(run["history"]["loss"]) < 3

@@ -351,7 +351,9 @@ def finetune(cfg, reference_path, x, y, out_dir, *, curve_data=None, progress=pr
     classifier, trainer = _compiled_trainer(cfg, reference_path, steps)
     ds = data_lib.make_dataset(x, y, bs, training=True, seed=cfg.seed)
     timer = _EpochTimer()
-    callbacks = [timer]
+    # exp(d r) of misclassified images can overflow at a large lr: stop at the first
+    # NaN loss instead of training a dead model for the remaining epochs.
+    callbacks = [timer, keras.callbacks.TerminateOnNaN()]
     recorder = None
     if curve_data is not None:
         recorder = CurveRecorder(classifier, *curve_data, batch_size=cfg.eval.batch_size)
@@ -370,6 +372,7 @@ def finetune(cfg, reference_path, x, y, out_dir, *, curve_data=None, progress=pr
     timed = secs[1:] or secs  # the first epoch includes tracing
     done = {"config": json.loads(json.dumps(to_dict(cfg))),
             "history": {k: [float(v) for v in vs] for k, vs in hist.history.items()},
+            "diverged": not all(math.isfinite(v) for v in hist.history.get("loss", [])),
             "curve": None if recorder is None else recorder.curve,
             "wall_time_s": round(sum(timer.seconds), 2),
             "train_images_per_second": common.images_per_second(
@@ -462,7 +465,12 @@ def reproduce(dataset, model="mlp", preset_name="cpu", *, work_dir="runs/deepdef
         configs[method] = run["config"]
         training[method] = {"epochs": cfg.train.epochs,
                             "train_images_per_second": run["train_images_per_second"],
-                            "wall_time_s": run["wall_time_s"]}
+                            "wall_time_s": run["wall_time_s"],
+                            "diverged": run.get("diverged", False)}
+        if training[method]["diverged"]:
+            progress(f"[deepdefense] {method}: the loss became NaN (diverged); its "
+                     "metrics and eps_ref are meaningless -- try a smaller "
+                     "--finetune_lr")
         paths[method] = run["model_path"]
         curves[method] = run.get("curve")
 

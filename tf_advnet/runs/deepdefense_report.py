@@ -68,6 +68,10 @@ def findings(results):
     rows = {m: _row(ms[m]) for m in METHODS}
     dd, ref = rows["deepdefense"], rows["reference"]
     out = {}
+    diverged = [m for m in METHODS if results["models"][m]["training"].get("diverged")]
+    if diverged:
+        out["fine-tunings that diverged (NaN loss; their rows are meaningless)"] = (
+            ", ".join(diverged))
     ratio = (dd[1] / ref[1] if ref[1] and math.isfinite(ref[1]) and ref[1] > 0
              else None)
     out["DeepDefense rho_2 / reference rho_2 (paper: ~2x)"] = (
