@@ -19,3 +19,17 @@ def toy_data(n=64, seed=0):
     x = rng.uniform(size=(n, 8, 8, 1)).astype("float32")
     y = (x.reshape(n, -1).mean(1) * 3 > 1.5).astype("int64") + (x[:, 0, 0, 0] > 0.8)
     return x, y.astype("int64")
+
+
+def assert_step_descends_ce_at(trainer, clf, x, y, x_adv):
+    """trainer.train_step((x, y)) equals one SGD(lr 1) step on the CE at x_adv."""
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+            y, clf(x_adv, training=True), from_logits=True))
+    grads = tape.gradient(loss, clf.trainable_weights)
+    expected = [w.numpy() - g.numpy() for w, g in zip(clf.trainable_weights, grads)]
+    trainer.train_step((tf.constant(x), tf.constant(y)))
+    for w, e in zip(clf.trainable_weights, expected):
+        np.testing.assert_allclose(w.numpy(), e, rtol=1e-4, atol=1e-5)
