@@ -141,7 +141,7 @@ def test_paper_preset_starts_on_synthetic_batches(dataset, classes):
     import numpy as np
 
     from tf_advnet.runs.pgn import model_config, study
-    from tf_advnet.runs.train import _optimizer, build_classifier, build_trainer
+    from tf_advnet.runs.train import build_classifier, build_trainer, compile_trainer
 
     s = study("paper", dataset, {"width": 0.25})
     rng = np.random.default_rng(0)
@@ -154,15 +154,16 @@ def test_paper_preset_starts_on_synthetic_batches(dataset, classes):
             "convpool_cnn", "adam", 5e-4, "crop_flip", 128)
         clf = build_classifier(cfg, (32, 32, 3), classes)
         trainer = build_trainer(cfg, clf)
-        opts = {"optimizer": _optimizer(cfg.train, 2)}
         if method == "pgn":
             assert (trainer.c_l, trainer.ema_decay) == (50.0, 0.998)
             assert trainer.generator.get_layer(index=-1).filters == 3
-            opts["g_optimizer"] = _optimizer(cfg.train, 2)
         else:
             assert (trainer.norm, trainer.num_steps) == ("2", 10)
             assert trainer.step_size == pytest.approx(0.5 / 6)
-        trainer.compile(**opts)
+        compile_trainer(trainer, cfg, 2)
+        if method == "pgn":  # each player its own optimiser of the same recipe
+            assert trainer.g_optimizer is not trainer.optimizer
+            assert float(trainer.g_optimizer.learning_rate) == pytest.approx(5e-4)
         before = [w.numpy().copy() for w in clf.trainable_weights]
         hist = trainer.fit(x, y, batch_size=4, epochs=1, verbose=0)
         assert all(np.isfinite(v[-1]) for v in hist.history.values())

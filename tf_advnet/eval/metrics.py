@@ -16,7 +16,8 @@ import numpy as np
 import tensorflow as tf
 
 from tf_advnet.eval.batching import map_batches
-from tf_advnet.eval.robustness import as_model_fn, per_example_norms, predict
+from tf_advnet.eval.robustness import (as_model_fn, per_example_norms, predict,
+                                       success_l2)
 
 
 def rho_2(model, x, *, max_iter=50, overshoot=0.02, batch_size=256,
@@ -113,9 +114,10 @@ def rho_cw(model, x, y, *, max_iterations=100, binary_search_steps=5,
         x, y, batch_size=batch_size)
     success = predict(model_fn, x_adv, batch_size) != y
     l2, _ = per_example_norms(x_adv - x)
+    mean, median = success_l2(l2, success)
     return {
-        "rho_cw_mean": float(l2[success].mean()) if success.any() else None,
-        "rho_cw_median": float(np.median(l2[success])) if success.any() else None,
+        "rho_cw_mean": mean,
+        "rho_cw_median": median,
         "success_rate": float(success.mean()),
         "max_iterations": max_iterations,
         "binary_search_steps": binary_search_steps,

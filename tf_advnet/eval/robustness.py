@@ -28,6 +28,14 @@ def predict(model_fn, x, batch_size=256):
     return map_batches(fn, x, batch_size=batch_size).astype(np.int64)
 
 
+def success_l2(l2, success):
+    """(mean, median) of the L2 norms `l2` over the successful examples (None, None
+    if none succeeded): rho of the PGN paper's Eq. (6)."""
+    if not np.any(success):
+        return None, None
+    return float(l2[success].mean()), float(np.median(l2[success]))
+
+
 def per_example_norms(delta):
     """L2 and L-inf norms of each example of `delta` (numpy)."""
     flat = delta.reshape(len(delta), -1).astype(np.float64)
@@ -102,9 +110,7 @@ def evaluate_attacks(model, x, y, attacks, *, batch_size=256, seed=0,
         if not attack.bounded:
             # rho of the PGN paper (Eq. 6): mean / median L2 over successful examples.
             rec["success_rate"] = float(success.mean())
-            rec["rho_mean_l2"] = float(l2[success].mean()) if success.any() else None
-            rec["rho_median_l2"] = (float(np.median(l2[success]))
-                                    if success.any() else None)
+            rec["rho_mean_l2"], rec["rho_median_l2"] = success_l2(l2, success)
         out["attacks"][attack.spec] = rec
         if attack.bounded:
             robust &= still

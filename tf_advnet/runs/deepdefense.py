@@ -387,11 +387,10 @@ def step_throughput(cfg, reference_path, x, y, *, steps=BENCH_STEPS):
     bs = cfg.data.batch_size
     n = min(len(x), bs * steps)
     steps = -(-n // bs)
+    from tf_advnet.runs import common
+
     _, trainer = _compiled_trainer(cfg, reference_path, steps)
-    timer = _EpochTimer()
-    trainer.fit(x[:n], y[:n], batch_size=bs, epochs=2, callbacks=[timer], verbose=0,
-                shuffle=False)
-    return n / timer.seconds[-1] if timer.seconds[-1] > 0 else float("nan")
+    return common.warm_images_per_second(trainer, x[:n], y[:n], bs)
 
 
 def _curve_subset(preset_name, x, y, overrides):

@@ -79,6 +79,12 @@ def demo(dataset="fashion_mnist", preset_name="cpu", *, work_dir="runs/demo",
     return md_path
 
 
+def _study_overrides(overrides):
+    """The demo's flags that also size the DeepDefense and PGN studies (set ones)."""
+    keep = ("epochs", "train_limit", "test_limit", "data_dir")
+    return {k: v for k, v in (overrides or {}).items() if k in keep and v is not None}
+
+
 def _deepdefense(dataset, preset_name, work_dir, results_dir, overrides, argv, progress):
     from tf_advnet.runs import deepdefense as dd
 
@@ -87,10 +93,9 @@ def _deepdefense(dataset, preset_name, work_dir, results_dir, overrides, argv, p
                  f"{', '.join(dd.CPU_DATASETS)}; for {dataset} run "
                  "experiments/reproduce_deepdefense.py")
         return None
-    keep = ("epochs", "train_limit", "test_limit", "data_dir")
     res = dd.reproduce(dataset, "mlp", "cpu", work_dir=os.path.join(work_dir, "deepdefense"),
                        results_dir=os.path.join(results_dir, "deepdefense"),
-                       overrides={k: v for k, v in (overrides or {}).items() if k in keep},
+                       overrides=_study_overrides(overrides),
                        argv=argv, progress=progress)
     ms = res["models"]
     progress("[demo] DeepDefense (MLP): rho_2 " + ", ".join(
@@ -108,9 +113,7 @@ def _pgn(dataset, preset_name, work_dir, results_dir, overrides, pgn_overrides, 
         progress(f"[demo] PGN skipped: for {dataset} at the {preset_name} preset run "
                  "experiments/reproduce_pgn.py")
         return None
-    keep = ("epochs", "train_limit", "test_limit", "data_dir")
-    ov = dict(DEMO_PGN, **{k: v for k, v in (overrides or {}).items()
-                           if k in keep and v is not None}, **(pgn_overrides or {}))
+    ov = dict(DEMO_PGN, **_study_overrides(overrides), **(pgn_overrides or {}))
     res = pgn.reproduce("cpu", dataset, work_dir=os.path.join(work_dir, "pgn"),
                         results_dir=os.path.join(results_dir, "pgn"), overrides=ov,
                         argv=argv, progress=progress)

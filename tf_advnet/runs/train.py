@@ -98,6 +98,16 @@ def build_trainer(config, classifier, steps_per_epoch=1):
     return trainers_lib.build_trainer(t.method, classifier, **kwargs)
 
 
+def compile_trainer(trainer, config, steps_per_epoch):
+    """Compiles `trainer` with config's optimiser; PGN's generator gets its own
+    instance of the same recipe."""
+    opts = {"optimizer": _optimizer(config.train, steps_per_epoch)}
+    if config.train.method == "pgn":
+        opts["g_optimizer"] = _optimizer(config.train, steps_per_epoch)
+    trainer.compile(**opts)
+    return trainer
+
+
 def train(config, work_dir, *, strategy="default", backup_every=200, verbose="auto",
           argv=None, progress=print, callbacks=()):
     """Trains per `config`; returns the results dict (also written to JSON).
@@ -140,10 +150,7 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
     with strat.scope():
         classifier = build_classifier(config, input_shape, num_classes)
         trainer = build_trainer(config, classifier, steps_per_epoch)
-        opts = {"optimizer": _optimizer(config.train, steps_per_epoch)}
-        if config.train.method == "pgn":  # the generator: same recipe, own state
-            opts["g_optimizer"] = _optimizer(config.train, steps_per_epoch)
-        trainer.compile(**opts)
+        compile_trainer(trainer, config, steps_per_epoch)
         trainer(x_train[:2], training=False)  # build, so backups can be restored
 
     backup_dir = os.path.join(work_dir, "backup")

@@ -232,7 +232,10 @@ class PGNTrainer(ClassifierTrainer):
             v.assign(shadow.value)
             shadow.assign(live)
 
-    def attack(self, x, y):
-        """The current generator's adversarial images (inference mode)."""
-        out = self.forward(x, y, training=False)
-        return out["x_adv"]
+    def attack(self, x, y, grad_batch_size=None):
+        """The current generator's adversarial images (`pgn_attack`; pass the
+        training batch size as `grad_batch_size` when x is a batch of another size)."""
+        from tf_advnet.attacks.pgn import pgn_attack
+
+        return pgn_attack(self.classifier_fn, self.generator, x, y,
+                          grad_batch_size=grad_batch_size)
