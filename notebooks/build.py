@@ -1,7 +1,9 @@
 """Builds notebooks/*.ipynb from their text sources in notebooks/src/*.py.
 
 The sources are the reviewed form (percent format: `# %%` starts a code cell,
-`# %% [markdown]` a Markdown cell whose lines are `# `-commented). Run
+`# %% [markdown]` a Markdown cell whose lines are `# `-commented; `# %% [setup]` is
+replaced by the code cell in notebooks/setup_cell.ipy, the Colab set-up that every
+notebook runs first, kept in one place). Run
 `python notebooks/build.py` after editing a source; `tests/test_notebooks.py`
 fails when a notebook and its source disagree, and executes every notebook.
 """
@@ -13,6 +15,12 @@ import sys
 import nbformat
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+SETUP_MARKER = "# %% [setup]"
+
+
+def setup_cell_text():
+    with open(os.path.join(HERE, "setup_cell.ipy")) as f:
+        return f.read().strip("\n")
 
 
 def cells_from_source(text):
@@ -29,7 +37,11 @@ def cells_from_source(text):
                 cells.append(nbformat.v4.new_code_cell(body))
 
     for line in text.split("\n"):
-        if line.startswith("# %%"):
+        if line.strip() == SETUP_MARKER:
+            flush()
+            cells.append(nbformat.v4.new_code_cell(setup_cell_text()))
+            kind, lines = None, []
+        elif line.startswith("# %%"):
             flush()
             kind, lines = ("markdown" if "[markdown]" in line else "code"), []
         elif kind is not None:

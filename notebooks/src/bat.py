@@ -10,20 +10,7 @@
 # batch holds only perturbed pairs. This notebook shows the labels, trains R-MC-LA
 # with `model.fit` and evaluates it with the paper's CE and CW PGD attacks.
 
-# %%
-# On Colab: fetch the code and its pinned requirements (skipped elsewhere).
-import os
-import sys
-
-REPO = os.environ.get("TF_ADVNET_REPO", "https://github.com/tf-advnet/tf_advnet")
-if "google.colab" in sys.modules:
-    !git clone -q {REPO} tf_advnet_src
-    !pip install -q -r tf_advnet_src/requirements.txt
-    sys.path.insert(0, "tf_advnet_src")
-else:  # a local checkout: the repository root is one level up
-    sys.path.insert(0, os.path.abspath(".."))
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# %% [setup]
 
 # %%
 import keras

@@ -13,20 +13,7 @@
 # on Fashion-MNIST, its perturbations per class, and a small robustness curve against
 # Goodfellow's FGM adversarial training.
 
-# %%
-# On Colab: fetch the code and its pinned requirements (skipped elsewhere).
-import os
-import sys
-
-REPO = os.environ.get("TF_ADVNET_REPO", "https://github.com/tf-advnet/tf_advnet")
-if "google.colab" in sys.modules:
-    !git clone -q {REPO} tf_advnet_src
-    !pip install -q -r tf_advnet_src/requirements.txt
-    sys.path.insert(0, "tf_advnet_src")
-else:  # a local checkout: the repository root is one level up
-    sys.path.insert(0, os.path.abspath(".."))
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# %% [setup]
 
 # %%
 import keras
