@@ -1,4 +1,4 @@
-"""Train a classifier (standard, PGD-AT or BAT) with model.fit at a preset.
+"""Train a classifier (any method of tf_advnet.trainers) with model.fit at a preset.
 
   python experiments/train.py --method=pgd_at --dataset=fashion_mnist --preset=cpu \
       --out_dir=runs/fmnist_pgd
@@ -16,7 +16,8 @@ from tf_advnet.configs import PRESET_NAMES, override, preset  # noqa: E402
 from tf_advnet.configs.base import STRATEGIES  # noqa: E402
 
 _METHOD = flags.DEFINE_string("method", "standard",
-                              "standard | pgd_at | bat | deepdefense | parseval | pgn")
+                              "standard | pgd_at | bat | deepdefense | parseval | pgn | "
+                              "advnet | ensemble_at")
 _DATASET = flags.DEFINE_string("dataset", "fashion_mnist", "data set name")
 _PRESET = flags.DEFINE_enum("preset", "cpu", PRESET_NAMES, "hyper-parameter preset")
 _STRATEGY = flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy")
@@ -43,6 +44,20 @@ _RANDOM_START = flags.DEFINE_bool("random_start", None,
                                   "--attack_steps=1 --step_size=<eps>: FGM-AT)")
 _C_L = flags.DEFINE_float("c_l", None, "PGN perturbation penalty c_L (Eq. 4; paper 50)")
 _EMA = flags.DEFINE_float("ema_decay", None, "PGN weight EMA decay (code: 0.998)")
+_GEN = flags.DEFINE_string("advnet_generator", None,
+                           "advnet generator: g0 | g1 | g2 (Gaussian z) | g3 (label)")
+_K = flags.DEFINE_integer("advnet_k", None, "advnet generator width k (default 64; g3 16)")
+_GAMMA = flags.DEFINE_float("advnet_gamma", None,
+                            "advnet gradient regularisation gamma (Eq. 8; paper 0.01)")
+_HVP = flags.DEFINE_string("advnet_hvp", None,
+                           "advnet Hessian-vector product: finite_difference | exact | none")
+_G_STEPS = flags.DEFINE_integer("g_steps", None, "advnet generator steps per update (5)")
+_G_UPDATES = flags.DEFINE_integer("g_updates", None,
+                                  "advnet generator updates per classifier step (MNIST 5)")
+_G_OPT = flags.DEFINE_string("g_optimizer", None, "advnet generator optimiser: sgd | adam")
+_G_LR = flags.DEFINE_float("g_learning_rate", None, "advnet generator learning rate")
+_EAT = flags.DEFINE_list("eat_sources", None,
+                         "ensemble_at: .keras files of pre-trained undefended models")
 _TRAIN_LIMIT = flags.DEFINE_integer("train_limit", None, "use the first N training images")
 _TEST_LIMIT = flags.DEFINE_integer("test_limit", None, "use the first N test images")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "local data directory")
@@ -60,7 +75,11 @@ def main(argv):
         attack_steps=_STEPS.value, step_size=_STEP.value,
         bat_variant=_BAT_VARIANT.value, bat_steps=_BAT_STEPS.value, beta=_BETA.value,
         eps_y=_EPS_Y.value, norm=_NORM.value, random_start=_RANDOM_START.value,
-        c_l=_C_L.value, ema_decay=_EMA.value,
+        c_l=_C_L.value, ema_decay=_EMA.value, advnet_generator=_GEN.value,
+        advnet_k=_K.value, advnet_gamma=_GAMMA.value, advnet_hvp=_HVP.value,
+        g_steps=_G_STEPS.value, g_updates=_G_UPDATES.value, g_optimizer=_G_OPT.value,
+        g_learning_rate=_G_LR.value,
+        eat_sources=None if _EAT.value is None else tuple(_EAT.value),
         train_limit=_TRAIN_LIMIT.value, test_limit=_TEST_LIMIT.value,
         data_dir=_DATA_DIR.value)
     config.validate()

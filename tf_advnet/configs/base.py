@@ -87,6 +87,26 @@ class TrainConfig:
       ema_decay: PGN's exponential moving average of both players' weights (None:
         off; the official code uses 0.998).
       pgn_generator_width: channels of PGN's generator convolutions (paper 128).
+      advnet_generator: Wang & Yu's generator (method "advnet"): "g0" (MNIST
+        encoder-decoder), "g1" (residual encoder-decoder), "g2" (Gaussian z) or
+        "g3" (label).
+      advnet_k: the generator's width factor k (None: 64, and 16 for "g3").
+      advnet_lambda: lambda of Eq. (4) (paper 1).
+      advnet_gamma: gradient-regularisation gamma of Eq. (8) (paper 0.01; the
+        official code's sign is -0.01).
+      advnet_hvp: Hessian-vector product of the regulariser: "finite_difference"
+        (Eq. 9), "exact" (double backprop) or "none".
+      advnet_fd_h: finite-difference step h (None: the generator's lr / 10).
+      advnet_clip: clip x + eps G(.) to [0, 1] (the official code does not).
+      g_steps: generator steps per update on one batch (paper 5).
+      g_updates: generator updates per classifier step (paper 1; MNIST 5).
+      g_optimizer: the generator's optimiser, "sgd" (momentum) or "adam".
+      g_learning_rate: the generator's learning rate (constant; paper 0.01 SGD,
+        CIFAR 0.002 Adam).
+      g_beta_1: Adam's beta_1 of the generator (paper 0.5).
+      g_weight_decay: L2 on the generator's kernels (None: weight_decay).
+      eat_sources: .keras files of the static models of ensemble adversarial
+        training (method "ensemble_at").
     """
 
     method: str = "standard"
@@ -115,6 +135,20 @@ class TrainConfig:
     c_l: float = 50.0
     ema_decay: Optional[float] = None
     pgn_generator_width: int = 128
+    advnet_generator: str = "g0"
+    advnet_k: Optional[int] = None
+    advnet_lambda: float = 1.0
+    advnet_gamma: float = 0.01
+    advnet_hvp: str = "finite_difference"
+    advnet_fd_h: Optional[float] = None
+    advnet_clip: bool = True
+    g_steps: int = 5
+    g_updates: int = 1
+    g_optimizer: str = "sgd"
+    g_learning_rate: float = 0.01
+    g_beta_1: float = 0.5
+    g_weight_decay: Optional[float] = None
+    eat_sources: Tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,6 +230,27 @@ class ExperimentConfig:
             if self.train.ema_decay is not None:
                 check_range("ema_decay", self.train.ema_decay, 0.0, 1.0,
                             low_inclusive=False)
+        if self.train.method == "advnet":
+            from tf_advnet.models.advnet_generators import GENERATOR_NAMES
+            from tf_advnet.trainers.advnet import HVP_MODES
+
+            check_choice("advnet_generator", self.train.advnet_generator,
+                         GENERATOR_NAMES)
+            check_choice("advnet_hvp", self.train.advnet_hvp, HVP_MODES)
+            check_choice("g_optimizer", self.train.g_optimizer, ("sgd", "adam"))
+            check_range("g_steps", self.train.g_steps, 1)
+            check_range("g_updates", self.train.g_updates, 1)
+            check_range("g_learning_rate", self.train.g_learning_rate, 0.0,
+                        low_inclusive=False)
+            check_range("advnet_lambda", self.train.advnet_lambda, 0.0)
+            if self.train.advnet_k is not None:
+                check_range("advnet_k", self.train.advnet_k, 1)
+            if self.train.advnet_fd_h is not None:
+                check_range("advnet_fd_h", self.train.advnet_fd_h, 0.0,
+                            low_inclusive=False)
+        if self.train.method == "ensemble_at" and not self.train.eat_sources:
+            raise UserError("--eat_sources is required for --method=ensemble_at: the "
+                            ".keras file(s) of pre-trained undefended models")
         if self.train.method == "parseval":
             check_range("parseval_beta", self.train.parseval_beta, 0.0, 0.5,
                         low_inclusive=False)

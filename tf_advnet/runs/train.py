@@ -39,6 +39,7 @@ class _Backup(keras.callbacks.BackupAndRestore):
 
 
 def _optimizer(train_cfg, steps_per_epoch):
+    """D's optimiser of the config: SGD (momentum) or Adam, with its LR schedule."""
     lr = train_cfg.learning_rate
     if train_cfg.lr_boundaries:
         bounds = [int(b * steps_per_epoch) for b in train_cfg.lr_boundaries]
@@ -72,6 +73,21 @@ def build_classifier(config, input_shape, num_classes):
     return models_lib.build_model(config.model.name, input_shape, num_classes, **kwargs)
 
 
+def generator_optimizer(train_cfg):
+    """Wang & Yu's generator optimiser: constant LR, SGD momentum or Adam(beta_1)."""
+    if train_cfg.g_optimizer == "adam":
+        return keras.optimizers.Adam(train_cfg.g_learning_rate, beta_1=train_cfg.g_beta_1)
+    return keras.optimizers.SGD(train_cfg.g_learning_rate, momentum=train_cfg.momentum)
+
+
+def build_generator(config, input_shape, num_classes):
+    """The Wang & Yu generator of `config.train` (advnet_generator, advnet_k)."""
+    from tf_advnet.models.advnet_generators import build_generator as build
+
+    kw = {} if config.train.advnet_k is None else {"k": config.train.advnet_k}
+    return build(config.train.advnet_generator, input_shape, num_classes, **kw)
+
+
 def build_trainer(config, classifier, steps_per_epoch=1):
     t = config.train
     kwargs = {"weight_decay": t.weight_decay}
@@ -95,6 +111,17 @@ def build_trainer(config, classifier, steps_per_epoch=1):
     elif t.method == "pgn":
         kwargs.update(c_l=t.c_l, ema_decay=t.ema_decay,
                       generator_width=t.pgn_generator_width)
+    elif t.method == "advnet":
+        num_classes = int(classifier.output_shape[-1])
+        kwargs.update(
+            generator=build_generator(config, tuple(classifier.input_shape[1:]),
+                                      num_classes),
+            eps=t.eps, lam=t.advnet_lambda, gamma=t.advnet_gamma, g_steps=t.g_steps,
+            g_updates=t.g_updates, hvp=t.advnet_hvp, fd_h=t.advnet_fd_h,
+            clip=t.advnet_clip, g_weight_decay=t.g_weight_decay)
+    elif t.method == "ensemble_at":
+        kwargs.update(sources=[common.load_keras_model(p) for p in t.eat_sources],
+                      eps=t.eps, pgd_steps=t.attack_steps, step_size=t.step_size)
     return trainers_lib.build_trainer(t.method, classifier, **kwargs)
 
 
@@ -104,6 +131,8 @@ def compile_trainer(trainer, config, steps_per_epoch):
     opts = {"optimizer": _optimizer(config.train, steps_per_epoch)}
     if config.train.method == "pgn":
         opts["g_optimizer"] = _optimizer(config.train, steps_per_epoch)
+    elif config.train.method == "advnet":
+        opts["g_optimizer"] = generator_optimizer(config.train)
     trainer.compile(**opts)
     return trainer
 
@@ -177,7 +206,7 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
         trainer.swap_ema_weights()  # PGN's code evaluates and saves the EMA weights
     final = trainer.evaluate(test_ds, verbose=0, return_dict=True)
     classifier.save(model_path)
-    if hasattr(trainer, "generator"):  # PGN: keep the generator for its attack
+    if hasattr(trainer, "generator"):  # PGN, advnet: keep the generator (an attack)
         trainer.generator.save(os.path.join(work_dir, "generator.keras"))
     results = {
         "config": to_dict(config),

@@ -9,13 +9,20 @@
   parseval  -- `ParsevalTrainer`: Cisse et al. (2017) Parseval retraction (beta, seed).
   pgn       -- `PGNTrainer`: Lee et al. (ICLR 2020 sub.) perturbation generator network
                (kwargs: generator, c_l, ema_decay, generator_width, generator_units).
+  advnet    -- `AdvNetTrainer`: Wang & Yu (2019) generator vs classifier minimax with
+               gradient regularisation (kwargs: generator, eps, lam, gamma, g_steps,
+               g_updates, hvp, fd_h, clip, g_weight_decay).
+  ensemble_at -- `EnsembleATTrainer`: Tramer et al. (2018) static-model ensemble
+               adversarial training, Wang & Yu's Table 4 baseline (sources, eps).
 
 `build_trainer(method, classifier, **kwargs)` resolves a method name.
 """
 
+from tf_advnet.trainers.advnet import AdvNetTrainer
 from tf_advnet.trainers.base import ClassifierTrainer
 from tf_advnet.trainers.bat import BATTrainer
 from tf_advnet.trainers.deepdefense import DeepDefenseTrainer
+from tf_advnet.trainers.ensemble_at import EnsembleATTrainer
 from tf_advnet.trainers.parseval import ParsevalTrainer
 from tf_advnet.trainers.pgd_at import PGDATTrainer
 from tf_advnet.trainers.pgn import PGNTrainer
@@ -23,7 +30,7 @@ from tf_advnet.trainers.standard import StandardTrainer
 
 TRAINERS = {"standard": StandardTrainer, "pgd_at": PGDATTrainer, "bat": BATTrainer,
             "deepdefense": DeepDefenseTrainer, "parseval": ParsevalTrainer,
-            "pgn": PGNTrainer}
+            "pgn": PGNTrainer, "advnet": AdvNetTrainer, "ensemble_at": EnsembleATTrainer}
 METHOD_NAMES = tuple(TRAINERS)
 
 
@@ -35,5 +42,5 @@ def build_trainer(method, classifier, **kwargs):
     return TRAINERS[method](classifier, **kwargs)
 
 
-__all__ = ["BATTrainer", "ClassifierTrainer", "DeepDefenseTrainer", "ParsevalTrainer", "PGDATTrainer", "PGNTrainer", "StandardTrainer", "TRAINERS",
+__all__ = ["AdvNetTrainer", "BATTrainer", "EnsembleATTrainer", "ClassifierTrainer", "DeepDefenseTrainer", "ParsevalTrainer", "PGDATTrainer", "PGNTrainer", "StandardTrainer", "TRAINERS",
            "METHOD_NAMES", "build_trainer"]
