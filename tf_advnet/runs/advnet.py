@@ -18,7 +18,10 @@ Evaluation (Tables 1-4, 6): clean accuracy, white-box FGS (Eq. 10, true label) a
 PGD (Eq. 11, one random start), and black-box FGS / PGD crafted on A', B' and C'
 (the 9 columns). Every attack clips to [0, 1]; classifiers run in inference mode
 (the code keeps BN in training mode at test time: see
-`tf_advnet.models.wang_yu`). D1 has no BN; the generators' BN uses moving averages.
+`tf_advnet.models.wang_yu`). D1 has no BN. The generators run their BN on the
+statistics of the evaluation batch (`eval_batch_size` images), as the official code
+always does: after a short training run BN's moving averages (momentum 0.99) still
+hold much of their initial values and would understate the generator.
 
 Generators are named by spec "<kind>:<k>" (e.g. "g0:8" is the narrow
 encoder-decoder, "g2:16" the Gaussian decoder with k = 16; "g0" alone has the
@@ -195,6 +198,10 @@ def study(preset_name="cpu", dataset=None, overrides=None):
     s = dataclasses.replace(s, **updates)
     for spec in (s.generator,) + s.table6_generators + s.attack_generators:
         parse_generator(spec)
+    from tf_advnet.trainers.advnet import HVP_MODES
+
+    check_choice("hvp", s.hvp, HVP_MODES)
+    check_choice("g_optimizer", s.g_optimizer, ("sgd", "adam"))
     check_range("eps", s.eps, 0.0, 1.0, low_inclusive=False)
     for flag in ("epochs", "at_epochs", "advnet_epochs", "eat_epochs", "attack_epochs",
                  "g_steps", "g_updates", "batch_size"):
@@ -349,7 +356,7 @@ def generator_attack_table(targets, others, x, y, x_train, y_train, s, root, *,
             gen = train_attack_generator(target, spec, x_train, y_train, s, path,
                                          progress=progress)
             x_adv = map_batches(lambda xb, yb: generator_attack(
-                gen, xb, yb, eps=s.eps, clip=s.clip, seed=s.seed), x, y,
+                gen, xb, yb, eps=s.eps, clip=s.clip, training=True, seed=s.seed), x, y,
                 batch_size=s.eval_batch_size)
             rows[spec] = {tname: acc(target, x_adv),
                           **{o: acc(m, x_adv) for o, m in others.items()}}
@@ -361,8 +368,9 @@ def perturbation_examples(generator, x, y, s, n=8):
     """(x, delta, x_adv) of the first n test images, for the figure."""
     from tf_advnet.attacks.generator import generator_attack
 
-    xa = np.asarray(generator_attack(generator, x[:n], y[:n], eps=s.eps, clip=s.clip,
-                                     seed=s.seed))
+    xa = np.asarray(generator_attack(generator, x[:s.eval_batch_size],
+                                     y[:s.eval_batch_size], eps=s.eps, clip=s.clip,
+                                     training=True, seed=s.seed))[:n]
     return x[:n], xa - x[:n], xa
 
 

@@ -1,0 +1,155 @@
+"""Wang & Yu reproduction (`tf_advnet.runs.advnet`): the pipeline end to end on a tiny
+synthetic study, reuse on rerun, the findings by hand, configs and one-line errors."""
+
+import json
+
+import pytest
+
+from tests.experiments._run import run_binary
+from tf_advnet.errors import UserError
+
+TINY = dict(train_limit=64, test_limit=24, generator="g0:4", g_steps=1,
+            table6_generators=("g3:4",), attack_generators=("g0:4", "g2:4"),
+            eval_batch_size=24, pgd_steps=2)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from tf_advnet.runs.advnet import reproduce
+
+    tmp = tmp_path_factory.mktemp("advnet")
+    lines = []
+    res = reproduce("cpu", "synthetic", work_dir=str(tmp / "runs"),
+                    results_dir=str(tmp / "results"), overrides=TINY,
+                    argv=["reproduce_advnet.py", "--dataset=synthetic"],
+                    progress=lines.append)
+    return tmp, res, lines
+
+
+def test_reproduce_trains_every_model_and_writes_the_report(tiny):
+    tmp, res, _ = tiny
+    out = tmp / "results"
+    saved = json.loads((out / "advnet.json").read_text())
+    assert set(saved["train"]) == {"A", "B", "C", "A'", "B'", "C'", "EAT", "C[g3:4]"}
+    assert set(saved["table"]) == {"A", "B", "C", "EAT", "C[g3:4]"}
+    for row in saved["table"].values():
+        assert set(row) == {"clean", "fgs", "pgd", "fgs(A')", "pgd(A')", "fgs(B')",
+                            "pgd(B')", "fgs(C')", "pgd(C')"}
+        assert all(0.0 <= v <= 1.0 for v in row.values())
+    runs = tmp / "runs" / "synthetic"
+    methods = {d: json.loads((runs / d / "train_results.json").read_text())["config"]
+               for d in ("standard", "pgd_at", "advnet", "advnet_s2", "ensemble_at")}
+    assert methods["advnet"]["train"]["method"] == "advnet"
+    assert methods["advnet_s2"]["seed"] == methods["advnet"]["seed"] + 1
+    assert methods["ensemble_at"]["train"]["eat_sources"] == [
+        saved["train"]["A"]["model_path"]]
+    assert (runs / "advnet" / "generator.keras").exists()
+    for target in ("A", "B", "C"):
+        rows = saved["generator_attacks"][target]
+        assert set(rows) == {"original", "g0:4", "g2:4"}
+        assert set(rows["g0:4"]) == {target, "A'", "B'", "C'"}
+        assert (runs / "generator_attacks" / f"{target}_g0_k4.keras").exists()
+    for name in ("advnet.md", "table.png", "perturbations.png"):
+        assert (out / name).stat().st_size > 500
+    md = (out / "advnet.md").read_text()
+    assert "Paper" not in md.split("## Generators")[0]  # no paper table for synthetic
+    assert "## Findings" in md and "adv. network, G = label k=4" in md
+    assert "--dataset=synthetic" in saved["provenance"]["command"]
+
+
+def test_rerun_reuses_every_model_and_generator(tiny, tmp_path):
+    from tf_advnet.runs.advnet import reproduce
+
+    tmp, first, _ = tiny
+    lines = []
+    again = reproduce("cpu", "synthetic", work_dir=str(tmp / "runs"),
+                      results_dir=str(tmp_path), overrides=TINY, progress=lines.append)
+    assert sum("already trained" in line for line in lines) == 8
+    assert not [line for line in lines if "training generator" in line]
+    assert again["generator_attacks"]["A"]["original"] == \
+        first["generator_attacks"]["A"]["original"]
+
+
+def test_findings_by_hand():
+    from tf_advnet.runs.advnet import findings
+
+    def row(clean, fgs, pgd, black):
+        return {"clean": clean, "fgs": fgs, "pgd": pgd,
+                **{f"{a}({s})": black for s in ("A'", "B'", "C'") for a in ("fgs", "pgd")}}
+
+    res = {"table": {"A": row(0.99, 0.2, 0.0, 0.5), "B": row(0.98, 0.95, 0.93, 0.96),
+                     "C": row(0.985, 0.9, 0.5, 0.95)},
+           "generator_attacks": {"A": {"original": {"A": 0.99}, "g0:8": {"A": 0.4},
+                                       "g3:16": {"A": 0.1}}}}
+    f = findings(res)
+    assert f["C's clean accuracy close to A's (within 1 point below)"] is True
+    assert f["C far above A under PGD (by >= 20 points)"] is True
+    assert f["B best under white-box PGD"] is True
+    assert f["B and C comparable in black-box (means within 3 points)"] is True
+    assert f["black-box columns where C >= B"] == "0 of 6"
+    assert f["strongest generator against A (Table 5)"].startswith("g3:16 (10.00%")
+    res["table"]["C"] = row(0.95, 0.9, 0.95, 0.5)
+    f = findings(res)
+    assert f["C's clean accuracy close to A's (within 1 point below)"] is False
+    assert f["B best under white-box PGD"] is False
+    assert f["B and C comparable in black-box (means within 3 points)"] is False
+
+
+def test_paper_preset_follows_the_notes():
+    from tf_advnet.runs.advnet import model_config, study
+
+    s = study("paper", "cifar10")
+    assert (s.model, s.generator, s.g_optimizer, s.g_learning_rate) == (
+        "advnet_resnet", "g1:64", "adam", 0.002)
+    cfg = model_config(s, "C")
+    assert cfg.train.optimizer == "sgd" and cfg.train.learning_rate == 0.1
+    assert cfg.train.lr_boundaries == (cfg.train.epochs // 2,)
+    assert cfg.data.augment == "crop_flip" and cfg.data.batch_size == 64
+    m = study("paper", "mnist")
+    assert (m.g_updates, m.generator, m.train_limit) == (5, "g0:64", 55000)
+    assert model_config(m, "B").train.weight_decay == 1e-4
+    assert model_config(m, "C").train.weight_decay == 1e-5
+
+
+def test_train_builds_both_new_methods_from_configs(tmp_path):
+    from tf_advnet.configs import override, preset
+    from tf_advnet.runs.train import train
+    from tf_advnet.trainers import AdvNetTrainer, EnsembleATTrainer
+
+    cfg = override(preset("cpu", "synthetic", "advnet"), train_limit=64, test_limit=32,
+                   epochs=1, batch_size=32, advnet_generator="g2", advnet_k=4, g_steps=1,
+                   advnet_hvp="exact").validate()
+    res = train(cfg, str(tmp_path / "c"), progress=lambda s: None, verbose=0)
+    assert {"grad_norm_sq", "g_loss", "adv_acc"} <= set(res["history"])
+    eat = override(preset("cpu", "synthetic", "ensemble_at"), train_limit=64,
+                   test_limit=32, epochs=1, batch_size=32,
+                   eat_sources=(res["model_path"],)).validate()
+    from tf_advnet.runs.train import build_classifier, build_trainer
+
+    t = build_trainer(eat, build_classifier(eat, (28, 28, 1), 10))
+    assert isinstance(t, EnsembleATTrainer) and len(t.sources) == 1
+    c = build_trainer(cfg, build_classifier(cfg, (28, 28, 1), 10))
+    assert isinstance(c, AdvNetTrainer) and c.hvp == "exact"
+
+
+@pytest.mark.parametrize("overrides,flag", [
+    ({"generator": "g7:8"}, "generator"), ({"generator": "g0:x"}, "generator"),
+    ({"eps": 0.0}, "eps"), ({"at_epochs": 0}, "at_epochs"), ({"nope": 1}, "nope")])
+def test_bad_study_fields_are_one_line_user_errors(overrides, flag):
+    from tf_advnet.runs.advnet import study
+
+    with pytest.raises(UserError, match=flag) as err:
+        study("cpu", "mnist_5k", overrides)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--dataset=cifar10"], "--dataset='cifar10' is not valid"),
+    (["--preset=gpu"], "--preset='gpu' is not valid"),
+    (["--hvp=hessian", "--dataset=synthetic"], "--hvp='hessian' is not valid"),
+    (["--generator=g0:0", "--dataset=synthetic"], "--generator='g0:0'"),
+])
+def test_binary_bad_flags_one_line(args, expected):
+    proc = run_binary("reproduce_advnet.py", *args)
+    assert proc.returncode != 0
+    assert expected in proc.stderr and "Traceback" not in proc.stderr
