@@ -1,6 +1,7 @@
 """The main job: standard vs PGD-AT vs BAT, trained, attacked, tabulated and plotted;
 then DeepDefense's Table 1 for the MLP (--nodeepdefense skips it) and a demo-sized
-PGN study (--nopgn skips it).
+PGN study (--nopgn skips it) and a demo-sized Wang & Yu adversarial-network study
+(--noadvnet skips it).
 
   python experiments/demo.py                       # Fashion-MNIST, cpu preset
   python experiments/demo.py --dataset=mnist_5k    # the 5,000 real MNIST digits
@@ -27,6 +28,8 @@ _DATA_DIR = flags.DEFINE_string("data_dir", None, "local data directory")
 _DEEPDEFENSE = flags.DEFINE_bool("deepdefense", True,
                                  "also run DeepDefense's Table 1 for the MLP (cpu preset)")
 _PGN = flags.DEFINE_bool("pgn", True, "also run the demo-sized PGN study (cpu preset)")
+_ADVNET = flags.DEFINE_bool("advnet", True,
+                            "also run the demo-sized Wang & Yu study (cpu preset)")
 
 
 def main(argv):
@@ -37,7 +40,8 @@ def main(argv):
          overrides=dict(epochs=_EPOCHS.value, train_limit=_TRAIN_LIMIT.value,
                         test_limit=_TEST_LIMIT.value, attacks=_ATTACKS.value,
                         data_dir=_DATA_DIR.value),
-         deepdefense=_DEEPDEFENSE.value, pgn=_PGN.value)
+         deepdefense=_DEEPDEFENSE.value, pgn=_PGN.value,
+         advnet=_ADVNET.value)
 
 
 if __name__ == "__main__":

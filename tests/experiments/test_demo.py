@@ -5,16 +5,17 @@ import json
 TINY = dict(train_limit=200, test_limit=40, epochs=1, attacks="fgsm,pgd10")
 TINY_PGN = dict(generator_width=4, cw_iterations=5, cw_binary_steps=1, fig2_epochs=1,
                 fig2_test_images=12)
+TINY_ADVNET = dict(generator="g0:4", attack_generators=("g0:4",), g_steps=1, pgd_steps=2)
 
 
-def test_demo_trains_attacks_and_runs_deepdefense_and_pgn(tmp_path):
+def test_demo_trains_attacks_and_runs_deepdefense_pgn_and_advnet(tmp_path):
     from tf_advnet.runs import deepdefense as dd
     from tf_advnet.runs.demo import METHODS, demo
 
     lines = []
     md = demo("synthetic", "cpu", work_dir=str(tmp_path / "runs"),
               results_dir=str(tmp_path / "results"), overrides=TINY,
-              pgn_overrides=TINY_PGN, argv=["demo.py", "--dataset=synthetic"],
+              pgn_overrides=TINY_PGN, advnet_overrides=TINY_ADVNET, argv=["demo.py", "--dataset=synthetic"],
               progress=lines.append)
     out = tmp_path / "results"
     ev = json.loads((out / "eval.json").read_text())
@@ -35,11 +36,17 @@ def test_demo_trains_attacks_and_runs_deepdefense_and_pgn(tmp_path):
     assert pgn["study"]["c_l_grid"] == [0.1] and pgn["n_test"] == TINY["test_limit"]
     assert summary["pgn"]["findings"] == pgn["findings"]
     assert any(line.startswith("[demo] PGN (L2, matched") for line in lines)
+    adv = json.loads((out / "advnet" / "advnet.json").read_text())
+    assert set(adv["table"]) == {"A", "B", "C", "EAT"}  # no Table 6 in the demo
+    assert adv["n_test"] == TINY["test_limit"]
+    assert adv["study"]["advnet_epochs"] == TINY["epochs"]
+    assert summary["advnet"]["findings"] == adv["findings"]
+    assert any(line.startswith("[demo] adversarial networks (eps") for line in lines)
     assert md.endswith("eval.md")
 
 
 def test_demo_skips_studies_off_their_data_sets(tmp_path):
-    from tf_advnet.runs.demo import _deepdefense, _pgn
+    from tf_advnet.runs.demo import _advnet, _deepdefense, _pgn
 
     lines = []
     assert _deepdefense("cifar10", "cpu", str(tmp_path), str(tmp_path), {}, None,
@@ -48,3 +55,6 @@ def test_demo_skips_studies_off_their_data_sets(tmp_path):
     assert _pgn("svhn", "cpu", str(tmp_path), str(tmp_path), {}, None, None,
                 lines.append) is None
     assert "PGN skipped" in lines[1] and "reproduce_pgn.py" in lines[1]
+    assert _advnet("cifar10", "cpu", str(tmp_path), str(tmp_path), {}, None, None,
+                   lines.append) is None
+    assert "adversarial networks skipped" in lines[2] and "reproduce_advnet.py" in lines[2]

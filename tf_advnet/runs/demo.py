@@ -8,7 +8,10 @@ DeepDefense's Table 1 for the MLP (`tf_advnet.runs.deepdefense.reproduce`: refer
 Parseval, DeepFool-AT and DeepDefense) into `results_dir/deepdefense/`, and a
 demo-sized PGN study (`tf_advnet.runs.pgn.reproduce` with one eps and one c_L:
 baseline, FGM-AT, PGD-AT and PGN at matched accuracy, rho_cw, the PGN attack) into
-`results_dir/pgn/`. Later paper issues add their defences here.
+`results_dir/pgn/`, and a demo-sized Wang & Yu study (`tf_advnet.runs.advnet.reproduce`
+with DEMO_ADVNET: A, B, the adversarial network C, their surrogates and ensemble AT,
+the 9-column white/black-box table, one generator attack per model) into
+`results_dir/advnet/`. Later paper issues add their defences here.
 """
 
 import os
@@ -27,14 +30,22 @@ DEMO_PGN = dict(eps_grid=(1.0,), c_l_grid=(0.1,), capacity_widths=(), fig3_eps=1
                 fig2_epochs=3, fig2_test_images=100, test_limit=200)
 
 
+# The Wang & Yu part: fewer images and epochs, no Table 6, one attack generator.
+DEMO_ADVNET = dict(train_limit=5000, test_limit=500, epochs=3, at_epochs=3,
+                   advnet_epochs=3, eat_epochs=2, table6_generators=(),
+                   attack_generators=("g0:32",), attack_epochs=1)
+
+
 def demo(dataset="fashion_mnist", preset_name="cpu", *, work_dir="runs/demo",
-         results_dir=None, overrides=None, deepdefense=True, pgn=True,
-         pgn_overrides=None, argv=None, progress=print):
+         results_dir=None, overrides=None, deepdefense=True, pgn=True, advnet=True,
+         pgn_overrides=None, advnet_overrides=None, argv=None, progress=print):
     """Runs the demo; returns the path of the Markdown table.
 
     `deepdefense`: also run DeepDefense's Table 1 for the MLP (cpu preset on
     mnist_5k / fashion_mnist / synthetic; skipped with a note elsewhere).
     `pgn`: also run the demo-sized PGN study (DEMO_PGN, then `pgn_overrides`).
+    `advnet`: also run the demo-sized Wang & Yu study (DEMO_ADVNET, then
+    `advnet_overrides`).
     """
     prov = Provenance(seed=None, preset=preset_name, argv=argv)
     results_dir = results_dir or os.path.join("results", "demo", dataset)
@@ -67,6 +78,10 @@ def demo(dataset="fashion_mnist", preset_name="cpu", *, work_dir="runs/demo",
               argv, progress) if pgn else None
     if pg is not None:
         summary["pgn"] = {"results": "pgn/pgn.json", "findings": pg["findings"]}
+    an = _advnet(dataset, preset_name, work_dir, results_dir, overrides, advnet_overrides,
+                 argv, progress) if advnet else None
+    if an is not None:
+        summary["advnet"] = {"results": "advnet/advnet.json", "findings": an["findings"]}
     write_json(os.path.join(results_dir, "demo.json"), summary)
     md_path = os.path.join(results_dir, "eval.md")
     with open(md_path) as f:
@@ -122,4 +137,26 @@ def _pgn(dataset, preset_name, work_dir, results_dir, overrides, pgn_overrides, 
         f"{m} acc {100 * r['acc']:.1f}% rho_cw "
         + ("—" if r["rho_cw"] is None else f"{r['rho_cw']:.3f}")
         for m, r in t2.items()))
+    return res
+
+
+def _advnet(dataset, preset_name, work_dir, results_dir, overrides, advnet_overrides,
+            argv, progress):
+    from tf_advnet.runs import advnet
+
+    if preset_name != "cpu" or dataset not in advnet.DATASETS["cpu"]:
+        progress(f"[demo] adversarial networks skipped: for {dataset} at the "
+                 f"{preset_name} preset run experiments/reproduce_advnet.py")
+        return None
+    ov = dict(DEMO_ADVNET, **_study_overrides(overrides), **(advnet_overrides or {}))
+    if "epochs" in _study_overrides(overrides):  # one --epochs sizes every model
+        ov.update(at_epochs=ov["epochs"], advnet_epochs=ov["epochs"],
+                  eat_epochs=ov["epochs"])
+    res = advnet.reproduce("cpu", dataset, work_dir=os.path.join(work_dir, "advnet"),
+                           results_dir=os.path.join(results_dir, "advnet"), overrides=ov,
+                           argv=argv, progress=progress)
+    t, black = res["table"], "pgd(C')"
+    progress(f"[demo] adversarial networks (eps {res['study']['eps']:g}): " + ", ".join(
+        f"{r} clean {100 * t[r]['clean']:.1f}% PGD {100 * t[r]['pgd']:.1f}% black-box "
+        f"PGD(C') {100 * t[r][black]:.1f}%" for r in ("A", "B", "C", "EAT")))
     return res
