@@ -99,3 +99,10 @@ def provenance_markdown(p):
     return ["## Provenance", "", f"- command: `{p['command']}`", f"- commit: `{p['commit']}`",
             f"- seed: {p['seed']}, preset: {p['preset']}, wall time: {p['wall_time_s']} s",
             f"- versions: {p['versions']}", ""]
+
+
+def findings_and_provenance(results, empty="- (not run)"):
+    """The closing "Findings" and "Provenance" sections of a study's report."""
+    findings = [f"- {k}: **{v}**" for k, v in results["findings"].items()] or [empty]
+    return ["", "## Findings", ""] + findings + [""] + provenance_markdown(
+        results["provenance"])

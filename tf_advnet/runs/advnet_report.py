@@ -179,9 +179,7 @@ def write_report(results, out_dir, examples=None):
     for k, v in results["train"].items():
         md.append(f"| {k} | {v['epochs']} | {_pct(v['test_clean_acc'])} | "
                   f"{v['train_images_per_second']:.0f} | {v['seconds_this_invocation']:.0f} |")
-    md += ["", "## Findings", ""]
-    md += [f"- {k}: **{v}**" for k, v in results["findings"].items()]
-    md += [""] + report.provenance_markdown(results["provenance"])
+    md += report.findings_and_provenance(results)
     with open(os.path.join(out_dir, "advnet.md"), "w") as f:
         f.write("\n".join(md))
     return out_dir

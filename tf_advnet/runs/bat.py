@@ -391,9 +391,7 @@ def write_report(results, out_dir):
         t = m["training"]
         md.append(f"| {name} | {m['train_eps']:.4g} | {t['epochs']} | "
                   f"{t['train_images_per_second']:.0f} | {t['wall_time_s']} |")
-    md += ["", "## Findings", ""]
-    md += [f"- {k}: **{v}**" for k, v in results["findings"].items()] or ["- (not run)"]
-    md += [""] + report.provenance_markdown(results["provenance"])
+    md += report.findings_and_provenance(results)
     with open(os.path.join(out_dir, "bat.md"), "w") as f:
         f.write("\n".join(md))
     avs = results["acc_vs_steps"]

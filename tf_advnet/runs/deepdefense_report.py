@@ -175,9 +175,7 @@ def write_report(results, out_dir):
            + ("" if slow is None else f" ({slow:.1f}x slower)") + ".",
            ""]
     md += _curve_lines(results)
-    md += ["", "## Findings", ""]
-    md += [f"- {k}: **{v}**" for k, v in results["findings"].items()]
-    md += [""] + report.provenance_markdown(results["provenance"])
+    md += report.findings_and_provenance(results)
     if results.get("curves"):
         plot_convergence(results, os.path.join(out_dir, "curves.png"))
     with open(os.path.join(out_dir, "deepdefense.md"), "w") as f:

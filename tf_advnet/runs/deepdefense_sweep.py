@@ -147,9 +147,7 @@ def write_sweep_report(results, out_dir):
     for p in results["points"][1:]:
         md.append(f"| {p['lambda']:g} | {p['c']:g} | {100 * p['acc']:.2f} | "
                   f"{p['rho_2']:.3g} | {p['rho_inf']:.3g} |")
-    md += ["", "## Findings", ""]
-    md += [f"- {k}: **{v}**" for k, v in results["findings"].items()]
-    md += [""] + report.provenance_markdown(results["provenance"])
+    md += report.findings_and_provenance(results)
     with open(os.path.join(out_dir, "sweep.md"), "w") as f:
         f.write("\n".join(md))
     return out_dir

@@ -127,10 +127,8 @@ def write_report(results, out_dir):
            "| epoch | " + " | ".join(str(e) for e in f2["epoch"]) + " |",
            "|---" * (len(f2["epoch"]) + 1) + "|",
            "| benign acc (%) | " + " | ".join(_pct(a) for a in f2["acc"]) + " |",
-           "| rho_cw | " + " | ".join(_f(r) for r in f2["rho_cw"]) + " |",
-           "", "## Findings", ""]
-    md += [f"- {k}: **{v}**" for k, v in results["findings"].items()]
-    md += [""] + report.provenance_markdown(results["provenance"])
+           "| rho_cw | " + " | ".join(_f(r) for r in f2["rho_cw"]) + " |"]
+    md += report.findings_and_provenance(results)
     with open(os.path.join(out_dir, "pgn.md"), "w") as f:
         f.write("\n".join(md))
     return out_dir
