@@ -35,6 +35,8 @@ _TEST_LIMIT = flags.DEFINE_integer("test_limit", None, "first N test images")
 _GEN = flags.DEFINE_string("generator", None, "C's generator, <kind>:<k>, e.g. g0:64")
 _G_STEPS = flags.DEFINE_integer("g_steps", None, "G steps per update (paper 5)")
 _G_UPDATES = flags.DEFINE_integer("g_updates", None, "G updates per D step (MNIST 5)")
+_G_OPT = flags.DEFINE_string("g_optimizer", None, "G's optimiser: sgd | adam")
+_G_LR = flags.DEFINE_float("g_learning_rate", None, "G's learning rate (paper 0.01 SGD)")
 _GAMMA = flags.DEFINE_float("gamma", None, "gradient regularisation (paper 0.01)")
 _HVP = flags.DEFINE_string("hvp", None, "finite_difference | exact | none")
 _TABLE6 = flags.DEFINE_list("table6_generators", None,
@@ -57,7 +59,8 @@ def main(argv):
         at_epochs=_AT_EPOCHS.value, advnet_epochs=_ADV_EPOCHS.value,
         eat_epochs=_EAT_EPOCHS.value, train_limit=_TRAIN_LIMIT.value,
         test_limit=_TEST_LIMIT.value, generator=_GEN.value, g_steps=_G_STEPS.value,
-        g_updates=_G_UPDATES.value, gamma=_GAMMA.value, hvp=_HVP.value,
+        g_updates=_G_UPDATES.value, g_optimizer=_G_OPT.value,
+        g_learning_rate=_G_LR.value, gamma=_GAMMA.value, hvp=_HVP.value,
         table6_generators=specs(_TABLE6), attack_generators=specs(_ATTACK_GENS),
         attack_epochs=_ATTACK_EPOCHS.value)
     results = reproduce(_PRESET.value, _DATASET.value, work_dir=_WORK.value,
