@@ -20,17 +20,33 @@ def _data(n=64, seed=0):
     return toy_data(n, seed)
 
 
+def _method_kwargs(method):
+    """What a method needs beyond the classifier, deterministic across strategies."""
+    if method == "pgd_at":
+        return {"eps": 0.1, "num_steps": 2, "random_start": False}
+    if method == "advnet":
+        from tf_advnet.models.advnet_generators import advnet_g0
+
+        keras.utils.set_random_seed(2)
+        return {"eps": 0.1, "g_steps": 1,
+                "generator": advnet_g0((8, 8, 1), k=4, sync_bn=True)}
+    if method == "ensemble_at":
+        return {"eps": 0.1, "pgd_steps": 2, "random_start": False,
+                "sources": [toy_classifier(3)]}
+    return {}
+
+
 @pytest.mark.parametrize("method", METHOD_NAMES)
 def test_fit_logs_finite_metrics_and_changes_weights(method):
     x, y = _data()
     clf = _classifier()
     before = [w.numpy().copy() for w in clf.trainable_weights]
-    kwargs = {"eps": 0.1, "num_steps": 2} if method == "pgd_at" else {}
-    trainer = build_trainer(method, clf, **kwargs)
+    trainer = build_trainer(method, clf, **_method_kwargs(method))
     trainer.compile(optimizer=keras.optimizers.SGD(0.1))
     hist = trainer.fit(x, y, batch_size=16, epochs=1, verbose=0,
                        validation_data=(x, y))
-    expected = {"loss", "clean_acc"} | ({"adv_acc"} if method == "pgd_at" else set())
+    expected = {"loss", "clean_acc"} | (
+        {"adv_acc"} if method in ("pgd_at", "advnet", "ensemble_at") else set())
     assert expected | {"val_" + k for k in ("loss", "clean_acc")} <= set(hist.history)
     assert all(np.isfinite(v[-1]) for v in hist.history.values())
     after = [w.numpy() for w in clf.trainable_weights]
@@ -71,9 +87,7 @@ def _one_step(strategy, method):
     x, y = _data(32)
     with strategy.scope():
         clf = _classifier(seed=1)
-        kwargs = {"eps": 0.1, "num_steps": 2, "random_start": False} \
-            if method == "pgd_at" else {}
-        trainer = build_trainer(method, clf, weight_decay=1e-3, **kwargs)
+        trainer = build_trainer(method, clf, weight_decay=1e-3, **_method_kwargs(method))
         trainer.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9))
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
     trainer.fit(ds, epochs=2, verbose=0)

@@ -35,7 +35,8 @@ from tf_advnet.trainers.base import ClassifierTrainer
 PARTS = ("fgs_ml", "pgd", "ll")
 
 
-def static_examples(source_fn, x, y, *, eps, pgd_steps=10, step_size=None, seed=None):
+def static_examples(source_fn, x, y, *, eps, pgd_steps=10, step_size=None,
+                    random_start=True, seed=None):
     """The three crafted batches of one static source: {"fgs_ml", "pgd", "ll"}.
 
     Args:
@@ -43,6 +44,7 @@ def static_examples(source_fn, x, y, *, eps, pgd_steps=10, step_size=None, seed=
       x, y: a batch of [0, 1] images and integer labels.
       eps: L-inf budget.
       pgd_steps: PGD steps (paper: 10); step_size default eps / 4 (Eq. 11).
+      random_start: PGD's random start (Eq. 11; True in the paper).
       seed: PGD random-start seed (None: TF's global RNG).
     """
     logits = source_fn(x)
@@ -51,7 +53,7 @@ def static_examples(source_fn, x, y, *, eps, pgd_steps=10, step_size=None, seed=
     return {
         "fgs_ml": fgm(source_fn, x, None, eps=eps, norm="inf"),
         "pgd": pgd(source_fn, x, y, eps=eps, step_size=step, num_steps=pgd_steps,
-                   random_start=True, seed=seed),
+                   random_start=random_start, seed=seed),
         "ll": fgm(source_fn, x, y_ll, eps=eps, norm="inf", targeted=True),
     }
 
@@ -64,12 +66,13 @@ class EnsembleATTrainer(ClassifierTrainer):
       sources: non-empty list of pre-trained keras models (their weights are
         frozen here).
       eps: L-inf budget of the crafted examples.
-      pgd_steps, step_size: the PGD part (paper: 10 steps of eps / 4).
+      pgd_steps, step_size, random_start: the PGD part (paper: 10 steps of eps / 4
+        from a random start).
       weight_decay: coupled L2 on kernels.
     """
 
     def __init__(self, classifier, sources=(), *, eps, pgd_steps=10, step_size=None,
-                 weight_decay=0.0, **kwargs):
+                 random_start=True, weight_decay=0.0, **kwargs):
         super().__init__(classifier, weight_decay=weight_decay, **kwargs)
         if not sources:
             raise UserError("--eat_sources is required for method 'ensemble_at': the "
@@ -80,6 +83,7 @@ class EnsembleATTrainer(ClassifierTrainer):
         self.eps = float(check_range("eps", eps, 0.0, 1.0))
         self.pgd_steps = int(check_range("attack_steps", pgd_steps, 0))
         self.step_size = step_size
+        self.random_start = bool(random_start)
         self.adv_acc_tracker = keras.metrics.SparseCategoricalAccuracy(name="adv_acc")
 
     @property
@@ -92,7 +96,8 @@ class EnsembleATTrainer(ClassifierTrainer):
         for source in self.sources:
             ex = static_examples(lambda t, m=source: m(t, training=False), x, y,
                                  eps=self.eps, pgd_steps=self.pgd_steps,
-                                 step_size=self.step_size)
+                                 step_size=self.step_size,
+                                 random_start=self.random_start)
             parts += [tf.stop_gradient(ex[p]) for p in PARTS]
         x_adv = tf.concat(parts, axis=0)
         y_adv = tf.concat([y] * len(parts), axis=0)
