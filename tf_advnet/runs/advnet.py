@@ -283,19 +283,18 @@ def table(models, surrogates, x, y, s):
     White-box columns attack the row's model; black-box ones are crafted once on
     each surrogate and fed to every row.
     """
-    from tf_advnet.attacks.transfer import transfer_matrix
-    from tf_advnet.eval.robustness import as_model_fn
+    from tf_advnet.attacks.transfer import craft, transfer_matrix
+    from tf_advnet.eval.robustness import as_model_fn, predict
 
     fns = {k: as_model_fn(m) for k, m in models.items()}
     sur = {k: as_model_fn(m) for k, m in surrogates.items()}
     black = transfer_matrix(sur, attacks(s), fns, x, y, batch_size=s.eval_batch_size)
     out = {}
     for name, fn in fns.items():
-        white = transfer_matrix({name: fn}, attacks(s), {name: fn}, x, y,
-                                batch_size=s.eval_batch_size)
-        row = {"clean": black["clean"][name],
-               "fgs": white["transfer"][name][f"{name}/fgs"],
-               "pgd": white["transfer"][name][f"{name}/pgd"]}
+        row = {"clean": black["clean"][name]}
+        for a, attack in attacks(s).items():
+            x_adv = craft(fn, attack, x, y, batch_size=s.eval_batch_size)
+            row[a] = float((predict(fn, x_adv, s.eval_batch_size) == y).mean())
         for sname in surrogates:
             for a in ("fgs", "pgd"):
                 row[f"{a}({sname})"] = black["transfer"][name][f"{sname}/{a}"]
@@ -306,8 +305,6 @@ def table(models, surrogates, x, y, s):
 def train_attack_generator(clf, spec, x, y, s, out_path, *, progress=print):
     """Sec. 4.5: generator `spec` trained alone against the frozen classifier `clf`
     (one G step per batch, the study's G optimiser); saved to / reused from out_path."""
-    import keras
-
     from tf_advnet import data as data_lib
     from tf_advnet.models.advnet_generators import build_generator
     from tf_advnet.runs import common
@@ -321,11 +318,10 @@ def train_attack_generator(clf, spec, x, y, s, out_path, *, progress=print):
     gen = build_generator(kind, tuple(x.shape[1:]), int(clf.output_shape[-1]),
                           **({} if k is None else {"k": k}))
     clf.trainable = False
-    cfg = model_config(s, "C", generator=spec)
+    cfg = model_config(s, "C", generator=spec)  # C's recipe for G's optimiser
     trainer = AdvNetTrainer(clf, gen, eps=s.eps, g_steps=1, hvp="none", clip=s.clip,
                             g_weight_decay=s.advnet_weight_decay)
-    trainer.compile(optimizer=keras.optimizers.SGD(0.0),
-                    g_optimizer=generator_optimizer(cfg.train))
+    trainer.compile(g_optimizer=generator_optimizer(cfg.train))
     progress(f"[advnet] training generator {spec} against a fixed classifier -> "
              f"{out_path}")
     trainer.fit(data_lib.make_dataset(x, y, s.batch_size, training=True, seed=s.seed),
@@ -394,9 +390,7 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/advnet", result
     results_dir = results_dir or os.path.join("results", "advnet", s.dataset)
     base = model_config(s, "A")
     x_train, y_train = common.load_split(base.data, "train")
-    x_test, y_test = common.load_split(base.data, "test")
-    y_test = np.asarray(y_test, np.int64)
-    y_train = np.asarray(y_train, np.int64)
+    x_test, y_test = common.load_split(base.data, "test")  # int64 labels
 
     runs, seconds = {}, {}
 
@@ -411,10 +405,9 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/advnet", result
         trained(label, label)
         trained(label + "'", label, seed_offset=1)
     trained("EAT", "EAT", sources=(runs["A"]["model_path"],))
-    main_kind = s.generator
-    for spec in s.table6_generators:
-        if spec != main_kind:
-            trained(f"C[{spec}]", "C", generator=spec)
+    table6 = [g for g in s.table6_generators if g != s.generator]  # C has s.generator
+    for spec in table6:
+        trained(f"C[{spec}]", "C", generator=spec)
 
     def load(label):
         return common.load_keras_model(runs[label]["model_path"])
@@ -422,8 +415,7 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/advnet", result
     models = {label: load(label) for label in runs}
     surrogates = {k: models[k] for k in SURROGATES}
     progress("[advnet] white- and black-box evaluation (Tables 1-4, 6)")
-    rows = ("A", "B", "C", "EAT") + tuple(f"C[{g}]" for g in s.table6_generators
-                                          if g != main_kind)
+    rows = ("A", "B", "C", "EAT") + tuple(f"C[{g}]" for g in table6)
     tab = table({r: models[r] for r in rows}, surrogates, x_test, y_test, s)
     progress("[advnet] generator attacks (Tables 5, 10, 11)")
     gen_tab = generator_attack_table({r: models[r] for r in ROWS}, surrogates, x_test,

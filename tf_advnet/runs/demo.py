@@ -148,8 +148,9 @@ def _advnet(dataset, preset_name, work_dir, results_dir, overrides, advnet_overr
         progress(f"[demo] adversarial networks skipped: for {dataset} at the "
                  f"{preset_name} preset run experiments/reproduce_advnet.py")
         return None
-    ov = dict(DEMO_ADVNET, **_study_overrides(overrides), **(advnet_overrides or {}))
-    if "epochs" in _study_overrides(overrides):  # one --epochs sizes every model
+    sized = _study_overrides(overrides)
+    ov = dict(DEMO_ADVNET, **sized, **(advnet_overrides or {}))
+    if "epochs" in sized:  # one --epochs sizes every model
         ov.update(at_epochs=ov["epochs"], advnet_epochs=ov["epochs"],
                   eat_epochs=ov["epochs"])
     res = advnet.reproduce("cpu", dataset, work_dir=os.path.join(work_dir, "advnet"),

@@ -430,8 +430,7 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/pgn", results_d
     results_dir = results_dir or os.path.join("results", "pgn", s.dataset)
     base_cfg = model_config(s, "standard")
     x_train, y_train = common.load_split(base_cfg.data, "train")
-    x_test, y_test = common.load_split(base_cfg.data, "test")
-    y_test = np.asarray(y_test, np.int64)
+    x_test, y_test = common.load_split(base_cfg.data, "test")  # int64 labels
 
     def trained(method, value=None, **kw):
         return _train(s, root, method, value, progress=progress, argv=argv, **kw)
@@ -499,7 +498,7 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/pgn", results_d
                                        os.path.join(root, name), progress=progress)
 
     progress("[pgn] timing a training step of each method")
-    speed = step_throughput(s, x_train, np.asarray(y_train, np.int64))
+    speed = step_throughput(s, x_train, y_train)
     results = {"study": dataclasses.asdict(s), "n_train": int(len(x_train)),
                "n_test": int(len(x_test)), "models": models,
                "matching": {"target_acc": target, "chosen": chosen},

@@ -63,7 +63,7 @@ import keras
 import tensorflow as tf
 
 from tf_advnet.attacks.generator import generator_inputs, perturb
-from tf_advnet.errors import UserError, check_choice, check_range
+from tf_advnet.errors import check_choice, check_range
 from tf_advnet.trainers.base import ClassifierTrainer, l2_penalty, scale_for_replicas
 
 HVP_MODES = ("finite_difference", "exact", "none")
@@ -100,8 +100,6 @@ class AdvNetTrainer(ClassifierTrainer):
       weight_decay: coupled L2 on D's kernels.
       g_weight_decay: on G's kernels (None: the same as `weight_decay`, as the
         paper's "for both D and G").
-      seed: unused (z and h are deterministic given TF's global seed); kept so
-        every trainer takes `seed`.
     """
 
     def __init__(self, classifier, generator=None, *, eps, lam=1.0, gamma=0.01,
@@ -239,8 +237,6 @@ class AdvNetTrainer(ClassifierTrainer):
     def train_step(self, data):
         x, y = data[0], data[1]
         x = tf.convert_to_tensor(x, tf.float32)
-        if self.optimizer is None or self.g_optimizer is None:
-            raise UserError("compile() the AdvNetTrainer before fit()")
         for _ in range(self.g_updates * self.g_steps):
             g_loss, adv_ce, adv_logits = self.generator_step(x, y)
         self.g_loss_tracker.update_state(g_loss)

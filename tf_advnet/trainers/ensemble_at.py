@@ -48,10 +48,11 @@ def static_examples(source_fn, x, y, *, eps, pgd_steps=10, step_size=None,
       seed: PGD random-start seed (None: TF's global RNG).
     """
     logits = source_fn(x)
+    y_ml = tf.argmax(logits, axis=-1, output_type=tf.int32)
     y_ll = tf.argmin(logits, axis=-1, output_type=tf.int32)
     step = eps / 4.0 if step_size is None else step_size
     return {
-        "fgs_ml": fgm(source_fn, x, None, eps=eps, norm="inf"),
+        "fgs_ml": fgm(source_fn, x, y_ml, eps=eps, norm="inf"),
         "pgd": pgd(source_fn, x, y, eps=eps, step_size=step, num_steps=pgd_steps,
                    random_start=random_start, seed=seed),
         "ll": fgm(source_fn, x, y_ll, eps=eps, norm="inf", targeted=True),
