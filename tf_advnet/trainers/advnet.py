@@ -64,7 +64,7 @@ import tensorflow as tf
 
 from tf_advnet.attacks.generator import generator_inputs, perturb
 from tf_advnet.errors import check_choice, check_range
-from tf_advnet.trainers.base import ClassifierTrainer, l2_penalty, scale_for_replicas
+from tf_advnet.trainers.base import ClassifierTrainer, regularization, scale_for_replicas
 
 HVP_MODES = ("finite_difference", "exact", "none")
 
@@ -170,18 +170,11 @@ class AdvNetTrainer(ClassifierTrainer):
         with tf.GradientTape() as tape:
             x_adv = self.adversarial(x, g_in)
             adv_ce, adv_logits = self.ce(x_adv, y, training=False)
-            g_loss = -self.lam * adv_ce + l2_penalty(self.generator, self.g_weight_decay)
-            if self.generator.losses:
-                g_loss += tf.add_n(self.generator.losses)
+            g_loss = -self.lam * adv_ce + regularization(self.generator,
+                                                          self.g_weight_decay)
             scaled = scale_for_replicas(g_loss)
         self.g_optimizer.apply(tape.gradient(scaled, gen_w), gen_w)
         return g_loss, adv_ce, adv_logits
-
-    def _d_penalties(self):
-        total = l2_penalty(self.classifier, self.weight_decay)
-        if self.classifier.losses:
-            total += tf.add_n(self.classifier.losses)
-        return total
 
     def discriminator_gradients(self, x, y):
         """D's gradient of Eq. (8) and the step's statistics.
@@ -205,7 +198,8 @@ class AdvNetTrainer(ClassifierTrainer):
             v_local = inner.gradient(adv_term, gen_w)
             v = _all_reduce_sum([tf.stop_gradient(g) for g in v_local])
             clean_ce, clean_logits = self.ce(x, y, training=True)
-            clean_term = scale_for_replicas(clean_ce + self._d_penalties())
+            clean_term = scale_for_replicas(
+                clean_ce + regularization(self.classifier, self.weight_decay))
             total = clean_term + adv_term
             if exact:
                 # grad_theta of gamma/2 ||v||^2 is gamma (dv/dtheta)^T v; summed over

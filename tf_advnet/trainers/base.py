@@ -37,6 +37,15 @@ def l2_penalty(model, weight_decay):
     return 0.5 * weight_decay * tf.add_n([tf.reduce_sum(tf.square(v)) for v in kernels])
 
 
+def regularization(model, weight_decay):
+    """What every player's objective adds: `l2_penalty` plus the model's own layer
+    losses (e.g. activity regularisers)."""
+    total = l2_penalty(model, weight_decay)
+    if model.losses:
+        total += tf.add_n(model.losses)
+    return total
+
+
 class ClassifierTrainer(keras.Model):
     """Base trainer around one classifier that outputs logits.
 
@@ -84,10 +93,8 @@ class ClassifierTrainer(keras.Model):
         """
         with tf.GradientTape() as tape:
             loss, aux = loss_fn()
-            total = loss + l2_penalty(self.classifier, self.weight_decay)
-            if self.classifier.losses:
-                total += tf.add_n(self.classifier.losses)
-            scaled = scale_for_replicas(total)
+            scaled = scale_for_replicas(
+                loss + regularization(self.classifier, self.weight_decay))
         weights = self.classifier.trainable_weights
         self.optimizer.apply(tape.gradient(scaled, weights), weights)
         return loss, aux

@@ -33,7 +33,7 @@ import tensorflow as tf
 
 from tf_advnet.attacks.deepfool_diff import DEFAULT_NORM_EPS, deepdefense_ratio
 from tf_advnet.errors import UserError, check_range
-from tf_advnet.trainers.base import ClassifierTrainer, l2_penalty, scale_for_replicas
+from tf_advnet.trainers.base import ClassifierTrainer, regularization, scale_for_replicas
 
 
 def regulariser_terms(r, correct, *, c, d):
@@ -124,9 +124,7 @@ class DeepDefenseTrainer(ClassifierTrainer):
         split = self.regularized_layers is not None
         with tf.GradientTape(persistent=split) as tape:
             ce, reg, r, logits = self.losses_on(x, y)
-            base = ce + l2_penalty(self.classifier, self.weight_decay)
-            if self.classifier.losses:
-                base += tf.add_n(self.classifier.losses)
+            base = ce + regularization(self.classifier, self.weight_decay)
             if split:
                 scaled_base = scale_for_replicas(base)
                 scaled_reg = scale_for_replicas(self.lam * reg)

@@ -54,7 +54,7 @@ import tensorflow as tf
 
 from tf_advnet.attacks.pgn import one_hot_labels, tanh_space, true_class_gradient
 from tf_advnet.errors import UserError, check_range
-from tf_advnet.trainers.base import ClassifierTrainer, l2_penalty, scale_for_replicas
+from tf_advnet.trainers.base import ClassifierTrainer, regularization, scale_for_replicas
 
 DEFAULT_LR = 5e-4  # the official code's Adam learning rate [notes §3.4]
 
@@ -186,14 +186,9 @@ class PGNTrainer(ClassifierTrainer):
         gen_w = self.generator.trainable_weights
         with tf.GradientTape(persistent=True) as tape:
             out = self.forward(x, y)
-            c_total = out["adv_ce"] + l2_penalty(self.classifier, self.weight_decay)
-            if self.classifier.losses:
-                c_total += tf.add_n(self.classifier.losses)
-            g_total = out["g_loss"]
-            if self.generator.losses:
-                g_total += tf.add_n(self.generator.losses)
-            c_scaled = scale_for_replicas(c_total)
-            g_scaled = scale_for_replicas(g_total)
+            c_scaled = scale_for_replicas(
+                out["adv_ce"] + regularization(self.classifier, self.weight_decay))
+            g_scaled = scale_for_replicas(out["g_loss"] + regularization(self.generator, 0.0))
         # Both gradients from the same forward pass, before either update.
         c_grads = tape.gradient(c_scaled, clf_w)
         g_grads = tape.gradient(g_scaled, gen_w)
