@@ -21,6 +21,8 @@ def test_split_specs_keeps_options_together():
     ("cwpgd100:kappa=50", "cwpgd", "inf", 100, True),
     ("mim10", "mim", "inf", 10, True),
     ("cw100", "cw", "2", 100, False),
+    ("cw100_inf", "cw", "inf", 100, True),
+    ("cw1000_inf:bs=1,tau=eps/10", "cw", "inf", 1000, True),
     ("deepfool", "deepfool", "2", 50, False),
     ("deepfool_inf:max_iter=5", "deepfool", "inf", 5, False),
     ("noise", "noise", "inf", 0, True),
@@ -53,8 +55,27 @@ def test_bounded_attacks_stay_in_ball():
         assert np.abs(d).max() <= 0.05 + 1e-6, a.spec
 
 
+def test_cw_inf_spec_is_carlini_wagner_linf():
+    from tf_advnet.attacks.cw_linf import carlini_wagner_linf
+
+    model_fn = _models.logits_fn(_models.tiny_cnn())
+    x = tf.constant(_models.images(8, seed=2))
+    y = tf.argmax(model_fn(x), -1)
+    a = parse_attack("cw20_inf:bs=2,lr=0.01,const=0.5,tau=eps/4,max_const=64,"
+                     "conf=0.1", eps=0.04)
+    assert a.eps == 0.04 and a.bounded
+    expected = carlini_wagner_linf(
+        model_fn, x, y, eps=0.04, max_iterations=20, binary_search_steps=2,
+        learning_rate=0.01, initial_const=0.5, tau=0.01, max_const=64.0,
+        confidence=0.1)
+    np.testing.assert_array_equal(a(model_fn, x, y).numpy(), expected.numpy())
+    assert np.abs(expected.numpy() - x.numpy()).max() <= 0.04 + 1e-6
+
+
 @pytest.mark.parametrize("spec,needle", [
     ("bogus", "unknown attack"),
+    ("cw100_l2", "cw<K>_inf is L-inf"),
+    ("cw100:tau=0.1", "option 'tau' is not valid"),
     ("pgd", "needs a step count"),
     ("fgsm3", "takes no step count"),
     ("pgd10:foo=1", "option 'foo' is not valid"),

@@ -30,6 +30,14 @@ def _method_kwargs(method):
         keras.utils.set_random_seed(2)
         return {"eps": 0.1, "g_steps": 1,
                 "generator": advnet_g0((8, 8, 1), k=4, sync_bn=True)}
+    if method == "l2lda":
+        from tf_advnet.models.l2lda_generator import l2lda_generator
+
+        keras.utils.set_random_seed(2)
+        return {"eps": 0.1, "num_steps": 2,
+                "generator": l2lda_generator((8, 8, 1), 3, width=4, sync_bn=True)}
+    if method == "cw_at":
+        return {"eps": 0.1, "max_iterations": 3}
     if method == "ensemble_at":
         return {"eps": 0.1, "pgd_steps": 2, "random_start": False,
                 "sources": [toy_classifier(3)]}
@@ -46,7 +54,8 @@ def test_fit_logs_finite_metrics_and_changes_weights(method):
     hist = trainer.fit(x, y, batch_size=16, epochs=1, verbose=0,
                        validation_data=(x, y))
     expected = {"loss", "clean_acc"} | (
-        {"adv_acc"} if method in ("pgd_at", "advnet", "ensemble_at") else set())
+        {"adv_acc"} if method in ("pgd_at", "advnet", "ensemble_at", "l2lda", "cw_at")
+        else set())
     assert expected | {"val_" + k for k in ("loss", "clean_acc")} <= set(hist.history)
     assert all(np.isfinite(v[-1]) for v in hist.history.values())
     after = [w.numpy() for w in clf.trainable_weights]

@@ -9,6 +9,7 @@ named tuple whose first field is the images).
   pgd                projected gradient descent, CE or CW loss    (pgd.py)
   mim                momentum iterative method                    (mim.py)
   carlini_wagner_l2  C&W L2 with binary search over c             (cw.py)
+  carlini_wagner_linf  L-inf C&W of mister_ed (L2L-DA)          (cw_linf.py)
   deepfool           DeepFool, L2 or L-inf                        (deepfool.py)
   craft, transfer_matrix   black-box transfer                     (transfer.py)
   parse_attack       attack specs by name ("pgd10", "cw100")      (registry.py)
@@ -18,6 +19,7 @@ moving statistics while crafting.
 """
 
 from tf_advnet.attacks.cw import carlini_wagner_l2
+from tf_advnet.attacks.cw_linf import carlini_wagner_linf
 from tf_advnet.attacks.deepfool import DeepFoolResult, deepfool
 from tf_advnet.attacks.fgsm import fgm, fgsm
 from tf_advnet.attacks.mim import mim
@@ -25,5 +27,6 @@ from tf_advnet.attacks.pgd import pgd
 from tf_advnet.attacks.registry import Attack, parse_attack, parse_attacks
 from tf_advnet.attacks.transfer import craft, transfer_matrix
 
-__all__ = ["carlini_wagner_l2", "DeepFoolResult", "deepfool", "fgm", "fgsm", "mim",
-           "pgd", "Attack", "parse_attack", "parse_attacks", "craft", "transfer_matrix"]
+__all__ = ["carlini_wagner_l2", "carlini_wagner_linf", "DeepFoolResult",
+           "deepfool", "fgm", "fgsm", "mim", "pgd", "Attack", "parse_attack",
+           "parse_attacks", "craft", "transfer_matrix"]

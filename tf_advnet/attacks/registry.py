@@ -1,12 +1,14 @@
 """Attack specs by name, so configs and flags stay plain strings.
 
-A spec is `family[K][_l2][:key=value,...]`, e.g. `fgsm`, `pgd10`, `pgd100:step=eps/12`,
+A spec is `family[K][_l2|_inf][:key=value,...]`, e.g. `fgsm`, `pgd10`, `pgd100:step=eps/12`,
 `pgd20_l2:eps=1.5`, `cwpgd100` (PGD on the CW margin, BAT's "CW-100"), `mim10`,
 `cw100` (Carlini-Wagner L2 with 100 iterations, the PGN paper's rho_cw attack),
-`deepfool`, `deepfool_inf`, `noise` (uniform noise in the ball; a sanity baseline).
+`cw100_inf` / `cw1000_inf` (mister_ed's L-inf Carlini-Wagner, L2L-DA's "C&W100" and
+"C&W1000"), `deepfool`, `deepfool_inf`, `noise` (uniform noise in the ball; a sanity baseline).
 
-Bounded attacks (fgsm, fgm, pgd, cwpgd, mim, noise) stay within `eps` and enter the
-per-example worst case. Minimal-perturbation attacks (cw, deepfool) are unbounded:
+Bounded attacks (fgsm, fgm, pgd, cwpgd, mim, noise, and the L-inf C&W `cw<K>_inf`,
+which projects onto the eps-ball) stay within `eps` and enter the per-example worst
+case. Minimal-perturbation attacks (L2 cw, deepfool) are unbounded:
 their accuracy is reported with their perturbation sizes, and they stay out of the
 worst case unless given a budget with `:eps=` (then a success larger than the budget
 counts as robust).
@@ -14,8 +16,10 @@ counts as robust).
 Options: `step` (a float or `eps/N`; PGD default 2.5*eps/K, Madry et al.'s rule, which
 is eps/4 at K = 10), `restarts`, `random_start` (0/1), `keep_best` (0/1), `kappa`
 (CW-margin cap; BAT uses 50), `eps` (override the budget), `decay` (MIM),
-`bs` (C&W binary-search steps), `conf` (C&W confidence), `overshoot` and `max_iter`
-(DeepFool).
+`bs` (C&W binary-search steps; default 5 for L2, 10 for L-inf), `conf` (C&W
+confidence), `lr` and `const` (C&W learning rate and initial constant), `tau` and
+`max_const` (L-inf C&W only: soft-L-inf threshold, default 8/255, and the cap on the
+constant, default 128), `overshoot` and `max_iter` (DeepFool).
 """
 
 import dataclasses
@@ -33,10 +37,11 @@ _ALLOWED_OPTS = {
     "cwpgd": {"eps", "step", "restarts", "random_start", "keep_best", "kappa"},
     "mim": {"eps", "step", "decay", "random_start"},
     "cw": {"eps", "bs", "conf", "lr", "const"},
+    "cw_inf": {"eps", "bs", "conf", "lr", "const", "tau", "max_const"},
     "deepfool": {"eps", "overshoot", "max_iter", "candidates"},
     "noise": {"eps"},
 }
-HELP = ("fgsm, fgm_l2, pgd<K>[_l2], cwpgd<K>, mim<K>, cw<K>, deepfool[_inf], noise "
+HELP = ("fgsm, fgm_l2, pgd<K>[_l2], cwpgd<K>, mim<K>, cw<K>[_inf], deepfool[_inf], noise "
         "with optional ':key=value,...' (e.g. pgd100:step=eps/12,restarts=2)")
 
 
@@ -66,18 +71,19 @@ class Attack:
         return self.fn(model_fn, x, y, seed)
 
 
-def _parse_opts(spec, family, text, eps):
+def _parse_opts(spec, family, text, eps, allowed_key=None):
     opts = {}
     if not text:
         return opts
+    allowed = _ALLOWED_OPTS[allowed_key or family]
     for item in text.split(","):
         if "=" not in item:
             raise UserError(f"--attacks: bad option {item!r} in {spec!r}; use key=value")
         key, value = (s.strip() for s in item.split("=", 1))
-        if key not in _ALLOWED_OPTS[family]:
+        if key not in allowed:
             raise UserError(
                 f"--attacks: option {key!r} is not valid for {family} in {spec!r}; "
-                f"allowed: {', '.join(sorted(_ALLOWED_OPTS[family]))}")
+                f"allowed: {', '.join(sorted(allowed))}")
         opts[key] = _parse_number(spec, key, value, eps)
     return opts
 
@@ -122,17 +128,20 @@ def parse_attack(spec, *, eps, eps_l2=None):
         raise UserError(f"--attacks: {spec!r} needs a step count, e.g. {family}10")
     if not iterative and k is not None and family != "fgm":
         raise UserError(f"--attacks: {family} takes no step count (got {spec!r})")
-    if family in ("cwpgd", "cw", "noise", "fgsm") and m.group("l2"):
-        raise UserError(f"--attacks: {family} has no norm suffix (got {spec!r})")
-    if family == "cw" or (family == "fgm" and not m.group("l2")):
+    cw_inf = family == "cw" and m.group("l2") == "_inf"
+    if family in ("cwpgd", "cw", "noise", "fgsm") and m.group("l2") and not cw_inf:
+        raise UserError(f"--attacks: {family} has no norm suffix (got {spec!r})"
+                        + ("; cw<K> is L2, cw<K>_inf is L-inf" if family == "cw" else ""))
+    if (family == "cw" and not cw_inf) or (family == "fgm" and not m.group("l2")):
         norm = "2"  # C&W is L2; FGM without a suffix is the L2 fast gradient method
     if family == "deepfool":
         norm = "inf" if m.group("l2") == "_inf" else "2"
     base_eps = eps_l2 if norm == "2" else eps
-    opts = _parse_opts(spec, family, m.group("opts"), base_eps)
+    opts = _parse_opts(spec, family, m.group("opts"), base_eps,
+                       allowed_key="cw_inf" if cw_inf else None)
     explicit_eps = "eps" in opts
     budget = opts.pop("eps", base_eps)
-    minimal = family in ("cw", "deepfool")
+    minimal = family in ("cw", "deepfool") and not cw_inf
     if not minimal and budget is None:
         raise UserError(
             f"--attacks: {spec!r} is an L2 attack and needs a budget: set --eps_l2 "
@@ -188,6 +197,20 @@ def parse_attack(spec, *, eps, eps_l2=None):
             delta = _projections.random_init(tf.shape(x), budget, norm, seed)
             return tf.clip_by_value(x + delta, 0.0, 1.0)
         return Attack(spec, family, norm, budget, True, 0, fn)
+
+    if cw_inf:
+        from tf_advnet.attacks.cw_linf import carlini_wagner_linf
+
+        kw = dict(eps=budget, max_iterations=k, binary_search_steps=_int("bs", 10),
+                  confidence=opts.get("conf", 0.0))
+        for opt, arg in (("lr", "learning_rate"), ("const", "initial_const"),
+                         ("tau", "tau"), ("max_const", "max_const")):
+            if opt in opts:
+                kw[arg] = opts[opt]
+
+        def fn(model_fn, x, y, seed):
+            return carlini_wagner_linf(model_fn, x, y, **kw)
+        return Attack(spec, family, "inf", budget, True, k, fn)
 
     if family == "cw":
         from tf_advnet.attacks.cw import carlini_wagner_l2

@@ -107,6 +107,23 @@ class TrainConfig:
       g_weight_decay: L2 on the generator's kernels (None: weight_decay).
       eat_sources: .keras files of the static models of ensemble adversarial
         training (method "ensemble_at").
+      init_model: a .keras classifier whose weights start the training (L2L-DA
+        and its baselines start from a pre-trained plain model).
+      clipnorm: global gradient-norm clip of every optimiser (None: off;
+        L2L-DA's code: 1).
+      l2lda_generator: L2L-DA's generator (method "l2lda"): "l2lda" (the U-Net
+        on x, grad, delta, y, z) or "l2l_star" (on x, grad only: L2L*).
+      l2lda_width: the generator's base width (paper 64).
+      l2lda_z_dim: size of z (paper 8).
+      l2lda_steps: recursive steps T (paper 10); eps_step = eps / 4.
+      l2lda_lambda: diversity weight lambda (code: 0.02 MNIST, 0.5 CIFAR-10).
+      l2lda_recursive: recursion (Eq. 5) or one shot ("R X": T = 1, step eps).
+      l2lda_diversity: the diversity loss of Eq. (7) ("D X": off).
+      l2lda_delta, l2lda_label: the generator takes delta / the label y
+        (Table 1(b) ablations).
+      l2lda_normalize: normalise the generator's gradient input.
+      cw_steps: Adam steps of the L-inf C&W examples of method "cw_at".
+      cw_const: C&W's constant c inside training (no binary search).
     """
 
     method: str = "standard"
@@ -149,6 +166,20 @@ class TrainConfig:
     g_beta_1: float = 0.5
     g_weight_decay: Optional[float] = None
     eat_sources: Tuple[str, ...] = ()
+    init_model: Optional[str] = None
+    clipnorm: Optional[float] = None
+    l2lda_generator: str = "l2lda"
+    l2lda_width: int = 64
+    l2lda_z_dim: int = 8
+    l2lda_steps: int = 10
+    l2lda_lambda: float = 0.02
+    l2lda_recursive: bool = True
+    l2lda_diversity: bool = True
+    l2lda_delta: bool = True
+    l2lda_label: bool = True
+    l2lda_normalize: bool = True
+    cw_steps: int = 100
+    cw_const: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,6 +279,21 @@ class ExperimentConfig:
             if self.train.advnet_fd_h is not None:
                 check_range("advnet_fd_h", self.train.advnet_fd_h, 0.0,
                             low_inclusive=False)
+        if self.train.method == "l2lda":
+            check_choice("l2lda_generator", self.train.l2lda_generator,
+                         ("l2lda", "l2l_star"))
+            check_range("l2lda_width", self.train.l2lda_width, 1)
+            check_range("l2lda_z_dim", self.train.l2lda_z_dim, 1)
+            check_range("l2lda_steps", self.train.l2lda_steps, 1)
+            check_range("l2lda_lambda", self.train.l2lda_lambda, 0.0)
+            check_choice("g_optimizer", self.train.g_optimizer, ("sgd", "adam"))
+            check_range("g_learning_rate", self.train.g_learning_rate, 0.0,
+                        low_inclusive=False)
+        if self.train.method == "cw_at":
+            check_range("cw_steps", self.train.cw_steps, 1)
+            check_range("cw_const", self.train.cw_const, 0.0, low_inclusive=False)
+        if self.train.clipnorm is not None:
+            check_range("clipnorm", self.train.clipnorm, 0.0, low_inclusive=False)
         if self.train.method == "ensemble_at" and not self.train.eat_sources:
             raise UserError("--eat_sources is required for --method=ensemble_at: the "
                             ".keras file(s) of pre-trained undefended models")

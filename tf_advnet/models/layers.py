@@ -10,8 +10,11 @@ guide §6). The layers here are the pieces that Keras does not ship:
   shortcut of He et al.'s CIFAR ResNets.
 - `ChannelPad`: zero padding along the channel axis, the channel part of the
   option-A and Madry/BAT shortcuts.
+- `ConditionalBatchNormalization`: batch normalisation whose scale and shift
+  are looked up by class label (de Vries et al. 2017; Dumoulin et al. 2017),
+  how L2L-DA's generator takes y.
 
-The `2x - 1` rescaling used by Wang & Yu and BAT is the stock
+Apart from the CBN's tables, these layers hold no weights. The `2x - 1` rescaling used by Wang & Yu and BAT is the stock
 `keras.layers.Rescaling(2.0, offset=-1.0)`.
 
 Every layer is registered with `keras.saving.register_keras_serializable`, so
@@ -126,4 +129,92 @@ class ChannelPad(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({"before": self.before, "after": self.after})
+        return config
+
+
+def _cbn_gamma_init(shape, dtype=None):
+    """Class rows ~ N(0, 0.02), shared last row ~ N(1, 0.02) (L2L-DA's code)."""
+    table = keras.random.normal(shape, stddev=0.02, dtype=dtype)
+    shared = ops.cast(ops.arange(shape[0]) == shape[0] - 1, table.dtype)
+    return table + ops.expand_dims(shared, -1)
+
+
+@keras.saving.register_keras_serializable(package="tf_advnet")
+class ConditionalBatchNormalization(keras.layers.Layer):
+    """Class-conditional batch normalisation (the label input of L2L-DA's G).
+
+    Normalises with batch statistics (moving averages at inference) without an
+    affine part, then scales and shifts per example by its class:
+
+        out = BN(h) * (gamma[y] + gamma[K]) + (beta[y] + beta[K]),
+
+    with (K+1) x C tables whose last row K is shared by all classes
+    (implementation notes §2.3: class rows of gamma ~ N(0, 0.02), the shared
+    row ~ N(1, 0.02), beta = 0; epsilon 1e-10, PyTorch momentum 0.1 = Keras
+    0.9). With `num_classes=0` only the shared row exists and the layer is
+    ordinary batch normalisation (the "y X" ablation of L2L-DA's Table 1(b)).
+
+    Call it on `[h, y]` (y: integer labels, shape (batch,)) or, when
+    `num_classes=0`, on `h` alone.
+
+    Args:
+        num_classes: number of classes K (0: unconditional).
+        momentum, epsilon: of the batch normalisation.
+        synchronized: batch statistics over all replicas (MirroredStrategy).
+    """
+
+    def __init__(self, num_classes, momentum=0.9, epsilon=1e-10, synchronized=False,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if int(num_classes) < 0:
+            raise ValueError("Invalid value for argument `num_classes`: expected an "
+                             f"int >= 0. Received: num_classes={num_classes!r}")
+        self.num_classes = int(num_classes)
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        self.synchronized = bool(synchronized)
+        self.norm = keras.layers.BatchNormalization(
+            momentum=self.momentum, epsilon=self.epsilon, center=False, scale=False,
+            synchronized=self.synchronized, name="norm")
+
+    def _split(self, inputs):
+        if isinstance(inputs, (list, tuple)):
+            return inputs[0], (inputs[1] if len(inputs) > 1 else None)
+        return inputs, None
+
+    def build(self, input_shape):
+        h_shape = input_shape[0] if isinstance(input_shape, (list, tuple)) and \
+            isinstance(input_shape[0], (list, tuple)) else input_shape
+        channels = int(h_shape[-1])
+        self.norm.build(h_shape)
+        rows = self.num_classes + 1
+        self.gamma = self.add_weight(shape=(rows, channels), name="gamma",
+                                     initializer=_cbn_gamma_init)
+        self.beta = self.add_weight(shape=(rows, channels), name="beta",
+                                    initializer="zeros")
+
+    def call(self, inputs, training=None):
+        h, y = self._split(inputs)
+        out = self.norm(h, training=training)
+        gamma, beta = self.gamma[-1], self.beta[-1]
+        if self.num_classes:
+            if y is None:
+                raise ValueError("ConditionalBatchNormalization with num_classes > 0 "
+                                 "is called on [h, y]; the labels are missing")
+            y = ops.reshape(ops.cast(y, "int32"), (-1,))
+            gamma = ops.take(self.gamma, y, axis=0) + gamma
+            beta = ops.take(self.beta, y, axis=0) + beta
+            shape = (-1,) + (1,) * (len(h.shape) - 2) + (gamma.shape[-1],)
+            gamma, beta = ops.reshape(gamma, shape), ops.reshape(beta, shape)
+        return out * gamma + beta
+
+    def compute_output_shape(self, input_shape):
+        h, _ = self._split(input_shape) if isinstance(input_shape[0], (list, tuple)) \
+            else (input_shape, None)
+        return h
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_classes=self.num_classes, momentum=self.momentum,
+                      epsilon=self.epsilon, synchronized=self.synchronized)
         return config

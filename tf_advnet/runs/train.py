@@ -41,13 +41,14 @@ class _Backup(keras.callbacks.BackupAndRestore):
 def _optimizer(train_cfg, steps_per_epoch):
     """D's optimiser of the config: SGD (momentum) or Adam, with its LR schedule."""
     lr = train_cfg.learning_rate
+    clip = {} if train_cfg.clipnorm is None else {"global_clipnorm": train_cfg.clipnorm}
     if train_cfg.lr_boundaries:
         bounds = [int(b * steps_per_epoch) for b in train_cfg.lr_boundaries]
         values = [lr * train_cfg.lr_factor ** i for i in range(len(bounds) + 1)]
         lr = keras.optimizers.schedules.PiecewiseConstantDecay(bounds, values)
     if train_cfg.optimizer == "sgd":
-        return keras.optimizers.SGD(lr, momentum=train_cfg.momentum)
-    return keras.optimizers.Adam(lr)
+        return keras.optimizers.SGD(lr, momentum=train_cfg.momentum, **clip)
+    return keras.optimizers.Adam(lr, **clip)
 
 
 def build_classifier(config, input_shape, num_classes):
@@ -74,10 +75,14 @@ def build_classifier(config, input_shape, num_classes):
 
 
 def generator_optimizer(train_cfg):
-    """Wang & Yu's generator optimiser: constant LR, SGD momentum or Adam(beta_1)."""
+    """A generator's optimiser (Wang & Yu, L2L-DA): constant LR, SGD momentum or
+    Adam(beta_1), with the config's gradient-norm clip."""
+    clip = {} if train_cfg.clipnorm is None else {"global_clipnorm": train_cfg.clipnorm}
     if train_cfg.g_optimizer == "adam":
-        return keras.optimizers.Adam(train_cfg.g_learning_rate, beta_1=train_cfg.g_beta_1)
-    return keras.optimizers.SGD(train_cfg.g_learning_rate, momentum=train_cfg.momentum)
+        return keras.optimizers.Adam(train_cfg.g_learning_rate, beta_1=train_cfg.g_beta_1,
+                                     **clip)
+    return keras.optimizers.SGD(train_cfg.g_learning_rate, momentum=train_cfg.momentum,
+                                **clip)
 
 
 def build_generator(config, input_shape, num_classes):
@@ -86,6 +91,18 @@ def build_generator(config, input_shape, num_classes):
 
     kw = {} if config.train.advnet_k is None else {"k": config.train.advnet_k}
     return build(config.train.advnet_generator, input_shape, num_classes, **kw)
+
+
+def build_l2lda_generator(config, input_shape, num_classes):
+    """The L2L-DA (or L2L*) generator of `config.train`."""
+    from tf_advnet.models.l2lda_generator import l2l_star_generator, l2lda_generator
+
+    t = config.train
+    if t.l2lda_generator == "l2l_star":
+        return l2l_star_generator(input_shape, width=t.l2lda_width)
+    return l2lda_generator(input_shape, num_classes, width=t.l2lda_width,
+                           z_dim=t.l2lda_z_dim, use_delta=t.l2lda_delta,
+                           use_label=t.l2lda_label)
 
 
 def build_trainer(config, classifier, steps_per_epoch=1):
@@ -119,6 +136,16 @@ def build_trainer(config, classifier, steps_per_epoch=1):
             eps=t.eps, lam=t.advnet_lambda, gamma=t.advnet_gamma, g_steps=t.g_steps,
             g_updates=t.g_updates, hvp=t.advnet_hvp, fd_h=t.advnet_fd_h,
             clip=t.advnet_clip, g_weight_decay=t.g_weight_decay)
+    elif t.method == "l2lda":
+        kwargs.update(
+            generator=build_l2lda_generator(config, tuple(classifier.input_shape[1:]),
+                                            int(classifier.output_shape[-1])),
+            eps=t.eps, num_steps=t.l2lda_steps, lam=t.l2lda_lambda,
+            recursive=t.l2lda_recursive, diversity=t.l2lda_diversity,
+            normalize_grad=t.l2lda_normalize, g_weight_decay=t.g_weight_decay,
+            seed=config.seed)
+    elif t.method == "cw_at":
+        kwargs.update(eps=t.eps, max_iterations=t.cw_steps, initial_const=t.cw_const)
     elif t.method == "ensemble_at":
         kwargs.update(sources=[common.load_keras_model(p) for p in t.eat_sources],
                       eps=t.eps, pgd_steps=t.attack_steps, step_size=t.step_size)
@@ -131,7 +158,7 @@ def compile_trainer(trainer, config, steps_per_epoch):
     opts = {"optimizer": _optimizer(config.train, steps_per_epoch)}
     if config.train.method == "pgn":
         opts["g_optimizer"] = _optimizer(config.train, steps_per_epoch)
-    elif config.train.method == "advnet":
+    elif config.train.method in ("advnet", "l2lda"):
         opts["g_optimizer"] = generator_optimizer(config.train)
     trainer.compile(**opts)
     return trainer
@@ -178,6 +205,9 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
     strat = common.get_strategy(strategy)
     with strat.scope():
         classifier = build_classifier(config, input_shape, num_classes)
+        if config.train.init_model:
+            classifier.set_weights(
+                common.load_keras_model(config.train.init_model).get_weights())
         trainer = build_trainer(config, classifier, steps_per_epoch)
         compile_trainer(trainer, config, steps_per_epoch)
         trainer(x_train[:2], training=False)  # build, so backups can be restored
@@ -206,7 +236,7 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
         trainer.swap_ema_weights()  # PGN's code evaluates and saves the EMA weights
     final = trainer.evaluate(test_ds, verbose=0, return_dict=True)
     classifier.save(model_path)
-    if hasattr(trainer, "generator"):  # PGN, advnet: keep the generator (an attack)
+    if hasattr(trainer, "generator"):  # PGN, advnet, L2L-DA: the generator is an attack
         trainer.generator.save(os.path.join(work_dir, "generator.keras"))
     results = {
         "config": to_dict(config),

@@ -14,6 +14,11 @@
                g_updates, hvp, fd_h, clip, g_weight_decay).
   ensemble_at -- `EnsembleATTrainer`: Tramer et al. (2018) static-model ensemble
                adversarial training, Wang & Yu's Table 4 baseline (sources, eps).
+  l2lda     -- `L2LDATrainer`: Jang et al. (2019) recursive stochastic generator vs
+               classifier (kwargs: generator, eps, num_steps, lam, recursive,
+               diversity, normalize_grad, seed).
+  cw_at     -- `CWATTrainer`: adversarial training on L-inf C&W examples, L2L-DA's
+               "C&W100" baseline (eps, max_iterations, initial_const).
 
 `build_trainer(method, classifier, **kwargs)` resolves a method name.
 """
@@ -21,8 +26,10 @@
 from tf_advnet.trainers.advnet import AdvNetTrainer
 from tf_advnet.trainers.base import ClassifierTrainer
 from tf_advnet.trainers.bat import BATTrainer
+from tf_advnet.trainers.cw_at import CWATTrainer
 from tf_advnet.trainers.deepdefense import DeepDefenseTrainer
 from tf_advnet.trainers.ensemble_at import EnsembleATTrainer
+from tf_advnet.trainers.l2lda import L2LDATrainer
 from tf_advnet.trainers.parseval import ParsevalTrainer
 from tf_advnet.trainers.pgd_at import PGDATTrainer
 from tf_advnet.trainers.pgn import PGNTrainer
@@ -30,7 +37,8 @@ from tf_advnet.trainers.standard import StandardTrainer
 
 TRAINERS = {"standard": StandardTrainer, "pgd_at": PGDATTrainer, "bat": BATTrainer,
             "deepdefense": DeepDefenseTrainer, "parseval": ParsevalTrainer,
-            "pgn": PGNTrainer, "advnet": AdvNetTrainer, "ensemble_at": EnsembleATTrainer}
+            "pgn": PGNTrainer, "advnet": AdvNetTrainer, "ensemble_at": EnsembleATTrainer,
+            "l2lda": L2LDATrainer, "cw_at": CWATTrainer}
 METHOD_NAMES = tuple(TRAINERS)
 
 
@@ -42,5 +50,6 @@ def build_trainer(method, classifier, **kwargs):
     return TRAINERS[method](classifier, **kwargs)
 
 
-__all__ = ["AdvNetTrainer", "BATTrainer", "EnsembleATTrainer", "ClassifierTrainer", "DeepDefenseTrainer", "ParsevalTrainer", "PGDATTrainer", "PGNTrainer", "StandardTrainer", "TRAINERS",
+__all__ = ["AdvNetTrainer", "BATTrainer", "CWATTrainer", "EnsembleATTrainer",
+           "L2LDATrainer", "ClassifierTrainer", "DeepDefenseTrainer", "ParsevalTrainer", "PGDATTrainer", "PGNTrainer", "StandardTrainer", "TRAINERS",
            "METHOD_NAMES", "build_trainer"]
