@@ -1,7 +1,7 @@
 """The main job: standard vs PGD-AT vs BAT, trained, attacked, tabulated and plotted;
 then DeepDefense's Table 1 for the MLP (--nodeepdefense skips it) and a demo-sized
-PGN study (--nopgn skips it) and a demo-sized Wang & Yu adversarial-network study
-(--noadvnet skips it).
+PGN study (--nopgn skips it), a demo-sized Wang & Yu adversarial-network study
+(--noadvnet skips it) and a demo-sized L2L-DA study (--nol2lda skips it).
 
   python experiments/demo.py                       # Fashion-MNIST, cpu preset
   python experiments/demo.py --dataset=mnist_5k    # the 5,000 real MNIST digits
@@ -30,6 +30,7 @@ _DEEPDEFENSE = flags.DEFINE_bool("deepdefense", True,
 _PGN = flags.DEFINE_bool("pgn", True, "also run the demo-sized PGN study (cpu preset)")
 _ADVNET = flags.DEFINE_bool("advnet", True,
                             "also run the demo-sized Wang & Yu study (cpu preset)")
+_L2LDA = flags.DEFINE_bool("l2lda", True, "also run the demo-sized L2L-DA study (cpu preset)")
 
 
 def main(argv):
@@ -41,7 +42,7 @@ def main(argv):
                         test_limit=_TEST_LIMIT.value, attacks=_ATTACKS.value,
                         data_dir=_DATA_DIR.value),
          deepdefense=_DEEPDEFENSE.value, pgn=_PGN.value,
-         advnet=_ADVNET.value)
+         advnet=_ADVNET.value, l2lda=_L2LDA.value)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ baseline, FGM-AT, PGD-AT and PGN at matched accuracy, rho_cw, the PGN attack) in
 `results_dir/pgn/`, and a demo-sized Wang & Yu study (`tf_advnet.runs.advnet.reproduce`
 with DEMO_ADVNET: A, B, the adversarial network C, their surrogates and ensemble AT,
 the 9-column white/black-box table, one generator attack per model) into
-`results_dir/advnet/`. Later paper issues add their defences here.
+`results_dir/advnet/`, and a demo-sized L2L-DA study (`tf_advnet.runs.l2lda.reproduce`
+with DEMO_L2LDA: Table 2's six rows, its nine attacks and Min, Table 3, Fig. 2; no
+Table 1 ablations) into `results_dir/l2lda/`. Later issues add their defences here.
 """
 
 import os
@@ -36,9 +38,15 @@ DEMO_ADVNET = dict(train_limit=5000, test_limit=500, epochs=3, at_epochs=3,
                    attack_generators=("g0:32",), attack_epochs=1)
 
 
+# The L2L-DA part: Table 2 and 3 only, a small generator, fewer images everywhere.
+DEMO_L2LDA = dict(table1=False, train_limit=2000, test_limit=200, epochs=1, g_width=8,
+                  attack_samples=3, attack_train_limit=500)
+
+
 def demo(dataset="fashion_mnist", preset_name="cpu", *, work_dir="runs/demo",
          results_dir=None, overrides=None, deepdefense=True, pgn=True, advnet=True,
-         pgn_overrides=None, advnet_overrides=None, argv=None, progress=print):
+         l2lda=True, pgn_overrides=None, advnet_overrides=None, l2lda_overrides=None,
+         argv=None, progress=print):
     """Runs the demo; returns the path of the Markdown table.
 
     `deepdefense`: also run DeepDefense's Table 1 for the MLP (cpu preset on
@@ -46,6 +54,8 @@ def demo(dataset="fashion_mnist", preset_name="cpu", *, work_dir="runs/demo",
     `pgn`: also run the demo-sized PGN study (DEMO_PGN, then `pgn_overrides`).
     `advnet`: also run the demo-sized Wang & Yu study (DEMO_ADVNET, then
     `advnet_overrides`).
+    `l2lda`: also run the demo-sized L2L-DA study (DEMO_L2LDA, then
+    `l2lda_overrides`).
     """
     prov = Provenance(seed=None, preset=preset_name, argv=argv)
     results_dir = results_dir or os.path.join("results", "demo", dataset)
@@ -82,6 +92,10 @@ def demo(dataset="fashion_mnist", preset_name="cpu", *, work_dir="runs/demo",
                  argv, progress) if advnet else None
     if an is not None:
         summary["advnet"] = {"results": "advnet/advnet.json", "findings": an["findings"]}
+    ld = _l2lda(dataset, preset_name, work_dir, results_dir, overrides, l2lda_overrides,
+                argv, progress) if l2lda else None
+    if ld is not None:
+        summary["l2lda"] = {"results": "l2lda/l2lda.json", "findings": ld["findings"]}
     write_json(os.path.join(results_dir, "demo.json"), summary)
     md_path = os.path.join(results_dir, "eval.md")
     with open(md_path) as f:
@@ -160,4 +174,26 @@ def _advnet(dataset, preset_name, work_dir, results_dir, overrides, advnet_overr
     progress(f"[demo] adversarial networks (eps {res['study']['eps']:g}): " + ", ".join(
         f"{r} clean {100 * t[r]['clean']:.1f}% PGD {100 * t[r]['pgd']:.1f}% black-box "
         f"PGD(C') {100 * t[r][black]:.1f}%" for r in ("A", "B", "C", "EAT")))
+    return res
+
+
+def _l2lda(dataset, preset_name, work_dir, results_dir, overrides, l2lda_overrides, argv,
+           progress):
+    from tf_advnet.runs import l2lda
+
+    if preset_name != "cpu" or dataset not in l2lda.DATASETS["cpu"]:
+        progress(f"[demo] L2L-DA skipped: for {dataset} at the {preset_name} preset run "
+                 "experiments/reproduce_l2lda.py")
+        return None
+    sized = _study_overrides(overrides)
+    if "epochs" in sized:  # one --epochs sizes the plain model too
+        sized["plain_epochs"] = sized["epochs"]
+    ov = dict(DEMO_L2LDA, **sized, **(l2lda_overrides or {}))
+    res = l2lda.reproduce("cpu", dataset, work_dir=os.path.join(work_dir, "l2lda"),
+                          results_dir=os.path.join(results_dir, "l2lda"), overrides=ov,
+                          argv=argv, progress=progress)
+    t2 = res["tables"]["table2"]
+    progress(f"[demo] L2L-DA (eps {res['study']['eps']:g}, Table 2): " + ", ".join(
+        f"{l2lda.LABELS[r]} clean {100 * t2[r]['clean']:.1f}% Min {100 * t2[r]['min']:.1f}%"
+        for r in t2))
     return res

@@ -145,7 +145,8 @@ def build_trainer(config, classifier, steps_per_epoch=1):
             normalize_grad=t.l2lda_normalize, g_weight_decay=t.g_weight_decay,
             seed=config.seed)
     elif t.method == "cw_at":
-        kwargs.update(eps=t.eps, max_iterations=t.cw_steps, initial_const=t.cw_const)
+        kwargs.update(eps=t.eps, max_iterations=t.cw_steps, initial_const=t.cw_const,
+                      eps_warmup_steps=int(round(t.eps_warmup_epochs * steps_per_epoch)))
     elif t.method == "ensemble_at":
         kwargs.update(sources=[common.load_keras_model(p) for p in t.eat_sources],
                       eps=t.eps, pgd_steps=t.attack_steps, step_size=t.step_size)
