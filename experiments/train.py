@@ -17,7 +17,7 @@ from tf_advnet.configs.base import STRATEGIES  # noqa: E402
 
 _METHOD = flags.DEFINE_string("method", "standard",
                               "standard | pgd_at | bat | deepdefense | parseval | pgn | "
-                              "advnet | ensemble_at")
+                              "advnet | ensemble_at | l2lda | cw_at")
 _DATASET = flags.DEFINE_string("dataset", "fashion_mnist", "data set name")
 _PRESET = flags.DEFINE_enum("preset", "cpu", PRESET_NAMES, "hyper-parameter preset")
 _STRATEGY = flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy")
@@ -58,6 +58,19 @@ _G_OPT = flags.DEFINE_string("g_optimizer", None, "advnet generator optimiser: s
 _G_LR = flags.DEFINE_float("g_learning_rate", None, "advnet generator learning rate")
 _EAT = flags.DEFINE_list("eat_sources", None,
                          "ensemble_at: .keras files of pre-trained undefended models")
+_INIT = flags.DEFINE_string("init_model", None,
+                            "start from this .keras classifier's weights (L2L-DA: plain)")
+_CLIPNORM = flags.DEFINE_float("clipnorm", None, "global gradient-norm clip (L2L-DA: 1)")
+_L2L_GEN = flags.DEFINE_string("l2lda_generator", None, "l2lda | l2l_star")
+_L2L_WIDTH = flags.DEFINE_integer("l2lda_width", None, "L2L-DA U-Net width (paper 64)")
+_L2L_STEPS = flags.DEFINE_integer("l2lda_steps", None, "L2L-DA recursive steps T (10)")
+_L2L_LAM = flags.DEFINE_float("l2lda_lambda", None, "L2L-DA diversity weight (MNIST 0.02)")
+_L2L_REC = flags.DEFINE_bool("l2lda_recursive", None, "L2L-DA recursion (R); --no: one shot")
+_L2L_DIV = flags.DEFINE_bool("l2lda_diversity", None, "L2L-DA diversity loss (D)")
+_L2L_DELTA = flags.DEFINE_bool("l2lda_delta", None, "the L2L-DA generator takes delta")
+_L2L_LABEL = flags.DEFINE_bool("l2lda_label", None, "the L2L-DA generator takes y (CBN)")
+_L2L_NORM = flags.DEFINE_bool("l2lda_normalize", None, "normalise the gradient input")
+_CW_STEPS = flags.DEFINE_integer("cw_steps", None, "cw_at: L-inf C&W Adam steps (100)")
 _TRAIN_LIMIT = flags.DEFINE_integer("train_limit", None, "use the first N training images")
 _TEST_LIMIT = flags.DEFINE_integer("test_limit", None, "use the first N test images")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "local data directory")
@@ -80,6 +93,12 @@ def main(argv):
         g_steps=_G_STEPS.value, g_updates=_G_UPDATES.value, g_optimizer=_G_OPT.value,
         g_learning_rate=_G_LR.value,
         eat_sources=None if _EAT.value is None else tuple(_EAT.value),
+        init_model=_INIT.value, clipnorm=_CLIPNORM.value,
+        l2lda_generator=_L2L_GEN.value, l2lda_width=_L2L_WIDTH.value,
+        l2lda_steps=_L2L_STEPS.value, l2lda_lambda=_L2L_LAM.value,
+        l2lda_recursive=_L2L_REC.value, l2lda_diversity=_L2L_DIV.value,
+        l2lda_delta=_L2L_DELTA.value, l2lda_label=_L2L_LABEL.value,
+        l2lda_normalize=_L2L_NORM.value, cw_steps=_CW_STEPS.value,
         train_limit=_TRAIN_LIMIT.value, test_limit=_TEST_LIMIT.value,
         data_dir=_DATA_DIR.value)
     config.validate()

@@ -6,16 +6,18 @@ TINY = dict(train_limit=200, test_limit=40, epochs=1, attacks="fgsm,pgd10")
 TINY_PGN = dict(generator_width=4, cw_iterations=5, cw_binary_steps=1, fig2_epochs=1,
                 fig2_test_images=12)
 TINY_ADVNET = dict(generator="g0:4", attack_generators=("g0:4",), g_steps=1, pgd_steps=2)
+TINY_L2LDA = dict(g_width=4, num_steps=2, attack_samples=1, attack_train_limit=32)
 
 
-def test_demo_trains_attacks_and_runs_deepdefense_pgn_and_advnet(tmp_path):
+def test_demo_trains_attacks_and_runs_deepdefense_pgn_advnet_and_l2lda(tmp_path):
     from tf_advnet.runs import deepdefense as dd
     from tf_advnet.runs.demo import METHODS, demo
 
     lines = []
     md = demo("synthetic", "cpu", work_dir=str(tmp_path / "runs"),
               results_dir=str(tmp_path / "results"), overrides=TINY,
-              pgn_overrides=TINY_PGN, advnet_overrides=TINY_ADVNET, argv=["demo.py", "--dataset=synthetic"],
+              pgn_overrides=TINY_PGN, advnet_overrides=TINY_ADVNET,
+              l2lda_overrides=TINY_L2LDA, argv=["demo.py", "--dataset=synthetic"],
               progress=lines.append)
     out = tmp_path / "results"
     ev = json.loads((out / "eval.json").read_text())
@@ -42,11 +44,16 @@ def test_demo_trains_attacks_and_runs_deepdefense_pgn_and_advnet(tmp_path):
     assert adv["study"]["advnet_epochs"] == TINY["epochs"]
     assert summary["advnet"]["findings"] == adv["findings"]
     assert any(line.startswith("[demo] adversarial networks (eps") for line in lines)
+    l2l = json.loads((out / "l2lda" / "l2lda.json").read_text())
+    assert set(l2l["tables"]) == {"table2", "table3"}  # no Table 1 in the demo
+    assert l2l["n_test"] == TINY["test_limit"] and l2l["study"]["epochs"] == TINY["epochs"]
+    assert summary["l2lda"]["findings"] == l2l["findings"]
+    assert any(line.startswith("[demo] L2L-DA (eps") for line in lines)
     assert md.endswith("eval.md")
 
 
 def test_demo_skips_studies_off_their_data_sets(tmp_path):
-    from tf_advnet.runs.demo import _advnet, _deepdefense, _pgn
+    from tf_advnet.runs.demo import _advnet, _deepdefense, _l2lda, _pgn
 
     lines = []
     assert _deepdefense("cifar10", "cpu", str(tmp_path), str(tmp_path), {}, None,
@@ -58,3 +65,6 @@ def test_demo_skips_studies_off_their_data_sets(tmp_path):
     assert _advnet("cifar10", "cpu", str(tmp_path), str(tmp_path), {}, None, None,
                    lines.append) is None
     assert "adversarial networks skipped" in lines[2] and "reproduce_advnet.py" in lines[2]
+    assert _l2lda("cifar10", "cpu", str(tmp_path), str(tmp_path), {}, None, None,
+                  lines.append) is None
+    assert "L2L-DA skipped" in lines[3] and "reproduce_l2lda.py" in lines[3]

@@ -74,6 +74,7 @@ def trajectory(generator, model_fn, x, y, z=None, *, eps, eps_step, num_steps,
       cross-entropy at it, t = 1 .. T; both differentiable w.r.t. the generator.
     """
     x = tf.convert_to_tensor(x, tf.float32)
+    y = tf.cast(tf.reshape(y, [-1]), tf.int64)
     names = input_names(generator)
     delta = tf.zeros_like(x) if delta0 is None else delta0
     start = x if delta0 is None else tf.clip_by_value(x + delta, 0.0, 1.0)

@@ -93,6 +93,21 @@ def build_generator(config, input_shape, num_classes):
     return build(config.train.advnet_generator, input_shape, num_classes, **kw)
 
 
+def _init_from(classifier, path):
+    """Copies the weights of the .keras classifier at `path` (--init_model)."""
+    from tf_advnet.errors import CheckpointError
+
+    if not os.path.exists(path):
+        raise CheckpointError(f"--init_model={path}: no such file (a .keras classifier, "
+                              "e.g. <work_dir>/model.keras of a standard run)")
+    source = common.load_keras_model(path)
+    try:
+        classifier.set_weights(source.get_weights())
+    except ValueError:
+        raise CheckpointError(f"--init_model={path} does not fit --model="
+                              f"{classifier.name} (different architecture)") from None
+
+
 def build_l2lda_generator(config, input_shape, num_classes):
     """The L2L-DA (or L2L*) generator of `config.train`."""
     from tf_advnet.models.l2lda_generator import l2l_star_generator, l2lda_generator
@@ -207,8 +222,7 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
     with strat.scope():
         classifier = build_classifier(config, input_shape, num_classes)
         if config.train.init_model:
-            classifier.set_weights(
-                common.load_keras_model(config.train.init_model).get_weights())
+            _init_from(classifier, config.train.init_model)
         trainer = build_trainer(config, classifier, steps_per_epoch)
         compile_trainer(trainer, config, steps_per_epoch)
         trainer(x_train[:2], training=False)  # build, so backups can be restored

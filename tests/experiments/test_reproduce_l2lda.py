@@ -1,0 +1,178 @@
+"""L2L-DA reproduction (`tf_advnet.runs.l2lda`): the pipeline end to end on a tiny
+synthetic study, reuse on rerun, the findings by hand, the presets and one-line
+errors."""
+
+import json
+
+import pytest
+
+from tests.experiments._run import run_binary
+from tf_advnet.errors import UserError
+
+# Table 1's six extra generators are trained in the L2L-DA rows' code path; the
+# fixture skips them (CI time) and `test_table1_rows_configs` checks their configs.
+TINY = dict(train_limit=64, test_limit=16, g_width=4, num_steps=2, attack_samples=1,
+            eval_batch_size=16, attack_train_limit=32, table1=False)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from tf_advnet.runs.l2lda import reproduce
+
+    tmp = tmp_path_factory.mktemp("l2lda")
+    lines = []
+    res = reproduce("cpu", "synthetic", work_dir=str(tmp / "runs"),
+                    results_dir=str(tmp / "results"), overrides=TINY,
+                    argv=["reproduce_l2lda.py", "--dataset=synthetic"],
+                    progress=lines.append)
+    return tmp, res, lines
+
+
+def test_reproduce_trains_every_model_and_writes_the_report(tiny):
+    from tf_advnet.runs.l2lda import TABLE2_COLUMNS, TABLE2_ROWS
+
+    tmp, res, _ = tiny
+    out = tmp / "results"
+    saved = json.loads((out / "l2lda.json").read_text())
+    assert set(saved["train"]) == set(TABLE2_ROWS) | {"plain_s2", "fgsm_s2", "pgd10_s2"}
+    t = saved["tables"]
+    assert set(t) == {"table2", "table3"} and set(t["table2"]) == set(TABLE2_ROWS)
+    for cells in t["table2"].values():
+        assert set(cells) == {"clean", "min"} | set(TABLE2_COLUMNS)
+        assert cells["min"] == min(cells[c] for c in TABLE2_COLUMNS)
+        assert all(0.0 <= v <= 1.0 for v in cells.values())
+    assert all(len(cells) == 10 for cells in t["table3"].values())  # 9 + Min
+    runs = tmp / "runs" / "synthetic"
+    cfg = {d: json.loads((runs / d / "train_results.json").read_text())["config"]
+           for d in ("l2lda", "l2l_star", "cw100", "pgd10_s2")}
+    assert cfg["l2lda"]["train"]["init_model"].endswith("plain/model.keras")
+    assert cfg["pgd10_s2"]["train"]["init_model"].endswith("plain_s2/model.keras")
+    assert cfg["pgd10_s2"]["seed"] == cfg["l2lda"]["seed"] + 1
+    star = cfg["l2l_star"]["train"]
+    assert (star["l2lda_generator"], star["l2lda_recursive"], star["l2lda_normalize"]) == (
+        "l2l_star", False, False)
+    assert cfg["cw100"]["train"]["method"] == "cw_at"
+    for row in TABLE2_ROWS:
+        for kind in ("advgan", "gap", "l2lda"):
+            assert (runs / "attacks" / f"{row}_{kind}.keras").exists()
+    assert set(saved["fig2"]) == {"pgd10", "l2lda"}
+    assert len(saved["fig2"]["l2lda"]["pgd"]["max"]) == TINY["num_steps"]
+    for name in ("l2lda.md", "fig2.png", "trajectories.png"):
+        assert (out / name).stat().st_size > 500
+    md = (out / "l2lda.md").read_text()
+    assert "Table 2" in md and "Paper (MNIST" in md and "## Findings" in md
+    assert "--dataset=synthetic" in saved["provenance"]["command"]
+
+
+def test_rerun_reuses_models_generators_and_cells(tiny, tmp_path):
+    from tf_advnet.runs.l2lda import reproduce
+
+    tmp, first, _ = tiny
+    lines = []
+    again = reproduce("cpu", "synthetic", work_dir=str(tmp / "runs"),
+                      results_dir=str(tmp_path), overrides=TINY, progress=lines.append)
+    assert sum("already trained" in line for line in lines) == len(first["train"])
+    assert not [line for line in lines if "fine-tuning" in line or "training a" in line]
+    assert again["tables"] == first["tables"]
+
+
+def test_table1_rows_configs():
+    from tf_advnet.runs.l2lda import model_config, models_to_train, study
+
+    s = study("cpu", "mnist_5k")
+    names = models_to_train(s)
+    assert names[:2] == ["plain", "plain_s2"] and len(names) == 15
+    t = {n: model_config(s, n, init_model="p.keras").train for n in names}
+    flags = {n: (t[n].l2lda_recursive, t[n].l2lda_diversity, t[n].l2lda_delta,
+                 t[n].l2lda_label) for n in names if t[n].method == "l2lda"}
+    assert flags == {"l2l_star": (False, False, False, False),
+                     "rx_dx": (False, False, True, True), "rx_do": (False, True, True, True),
+                     "ro_dx": (True, False, True, True), "l2lda": (True, True, True, True),
+                     "dO_yX": (True, True, True, False), "dX_yO": (True, True, False, True),
+                     "dX_yX": (True, True, False, False)}
+    assert t["l2l_star"].l2lda_normalize is False and t["l2lda"].l2lda_normalize is True
+    assert (t["pgd10"].attack_steps, t["fgsm_s2"].attack_steps) == (10, 1)
+    assert t["fgsm_s2"].random_start is False and t["cw100"].method == "cw_at"
+    assert "rx_dx" not in models_to_train(study("cpu", "mnist_5k", {"table1": False}))
+
+
+def _cells(clean, **cols):
+    from tf_advnet.runs.l2lda import TABLE2_COLUMNS
+
+    out = {"clean": clean, **{c: cols.get(c, cols.get("rest", 0.5)) for c in TABLE2_COLUMNS}}
+    out["min"] = min(out[c] for c in TABLE2_COLUMNS)
+    return out
+
+
+def test_findings_by_hand():
+    from tf_advnet.runs.l2lda import findings
+
+    t2 = {"plain": _cells(0.99, rest=0.0), "pgd10": _cells(0.98, pgd10=0.9, pgd100=0.8,
+                                                          cw1000=0.85, rest=0.9),
+          "pgd100": _cells(0.98, rest=0.85), "cw100": _cells(0.99, rest=0.1),
+          "l2l_star": _cells(0.99, pgd100=0.01, rest=0.4),
+          "l2lda": _cells(0.98, pgd10=0.95, pgd100=0.94, cw1000=0.945, rest=0.95)}
+    t1a = {"l2l_star": {"min": 0.0}, "rx_dx": {"min": 0.80}, "rx_do": {"min": 0.85},
+           "ro_dx": {"min": 0.90}, "l2lda": {"min": 0.94}}
+    res = {"tables": {"table2": t2, "table1a": t1a,
+                      "table3": {r: {"min": v["min"]} for r, v in t2.items()}},
+           "fig2": {"l2lda": {"l2lda": {"max": [1.0, 1.5]}}}}
+    f = findings(res)
+    assert f["recursion raises Min (both pairs)"] is True
+    assert f["diversity raises Min (both pairs)"] is True
+    assert f["L2L-DA (full) has the best Min"] is True
+    assert f["L2L* collapses under PGD100 (below 10%, paper 0.02)"] is True
+    assert f["PGD10-AT loses more than L2L-DA"] is True  # 10 points vs 1
+    t1a["rx_do"]["min"] = 0.7
+    t2["pgd10"] = _cells(0.98, rest=0.96)
+    f = findings(res)
+    assert f["diversity raises Min (both pairs)"] is False
+    assert f["L2L-DA (full) has the best Min"] is False
+    assert f["PGD10-AT loses more than L2L-DA"] is False
+
+
+def test_paper_preset_follows_the_notes():
+    from tf_advnet.runs.l2lda import model_config, study
+
+    s = study("paper", "mnist")
+    assert (s.g_width, s.z_dim, s.num_steps, s.lam, s.batch_size, s.seed) == (
+        64, 8, 10, 0.02, 100, 422)
+    assert s.epochs == 167  # 100k iterations of 100 images over 60k
+    cfg = model_config(s, "l2lda", init_model="plain.keras")
+    t = cfg.train
+    assert (t.optimizer, t.learning_rate, t.momentum, t.weight_decay, t.clipnorm) == (
+        "sgd", 0.01, 0.9, 1e-5, 1.0)
+    assert t.lr_boundaries == (s.epochs // 2,) and t.init_model == "plain.keras"
+    assert (t.g_optimizer, t.g_learning_rate) == ("sgd", 0.01)
+    p100 = model_config(s, "pgd100").train
+    assert (p100.attack_steps, p100.step_size) == (100, 0.3 / 12)
+
+
+def test_study_errors_are_one_line():
+    from tf_advnet.runs.l2lda import study
+
+    with pytest.raises(UserError, match="--dataset"):
+        study("paper", "cifar10")
+    with pytest.raises(UserError, match="unknown l2lda study field"):
+        study("cpu", "mnist_5k", {"nonsense": 1})
+    with pytest.raises(UserError, match="--g_width"):
+        study("cpu", "mnist_5k", {"g_width": 0})
+
+
+def test_binary_rejects_bad_flags_in_one_line():
+    res = run_binary("reproduce_l2lda.py", "--preset=cpu", "--dataset=cifar10")
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: --dataset='cifar10'") and "mnist_5k" in last
+
+
+def test_train_binary_init_model_errors_are_one_line(tmp_path):
+    res = run_binary("train.py", "--method=l2lda", "--dataset=synthetic",
+                     f"--init_model={tmp_path / 'missing.keras'}",
+                     f"--out_dir={tmp_path / 'run'}")
+    last = res.stderr.strip().splitlines()[-1]
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    assert last.startswith("error: --init_model") and "no such file" in last
+    res = run_binary("train.py", "--method=l2lda", "--dataset=synthetic",
+                     "--l2lda_generator=unet", f"--out_dir={tmp_path / 'run'}")
+    assert "--l2lda_generator" in res.stderr and "l2l_star" in res.stderr
