@@ -39,7 +39,7 @@ DEMO_ADVNET = dict(train_limit=5000, test_limit=500, epochs=3, at_epochs=3,
 
 
 # The L2L-DA part: Table 2 and 3 only, a small generator, fewer images everywhere.
-DEMO_L2LDA = dict(table1=False, train_limit=2000, test_limit=200, epochs=1, g_width=8,
+DEMO_L2LDA = dict(table1=False, train_limit=1500, test_limit=200, epochs=1, g_width=8,
                   attack_samples=3, attack_train_limit=500)
 
 
