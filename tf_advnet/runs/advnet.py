@@ -187,15 +187,9 @@ def study(preset_name="cpu", dataset=None, overrides=None):
             fields.update(eps=0.1, epochs=1, at_epochs=1, advnet_epochs=1, eat_epochs=1,
                           eps_warmup_epochs=0, attack_epochs=1, test_limit=None)
         s = dataclasses.replace(CPU, **fields)
-    names = {f.name for f in dataclasses.fields(Study)}
-    updates = {}
-    for key, value in (overrides or {}).items():
-        if value is None:
-            continue
-        if key not in names:
-            raise UserError(f"unknown advnet study field {key!r}")
-        updates[key] = value
-    s = dataclasses.replace(s, **updates)
+    from tf_advnet.runs.common import override_study
+
+    s = override_study(s, overrides, "advnet")
     for spec in (s.generator,) + s.table6_generators + s.attack_generators:
         parse_generator(spec)
     from tf_advnet.trainers.advnet import HVP_MODES

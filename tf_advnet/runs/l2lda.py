@@ -167,15 +167,9 @@ def study(preset_name="cpu", dataset=None, overrides=None):
                           attack_samples=2, cw_binary_steps=1, test_limit=None,
                           attack_width=0.25)
         s = dataclasses.replace(CPU, **fields)
-    names = {f.name for f in dataclasses.fields(Study)}
-    updates = {}
-    for key, value in (overrides or {}).items():
-        if value is None:
-            continue
-        if key not in names:
-            raise UserError(f"unknown l2lda study field {key!r}")
-        updates[key] = value
-    s = dataclasses.replace(s, **updates)
+    from tf_advnet.runs.common import override_study
+
+    s = override_study(s, overrides, "l2lda")
     check_range("eps", s.eps, 0.0, 1.0, low_inclusive=False)
     check_choice("plain_optimizer", s.plain_optimizer, ("sgd", "adam"))
     check_choice("optimizer", s.optimizer, ("sgd", "adam"))

@@ -130,13 +130,9 @@ def study(preset_name="cpu", dataset=None, overrides=None):
     if preset_name == "cpu" and dataset in ("cifar10", "cifar100"):
         fields.update(model="convpool_cnn", width=0.25, augment="crop_flip",
                       attack_eps=0.5, fig3_eps=0.5, eps_grid=(0.1, 0.25, 0.5, 1.0))
-    for key, value in (overrides or {}).items():
-        if value is None:
-            continue
-        if key not in {f.name for f in dataclasses.fields(Study)}:
-            raise UserError(f"unknown PGN study field {key!r}")
-        fields[key] = value
-    s = dataclasses.replace(base, **fields)
+    from tf_advnet.runs.common import override_study
+
+    s = override_study(dataclasses.replace(base, **fields), overrides, "PGN")
     for flag, grid in (("eps_grid", s.eps_grid), ("c_l_grid", s.c_l_grid),
                        ("fig3_attack_eps", s.fig3_attack_eps),
                        ("fig3_c_l", s.fig3_c_l)):

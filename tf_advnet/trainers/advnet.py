@@ -132,14 +132,7 @@ class AdvNetTrainer(ClassifierTrainer):
 
     def compile(self, optimizer=None, g_optimizer=None, **kwargs):
         """Sets D's and G's optimisers (default: SGD 0.01, momentum 0.9 each)."""
-        optimizer = _sgd() if optimizer is None else optimizer
-        super().compile(optimizer=optimizer, **kwargs)
-        self.g_optimizer = _sgd() if g_optimizer is None else keras.optimizers.get(
-            g_optimizer)
-        # Built here on each player's weights (fit would give D's optimiser G's too).
-        if self.classifier.trainable_weights:
-            self.optimizer.build(self.classifier.trainable_weights)
-        self.g_optimizer.build(self.generator.trainable_weights)
+        self.compile_with_generator(optimizer, g_optimizer, _sgd, **kwargs)
 
     @property
     def metrics(self):

@@ -72,6 +72,17 @@ class ClassifierTrainer(keras.Model):
     def compile(self, optimizer="adam", **kwargs):
         super().compile(optimizer=optimizer, **kwargs)
 
+    def compile_with_generator(self, optimizer, g_optimizer, default, **kwargs):
+        """compile() of a classifier-vs-generator trainer: each player's optimiser
+        (`default()` where None) built on that player's weights only (fit would
+        give the classifier's optimiser the generator's weights too)."""
+        super().compile(optimizer=default() if optimizer is None else optimizer, **kwargs)
+        self.g_optimizer = default() if g_optimizer is None else keras.optimizers.get(
+            g_optimizer)
+        if self.classifier.trainable_weights:
+            self.optimizer.build(self.classifier.trainable_weights)
+        self.g_optimizer.build(self.generator.trainable_weights)
+
     @property
     def metrics(self):
         return [self.loss_tracker, self.clean_acc_tracker]

@@ -139,13 +139,7 @@ class L2LDATrainer(ClassifierTrainer):
     def compile(self, optimizer=None, g_optimizer=None, **kwargs):
         """Sets the classifier's and the generator's optimisers (default each: SGD
         0.01, momentum 0.9, global gradient-norm clip 1, as the code)."""
-        optimizer = _sgd() if optimizer is None else optimizer
-        super().compile(optimizer=optimizer, **kwargs)
-        self.g_optimizer = _sgd() if g_optimizer is None else keras.optimizers.get(
-            g_optimizer)
-        if self.classifier.trainable_weights:
-            self.optimizer.build(self.classifier.trainable_weights)
-        self.g_optimizer.build(self.generator.trainable_weights)
+        self.compile_with_generator(optimizer, g_optimizer, _sgd, **kwargs)
 
     @property
     def metrics(self):
