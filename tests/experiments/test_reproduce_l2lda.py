@@ -122,13 +122,13 @@ def test_findings_by_hand():
     assert f["diversity raises Min (both pairs)"] is True
     assert f["L2L-DA (full) has the best Min"] is True
     assert f["L2L* collapses under PGD100 (below 10%, paper 0.02)"] is True
-    assert f["PGD10-AT loses more than L2L-DA"] is True  # 10 points vs 1
+    assert f["PGD10-AT loses more than L2L-DA (L2L-DA above 10% under PGD10)"] is True
     t1a["rx_do"]["min"] = 0.7
     t2["pgd10"] = _cells(0.98, rest=0.96)
     f = findings(res)
     assert f["diversity raises Min (both pairs)"] is False
     assert f["L2L-DA (full) has the best Min"] is False
-    assert f["PGD10-AT loses more than L2L-DA"] is False
+    assert f["PGD10-AT loses more than L2L-DA (L2L-DA above 10% under PGD10)"] is False
 
 
 def test_paper_preset_follows_the_notes():

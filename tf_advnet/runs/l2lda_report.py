@@ -141,6 +141,19 @@ def plot_trajectories(examples, path, eps):
     return path
 
 
+def rerender(out_dir):
+    """Rewrites l2lda.md and fig2.png (and the findings) from out_dir/l2lda.json;
+    trajectories.png needs the models and is left as it is."""
+    import json
+
+    from tf_advnet.runs.l2lda import findings
+
+    with open(os.path.join(out_dir, "l2lda.json")) as f:
+        results = json.load(f)
+    results["findings"] = findings(results)
+    return write_report(results, out_dir)
+
+
 def write_report(results, out_dir, examples=None):
     """l2lda.json, l2lda.md, fig2.png and (with examples) trajectories.png."""
     from tf_advnet.eval import report
@@ -158,11 +171,12 @@ def write_report(results, out_dir, examples=None):
           f"`{s['model']}`, eps = {s['eps']:g} (L-inf, [0, 1] pixels), batch "
           f"{s['batch_size']}. Plain model: {s['plain_epochs']} epoch(s) of "
           f"{s['plain_optimizer']} {s['plain_learning_rate']:g}; every defence starts "
-          f"from it and trains {s['epochs']} epoch(s) (SGD {s['learning_rate']:g}, "
-          f"momentum 0.9, weight decay {s['weight_decay']:g}, gradient-norm clip "
-          f"{s['clipnorm']:g}). Generator: U-Net width {s['g_width']}, z_dim "
+          f"from it and trains {s['epochs']} epoch(s) ({s['optimizer']} "
+          f"{s['learning_rate']:g}, weight decay {s['weight_decay']:g}, gradient-norm "
+          f"clip {s['clipnorm']:g}; gradient-AT baselines ramp eps over "
+          f"{s['eps_warmup_epochs']:g} epoch(s)). Generator: U-Net width {s['g_width']}, z_dim "
           f"{s['z_dim']}, T = {s['num_steps']}, eps_step = eps/4, lambda {s['lam']:g}, "
-          f"SGD {s['g_learning_rate']:g}. Attacks: C&W with {s['cw_binary_steps']} "
+          f"SGD {s['g_learning_rate']:g} (momentum 0.9). Attacks: C&W with {s['cw_binary_steps']} "
           f"binary-search steps; AdvGAN, GAP and the L2L-DA attack fine-tuned "
           f"{s['attack_epochs']} epoch(s) against each classifier; L2L-DA attack with "
           f"{s['attack_samples']} z samples. Generated from l2lda.json by "
