@@ -90,11 +90,10 @@ def trajectory(generator, model_fn, x, y, z=None, *, eps, eps_step, num_steps,
         x_adv = x + delta
         if clip:
             x_adv = tf.clip_by_value(x_adv, 0.0, 1.0)  # delta itself is not (the code)
-        with tf.GradientTape() as tape:
-            tape.watch(x_adv)
-            loss = _ce(model_fn(x_adv), y)
         if grad is not None and t + 1 < num_steps:
-            grad = tf.stop_gradient(tape.gradient(loss, x_adv))
+            loss, grad = loss_and_gradient(model_fn, x_adv, y)
+        else:  # the last step, or a generator without a gradient input
+            loss = _ce(model_fn(x_adv), y)
         x_advs.append(x_adv)
         losses.append(loss)
     return x_advs, losses

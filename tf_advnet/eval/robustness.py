@@ -7,6 +7,7 @@ which is never higher than the minimum over columns).
 """
 
 import time
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -22,9 +23,22 @@ def as_model_fn(model):
     return model
 
 
+# One compiled argmax per logits callable: a study that predicts with the same model
+# many times (L2L-DA's ~160 table cells) would otherwise trace it on every call.
+_PREDICT_FNS = weakref.WeakKeyDictionary()
+
+
 def predict(model_fn, x, batch_size=256):
     """Predicted labels (int64) of `model_fn` on array x."""
-    fn = tf.function(lambda xb: tf.argmax(model_fn(xb), axis=-1))
+    try:
+        fn = _PREDICT_FNS.get(model_fn)
+    except TypeError:  # not weak-referenceable: compile for this call only
+        fn = tf.function(lambda xb: tf.argmax(model_fn(xb), axis=-1))
+    if fn is None:
+        # The graph holds model_fn weakly, so the cache entry dies with it.
+        ref = weakref.ref(model_fn)
+        fn = tf.function(lambda xb: tf.argmax(ref()(xb), axis=-1))
+        _PREDICT_FNS[model_fn] = fn
     return map_batches(fn, x, batch_size=batch_size).astype(np.int64)
 
 

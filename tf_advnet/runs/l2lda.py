@@ -315,10 +315,8 @@ def finetune_l2lda(s, clf, init_generator, x, y, path, *, progress=print):
     common.set_seed(s.seed)
     gen = keras.models.clone_model(init_generator)
     gen.set_weights(init_generator.get_weights())
-    frozen = keras.models.clone_model(clf)
-    frozen.set_weights(clf.get_weights())
-    frozen.trainable = False
-    trainer = L2LDATrainer(frozen, gen, eps=s.eps, num_steps=s.num_steps, lam=s.lam,
+    clf.trainable = False  # the generator alone trains (the trainer's frozen mode)
+    trainer = L2LDATrainer(clf, gen, eps=s.eps, num_steps=s.num_steps, lam=s.lam,
                            g_weight_decay=s.weight_decay, seed=s.seed)
     trainer.compile(g_optimizer=keras.optimizers.SGD(
         s.g_learning_rate, momentum=0.9, global_clipnorm=s.clipnorm))
@@ -429,14 +427,11 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results
         tables["table1b"] = table(TABLE1B_ROWS, TABLE1_COLUMNS)
 
     progress("[l2lda] black-box attacks from the surrogates (Table 3)")
-    crafted = {}
-    for letter, sname in SURROGATES.items():
-        for a in TABLE3_ATTACKS:
-            crafted[f"{letter}/{a}"] = None
+    crafted = {}  # each surrogate's examples, crafted once for all rows
 
     def black(letter, a):
         key = f"{letter}/{a}"
-        if crafted[key] is None:
+        if key not in crafted:
             sname = SURROGATES[letter]
             if a == "l2lda":
                 gen = finetune_l2lda(s, models[sname], full_gen, x_att, y_att,

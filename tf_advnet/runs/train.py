@@ -38,10 +38,15 @@ class _Backup(keras.callbacks.BackupAndRestore):
             self._save_model()
 
 
+def _clip(train_cfg):
+    """Optimiser kwargs of the config's global gradient-norm clip (none when None)."""
+    return {} if train_cfg.clipnorm is None else {"global_clipnorm": train_cfg.clipnorm}
+
+
 def _optimizer(train_cfg, steps_per_epoch):
     """D's optimiser of the config: SGD (momentum) or Adam, with its LR schedule."""
     lr = train_cfg.learning_rate
-    clip = {} if train_cfg.clipnorm is None else {"global_clipnorm": train_cfg.clipnorm}
+    clip = _clip(train_cfg)
     if train_cfg.lr_boundaries:
         bounds = [int(b * steps_per_epoch) for b in train_cfg.lr_boundaries]
         values = [lr * train_cfg.lr_factor ** i for i in range(len(bounds) + 1)]
@@ -77,7 +82,7 @@ def build_classifier(config, input_shape, num_classes):
 def generator_optimizer(train_cfg):
     """A generator's optimiser (Wang & Yu, L2L-DA): constant LR, SGD momentum or
     Adam(beta_1), with the config's gradient-norm clip."""
-    clip = {} if train_cfg.clipnorm is None else {"global_clipnorm": train_cfg.clipnorm}
+    clip = _clip(train_cfg)
     if train_cfg.g_optimizer == "adam":
         return keras.optimizers.Adam(train_cfg.g_learning_rate, beta_1=train_cfg.g_beta_1,
                                      **clip)
