@@ -26,6 +26,10 @@ def test_demo_trains_attacks_and_runs_deepdefense_pgn_advnet_and_l2lda(tmp_path)
         assert set(ev["models"][m]["attacks"]) >= {"fgsm", "pgd10"}
     summary = json.loads((out / "demo.json").read_text())
     assert "--dataset=synthetic" in summary["provenance"]["command"]
+    # Every part is timed, and the job's wall time covers them all.
+    parts = summary["part_wall_time_s"]
+    assert set(parts) == {"standard_pgd_at_bat", "deepdefense", "pgn", "advnet", "l2lda"}
+    assert summary["provenance"]["wall_time_s"] >= sum(parts.values()) - 1.0
     saved = json.loads((out / "deepdefense" / "deepdefense.json").read_text())
     assert list(saved["models"]) == list(dd.METHODS)
     assert summary["deepdefense"]["findings"] == saved["findings"]

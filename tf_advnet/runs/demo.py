@@ -17,6 +17,7 @@ Table 1 ablations) into `results_dir/l2lda/`. Later issues add their defences he
 """
 
 import os
+import time
 
 from tf_advnet.configs import override, preset
 from tf_advnet.runs.evaluate import evaluate
@@ -33,14 +34,14 @@ DEMO_PGN = dict(eps_grid=(1.0,), c_l_grid=(0.1,), capacity_widths=(), fig3_eps=1
 
 
 # The Wang & Yu part: fewer images and epochs, no Table 6, one attack generator.
-DEMO_ADVNET = dict(train_limit=5000, test_limit=500, epochs=3, at_epochs=3,
+DEMO_ADVNET = dict(train_limit=3000, test_limit=300, epochs=3, at_epochs=3,
                    advnet_epochs=3, eat_epochs=2, table6_generators=(),
                    attack_generators=("g0:32",), attack_epochs=1)
 
 
 # The L2L-DA part: Table 2 and 3 only, a small generator, fewer images everywhere.
-DEMO_L2LDA = dict(table1=False, train_limit=1500, test_limit=200, epochs=1, g_width=8,
-                  attack_samples=3, attack_train_limit=500)
+DEMO_L2LDA = dict(table1=False, train_limit=1000, test_limit=100, epochs=1, g_width=8,
+                  attack_samples=2, attack_train_limit=300)
 
 
 def demo(dataset="fashion_mnist", preset_name="cpu", *, work_dir="runs/demo",
@@ -58,6 +59,7 @@ def demo(dataset="fashion_mnist", preset_name="cpu", *, work_dir="runs/demo",
     `l2lda_overrides`).
     """
     prov = Provenance(seed=None, preset=preset_name, argv=argv)
+    t_start = time.time()
     results_dir = results_dir or os.path.join("results", "demo", dataset)
     models, training = {}, {}
     config = None
@@ -77,25 +79,27 @@ def demo(dataset="fashion_mnist", preset_name="cpu", *, work_dir="runs/demo",
     results = evaluate(models, config.data, config.eval, results_dir, seed=config.seed,
                        preset=preset_name, argv=argv, progress=progress,
                        title=f"Standard vs PGD-AT vs BAT on {dataset} ({preset_name} preset)")
+    # Wall time of each part, so the main job's time budget can be checked per part.
+    parts = {"standard_pgd_at_bat": round(time.time() - t_start, 2)}
     summary = {"dataset": dataset, "preset": preset_name, "training": training,
-               "eval_json": "eval.json", "provenance": prov.finish()}
-    dd = _deepdefense(dataset, preset_name, work_dir, results_dir, overrides, argv,
-                      progress) if deepdefense else None
-    if dd is not None:
-        summary["deepdefense"] = {"results": "deepdefense/deepdefense.json",
-                                  "findings": dd["findings"]}
-    pg = _pgn(dataset, preset_name, work_dir, results_dir, overrides, pgn_overrides,
-              argv, progress) if pgn else None
-    if pg is not None:
-        summary["pgn"] = {"results": "pgn/pgn.json", "findings": pg["findings"]}
-    an = _advnet(dataset, preset_name, work_dir, results_dir, overrides, advnet_overrides,
-                 argv, progress) if advnet else None
-    if an is not None:
-        summary["advnet"] = {"results": "advnet/advnet.json", "findings": an["findings"]}
-    ld = _l2lda(dataset, preset_name, work_dir, results_dir, overrides, l2lda_overrides,
-                argv, progress) if l2lda else None
-    if ld is not None:
-        summary["l2lda"] = {"results": "l2lda/l2lda.json", "findings": ld["findings"]}
+               "eval_json": "eval.json", "part_wall_time_s": parts}
+    studies = (
+        ("deepdefense", deepdefense, lambda: _deepdefense(
+            dataset, preset_name, work_dir, results_dir, overrides, argv, progress)),
+        ("pgn", pgn, lambda: _pgn(dataset, preset_name, work_dir, results_dir, overrides,
+                                  pgn_overrides, argv, progress)),
+        ("advnet", advnet, lambda: _advnet(dataset, preset_name, work_dir, results_dir,
+                                           overrides, advnet_overrides, argv, progress)),
+        ("l2lda", l2lda, lambda: _l2lda(dataset, preset_name, work_dir, results_dir,
+                                        overrides, l2lda_overrides, argv, progress)),
+    )
+    for name, wanted, run_study in studies:
+        t = time.time()
+        res = run_study() if wanted else None
+        if res is not None:
+            parts[name] = round(time.time() - t, 2)
+            summary[name] = {"results": f"{name}/{name}.json", "findings": res["findings"]}
+    summary["provenance"] = prov.finish()  # wall_time_s: the whole main job
     write_json(os.path.join(results_dir, "demo.json"), summary)
     md_path = os.path.join(results_dir, "eval.md")
     with open(md_path) as f:
