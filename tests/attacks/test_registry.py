@@ -85,3 +85,77 @@ def test_cw_inf_spec_is_carlini_wagner_linf():
 def test_bad_specs(spec, needle):
     with pytest.raises(UserError, match=needle):
         parse_attack(spec, eps=0.1)
+
+
+@pytest.mark.parametrize("spec,norm,queries,p_init,eps", [
+    ("square1000", "inf", 1000, None, 0.1),
+    ("square500_l2:eps=1.0,p=0.2", "2", 500, 0.2, 1.0),
+    ("square50:p=eps/2", "inf", 50, 0.05, 0.1),
+])
+def test_square_spec(spec, norm, queries, p_init, eps):
+    from tf_advnet.attacks.square import square
+
+    a = parse_attack(spec, eps=0.1)
+    assert (a.family, a.norm, a.num_steps, a.bounded, a.eps) == (
+        "square", norm, queries, True, eps)
+    # The spec is `square(eps, max_queries=K, norm, p_init=p)`, checked on a
+    # cheap budget with the same options.
+    model_fn = _models.logits_fn(_models.tiny_cnn())
+    x = tf.constant(_models.images(8, seed=4))
+    y = tf.argmax(model_fn(x), -1)
+    small = parse_attack(spec.replace(str(queries), "5", 1), eps=0.1)
+    expected = square(model_fn, x, y, eps=eps, max_queries=5, norm=norm,
+                      p_init=p_init, seed=0)
+    out = small(model_fn, x, y, seed=0).numpy()
+    np.testing.assert_array_equal(out, expected.numpy())
+    assert np.abs(out - x.numpy()).max() <= eps + 1e-6
+
+
+@pytest.mark.parametrize("spec,needle", [
+    ("square", "needs a step count"),
+    ("square100:p=0", "0 < p <= 1"),
+    ("square100:p=2", "0 < p <= 1"),
+    ("square100:step=0.1", "option 'step' is not valid"),
+    ("square100_l2", "needs a budget"),
+])
+def test_bad_square_specs(spec, needle):
+    with pytest.raises(UserError, match=needle):
+        parse_attack(spec, eps=0.1)
+
+
+@pytest.mark.parametrize("spec,family,norm,steps", [
+    ("apgd100", "apgd", "inf", 100),
+    ("apgddlr20_l2:eps=0.5", "apgddlr", "2", 20),
+    ("apgdt10:targets=3,restarts=2,rho=0.5", "apgdt", "inf", 10),
+])
+def test_parse_apgd(spec, family, norm, steps):
+    a = parse_attack(spec, eps=0.1)
+    assert (a.family, a.norm, a.num_steps, a.bounded) == (family, norm, steps, True)
+
+
+def test_apgdt_spec_is_apgd_targeted_dlr():
+    from tf_advnet.attacks.apgd import apgd
+
+    model_fn = _models.logits_fn(_models.tiny_cnn())
+    x = tf.constant(_models.images(8, seed=2))
+    y = tf.argmax(model_fn(x), -1)
+    a = parse_attack("apgdt5_l2:targets=2,restarts=2,rho=0.5", eps=0.1, eps_l2=0.5)
+    assert a.eps == 0.5
+    expected = apgd(model_fn, x, y, eps=0.5, num_steps=5, norm="2", loss="dlr",
+                    targeted=True, num_targets=2, restarts=2, rho=0.5, seed=3)
+    out = a(model_fn, x, y, seed=3).numpy()
+    np.testing.assert_array_equal(out, expected.numpy())
+    assert np.sqrt(((out - x.numpy()) ** 2).sum(axis=(1, 2, 3))).max() <= 0.5 + 1e-5
+
+
+@pytest.mark.parametrize("spec,needle", [
+    ("apgd", "needs a step count"),
+    ("apgd10:targets=3", "option 'targets' is not valid"),
+    ("apgddlr10:step=0.1", "option 'step' is not valid"),
+    ("apgdt10:rho=2", "rho"),
+    ("apgd10:restarts=0", "restarts"),
+    ("apgdt10_l2", "needs a budget"),
+])
+def test_bad_apgd_specs(spec, needle):
+    with pytest.raises(UserError, match=needle):
+        parse_attack(spec, eps=0.1)

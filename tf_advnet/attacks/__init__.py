@@ -8,6 +8,8 @@ named tuple whose first field is the images).
   fgm / fgsm         fast gradient (sign) method, L-inf or L2     (fgsm.py)
   pgd                projected gradient descent, CE or CW loss    (pgd.py)
   mim                momentum iterative method                    (mim.py)
+  apgd               Auto-PGD / APGD-T, CE or DLR loss            (apgd.py)
+  square             Square Attack, gradient-free random search   (square.py)
   carlini_wagner_l2  C&W L2 with binary search over c             (cw.py)
   carlini_wagner_linf  L-inf C&W of mister_ed (L2L-DA)          (cw_linf.py)
   deepfool           DeepFool, L2 or L-inf                        (deepfool.py)
@@ -18,6 +20,7 @@ For a Keras model pass `lambda x: model(x, training=False)`, so batch norm uses 
 moving statistics while crafting.
 """
 
+from tf_advnet.attacks.apgd import apgd
 from tf_advnet.attacks.cw import carlini_wagner_l2
 from tf_advnet.attacks.cw_linf import carlini_wagner_linf
 from tf_advnet.attacks.deepfool import DeepFoolResult, deepfool
@@ -25,8 +28,9 @@ from tf_advnet.attacks.fgsm import fgm, fgsm
 from tf_advnet.attacks.mim import mim
 from tf_advnet.attacks.pgd import pgd
 from tf_advnet.attacks.registry import Attack, parse_attack, parse_attacks
+from tf_advnet.attacks.square import square
 from tf_advnet.attacks.transfer import craft, transfer_matrix
 
-__all__ = ["carlini_wagner_l2", "carlini_wagner_linf", "DeepFoolResult",
+__all__ = ["apgd", "carlini_wagner_l2", "carlini_wagner_linf", "DeepFoolResult",
            "deepfool", "fgm", "fgsm", "mim", "pgd", "Attack", "parse_attack",
-           "parse_attacks", "craft", "transfer_matrix"]
+           "parse_attacks", "square", "craft", "transfer_matrix"]

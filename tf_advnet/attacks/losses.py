@@ -9,6 +9,13 @@ Losses, for logits `z` and label `y`:
     cross_entropy(z, y) = -log softmax(z)_y
     cw_margin(z, y)     = min(max_{j != y} z_j - z_y, kappa)
 
+and the Difference of Logits Ratio of Croce & Hein (ICML 2020,
+https://arxiv.org/abs/2003.01690, Eq. 5 and its targeted variant), with `pi`
+the indices sorting `z` decreasingly:
+
+    dlr(z, y)             = -(z_y - max_{i != y} z_i) / (z_pi1 - z_pi3 + 1e-12)
+    dlr_targeted(z, y, t) = -(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2 + 1e-12)
+
 Maximising `cw_margin` is the untargeted loss of Carlini & Wagner (2017,
 https://arxiv.org/abs/1608.04644, their f_6 on logits). BAT's "CW-k"
 evaluation (Wang & Zhang, ICCV 2019) descends `max(z_y - max_{j != y} z_j +
@@ -136,3 +143,54 @@ def objective(logits, labels, *, loss="ce", targeted=False,
         return cw_margin(logits, labels, kappa)
     margin = cw_margin(logits, labels)
     return -tf.maximum(margin, -tf.cast(kappa, margin.dtype))
+
+
+def _label_logit(logits, labels):
+    """`z_y` per example, for integer labels `(batch,)`."""
+    return tf.gather(logits, labels, axis=-1, batch_dims=1)
+
+
+def dlr(logits, labels):
+    """Per-example Difference of Logits Ratio (Croce & Hein 2020, Eq. 5).
+
+    `-(z_y - max_{i != y} z_i) / (z_pi1 - z_pi3 + 1e-12)`: the C&W margin
+    divided by the spread of the top three logits, so it is invariant to
+    shifting the logits and (up to the 1e-12) to scaling them by a positive
+    factor. That makes step sizes and the loss scale independent of the
+    model's logit scale, which defeats gradient masking by large logits.
+    Positive iff the example is misclassified.
+
+    Args:
+        logits: float tensor `(batch, num_classes)`, `num_classes >= 3`.
+        labels: integer tensor `(batch,)` (one-hot accepted).
+
+    Returns:
+        A float tensor `(batch,)`.
+    """
+    logits = tf.convert_to_tensor(logits)
+    top = tf.math.top_k(logits, k=3).values
+    # cw_margin without a cap is max_{i != y} z_i - z_y.
+    margin = cw_margin(logits, labels)
+    return margin / (top[:, 0] - top[:, 2] + 1e-12)
+
+
+def dlr_targeted(logits, labels, targets):
+    """Per-example targeted DLR of Croce & Hein (2020), to be maximised.
+
+    `-(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2 + 1e-12)`: ascending it
+    raises the target logit `z_t` above the true one `z_y`. Invariant to
+    shifting and (up to the 1e-12) positive scaling of the logits.
+
+    Args:
+        logits: float tensor `(batch, num_classes)`, `num_classes >= 4`.
+        labels: true integer labels `(batch,)` (one-hot accepted).
+        targets: target integer labels `(batch,)` (one-hot accepted).
+
+    Returns:
+        A float tensor `(batch,)`.
+    """
+    logits = tf.convert_to_tensor(logits)
+    top = tf.math.top_k(logits, k=4).values
+    diff = (_label_logit(logits, _sparse_labels(labels))
+            - _label_logit(logits, _sparse_labels(targets)))
+    return -diff / (top[:, 0] - 0.5 * (top[:, 2] + top[:, 3]) + 1e-12)

@@ -4,10 +4,14 @@ A spec is `family[K][_l2|_inf][:key=value,...]`, e.g. `fgsm`, `pgd10`, `pgd100:s
 `pgd20_l2:eps=1.5`, `cwpgd100` (PGD on the CW margin, BAT's "CW-100"), `mim10`,
 `cw100` (Carlini-Wagner L2 with 100 iterations, the PGN paper's rho_cw attack),
 `cw100_inf` / `cw1000_inf` (mister_ed's L-inf Carlini-Wagner, L2L-DA's "C&W100" and
-"C&W1000"), `deepfool`, `deepfool_inf`, `noise` (uniform noise in the ball; a sanity baseline).
+"C&W1000"), `deepfool`, `deepfool_inf`, `noise` (uniform noise in the ball; a sanity baseline),
+`apgd100` / `apgddlr100` / `apgdt100` (Croce & Hein 2020: APGD on cross-entropy, APGD on the
+DLR loss, and APGD-T, targeted DLR towards the top-9 other classes; `_l2` for L2),
+`square1000` / `square1000_l2` (Andriushchenko et al. 2020's gradient-free Square Attack,
+K = query budget per example; `p` sets its initial square fraction p_init).
 
-Bounded attacks (fgsm, fgm, pgd, cwpgd, mim, noise, and the L-inf C&W `cw<K>_inf`,
-which projects onto the eps-ball) stay within `eps` and enter the per-example worst
+Bounded attacks (fgsm, fgm, pgd, cwpgd, mim, noise, apgd, apgddlr, apgdt, square, and the L-inf
+C&W `cw<K>_inf`, which projects onto the eps-ball) stay within `eps` and enter the per-example worst
 case. Minimal-perturbation attacks (L2 cw, deepfool) are unbounded:
 their accuracy is reported with their perturbation sizes, and they stay out of the
 worst case unless given a budget with `:eps=` (then a success larger than the budget
@@ -19,7 +23,10 @@ is eps/4 at K = 10), `restarts`, `random_start` (0/1), `keep_best` (0/1), `kappa
 `bs` (C&W binary-search steps; default 5 for L2, 10 for L-inf), `conf` (C&W
 confidence), `lr` and `const` (C&W learning rate and initial constant), `tau` and
 `max_const` (L-inf C&W only: soft-L-inf threshold, default 8/255, and the cap on the
-constant, default 128), `overshoot` and `max_iter` (DeepFool).
+constant, default 128), `overshoot` and `max_iter` (DeepFool), `rho` (APGD checkpoint
+threshold, default 0.75), `targets` (APGD-T: number of target classes, default 9), `p`
+(Square: initial fraction of pixels per square, in (0, 1]; default 0.05 L-inf, 0.1 L2). APGD
+`restarts` rerun only the examples not fooled yet (for APGD-T: per target).
 """
 
 import dataclasses
@@ -28,7 +35,9 @@ from typing import Callable, Optional
 
 from tf_advnet.errors import UserError
 
-FAMILIES = ("fgsm", "fgm", "pgd", "cwpgd", "mim", "cw", "deepfool", "noise")
+FAMILIES = ("fgsm", "fgm", "pgd", "cwpgd", "mim", "cw", "deepfool", "noise",
+            "apgd", "apgddlr", "apgdt", "square")
+_APGD = {"apgd": ("ce", False), "apgddlr": ("dlr", False), "apgdt": ("dlr", True)}
 _SPEC_RE = re.compile(r"^(?P<family>[a-z]+?)(?P<k>\d*)(?P<l2>_l2|_inf)?(?::(?P<opts>.*))?$")
 _ALLOWED_OPTS = {
     "fgsm": {"eps"},
@@ -40,8 +49,13 @@ _ALLOWED_OPTS = {
     "cw_inf": {"eps", "bs", "conf", "lr", "const", "tau", "max_const"},
     "deepfool": {"eps", "overshoot", "max_iter", "candidates"},
     "noise": {"eps"},
+    "apgd": {"eps", "restarts", "rho"},
+    "apgddlr": {"eps", "restarts", "rho"},
+    "apgdt": {"eps", "restarts", "rho", "targets"},
+    "square": {"eps", "p"},
 }
-HELP = ("fgsm, fgm_l2, pgd<K>[_l2], cwpgd<K>, mim<K>, cw<K>[_inf], deepfool[_inf], noise "
+HELP = ("fgsm, fgm_l2, pgd<K>[_l2], cwpgd<K>, mim<K>, cw<K>[_inf], deepfool[_inf], noise, "
+        "apgd<K>[_l2], apgddlr<K>[_l2], apgdt<K>[_l2], square<K>[_l2] "
         "with optional ':key=value,...' (e.g. pgd100:step=eps/12,restarts=2)")
 
 
@@ -123,7 +137,8 @@ def parse_attack(spec, *, eps, eps_l2=None):
     family = m.group("family")
     k = int(m.group("k")) if m.group("k") else None
     norm = "2" if m.group("l2") == "_l2" else "inf"
-    iterative = family in ("pgd", "cwpgd", "mim", "cw")
+    iterative = family in ("pgd", "cwpgd", "mim", "cw", "apgd", "apgddlr", "apgdt",
+                           "square")
     if iterative and k is None:
         raise UserError(f"--attacks: {spec!r} needs a step count, e.g. {family}10")
     if not iterative and k is not None and family != "fgm":
@@ -176,6 +191,22 @@ def parse_attack(spec, *, eps, eps_l2=None):
             return pgd(model_fn, x, y, seed=seed, **kw)
         return Attack(spec, family, norm, budget, True, k, fn)
 
+    if family in _APGD:
+        from tf_advnet.attacks.apgd import apgd
+
+        loss, targeted = _APGD[family]
+        kw = dict(eps=budget, num_steps=k, norm=norm, loss=loss, targeted=targeted,
+                  restarts=_int("restarts", 1), rho=opts.get("rho", 0.75))
+        if targeted:
+            kw["num_targets"] = _int("targets", 9)
+        if kw["restarts"] < 1 or kw.get("num_targets", 1) < 1 or not 0 <= kw["rho"] <= 1:
+            raise UserError(f"--attacks: {spec!r} needs restarts >= 1, targets >= 1 and "
+                            "0 <= rho <= 1")
+
+        def fn(model_fn, x, y, seed):
+            return apgd(model_fn, x, y, seed=seed, **kw)
+        return Attack(spec, family, norm, budget, True, k, fn)
+
     if family == "mim":
         from tf_advnet.attacks.mim import mim
 
@@ -186,6 +217,17 @@ def parse_attack(spec, *, eps, eps_l2=None):
 
         def fn(model_fn, x, y, seed):
             return mim(model_fn, x, y, seed=seed, **kw)
+        return Attack(spec, family, norm, budget, True, k, fn)
+
+    if family == "square":
+        from tf_advnet.attacks.square import square
+
+        kw = dict(eps=budget, max_queries=k, norm=norm, p_init=opts.get("p"))
+        if k < 1 or not (kw["p_init"] is None or 0 < kw["p_init"] <= 1):
+            raise UserError(f"--attacks: {spec!r} needs K >= 1 queries and 0 < p <= 1")
+
+        def fn(model_fn, x, y, seed):
+            return square(model_fn, x, y, seed=seed, **kw)
         return Attack(spec, family, norm, budget, True, k, fn)
 
     if family == "noise":

@@ -1,0 +1,142 @@
+"""Report card (`tf_advnet.runs.report_card`): every row trained on one architecture and
+evaluated under its paper's protocol and the strong one on a tiny synthetic card; the
+worst case per example, reuse on rerun, the README table, configs and one-line errors."""
+
+import json
+
+import pytest
+
+from tests.experiments._run import run_binary
+from tf_advnet.errors import UserError
+
+TINY = dict(train_limit=96, test_limit=24, epochs=1, finetune_epochs=1, apgd_steps=4,
+            apgd_targets=2, square_queries=10, check_examples=16, eval_batch_size=24,
+            advnet_generator="g0:4", l2lda_width=4, pgn_width=4)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from tf_advnet.runs.report_card import reproduce
+
+    tmp = tmp_path_factory.mktemp("card")
+    lines = []
+    res = reproduce("cpu", "synthetic", work_dir=str(tmp / "runs"),
+                    results_dir=str(tmp / "results"), overrides=TINY,
+                    argv=["report_card.py", "--dataset=synthetic"], progress=lines.append)
+    return tmp, res, lines
+
+
+def test_every_row_is_trained_evaluated_and_reported(tiny):
+    from tf_advnet.runs.report_card import PAPER_PROTOCOL, ROWS
+
+    tmp, res, _ = tiny
+    saved = json.loads((tmp / "results" / "report_card.json").read_text())
+    assert list(saved["rows"]) == list(ROWS)
+    for row, r in saved["rows"].items():
+        paper = r["paper_protocol"]
+        assert len(paper["specs"]) == len(PAPER_PROTOCOL[row])
+        strong = r["strong_protocol"]["acc"]
+        assert [s.rstrip("0123456789").split(":")[0].rstrip("0123456789")
+                for s in strong] == ["apgd", "apgdt", "square"]
+        columns = list(paper["acc"].values()) + list(strong.values())
+        # The worst case is per example: never above any column, nor above either
+        # protocol's own worst case, nor above clean accuracy.
+        assert r["worst_case"] <= min(columns) + 1e-9
+        assert r["worst_case"] <= min(paper["worst_case"],
+                                      r["strong_protocol"]["worst_case"]) + 1e-9
+        assert paper["worst_case"] <= min(paper["acc"].values()) + 1e-9
+        assert all(0.0 <= v <= r["clean"] + 1e-9 for v in columns)
+        assert r["budget"]["images_per_second"] > 0 and r["budget"]["wall_time_s"] > 0
+        names = {ch["name"] for ch in r["checks"]}
+        assert len(names) >= 6 and set(r["fired"]) <= names
+        assert all(ch["reason"] for ch in r["checks"])
+    assert saved["rows"]["standard"]["transfer_source"] == "pgd_at"
+    assert saved["rows"]["bat"]["transfer_source"] == "standard"
+    assert "wall_time_s_with_standard" in saved["rows"]["l2lda"]["budget"]
+    md = (tmp / "results" / "report_card.md").read_text()
+    assert "| Defence |" in md and "APGD-T" in md and "Gradient-masking checks" in md
+    assert md.count("FIRED") + md.count("passed") == sum(
+        len(r["checks"]) for r in saved["rows"].values())
+    assert "--dataset=synthetic" in saved["provenance"]["command"]
+
+
+def test_finetuned_rows_start_from_the_standard_row(tiny):
+    tmp, _, _ = tiny
+    runs = tmp / "runs" / "synthetic"
+    for row, method in (("l2lda", "l2lda"), ("deepdefense", "deepdefense")):
+        cfg = json.loads((runs / row / "train_results.json").read_text())["config"]
+        assert cfg["train"]["method"] == method
+        assert cfg["train"]["init_model"].endswith("standard/model.keras")
+    # The same architecture, data and eps for every row.
+    cfgs = [json.loads((runs / r / "train_results.json").read_text())["config"]
+            for r in ("standard", "pgd_at", "bat", "advnet", "pgn")]
+    assert len({c["model"]["name"] for c in cfgs}) == 1
+    assert len({json.dumps(c["data"]["train_limit"]) for c in cfgs}) == 1
+
+
+def test_rerun_reuses_rows_and_evaluations(tiny, tmp_path):
+    from tf_advnet.runs.report_card import ROWS, reproduce
+
+    tmp, first, _ = tiny
+    lines = []
+    again = reproduce("cpu", "synthetic", work_dir=str(tmp / "runs"),
+                      results_dir=str(tmp_path), overrides=TINY, progress=lines.append)
+    assert sum("already trained" in line for line in lines) == len(ROWS)
+    for row in ROWS:
+        a, b = again["rows"][row], first["rows"][row]
+        assert (a["worst_case"], a["paper_protocol"], a["strong_protocol"]) == (
+            b["worst_case"], b["paper_protocol"], b["strong_protocol"])
+
+
+def test_readme_table_is_refreshed_between_markers(tiny, tmp_path):
+    from tf_advnet.runs.report_card_report import update_readme
+
+    tmp, _, _ = tiny
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- report-card:synthetic -->\nold\n"
+                      "<!-- /report-card:synthetic -->\nend\n")
+    assert update_readme(str(readme), str(tmp / "results"))
+    text = readme.read_text()
+    assert "old" not in text and "| Defence |" in text and text.endswith("end\n")
+    other = tmp_path / "OTHER.md"
+    other.write_text("no markers\n")
+    assert not update_readme(str(other), str(tmp / "results"))
+
+
+def test_presets_and_rows():
+    from tf_advnet.runs.report_card import card, paper_specs, strong_specs
+
+    cpu = card("cpu", "fashion_mnist")
+    assert (cpu.eps, cpu.model, cpu.apgd_steps, cpu.apgd_targets) == (0.1, "small_cnn",
+                                                                      100, 9)
+    assert card("cpu", "mnist_5k").eps == 0.3
+    paper = card("paper")
+    assert (paper.dataset, paper.model, paper.square_queries) == ("cifar10",
+                                                                  "wide_resnet", 5000)
+    assert abs(paper.eps - 8 / 255) < 1e-9
+    assert strong_specs(cpu) == ("apgd100:restarts=1", "apgdt100:targets=9,restarts=1",
+                                 "square1000")
+    assert paper_specs(cpu, "deepdefense")[1] == "deepfool_inf:eps=0.1"
+    # A fine-tuned row brings the standard row it starts from.
+    assert card("cpu", "synthetic", {"rows": ("l2lda",)}).rows == ("standard", "l2lda")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dataset=cifar10"], "--dataset='cifar10' is not valid"),
+    (["--rows=standard,trades"], "--rows='trades' is not valid"),
+    (["--eps=2"], "--eps=2.0 is out of range"),
+])
+def test_binary_one_line_errors(args, message):
+    proc = run_binary("report_card.py", *args)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    # TensorFlow's C++ start-up lines may precede it; the error itself is one line.
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last
+
+
+def test_unknown_field():
+    from tf_advnet.runs.report_card import card
+
+    with pytest.raises(UserError, match="unknown report card study field"):
+        card("cpu", "synthetic", {"g_width": 3})

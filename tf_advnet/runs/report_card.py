@@ -1,0 +1,341 @@
+"""One report card for every defence of the suite: its paper's protocol beside a strong one.
+
+`reproduce(preset, dataset)` trains, on ONE architecture, ONE data set and ONE L-inf
+budget eps, the rows
+
+- `standard` (undefended), `pgd_at` (Madry et al.),
+- `bat` (Wang & Zhang, ICCV 2019: R-MC-LA, beta 9),
+- `advnet` (Wang & Yu, ICLR 2019: the adversarial network C, generator g0),
+- `l2lda` (Jang et al., ICCV 2019: from the standard row, as the paper starts from a
+  pre-trained plain model),
+- `pgn` (ICLR 2020 submission: generator G(grad, x, y), c_L penalty; it has no eps),
+- `deepdefense` (Yan et al., NeurIPS 2018: fine-tuned from the standard row, as the
+  paper; its regulariser has no eps),
+
+each with `tf_advnet.runs.train.train` under `<work_dir>/<dataset>/<row>` (kill and rerun
+to resume: trained rows are reused, and each row's evaluation resumes from its saved
+state). Every row is then evaluated on the same test images by
+
+- its paper's own protocol (`PAPER_PROTOCOL`, the attacks its paper reports, put in the
+  common L-inf threat model at eps) and its per-example worst case;
+- a strong protocol in the spirit of AutoAttack (Croce & Hein 2020): APGD-CE,
+  APGD-T (targeted DLR, top-k targets) and Square (score-based, gradient-free);
+- the worst case over both, per example (`tf_advnet.eval.ensemble`, each attack run on
+  every clean-correct example so each column is that attack's own accuracy);
+- the gradient-masking checks of `tf_advnet.eval.masking` (Athalye et al. 2018;
+  Carlini et al. 2019), fed with the white-box, Square and transfer accuracies (the
+  transfer attack: PGD crafted on the standard row; for the standard row itself, on
+  the PGD-AT row).
+
+The training budget of each row (images/s, wall time; the fine-tuned rows add the
+standard row's) is in the card. `results_dir` gets report_card.json (with provenance)
+and report_card.md, generated from it by `tf_advnet.runs.report_card_report`.
+"""
+
+import dataclasses
+import os
+import time
+from typing import Optional, Tuple
+
+from tf_advnet.errors import check_choice, check_range
+from tf_advnet.runs.common import override_study
+
+PRESETS = ("cpu", "paper")
+ROWS = ("standard", "pgd_at", "bat", "advnet", "l2lda", "pgn", "deepdefense")
+LABELS = {"standard": "Standard", "pgd_at": "PGD-AT (Madry)", "bat": "BAT (R-MC-LA)",
+          "advnet": "Adv. network (Wang & Yu)", "l2lda": "L2L-DA (Jang)",
+          "pgn": "PGN", "deepdefense": "DeepDefense (Yan)"}
+# Rows trained from the standard row's weights (their papers fine-tune a plain model).
+FINETUNED = ("l2lda", "deepdefense")
+
+
+@dataclasses.dataclass(frozen=True)
+class Card:
+    """Every setting of one report card (flat, so flags can override each field)."""
+
+    dataset: str
+    eps: float
+    model: str
+    train_limit: Optional[int]
+    test_limit: Optional[int]
+    batch_size: int
+    epochs: int
+    finetune_epochs: int
+    optimizer: str
+    learning_rate: float
+    eps_warmup_epochs: float
+    attack_steps: int
+    advnet_generator: str
+    l2lda_width: int
+    pgn_c_l: float
+    pgn_width: int
+    dd_lambda: float
+    apgd_steps: int
+    apgd_restarts: int
+    apgd_targets: int
+    square_queries: int
+    check_examples: int
+    rows: Tuple[str, ...] = ROWS
+    seed: int = 0
+    data_dir: Optional[str] = None
+    eval_batch_size: int = 250
+    preset: str = "cpu"
+
+
+# cpu: the suite's small CNN, minutes per row on 2 cores. Attack budgets stay those of
+# AutoAttack's standard version for APGD (100 steps, 9 targets); Square gets 1,000
+# queries (AutoAttack: 5,000).
+CPU = Card(
+    dataset="fashion_mnist", eps=0.1, model="small_cnn", train_limit=10000,
+    test_limit=500, batch_size=128, epochs=4, finetune_epochs=1, optimizer="adam",
+    learning_rate=1e-3, eps_warmup_epochs=0.0, attack_steps=7, advnet_generator="g0:16",
+    l2lda_width=16, pgn_c_l=0.1, pgn_width=32, dd_lambda=15.0, apgd_steps=100,
+    apgd_restarts=1, apgd_targets=9, square_queries=1000, check_examples=200)
+
+DATASETS = {"cpu": ("fashion_mnist", "mnist_5k", "synthetic"), "paper": ("cifar10",)}
+
+
+def card(preset_name="cpu", dataset=None, overrides=None):
+    """The preset's Card for `dataset`, with flat field overrides (None ignored)."""
+    check_choice("preset", preset_name, PRESETS)
+    dataset = dataset or DATASETS[preset_name][0]
+    check_choice("dataset", dataset, DATASETS[preset_name])
+    if preset_name == "paper":
+        # CIFAR-10 at 8/255 on BAT's WRN-28-10, where RobustBench lists BAT and
+        # L2L-DA; AutoAttack's standard budgets (APGD 100 steps, 9 targets, Square
+        # 5,000 queries) on the whole test set.
+        c = dataclasses.replace(
+            CPU, dataset=dataset, eps=8 / 255, model="wide_resnet", train_limit=None,
+            test_limit=None, epochs=100, finetune_epochs=10, optimizer="sgd",
+            learning_rate=0.1, attack_steps=7, advnet_generator="g1:64", l2lda_width=64,
+            pgn_c_l=50.0, pgn_width=128, square_queries=5000, check_examples=500,
+            eval_batch_size=200, preset="paper")
+    else:
+        fields = {"dataset": dataset}
+        if dataset == "mnist_5k":
+            # eps 0.3 from scratch needs PGD-AT's budget ramp (presets.py).
+            fields.update(eps=0.3, train_limit=None, epochs=10, eps_warmup_epochs=5.0)
+        elif dataset == "synthetic":
+            fields.update(train_limit=None, test_limit=None, epochs=1, advnet_generator="g0:4",
+                          l2lda_width=4, pgn_width=4, apgd_steps=10, apgd_targets=2,
+                          square_queries=50, check_examples=40)
+        c = dataclasses.replace(CPU, **fields)
+    c = override_study(c, overrides, "report card")
+    return validate(c)
+
+
+def validate(c):
+    check_range("eps", c.eps, 0, 1, low_inclusive=False)
+    for flag in ("epochs", "finetune_epochs", "attack_steps", "apgd_steps", "apgd_restarts",
+                 "apgd_targets", "square_queries", "check_examples", "batch_size",
+                 "eval_batch_size"):
+        check_range(flag, getattr(c, flag), 0, low_inclusive=False)
+    rows = (c.rows.split(",") if isinstance(c.rows, str) else list(c.rows))
+    for row in rows:
+        check_choice("rows", row, ROWS)
+    if any(r in FINETUNED for r in rows) and "standard" not in rows:
+        rows.insert(0, "standard")  # the fine-tuned rows start from it
+    return dataclasses.replace(c, rows=tuple(r for r in ROWS if r in rows))
+
+
+# ------------------------------------------------------------------------ training
+
+def row_config(c, row, *, init_model=None):
+    """The ExperimentConfig of one row (validated).
+
+    From-scratch rows share the optimiser, epochs and data of `c`; L2L-DA fine-tunes
+    the standard row with its code's recipe (generator SGD 0.01, global clip 1);
+    DeepDefense fine-tunes it with the recipe of `tf_advnet.runs.deepdefense`
+    (SGD 2e-2, momentum 0.9, batch 100, lr halved at 0.8 of the epochs).
+    """
+    from tf_advnet.configs import ExperimentConfig, override
+    from tf_advnet.configs.base import DataConfig, EvalConfig, ModelConfig, TrainConfig
+
+    train = dict(method=row, epochs=c.epochs, optimizer=c.optimizer,
+                 learning_rate=c.learning_rate, momentum=0.9, eps=c.eps,
+                 attack_steps=c.attack_steps)
+    if row == "pgd_at":
+        train.update(eps_warmup_epochs=c.eps_warmup_epochs)
+    elif row == "bat":
+        train.update(bat_variant="R-MC-LA", beta=9.0)  # BAT's best row
+    elif row == "advnet":
+        from tf_advnet.runs.advnet import parse_generator
+
+        kind, k = parse_generator(c.advnet_generator)
+        train.update(advnet_generator=kind, advnet_k=k)
+    elif row == "l2lda":
+        train.update(epochs=c.finetune_epochs, init_model=init_model, clipnorm=1.0,
+                     l2lda_width=c.l2lda_width, g_optimizer="sgd", g_learning_rate=0.01)
+    elif row == "pgn":
+        train.update(c_l=c.pgn_c_l, pgn_generator_width=c.pgn_width)
+    cfg = ExperimentConfig(
+        data=DataConfig(dataset=c.dataset, train_limit=c.train_limit,
+                        test_limit=c.test_limit, batch_size=c.batch_size,
+                        data_dir=c.data_dir),
+        model=ModelConfig(name=c.model),
+        train=TrainConfig(**dict(train, method="standard" if row == "deepdefense" else row)),
+        eval=EvalConfig(attacks="fgsm", eps=c.eps, batch_size=c.eval_batch_size),
+        seed=c.seed, preset=c.preset)
+    if row == "deepdefense":
+        from tf_advnet.runs import deepdefense as dd
+
+        cfg = dd.finetune_config(cfg, c.dataset, "deepdefense", overrides=dict(
+            epochs=c.finetune_epochs, dd_lambda=c.dd_lambda, init_model=init_model))
+        cfg = override(cfg, preset=c.preset)
+    return cfg.validate()
+
+
+def train_rows(c, root, *, argv=None, progress=print):
+    """Trains (or reuses) every row of `c`; returns {row: train results}."""
+    from tf_advnet.runs.train import train
+
+    runs = {}
+    for row in c.rows:
+        init = runs["standard"]["model_path"] if row in FINETUNED else None
+        runs[row] = train(row_config(c, row, init_model=init), os.path.join(root, row),
+                          argv=argv, progress=progress, verbose=2)
+    return runs
+
+
+def budget(runs, row):
+    """Training cost of a row: images/s and wall time (fine-tuned rows add the
+    standard row's time, since they cannot exist without it)."""
+    r = runs[row]
+    wall = r["provenance"]["wall_time_s"]
+    out = {"images_per_second": round(r["train_images_per_second"], 1),
+           "wall_time_s": round(wall, 1), "epochs": r["config"]["train"]["epochs"]}
+    if row in FINETUNED:
+        out["wall_time_s_with_standard"] = round(
+            wall + runs["standard"]["provenance"]["wall_time_s"], 1)
+    return out
+
+
+# ---------------------------------------------------------------------- protocols
+
+# Each paper's own evaluation, in the common L-inf threat model (module docstring).
+# Steps are eps-relative so one table serves every eps.
+PAPER_PROTOCOL = {
+    # Madry et al.: PGD from a random start (40 steps on MNIST).
+    "standard": ("pgd40:step=eps/10",),
+    "pgd_at": ("pgd40:step=eps/10",),
+    # BAT Tables 2-3: PGD20 on CE and PGD100 on the CW margin (kappa 50), step eps/4.
+    "bat": ("pgd20:step=eps/4", "cwpgd100:kappa=50,step=eps/4"),
+    # Wang & Yu Tables 2-3: FGS and PGD (40 steps of eps/4 from a random start).
+    "advnet": ("fgsm", "pgd40:step=eps/4"),
+    # L2L-DA Table 2's gradient attacks (mister_ed's PGD keeps the best iterate; its
+    # L-inf C&W); the generator attacks are in experiments/reproduce_l2lda.py.
+    "l2lda": ("fgsm", "pgd10:step=eps/4", "pgd100:step=eps/12,keep_best=1", "cw100_inf",
+              "cw1000_inf"),
+    # PGN Table 2: white-box FGM and MIM (there in L2; here at the L-inf eps).
+    "pgn": ("fgsm", "mim10"),
+    # DeepDefense: DeepFool (there unbounded, rho_2; here counted within eps) and FGS.
+    "deepdefense": ("fgsm", "deepfool_inf"),
+}
+
+
+def paper_specs(c, row):
+    """Attack specs of the row's paper protocol (DeepFool bounded by eps)."""
+    return tuple(f"{s}:eps={c.eps}" if s.startswith("deepfool") else s
+                 for s in PAPER_PROTOCOL[row])
+
+
+def strong_specs(c):
+    """APGD-CE, APGD-T (targeted DLR) and Square at the card's budgets."""
+    return (f"apgd{c.apgd_steps}:restarts={c.apgd_restarts}",
+            f"apgdt{c.apgd_steps}:targets={c.apgd_targets},restarts={c.apgd_restarts}",
+            f"square{c.square_queries}")
+
+
+def transfer_source(c, row):
+    """The row whose PGD examples are transferred (another model of the card)."""
+    if row != "standard":
+        return "standard"
+    return "pgd_at" if "pgd_at" in c.rows else None
+
+
+# ----------------------------------------------------------------------- evaluation
+
+def evaluate_row(c, row, model, surrogate, x, y, state_dir, *, progress=print):
+    """Paper protocol, strong protocol, worst case, transfer and checks of one row."""
+    import numpy as np
+
+    from tf_advnet.attacks.registry import parse_attacks
+    from tf_advnet.attacks.pgd import pgd
+    from tf_advnet.attacks.transfer import craft
+    from tf_advnet.eval.ensemble import evaluate_ensemble
+    from tf_advnet.eval.masking import run_checks
+    from tf_advnet.eval.robustness import as_model_fn, predict
+
+    fn = as_model_fn(model)
+    paper = paper_specs(c, row)
+    strong = strong_specs(c)
+    t0 = time.time()
+    parts = {}
+    for name, specs in (("paper", paper), ("strong", strong)):
+        parts[name] = evaluate_ensemble(
+            model, x, y, parse_attacks(list(specs), eps=c.eps),
+            state_path=os.path.join(state_dir, f"card_{name}_state.npz"), standalone=True,
+            batch_size=c.eval_batch_size, seed=c.seed,
+            progress=lambda line, r=row: progress(f"[card] {r}: {line}"))
+    robust = np.asarray(parts["paper"]["robust"], bool) & np.asarray(
+        parts["strong"]["robust"], bool)
+    columns = {spec: parts[k]["attacks"][spec]["acc"] for k, specs in
+               (("paper", paper), ("strong", strong)) for spec in specs}
+    white_box = [columns[s] for s in paper + strong[:2]]
+    accs = {"white_box": float(min(white_box)), "square": columns[strong[2]]}
+    transfer = None
+    if surrogate is not None:
+        steps = 40
+        x_t = craft(as_model_fn(surrogate), lambda f, xb, yb: pgd(
+            f, xb, yb, eps=c.eps, step_size=c.eps / 10, num_steps=steps, seed=c.seed),
+            x, y, batch_size=c.eval_batch_size)
+        transfer = float((predict(fn, x_t, c.eval_batch_size) == y).mean())
+        accs["transfer"] = transfer
+    n = min(c.check_examples, len(x))
+    checks = run_checks(model, x[:n], y[:n], eps=c.eps, accs=accs, seed=c.seed,
+                        batch_size=c.eval_batch_size)
+    return {
+        "clean": parts["paper"]["clean_acc"],
+        "paper_protocol": {"specs": list(paper),
+                           "acc": {s: columns[s] for s in paper},
+                           "worst_case": parts["paper"]["robust_acc"]},
+        "strong_protocol": {"specs": list(strong),
+                            "acc": {s: columns[s] for s in strong},
+                            "worst_case": parts["strong"]["robust_acc"]},
+        "worst_case": float(robust.mean()),
+        "transfer": transfer,
+        "checks": [dataclasses.asdict(ch) for ch in checks],
+        "fired": [ch.name for ch in checks if ch.fired],
+        "eval_seconds": round(time.time() - t0, 1),
+    }
+
+
+def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/report_card",
+              results_dir=None, overrides=None, argv=None, progress=print):
+    """Trains every row, evaluates it under both protocols and writes the card.
+
+    Returns the results dict (also written to results_dir/report_card.json).
+    """
+    from tf_advnet.runs import common
+    from tf_advnet.runs.report_card_report import write_report
+    from tf_advnet.utils.provenance import Provenance
+
+    c = card(preset_name, dataset, overrides)
+    prov = Provenance(seed=c.seed, preset=preset_name, argv=argv)
+    root = os.path.join(work_dir, c.dataset)
+    results_dir = results_dir or os.path.join("results", "report_card", c.dataset)
+    runs = train_rows(c, root, argv=argv, progress=progress)
+    base = row_config(c, "standard")
+    x, y = common.load_split(base.data, "test")
+    models = {r: common.load_keras_model(run["model_path"]) for r, run in runs.items()}
+    rows = {}
+    for row in c.rows:
+        src = transfer_source(c, row)
+        progress(f"[card] evaluating {row}")
+        rows[row] = evaluate_row(c, row, models[row], models.get(src), x, y,
+                                 os.path.join(root, row), progress=progress)
+        rows[row].update(budget=budget(runs, row), transfer_source=src)
+    results = {"card": dataclasses.asdict(c), "n_test": int(len(x)), "rows": rows,
+               "provenance": prov.finish()}
+    write_report(results, results_dir)
+    return results

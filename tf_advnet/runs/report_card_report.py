@@ -1,0 +1,141 @@
+"""The report card's Markdown, generated from report_card.json (never edit by hand).
+
+`write_report(results, out_dir)` writes report_card.json and report_card.md;
+`rerender(out_dir)` regenerates the Markdown from the JSON; `card_table(results)` is
+the table alone, which `update_readme` puts between the README's
+`<!-- report-card:<dataset> -->` markers.
+"""
+
+import json
+import os
+
+from tf_advnet.runs.report_card import LABELS
+from tf_advnet.utils.provenance import write_json
+
+SHORT = {"apgd": "APGD-CE", "apgdt": "APGD-T", "square": "Square"}
+
+
+def _pct(v):
+    return "—" if v is None else f"{100 * v:.1f}"
+
+
+def _family(spec):
+    head = spec.split(":")[0].rstrip("0123456789_l2inf")
+    return SHORT.get(head, head)
+
+
+def card_table(results):
+    """The card: one row per defence (Markdown)."""
+    c = results["card"]
+    head = ("| Defence | Train (img/s; wall) | Clean | Paper's protocol | APGD-CE | "
+            "APGD-T | Square | Worst case | Checks fired |")
+    lines = [head, "|---" * (head.count("|") - 1) + "|"]
+    for row, r in results["rows"].items():
+        b = r["budget"]
+        wall = b["wall_time_s"] / 60
+        cost = f"{b['images_per_second']:.0f}; {wall:.1f} min"
+        if "wall_time_s_with_standard" in b:
+            cost += f" (+ standard: {b['wall_time_s_with_standard'] / 60:.1f})"
+        strong = r["strong_protocol"]["acc"]
+        cells = [LABELS[row], cost, _pct(r["clean"]),
+                 _pct(r["paper_protocol"]["worst_case"])]
+        cells += [_pct(strong[s]) for s in r["strong_protocol"]["specs"]]
+        cells += [f"**{_pct(r['worst_case'])}**",
+                  ", ".join(r["fired"]) if r["fired"] else "none"]
+        lines.append("| " + " | ".join(cells) + " |")
+    note = (f"{c['dataset']}, L-inf eps = {c['eps']:g}, {results['n_test']} test images, "
+            f"model `{c['model']}` for every row, {c['preset']} preset. Accuracy (%) "
+            "under each attack alone; worst case per example over every attack of both "
+            "protocols.")
+    return "\n".join(lines) + "\n\n" + note
+
+
+def _protocols(results):
+    out = ["| Defence | Paper's attacks (accuracy %) | Paper worst case | Strong worst "
+           "case | Transfer (source) |", "|---|---|---|---|---|"]
+    for row, r in results["rows"].items():
+        p = r["paper_protocol"]
+        attacks = ", ".join(f"`{s}` {_pct(a)}" for s, a in p["acc"].items())
+        src = r.get("transfer_source")
+        transfer = f"{_pct(r['transfer'])} ({src})" if src else "—"
+        out.append(f"| {LABELS[row]} | {attacks} | {_pct(p['worst_case'])} | "
+                   f"{_pct(r['strong_protocol']['worst_case'])} | {transfer} |")
+    return "\n".join(out)
+
+
+def _checks(results):
+    out = []
+    for row, r in results["rows"].items():
+        out.append(f"**{LABELS[row]}**\n")
+        for ch in r["checks"]:
+            mark = "FIRED" if ch["fired"] else "passed"
+            out.append(f"- `{ch['name']}` {mark}: {ch['reason']}")
+        out.append("")
+    return "\n".join(out)
+
+
+def findings(results):
+    """Per row: how far the strong protocol falls below the paper's."""
+    out = {}
+    for row, r in results["rows"].items():
+        gap = r["paper_protocol"]["worst_case"] - r["worst_case"]
+        out[row] = (f"paper protocol {_pct(r['paper_protocol']['worst_case'])}% -> worst "
+                    f"case {_pct(r['worst_case'])}% ({100 * gap:+.1f} points lower)"
+                    if gap > 0 else
+                    f"paper protocol {_pct(r['paper_protocol']['worst_case'])}% = worst "
+                    f"case: the strong attacks found nothing more")
+    return out
+
+
+def render(results):
+    c = results["card"]
+    prov = results["provenance"]
+    lines = [f"# Report card: {c['dataset']} ({c['preset']} preset)", "",
+             card_table(results), "",
+             "## Each paper's protocol and the strong one", "", _protocols(results), "",
+             "Strong protocol: " + ", ".join(
+                 f"`{s}`" for s in next(iter(results["rows"].values()))
+                 ["strong_protocol"]["specs"]) + ".", "",
+             "## What the strong protocol changes", ""]
+    lines += [f"- {LABELS[row]}: {text}" for row, text in findings(results).items()]
+    lines += ["", "## Gradient-masking checks (every outcome)", "", _checks(results),
+              f"Command `{prov['command']}`, commit `{prov['commit'][:10]}`, seed "
+              f"{prov['seed']}, wall time {prov['wall_time_s'] / 60:.1f} min."]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(results, out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    results = dict(results, findings=findings(results))
+    write_json(os.path.join(out_dir, "report_card.json"), results)
+    path = os.path.join(out_dir, "report_card.md")
+    with open(path, "w") as f:
+        f.write(render(results))
+    return path
+
+
+def rerender(out_dir):
+    with open(os.path.join(out_dir, "report_card.json")) as f:
+        results = json.load(f)
+    path = os.path.join(out_dir, "report_card.md")
+    with open(path, "w") as f:
+        f.write(render(results))
+    return path
+
+
+def update_readme(readme_path, out_dir):
+    """Replaces the table between `<!-- report-card:<dataset> -->` and
+    `<!-- /report-card:<dataset> -->` in the README with the card of out_dir."""
+    with open(os.path.join(out_dir, "report_card.json")) as f:
+        results = json.load(f)
+    ds = results["card"]["dataset"]
+    begin, end = f"<!-- report-card:{ds} -->", f"<!-- /report-card:{ds} -->"
+    with open(readme_path) as f:
+        text = f.read()
+    if begin not in text or end not in text:
+        return False
+    a, b = text.index(begin) + len(begin), text.index(end)
+    text = text[:a] + "\n" + card_table(results) + "\n" + text[b:]
+    with open(readme_path, "w") as f:
+        f.write(text)
+    return True
