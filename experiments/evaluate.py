@@ -5,7 +5,9 @@
       --metrics=rho2,rho_inf --out_dir=results/eval/fmnist_pgd
 
 Several models: --model_path=std=runs/a/model.keras,adv=runs/b/model.keras
-(add --transfer for the surrogate x target matrix).
+(add --transfer for the surrogate x target matrix). A strong, honest evaluation:
+--attacks=strong (APGD-CE, APGD-T with 9 targets, Square with 5,000 queries) --checks
+(the gradient-masking checks, each with its reason).
 """
 
 from tf_advnet.utils.cli import positive_ints, quiet_tensorflow, run_main
@@ -27,6 +29,7 @@ _METRICS = flags.DEFINE_list("metrics", [], "rho2, rho_inf, eps_ref, rho_cw")
 _EPS_REF_FROM = flags.DEFINE_string("eps_ref_from", None,
                                     "model whose 50%-error FGS eps is eps_ref")
 _TRANSFER = flags.DEFINE_bool("transfer", False, "transfer matrix across the models")
+_CHECKS = flags.DEFINE_bool("checks", False, "run the gradient-masking checks per model")
 _STEPS_GRID = flags.DEFINE_list("steps_grid", ["1", "2", "5", "10", "20", "50"],
                                 "PGD step counts for the accuracy-vs-steps plot")
 _TEST_LIMIT = flags.DEFINE_integer("test_limit", 1000, "first N test images (0 = all)")
@@ -70,7 +73,7 @@ def main(argv):
                     steps_grid=positive_ints("steps_grid", _STEPS_GRID.value))
     evaluate(_parse_models(_MODELS.value), data, ev, _OUT.value, metrics=_METRICS.value,
              transfer=_TRANSFER.value, eps_ref_from=_EPS_REF_FROM.value,
-             seed=_SEED.value, preset="custom")
+             seed=_SEED.value, preset="custom", checks=_CHECKS.value)
     print(f"wrote {_OUT.value}/eval.json, eval.md, acc_vs_eps.png, acc_vs_steps.png")
 
 

@@ -159,3 +159,13 @@ def test_apgdt_spec_is_apgd_targeted_dlr():
 def test_bad_apgd_specs(spec, needle):
     with pytest.raises(UserError, match=needle):
         parse_attack(spec, eps=0.1)
+
+
+def test_strong_alias_expands_to_apgd_apgdt_square():
+    from tf_advnet.attacks.registry import parse_attacks
+
+    attacks = parse_attacks("fgsm,strong", eps=0.1)
+    assert [a.spec for a in attacks] == ["fgsm", "apgd100", "apgdt100:targets=9",
+                                         "square5000"]
+    assert [a.family for a in attacks[1:]] == ["apgd", "apgdt", "square"]
+    assert all(a.bounded and a.eps == 0.1 for a in attacks)

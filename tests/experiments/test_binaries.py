@@ -171,3 +171,20 @@ def test_corrupt_latest_backup_falls_back_to_previous(tmp_path):
     res = train(cfg, str(tmp_path), verbose=0, progress=lines.append)
     assert any("resuming from the previous backup" in l for l in lines)
     assert res["epochs_run_this_invocation"] == 2  # the previous backup was epoch 1
+
+
+def test_evaluate_strong_attacks_and_checks(trained, tmp_path):
+    """`--attacks=strong` expands to APGD-CE, APGD-T and Square; `--checks` adds the
+    gradient-masking checks, each with its reason, to the JSON and the Markdown."""
+    work, _ = trained
+    proc = _run("evaluate.py", f"--model_path={work}/model.keras", "--dataset=synthetic",
+                "--test_limit=32", "--attacks=pgd5,strong", "--eps=0.1", "--checks",
+                "--steps_grid=1,2", f"--out_dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((tmp_path / "eval.json").read_text())["models"]["model"]
+    assert list(res["attacks"]) == ["pgd5", "apgd100", "apgdt100:targets=9", "square5000"]
+    names = [c["name"] for c in res["checks"]]
+    assert len(names) == 6 and all(c["reason"] for c in res["checks"])
+    md = (tmp_path / "eval.md").read_text()
+    assert "## Gradient-masking checks" in md
+    assert md.count("FIRED") + md.count("passed") >= len(names)

@@ -56,7 +56,8 @@ _ALLOWED_OPTS = {
 }
 HELP = ("fgsm, fgm_l2, pgd<K>[_l2], cwpgd<K>, mim<K>, cw<K>[_inf], deepfool[_inf], noise, "
         "apgd<K>[_l2], apgddlr<K>[_l2], apgdt<K>[_l2], square<K>[_l2] "
-        "with optional ':key=value,...' (e.g. pgd100:step=eps/12,restarts=2)")
+        "with optional ':key=value,...' (e.g. pgd100:step=eps/12,restarts=2), or "
+        "'strong' (apgd100, apgdt100, square5000)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -283,12 +284,20 @@ def parse_attack(spec, *, eps, eps_l2=None):
                   kw["max_iter"], fn)
 
 
+# Named attack lists. "strong": AutoAttack's standard version (Croce & Hein 2020)
+# without FAB-T, which the suite does not have: APGD-CE, APGD-T over 9 target
+# classes, Square with 5,000 queries.
+ALIASES = {"strong": ("apgd100", "apgdt100:targets=9", "square5000")}
+
+
 def parse_attacks(specs, *, eps, eps_l2=None):
-    """Parses a comma-free list of specs (or one '+'/','-separated string)."""
+    """Parses a comma-free list of specs (or one '+'/','-separated string); a name of
+    ALIASES stands for its list."""
     if isinstance(specs, str):
         specs = split_specs(specs)
     if not specs:
         raise UserError(f"--attacks is empty; valid: {HELP}")
+    specs = [s for spec in specs for s in ALIASES.get(spec.strip(), (spec,))]
     return [parse_attack(s, eps=eps, eps_l2=eps_l2) for s in specs]
 
 

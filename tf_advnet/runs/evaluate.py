@@ -21,7 +21,7 @@ METRICS = ("rho2", "rho_inf", "eps_ref", "rho_cw")
 
 def evaluate(models, data_config, eval_config, out_dir, *, metrics=(), transfer=False,
              eps_ref_from=None, seed=0, preset="cpu", argv=None, progress=print,
-             title=None):
+             title=None, checks=False):
     """Evaluates each model; returns the results dict written to out_dir/eval.json.
 
     Args:
@@ -35,6 +35,8 @@ def evaluate(models, data_config, eval_config, out_dir, *, metrics=(), transfer=
         eps_ref for all models (DeepDefense Sec. 4.1 uses the DeepDefense model);
         default the first model.
       seed: seed of the attacks' random starts.
+      checks: also run the gradient-masking checks of `tf_advnet.eval.masking` on
+        each model (fed with its white-box and Square accuracies).
     """
     for m in metrics:
         check_choice("metrics", m, METRICS)
@@ -62,6 +64,9 @@ def evaluate(models, data_config, eval_config, out_dir, *, metrics=(), transfer=
             model, x, y, "pgd", eval_config.steps_grid, eps=eval_config.eps,
             step_size=eval_config.eps / 4, batch_size=bs, seed=seed)
         results["metrics"][name] = _metrics(model, x, y, metrics, bs, progress)
+        if checks:
+            results["models"][name]["checks"] = _checks(
+                model, x, y, results["models"][name], eval_config.eps, seed, bs, progress)
     if "eps_ref" in metrics:
         results["eps_ref"] = _eps_ref(models, x, y, eps_ref_from, bs, progress)
     if transfer and len(models) > 1:
@@ -87,6 +92,20 @@ def _metrics(model, x, y, names, bs, progress):
         out["rho_cw"] = metrics_lib.rho_cw(model, x, y, batch_size=min(bs, 128))
     if out:
         progress(f"  metrics: {out}")
+    return out
+
+
+def _checks(model, x, y, res, eps, seed, bs, progress):
+    """The masking checks, given the bounded white-box and Square accuracies."""
+    import dataclasses
+
+    from tf_advnet.eval.masking import run_checks
+
+    accs = {spec: rec["acc"] for spec, rec in res["attacks"].items() if rec["bounded"]}
+    out = [dataclasses.asdict(c) for c in run_checks(model, x, y, eps=eps, accs=accs,
+                                                      seed=seed, batch_size=bs)]
+    for c in out:
+        progress(f"  check {c['name']}: {'FIRED' if c['fired'] else 'passed'}: {c['reason']}")
     return out
 
 
@@ -151,6 +170,13 @@ def write_outputs(results, out_dir, *, title=None, write_json_file=True):
         md += [f"| {n} | " + " | ".join(f"{100 * a[k]:.2f}" for k in ("0.2", "0.5", "1"))
                + " |" for n, a in e["acc"].items()]
         md.append("")
+    checked = {n: r["checks"] for n, r in results["models"].items() if r.get("checks")}
+    if checked:
+        md += ["## Gradient-masking checks", ""]
+        for name, checks in checked.items():
+            md += [f"**{name}**", ""] + [
+                f"- `{c['name']}` {'FIRED' if c['fired'] else 'passed'}: {c['reason']}"
+                for c in checks] + [""]
     if any(results["metrics"].values()):
         md += ["## Metrics", ""]
         for name, m in results["metrics"].items():
