@@ -87,6 +87,18 @@ def test_logits_check_fires_on_softmax_outputs(trained, test_data):
     assert not masking.logits_check(trained, x).fired
 
 
+def test_logits_check_fires_on_nan_outputs(test_data):
+    """A diverged model outputs NaN: no attack can change its (constant) prediction,
+    which must not pass for robustness."""
+    x, _ = test_data
+
+    def diverged(v):
+        return _brightness_logits(v) * np.nan
+
+    check = masking.logits_check(diverged, x)
+    assert check.fired and "NaN or inf for 120/120" in check.reason
+
+
 def test_quantised_input_fires_gradient_and_eps_checks(test_data):
     x, y = test_data
 

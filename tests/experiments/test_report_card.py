@@ -135,6 +135,30 @@ def test_binary_one_line_errors(args, message):
     assert last.startswith("error: ") and message in last
 
 
+def test_budget_marks_a_diverged_row():
+    from tf_advnet.runs.report_card import budget
+
+    def run(losses):
+        return {"provenance": {"wall_time_s": 60.0}, "train_images_per_second": 100.0,
+                "config": {"train": {"epochs": 1}}, "history": {"loss": losses}}
+
+    runs = {"standard": run([0.5]), "deepdefense": run([0.4, float("nan")])}
+    assert budget(runs, "deepdefense")["diverged"] is True
+    assert budget(runs, "deepdefense")["wall_time_s_with_standard"] == 120.0
+    assert "diverged" not in budget(runs, "standard")
+
+
+def test_deepdefense_row_uses_the_finetuning_recipe():
+    from tf_advnet.runs.report_card import card, row_config
+
+    c = card("cpu", "mnist_5k")
+    cfg = row_config(c, "deepdefense", init_model="std.keras")
+    t = cfg.train
+    assert (t.method, t.optimizer, t.learning_rate, t.init_model) == (
+        "deepdefense", "sgd", c.dd_learning_rate, "std.keras")
+    assert t.epochs == c.finetune_epochs and cfg.model.name == c.model
+
+
 def test_unknown_field():
     from tf_advnet.runs.report_card import card
 

@@ -146,13 +146,20 @@ def run_checks(model, x, y, *, eps, norm="inf", accs=None, seed=0, batch_size=25
 
 
 def logits_check(model, x):
-    """Fires if the model's outputs look like probabilities rather than logits.
+    """Fires if the model's outputs look like probabilities rather than logits, or
+    are not finite.
 
     CE on softmax outputs (a softmax applied twice) saturates, so gradient
     attacks stall although the model is not robust.
     """
     out = np.asarray(_prepare(model)(tf.convert_to_tensor(x[:MAX_EXAMPLES])), np.float64)
     n, k = out.shape[0], out.shape[-1]
+    nonfinite = int(np.count_nonzero(~np.all(np.isfinite(out), axis=-1)))
+    if nonfinite:
+        # A diverged model (NaN weights): every attack "fails" on it for no reason.
+        return Check("logits", True, f"the outputs are NaN or inf for {nonfinite}/{n} "
+                     "examples: the model is broken (diverged training?)",
+                     {"n": n, "num_outputs": k, "nonfinite": nonfinite})
     in_unit = bool(np.all((out >= -PROB_ATOL) & (out <= 1 + PROB_ATOL)))
     dev = float(np.max(np.abs(out.sum(axis=-1) - 1.0)))
     values = {"n": n, "num_outputs": k, "min": float(out.min()), "max": float(out.max()),

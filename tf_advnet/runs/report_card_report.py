@@ -37,7 +37,8 @@ def card_table(results):
         if "wall_time_s_with_standard" in b:
             cost += f" (+ standard: {b['wall_time_s_with_standard'] / 60:.1f})"
         strong = r["strong_protocol"]["acc"]
-        cells = [LABELS[row], cost, _pct(r["clean"]),
+        label = LABELS[row] + (" (**diverged**: NaN loss)" if b.get("diverged") else "")
+        cells = [label, cost, _pct(r["clean"]),
                  _pct(r["paper_protocol"]["worst_case"])]
         cells += [_pct(strong[s]) for s in r["strong_protocol"]["specs"]]
         cells += [f"**{_pct(r['worst_case'])}**",
@@ -80,7 +81,7 @@ def findings(results):
     for row, r in results["rows"].items():
         gap = r["paper_protocol"]["worst_case"] - r["worst_case"]
         out[row] = (f"paper protocol {_pct(r['paper_protocol']['worst_case'])}% -> worst "
-                    f"case {_pct(r['worst_case'])}% ({100 * gap:+.1f} points lower)"
+                    f"case {_pct(r['worst_case'])}% ({100 * gap:.1f} points lower)"
                     if gap > 0 else
                     f"paper protocol {_pct(r['paper_protocol']['worst_case'])}% = worst "
                     f"case: the strong attacks found nothing more")
