@@ -85,7 +85,9 @@ from tf_advnet.attacks import _projections
 from tf_advnet.attacks import losses
 from tf_advnet.attacks.pgd import (
     _check_bool,
+    _check_choice,
     _check_clip,
+    _check_model_fn,
     _check_number,
     _f32,
     _prepare_inputs,
@@ -405,17 +407,9 @@ def apgd(
             `num_targets < 1`, `rho` or `alpha` outside [0, 1],
             `clip_min > clip_max`, or DLR with too few classes.
     """
-    if not callable(model_fn):
-        raise ValueError(
-            "Invalid value for argument `model_fn`: expected a callable "
-            f"returning logits. Received: model_fn={model_fn!r}"
-        )
+    _check_model_fn(model_fn)
     norm = _projections.normalize_norm(norm)
-    if loss not in APGD_LOSSES:
-        raise ValueError(
-            f"Invalid value for argument `loss`: expected one of "
-            f"{APGD_LOSSES}. Received: loss={loss!r}"
-        )
+    _check_choice("loss", loss, APGD_LOSSES)
     targeted = _check_bool("targeted", targeted)
     _check_number("eps", eps, low=0)
     _check_number("num_steps", num_steps, low=0, integer=True)

@@ -110,7 +110,8 @@ import numpy as np
 import tensorflow as tf
 
 from tf_advnet.attacks._validation import as_labels, check, check_in_box
-from tf_advnet.attacks.pgd import _check_number, _stable_model_fn
+from tf_advnet.attacks.pgd import (_check_choice, _check_model_fn, _check_number,
+                                   _stable_model_fn)
 
 # Adam hyper-parameters of `torch.optim.Adam` (mister_ed's optimiser).
 _BETA_1 = 0.9
@@ -281,15 +282,10 @@ def carlini_wagner_linf(model_fn, x, y=None, *, eps, max_iterations=100,
       ValueError: for a bad hyper-parameter, for a `y` whose batch size
         differs from `x`'s, or for `x` outside [clip_min, clip_max].
     """
-    if not callable(model_fn):
-        raise ValueError(
-            "Invalid value for argument `model_fn`: expected a callable "
-            f"returning logits. Received: model_fn={model_fn!r}")
+    _check_model_fn(model_fn)
     _check_number("eps", eps, low=0)
     _check_number("tau", tau, low=0)
-    if penalty not in PENALTIES:
-        raise ValueError("Invalid value for argument `penalty`: expected one of "
-                         f"{PENALTIES}. Received: penalty={penalty!r}")
+    _check_choice("penalty", penalty, PENALTIES)
     _check_number("confidence", confidence, low=0)
     _check_number("learning_rate", learning_rate, low=0)
     check("learning_rate", learning_rate, learning_rate > 0, "a float > 0")

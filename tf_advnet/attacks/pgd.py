@@ -146,6 +146,24 @@ def _check_clip(clip_min, clip_max):
     return lo, hi
 
 
+def _check_model_fn(model_fn):
+    if not callable(model_fn):
+        raise ValueError(
+            "Invalid value for argument `model_fn`: expected a callable "
+            f"returning logits. Received: model_fn={model_fn!r}"
+        )
+    return model_fn
+
+
+def _check_choice(name, value, allowed):
+    if value not in allowed:
+        raise ValueError(
+            f"Invalid value for argument `{name}`: expected one of {allowed}. "
+            f"Received: {name}={value!r}"
+        )
+    return value
+
+
 def _check_loss(loss):
     losses.loss_fn(loss)  # Raises ValueError naming `loss`.
     return loss
@@ -399,11 +417,7 @@ def _run_attack(model_fn, x, y, *, eps, step_size, num_steps, norm, loss,
                 targeted, random_start, restarts, keep_best, kappa, decay,
                 momentum, clip_min, clip_max, seed):
     """Validates arguments and calls the compiled loop."""
-    if not callable(model_fn):
-        raise ValueError(
-            "Invalid value for argument `model_fn`: expected a callable "
-            f"returning logits. Received: model_fn={model_fn!r}"
-        )
+    _check_model_fn(model_fn)
     norm = _projections.normalize_norm(norm)
     loss = _check_loss(loss)
     targeted = _check_bool("targeted", targeted)

@@ -88,7 +88,8 @@ import tensorflow as tf
 from tf_advnet.attacks import _projections
 from tf_advnet.attacks import losses
 from tf_advnet.attacks.pgd import (
-    _check_bool, _check_clip, _check_number, _f32, _prepare_inputs, _seed_tensor, _select, _stable_model_fn, _static_value,
+    _check_bool, _check_choice, _check_clip, _check_model_fn, _check_number, _f32,
+    _prepare_inputs, _seed_tensor, _select, _stable_model_fn, _static_value,
 )
 
 # Iterations of a 10,000-query run at which the paper halves p.
@@ -381,17 +382,9 @@ def _square_graph(
 
 def _check_inputs(model_fn, x, y, eps, max_queries, norm, p_init, loss,
                   clip_min, clip_max, return_queries):
-    if not callable(model_fn):
-        raise ValueError(
-            "Invalid value for argument `model_fn`: expected a callable "
-            f"returning logits. Received: model_fn={model_fn!r}"
-        )
+    _check_model_fn(model_fn)
     norm = _projections.normalize_norm(norm)
-    if loss not in LOSSES:
-        raise ValueError(
-            f"Invalid value for argument `loss`: expected one of {LOSSES}. "
-            f"Received: loss={loss!r}"
-        )
+    _check_choice("loss", loss, LOSSES)
     _check_number("eps", eps, low=0)
     _check_number("max_queries", max_queries, low=1, integer=True)
     if p_init is None:
