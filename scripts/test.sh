@@ -9,4 +9,7 @@ VENV=${TF_ADVNET_VENV:-.venv}
 if [ $# -eq 0 ]; then  # the whole suite: lint first (seconds), then the tests
   "$VENV/bin/ruff" check --quiet tf_advnet experiments benchmarks tests notebooks
 fi
-exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider "${@:-tests}"
+# One worker per core (TF_ADVNET_TEST_WORKERS overrides; 0 runs in this process); a
+# test file stays on one worker, so its module fixtures (the tiny reproductions) run once.
+exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider -n "${TF_ADVNET_TEST_WORKERS:-auto}" \
+  --dist loadfile "${@:-tests}"
