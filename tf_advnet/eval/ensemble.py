@@ -5,7 +5,9 @@ ensemble of diverse parameter-free attacks", ICML 2020 (AutoAttack). Its attacks
 run one after another, each only on the points that every earlier attack failed
 to break, and the robust accuracy is the per-example worst case: a point counts
 as robust only if no attack of the ensemble breaks it. Skipping points that are
-already broken makes a long ensemble affordable and changes no number.
+already broken makes a long ensemble affordable; for deterministic attacks it changes
+no number (a randomised attack draws its starts per batch, so on the survivors alone it
+may break a slightly different set than on every point).
 
 `evaluate_ensemble(..., standalone=True)` instead runs every attack on all
 clean-correct points, so each attack's own accuracy is known too (as
