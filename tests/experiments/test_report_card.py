@@ -60,6 +60,19 @@ def test_every_row_is_trained_evaluated_and_reported(tiny):
     assert "--dataset=synthetic" in saved["provenance"]["command"]
 
 
+def test_markdown_is_regenerated_from_the_json(tiny, tmp_path):
+    import shutil
+
+    tmp, _, _ = tiny
+    out = tmp_path / "card"
+    shutil.copytree(tmp / "results", out)
+    md = (out / "report_card.md").read_text()
+    (out / "report_card.md").unlink()
+    proc = run_binary("render.py", f"--results_dir={out}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (out / "report_card.md").read_text() == md
+
+
 def test_finetuned_rows_start_from_the_standard_row(tiny):
     tmp, _, _ = tiny
     runs = tmp / "runs" / "synthetic"
