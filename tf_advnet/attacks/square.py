@@ -51,7 +51,11 @@ Sampling distributions (window side `s = round(sqrt(p * h * w))`, clamped to
   the update could only erase or keep a pixel, never flip it. Zero norms are
   treated as zero directions (no NaN); if the direction cancels exactly,
   `rho eta*` is used so no mass is lost; `nu` is projected onto the ball to
-  absorb round-off.
+  absorb round-off. The L2 details above follow the paper's text only (it is
+  not among the suite's reference papers, and no code was consulted); the
+  L-inf version and the `p` schedule are simple enough to be exact. Tests check
+  the invariants (budget kept, loss never rises, queries counted, success on
+  undefended and gradient-free models), not agreement with the authors' code.
 
 Schedule of `p` (`p_schedule`, the paper's Sec. 4 / appendix rule): `p_init`
 is halved at iterations 10, 50, 200, 500, 1000, 2000, 4000, 6000 and 8000 of
