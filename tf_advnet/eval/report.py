@@ -1,8 +1,12 @@
 """Markdown tables generated from results JSON (never edited by hand)."""
 
 
-def _pct(v):
-    return "—" if v is None else f"{100 * v:.2f}"
+def pct(v, digits=2):
+    """An accuracy in [0, 1] as a percentage with `digits` decimals; "—" for None."""
+    return "—" if v is None else f"{100 * v:.{digits}f}"
+
+
+_pct = pct
 
 
 def robustness_table(results, *, paper=None):

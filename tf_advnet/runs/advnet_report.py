@@ -7,6 +7,8 @@ import os
 
 import numpy as np
 
+from tf_advnet.eval.report import pct
+
 COLUMNS = ("clean", "fgs", "pgd", "fgs(A')", "pgd(A')", "fgs(B')", "pgd(B')", "fgs(C')",
            "pgd(C')")
 HEADERS = ("No noise", "FGS", "PGD", "FGS(A')", "PGD(A')", "FGS(B')", "PGD(B')",
@@ -59,8 +61,7 @@ def gen_label(spec):
     return GEN_LABELS[kind] + (f" k={k}" if k else "")
 
 
-def _pct(v):
-    return "—" if v is None else f"{100 * v:.2f}"
+_pct = pct
 
 
 def plot_table(results, path):

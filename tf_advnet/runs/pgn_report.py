@@ -2,7 +2,10 @@
 FGM-AT over epochs (Fig. 2), all generated from the results dict of
 `tf_advnet.runs.pgn.reproduce` (pgn.json); never edit the outputs by hand."""
 
+import functools
 import os
+
+from tf_advnet.eval.report import pct
 
 LABELS = {"standard": "Baseline (no defence)", "fgm_at": "FGM-AT (Goodfellow)",
           "pgd_at": "PGD-AT (Madry)", "pgn": "PGN (ours = this suite's run)"}
@@ -13,8 +16,7 @@ def _f(v, fmt="{:.3f}"):
     return "—" if v is None else fmt.format(v)
 
 
-def _pct(v):
-    return "—" if v is None else f"{100 * v:.1f}"
+_pct = functools.partial(pct, digits=1)
 
 
 def plot_figures(results, out_dir):

@@ -6,17 +6,18 @@ the table alone, which `update_readme` puts between the README's
 `<!-- report-card:<dataset> -->` markers.
 """
 
+import functools
 import json
 import os
 
+from tf_advnet.eval.report import pct
 from tf_advnet.runs.report_card import LABELS
 from tf_advnet.utils.provenance import write_json
 
 SHORT = {"apgd": "APGD-CE", "apgdt": "APGD-T", "square": "Square"}
 
 
-def _pct(v):
-    return "—" if v is None else f"{100 * v:.1f}"
+_pct = functools.partial(pct, digits=1)
 
 
 def _family(spec):
