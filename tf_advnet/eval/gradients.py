@@ -18,11 +18,12 @@ from tf_advnet.eval.batching import map_batches
 from tf_advnet.eval.robustness import as_model_fn
 
 
-def input_gradient_norms(model, x, y, *, batch_size=256):
-    """Per-example ||grad_x CE||_2^2 and correctness, BN in inference mode.
+def input_gradient_stats(model, x, y, *, batch_size=256):
+    """Per-example statistics of grad_x CE(f(x), y), BN in inference mode.
 
     Returns:
-      (sq_norms float64 (N,), correct bool (N,)).
+      (sq_norms float64 (N,): ||g||_2^2, max_abs float64 (N,): max |g|,
+       finite bool (N,): g has no NaN/inf, correct bool (N,)).
     """
     model_fn = as_model_fn(model)
 
@@ -34,12 +35,26 @@ def input_gradient_norms(model, x, y, *, batch_size=256):
             ce = tf.nn.sparse_softmax_cross_entropy_with_logits(
                 labels=tf.cast(yb, tf.int64), logits=logits)
         g = tape.gradient(ce, xb)  # per-example: the examples are independent
-        sq = tf.reduce_sum(tf.square(g), axis=tf.range(1, tf.rank(g)))
-        return sq, tf.equal(tf.argmax(logits, -1), tf.cast(yb, tf.int64))
+        g = tf.reshape(g, [tf.shape(g)[0], -1])
+        return (tf.reduce_sum(tf.square(g), axis=1), tf.reduce_max(tf.abs(g), axis=1),
+                tf.reduce_all(tf.math.is_finite(g), axis=1),
+                tf.equal(tf.argmax(logits, -1), tf.cast(yb, tf.int64)))
 
-    sq, correct = map_batches(fn, np.asarray(x, np.float32),
-                              np.asarray(y, np.int64), batch_size=batch_size)
-    return sq.astype(np.float64), correct.astype(bool)
+    sq, max_abs, finite, correct = map_batches(fn, np.asarray(x, np.float32),
+                                               np.asarray(y, np.int64),
+                                               batch_size=batch_size)
+    return (sq.astype(np.float64), max_abs.astype(np.float64), finite.astype(bool),
+            correct.astype(bool))
+
+
+def input_gradient_norms(model, x, y, *, batch_size=256):
+    """Per-example ||grad_x CE||_2^2 and correctness, BN in inference mode.
+
+    Returns:
+      (sq_norms float64 (N,), correct bool (N,)).
+    """
+    sq, _, _, correct = input_gradient_stats(model, x, y, batch_size=batch_size)
+    return sq, correct
 
 
 def gradient_magnitude_stats(model, x, y, *, batch_size=256):

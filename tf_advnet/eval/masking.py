@@ -39,6 +39,7 @@ import tensorflow as tf
 from tf_advnet.attacks import _projections
 from tf_advnet.data.validation import check_finite
 from tf_advnet.eval.batching import map_batches
+from tf_advnet.eval.gradients import input_gradient_stats
 from tf_advnet.eval.robustness import as_model_fn, predict, run_attack
 
 # run_checks looks at this many examples at most, so it costs a few seconds.
@@ -177,7 +178,8 @@ def logits_check(model, x):
 
 def gradient_check(model, x, y, *, batch_size=256):
     """Fires on NaN/inf input gradients of the CE loss, or on many zero ones."""
-    g_max, finite = _gradient_stats(_prepare(model), x, y, batch_size)
+    _, g_max, finite, _ = input_gradient_stats(_prepare(model), x, y,
+                                               batch_size=batch_size)
     n = len(x)
     bad = int(np.count_nonzero(~finite))
     zero = int(np.count_nonzero(finite & (g_max <= ZERO_GRAD_ATOL)))
@@ -353,21 +355,6 @@ def _prepare(model):
     except TypeError:
         pass
     return fn
-
-
-def _gradient_stats(model_fn, x, y, batch_size):
-    """Per-example max |grad_x CE| and whether the gradient is all finite."""
-    def fn(xb, yb):
-        with tf.GradientTape() as tape:
-            tape.watch(xb)
-            ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yb,
-                                                                logits=model_fn(xb))
-        g = tf.reshape(tape.gradient(ce, xb), [tf.shape(xb)[0], -1])
-        finite = tf.reduce_all(tf.math.is_finite(g), axis=1)
-        return tf.reduce_max(tf.abs(g), axis=1), finite
-
-    g_max, finite = map_batches(fn, x, y, batch_size=batch_size)
-    return g_max.astype(np.float64), finite.astype(bool)
 
 
 def _accuracy(model, x, y, kind, eps, steps, norm, seed, batch_size, memo):
