@@ -109,15 +109,14 @@ def images_per_second(n_images, seconds):
     return float(n_images / seconds) if seconds > 0 else float("nan")
 
 
-def warm_images_per_second(trainer, x, y, batch_size):
-    """Training images/s of a compiled trainer on (x, y): one pass to trace, then one
-    timed pass (a step's cost without tf.function tracing)."""
-    import time
+def warm_images_per_second(trainer, x, y, batch_size, *, steps=None):
+    """Training images/s of a compiled trainer on (x, y): one tracing step, then
+    `steps` (default one pass over x) warm steps timed by
+    `tf_advnet.utils.timing.StepTimer`."""
+    from tf_advnet.utils.timing import time_fit
 
-    trainer.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, shuffle=False)
-    t0 = time.time()
-    trainer.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, shuffle=False)
-    return images_per_second(len(x), time.time() - t0)
+    steps = steps or -(-len(x) // batch_size)
+    return time_fit(trainer, x, y, batch_size=batch_size, steps=steps)["images_per_second"]
 
 
 def num_classes_and_shape(x, dataset):

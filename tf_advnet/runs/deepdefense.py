@@ -54,6 +54,7 @@ from tf_advnet.errors import UserError, check_choice, check_range
 from tf_advnet.eval import metrics
 from tf_advnet.eval.batching import map_batches
 from tf_advnet.eval.robustness import as_model_fn, predict
+from tf_advnet.utils.timing import StepTimer
 
 FINETUNE_BATCH = 100
 # The paper's fine-tuning lr, 5e-4, is for matconvnet units (0-255 pixels minus the
@@ -178,7 +179,7 @@ METHOD_LABELS = {"reference": "Reference", "parseval": "Par. Train",
 FINETUNE_TRAINER = {"parseval": "parseval", "deepfool_at": "standard",
                     "deepdefense": "deepdefense", "clean": "standard"}
 FINETUNE_METHODS = ("deepdefense", "parseval", "deepfool_at", "clean")
-BENCH_STEPS = 10  # timed steps of the step-throughput comparison
+BENCH_STEPS = 10  # warm steps of a step-throughput measurement
 
 
 def _family(dataset):
@@ -251,23 +252,12 @@ def finetune_config(reference, dataset, method, overrides=None):
     return cfg.validate()
 
 
-class _EpochTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._t0 = time.time()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.time() - self._t0)
-
-
 class CurveRecorder(keras.callbacks.Callback):
     """Test accuracy and rho_2 of `classifier` before training and after each epoch.
 
     The convergence curves of Figs. 2 and 6: epoch 0 is the starting (reference)
-    model. Timed apart from the training epochs (`seconds`).
+    model. Its time (`seconds`) is outside the timed training steps
+    (`tf_advnet.utils.timing.StepTimer.around`).
     """
 
     def __init__(self, classifier, x, y, *, rho_iters=50, batch_size=256):
@@ -350,47 +340,47 @@ def finetune(cfg, reference_path, x, y, out_dir, *, curve_data=None, progress=pr
     steps = -(-len(x) // bs)
     classifier, trainer = _compiled_trainer(cfg, reference_path, steps)
     ds = data_lib.make_dataset(x, y, bs, training=True, seed=cfg.seed)
-    timer = _EpochTimer()
+    timer = StepTimer(bs, images_per_epoch=len(x))
     # exp(d r) of misclassified images can overflow at a large lr: stop at the first
     # NaN loss instead of training a dead model for the remaining epochs.
-    callbacks = [timer, keras.callbacks.TerminateOnNaN()]
+    callbacks = [keras.callbacks.TerminateOnNaN()]
     recorder = None
     if curve_data is not None:
         recorder = CurveRecorder(classifier, *curve_data, batch_size=cfg.eval.batch_size)
         callbacks.append(recorder)
     progress(f"[deepdefense] fine-tuning {cfg.train.method} {cfg.model.name}: "
              f"{len(x)} images, {cfg.train.epochs} epochs -> {out_dir}")
-    hist = trainer.fit(ds, epochs=cfg.train.epochs, callbacks=callbacks, verbose=verbose,
-                       shuffle=False)
+    t0 = time.time()
+    hist = trainer.fit(ds, epochs=cfg.train.epochs, callbacks=timer.around(callbacks),
+                       verbose=verbose, shuffle=False)
+    wall = time.time() - t0
     model_path = os.path.join(out_dir, "model.keras")
     classifier.save(model_path)
-    # The recorder runs inside each timed epoch; its time is not training time.
-    secs = list(timer.seconds)
-    if recorder is not None and secs:
-        per_epoch = recorder.seconds / max(1, len(recorder.curve["epoch"]))
-        secs = [max(s - per_epoch, 1e-9) for s in secs]
-    timed = secs[1:] or secs  # the first epoch includes tracing
+    timing = timer.summary()
+    timing["curve_seconds"] = None if recorder is None else round(recorder.seconds, 2)
     done = {"config": json.loads(json.dumps(to_dict(cfg))),
             "history": {k: [float(v) for v in vs] for k, vs in hist.history.items()},
             "diverged": not all(math.isfinite(v) for v in hist.history.get("loss", [])),
             "curve": None if recorder is None else recorder.curve,
-            "wall_time_s": round(sum(timer.seconds), 2),
-            "train_images_per_second": common.images_per_second(
-                len(x) * len(timed), sum(timed)),
+            "wall_time_s": round(wall, 2),  # the whole fit, curve recording included
+            # Warm training steps only, tracing apart (StepTimer).
+            "train_images_per_second": timing["images_per_second"],
+            "train_timing": timing,
             "model_path": os.path.abspath(model_path)}
     write_json(os.path.join(out_dir, "finetune.json"), done)
     return done
 
 
-def step_throughput(cfg, reference_path, x, y, *, steps=BENCH_STEPS):
-    """Images/s of `steps` training steps of cfg's trainer (after one warm-up pass)."""
-    bs = cfg.data.batch_size
-    n = min(len(x), bs * steps)
-    steps = -(-n // bs)
+def step_throughput(cfg, reference_path, x, y, *, steps=BENCH_STEPS, progress=None):
+    """Images/s of `steps` warm training steps of cfg's trainer from the reference
+    (`tf_advnet.utils.timing.time_fit`: one tracing step first)."""
     from tf_advnet.runs import common
 
+    if progress:
+        progress(f"[deepdefense] timing {steps} {cfg.train.method} steps")
+    bs = cfg.data.batch_size
     _, trainer = _compiled_trainer(cfg, reference_path, steps)
-    return common.warm_images_per_second(trainer, x[:n], y[:n], bs)
+    return common.warm_images_per_second(trainer, x, y, bs, steps=steps)
 
 
 def _curve_subset(preset_name, x, y, overrides):
@@ -446,6 +436,7 @@ def reproduce(dataset, model="mlp", preset_name="cpu", *, work_dir="runs/deepdef
     training = {"reference": {
         "epochs": ref_cfg.train.epochs,
         "train_images_per_second": ref_run["train_images_per_second"],
+        "trace_steps_seconds": ref_run.get("train_timing", {}).get("trace_steps_seconds"),
         "wall_time_s": ref_run["provenance"]["wall_time_s"]}}
     paths = {"reference": ref_path}
     ft_cfgs, curves = {}, {}
@@ -465,6 +456,8 @@ def reproduce(dataset, model="mlp", preset_name="cpu", *, work_dir="runs/deepdef
         training[method] = {"epochs": cfg.train.epochs,
                             "train_images_per_second": run["train_images_per_second"],
                             "wall_time_s": run["wall_time_s"],
+                            "trace_steps_seconds": run.get("train_timing", {}).get(
+                                "trace_steps_seconds"),
                             "diverged": run.get("diverged", False)}
         if training[method]["diverged"]:
             progress(f"[deepdefense] {method}: the loss became NaN (diverged); its "
@@ -473,9 +466,14 @@ def reproduce(dataset, model="mlp", preset_name="cpu", *, work_dir="runs/deepdef
         paths[method] = run["model_path"]
         curves[method] = run.get("curve")
 
-    progress("[deepdefense] timing a DeepDefense step against a plain step")
-    dd_ips = step_throughput(ft_cfgs["deepdefense"], ref_path, x_train, y_train)
-    plain_ips = step_throughput(ft_cfgs["clean"], ref_path, x_train, y_train)
+    # A DeepDefense step against a plain one at the same batch: the warm steps of the
+    # DeepDefense and the clean fine-tunings (a run reused from before the timer
+    # recorded them is timed again).
+    dd_ips, plain_ips = (
+        training[m]["train_images_per_second"]
+        if training[m]["trace_steps_seconds"] is not None
+        else step_throughput(ft_cfgs[m], ref_path, x_train, y_train, progress=progress)
+        for m in ("deepdefense", "clean"))
 
     bs = ref_cfg.eval.batch_size
     evals = {}

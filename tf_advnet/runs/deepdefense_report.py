@@ -163,17 +163,33 @@ def write_report(results, out_dir):
                       + " | ".join(_fmt_row(paper["rows"][m])) + " |")
     st = results["step_throughput"]
     md += ["", "## Training cost", "",
-           "| model | epochs | images/s | wall time (s) |", "|---|---|---|---|"]
+           "| model | epochs | images/s (warm steps) | tracing steps (s) | "
+           "wall time of the training (s) |", "|---|---|---|---|---|"]
     for m in METHODS:
         t = results["models"][m]["training"]
+        trace = t.get("trace_steps_seconds")
         md.append(f"| {METHOD_LABELS[m]} | {t['epochs']} | "
-                  f"{t['train_images_per_second']:.0f} | {t['wall_time_s']} |")
+                  f"{t['train_images_per_second']:.0f} | "
+                  f"{'—' if trace is None else f'{trace:.1f}'} | {t['wall_time_s']} |")
     slow = st["slowdown"]
     md += ["", f"One training step at batch {st['batch_size']}: DeepDefense "
            f"{st['deepdefense_images_per_second']:.0f} images/s, a plain cross-entropy "
            f"step {st['plain_images_per_second']:.0f} images/s"
-           + ("" if slow is None else f" ({slow:.1f}x slower)") + ".",
-           ""]
+           + ("" if slow is None else f" ({slow:.1f}x slower)") + "."]
+    cm = results.get("cost_measurement")
+    if cm:
+        p = cm["provenance"]
+        md += ["", f"Images/s re-measured at commit `{p['commit'][:7]}` "
+               f"({p['started'][:10]}, {p['device']['cpu_count']} CPU cores) by "
+               f"`{p['command']}`: {cm['steps']['plain']} warm steps per plain row, "
+               f"{cm['steps']['deepdefense']} DeepDefense steps, tracing apart; the wall "
+               "times are those of the original training. Superseded images/s: "
+               + ", ".join(f"{METHOD_LABELS[m]} {cm['superseded'][m]:.3g}"
+                           for m in METHODS) + "."]
+    else:
+        md += ["", "Images/s: warm training steps only "
+               "(`tf_advnet.utils.timing.StepTimer`), the tracing steps apart."]
+    md += [""]
     md += _curve_lines(results)
     md += report.findings_and_provenance(results)
     if results.get("curves"):

@@ -7,7 +7,8 @@
   the same command again, it continues from there;
 - writes a checkpoint per epoch to work_dir/checkpoints/;
 - saves the classifier as work_dir/model.keras and work_dir/train_results.json
-  (config, history, final metrics, images/s, provenance).
+  (config, history, final metrics, warm-step images/s from
+  `tf_advnet.utils.timing.StepTimer` with the tracing steps apart, provenance).
 A finished run with the same config is not trained again.
 """
 
@@ -23,6 +24,7 @@ from tf_advnet import trainers as trainers_lib
 from tf_advnet.configs import to_dict
 from tf_advnet.runs import common
 from tf_advnet.utils.provenance import Provenance, write_json
+from tf_advnet.utils.timing import StepTimer
 
 
 class _Backup(keras.callbacks.BackupAndRestore):
@@ -247,11 +249,15 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
     progress(f"[train] {config.train.method} {config.model.name} on "
              f"{config.data.dataset}: {len(x_train)} images, {config.train.epochs} "
              f"epochs, {strat.num_replicas_in_sync} replica(s) -> {work_dir}")
+    timer = StepTimer(config.data.batch_size, images_per_epoch=len(x_train))
     t0 = time.time()
     history = trainer.fit(train_ds, epochs=config.train.epochs, validation_data=test_ds,
-                          callbacks=callbacks, verbose=verbose, shuffle=False)
+                          callbacks=timer.around(callbacks), verbose=verbose,
+                          shuffle=False)
     seconds = time.time() - t0
     epochs_run = len(history.epoch)
+    timing = timer.summary()
+    timing["fit_seconds"] = round(seconds, 2)
     if getattr(trainer, "ema_decay", None) is not None:
         trainer.swap_ema_weights()  # PGN's code evaluates and saves the EMA weights
     final = trainer.evaluate(test_ds, verbose=0, return_dict=True)
@@ -265,8 +271,9 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
         "epochs_run_this_invocation": epochs_run,
         "test_clean_acc": float(final["clean_acc"]),
-        "train_images_per_second": common.images_per_second(
-            epochs_run * len(x_train), seconds),
+        # Warm training steps only (no tracing, validation, checkpoints or logging).
+        "train_images_per_second": timing["images_per_second"],
+        "train_timing": timing,
         "model_path": os.path.abspath(model_path),
         "provenance": prov.finish(),
     }

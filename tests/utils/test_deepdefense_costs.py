@@ -1,0 +1,61 @@
+"""Re-measuring a DeepDefense cost table: configs round-trip, every row re-timed with
+the warm-step timer, the superseded numbers kept, the Markdown rendered again."""
+
+import json
+
+import pytest
+
+from tf_advnet.configs import preset, to_dict
+from tf_advnet.runs import deepdefense as dd_run
+from tf_advnet.runs.deepdefense_costs import config_from_dict, remeasure
+
+TINY = dict(train_limit=256, test_limit=48, epochs=1, dd_iters=2)
+
+
+def test_config_from_dict_round_trips():
+    ref = dd_run.reference_config("synthetic", "mlp", "cpu", TINY)
+    for cfg in (ref, dd_run.finetune_config(ref, "synthetic", "deepdefense", TINY),
+                preset("cpu", "fashion_mnist", "bat")):
+        assert config_from_dict(json.loads(json.dumps(to_dict(cfg)))) == cfg
+
+
+@pytest.fixture(scope="module")
+def remeasured(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("dd_costs")
+    dd_run.reproduce("synthetic", "mlp", "cpu", work_dir=str(tmp / "runs"),
+                     results_dir=str(tmp / "results"), overrides=TINY,
+                     argv=["reproduce_deepdefense.py"], progress=lambda _: None)
+    path = tmp / "results" / "deepdefense.json"
+    before = json.loads(path.read_text())
+    remeasure(str(path), work_dir=str(tmp / "runs"), plain_steps=4,
+              deepdefense_steps=3, argv=["-m", "tf_advnet.runs.deepdefense_costs"],
+              progress=lambda _: None)
+    return before, json.loads(path.read_text()), (tmp / "results" / "deepdefense.md")
+
+
+def test_every_row_retimed_and_old_numbers_kept(remeasured):
+    before, after, _ = remeasured
+    cm = after["cost_measurement"]
+    for m in dd_run.METHODS:
+        assert cm["superseded"][m] == before["models"][m]["training"][
+            "train_images_per_second"]
+        runs = cm["runs"][m]
+        assert after["models"][m]["training"]["train_images_per_second"] == \
+            runs[0]["images_per_second"]
+        assert runs[0]["warm_steps"] == (3 if m == "deepdefense" else 4)
+    assert len(cm["runs"]["clean"]) == 2  # timed first and last
+    st = after["step_throughput"]
+    assert st["slowdown"] == pytest.approx(st["plain_images_per_second"]
+                                           / st["deepdefense_images_per_second"])
+    # Table 1's metrics are untouched.
+    for m in dd_run.METHODS:
+        assert after["models"][m]["metrics"] == before["models"][m]["metrics"]
+    assert cm["provenance"]["command"].startswith("-m tf_advnet.runs.deepdefense_costs")
+
+
+def test_markdown_says_how_it_was_measured(remeasured):
+    _, after, md = remeasured
+    text = md.read_text()
+    assert "re-measured at commit" in text and "Superseded images/s" in text
+    ips = after["models"]["deepdefense"]["training"]["train_images_per_second"]
+    assert f"| DeepDefense | 1 | {ips:.0f} |" in text

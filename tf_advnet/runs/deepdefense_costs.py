@@ -1,0 +1,152 @@
+"""Re-measures the "Training cost" table of a committed DeepDefense results JSON.
+
+The metrics of Table 1 stay as they are; only the images/s are measured again, with
+`tf_advnet.utils.timing.time_fit` (warm steps, tracing apart), for the trainer and
+batch of every row: the reference's standard training from scratch, and Parseval,
+DeepFool-AT (a plain step on its DeepFool training set, timed here on the clean
+images: the cost does not depend on the pixels), DeepDefense and clean fine-tuning
+from the reference model (trained again from its recorded config, or reused). The
+plain fine-tuning step is timed first and last, around the others, so a change of
+machine load shows as a gap between its two runs. The JSON keeps the superseded
+numbers and the measurement's own provenance under "cost_measurement", and the
+Markdown is rendered again from it.
+
+    python -m tf_advnet.runs.deepdefense_costs \
+        --results=results/deepdefense/fashion_mnist/mlp/deepdefense.json
+"""
+
+import json
+import os
+import statistics
+
+from tf_advnet.runs.deepdefense import METHODS
+
+PLAIN_STEPS = 300  # warm steps of every plain-cost row
+DEEPDEFENSE_STEPS = {"mlp": 100, "lenet": 40}  # ~1 min each on 2 quiet cores
+
+
+def config_from_dict(d):
+    """The ExperimentConfig that `tf_advnet.configs.to_dict` wrote as `d`."""
+    from tf_advnet.configs import base
+
+    def section(cls, values):
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        return cls(**kw)
+
+    return base.ExperimentConfig(
+        data=section(base.DataConfig, d["data"]), model=section(base.ModelConfig, d["model"]),
+        train=section(base.TrainConfig, d["train"]), eval=section(base.EvalConfig, d["eval"]),
+        seed=d["seed"], preset=d["preset"]).validate()
+
+
+def _time_reference(cfg, x, y, steps):
+    from tf_advnet.runs import common
+    from tf_advnet.runs.train import build_classifier, build_trainer, compile_trainer
+    from tf_advnet.utils.timing import time_fit
+
+    common.set_seed(cfg.seed)
+    clf = build_classifier(cfg, tuple(x.shape[1:]), int(y.max()) + 1)
+    trainer = compile_trainer(build_trainer(cfg, clf, steps), cfg, steps)
+    return time_fit(trainer, x, y, batch_size=cfg.data.batch_size, steps=steps)
+
+
+def _time_finetune(cfg, reference_path, x, y, steps):
+    from tf_advnet.runs import common
+    from tf_advnet.runs.deepdefense import _compiled_trainer
+    from tf_advnet.utils.timing import time_fit
+
+    common.set_seed(cfg.seed)
+    _, trainer = _compiled_trainer(cfg, reference_path, steps)
+    return time_fit(trainer, x, y, batch_size=cfg.data.batch_size, steps=steps)
+
+
+def remeasure(results_path, *, work_dir="runs/deepdefense", plain_steps=PLAIN_STEPS,
+              deepdefense_steps=None, argv=None, progress=print):
+    """Re-times every row of results_path's cost table; rewrites the JSON and the
+    Markdown next to it. Returns the updated results dict."""
+    from tf_advnet.runs import common
+    from tf_advnet.runs.deepdefense_report import write_report
+    from tf_advnet.runs.train import train
+    from tf_advnet.utils.provenance import Provenance
+
+    with open(results_path) as f:
+        res = json.load(f)
+    prov = Provenance(seed=res["provenance"]["seed"], preset=res["preset"], argv=argv)
+    dd_steps = deepdefense_steps or DEEPDEFENSE_STEPS.get(res["model"], 40)
+    cfgs = {m: config_from_dict(c) for m, c in res["configs"].items()}
+    ref_cfg = cfgs["reference"]
+    root = os.path.join(work_dir, res["dataset"], res["model"])
+    ref_run = train(ref_cfg, os.path.join(root, "reference"), argv=argv,
+                    progress=progress, verbose=0)
+    x, y = common.load_split(ref_cfg.data, "train")
+
+    order = ["clean", "reference", "parseval", "deepfool_at", "deepdefense", "clean"]
+    runs = {m: [] for m in order}
+    for m in order:
+        steps = dd_steps if m == "deepdefense" else plain_steps
+        progress(f"[deepdefense costs] {res['dataset']}/{res['model']}: {steps} warm "
+                 f"{m} steps")
+        if m == "reference":
+            out = _time_reference(ref_cfg, x, y, steps)
+        else:
+            out = _time_finetune(cfgs[m], ref_run["model_path"], x, y, steps)
+        progress(f"  {out['images_per_second']:.0f} images/s "
+                 f"(tracing steps {out['trace_steps_seconds']:.1f} s)")
+        runs[m].append(out)
+
+    def ips(m):
+        return statistics.median(r["images_per_second"] for r in runs[m])
+
+    superseded = {m: res["models"][m]["training"]["train_images_per_second"]
+                  for m in METHODS}
+    superseded["step_throughput"] = res["step_throughput"]
+    for m in METHODS:
+        t = res["models"][m]["training"]
+        t["train_images_per_second"] = ips(m)
+        t["trace_steps_seconds"] = runs[m][0]["trace_steps_seconds"]
+    clean = res["clean_finetune"]["training"]
+    clean["train_images_per_second"] = ips("clean")
+    clean["trace_steps_seconds"] = runs["clean"][0]["trace_steps_seconds"]
+    dd, plain = ips("deepdefense"), ips("clean")
+    res["step_throughput"] = {
+        "batch_size": cfgs["deepdefense"].data.batch_size,
+        "deepdefense_images_per_second": dd, "plain_images_per_second": plain,
+        "slowdown": plain / dd}
+    res["cost_measurement"] = {
+        "method": "tf_advnet.runs.deepdefense_costs: warm steps of each row's trainer "
+                  "and batch (tf_advnet.utils.timing.time_fit), one process, the plain "
+                  "fine-tuning step timed first and last",
+        "steps": {"plain": plain_steps, "deepdefense": dd_steps},
+        "runs": runs,
+        "superseded": superseded,
+        "provenance": prov.finish(),
+    }
+    write_report(res, os.path.dirname(results_path))  # JSON, Markdown, curves
+    return res
+
+
+def main(argv=None):
+    import argparse
+    import sys
+
+    from tf_advnet.utils.cli import quiet_tensorflow
+
+    quiet_tensorflow()
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--results", required=True, nargs="+", help="deepdefense.json files")
+    p.add_argument("--work_dir", default="runs/deepdefense")
+    p.add_argument("--plain_steps", type=int, default=PLAIN_STEPS)
+    p.add_argument("--deepdefense_steps", type=int, default=None)
+    args = p.parse_args(argv)
+    for path in args.results:
+        res = remeasure(path, work_dir=args.work_dir, plain_steps=args.plain_steps,
+                        deepdefense_steps=args.deepdefense_steps,
+                        argv=["-m", "tf_advnet.runs.deepdefense_costs"]
+                        + list(sys.argv[1:] if argv is None else argv))
+        st = res["step_throughput"]
+        print(f"{path}: DeepDefense {st['deepdefense_images_per_second']:.0f} images/s, "
+              f"plain {st['plain_images_per_second']:.0f} ({st['slowdown']:.1f}x)")
+
+
+if __name__ == "__main__":
+    main()
