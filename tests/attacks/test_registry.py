@@ -161,11 +161,63 @@ def test_bad_apgd_specs(spec, needle):
         parse_attack(spec, eps=0.1)
 
 
-def test_strong_alias_expands_to_apgd_apgdt_square():
-    from tf_advnet.attacks.registry import parse_attacks
-
+def test_strong_alias_is_autoattacks_standard_version():
+    # autoattack/autoattack.py, set_version('standard'): apgd-ce, apgd-t, fab-t,
+    # square, in that order, 9 target classes each, 5,000 Square queries.
     attacks = parse_attacks("fgsm,strong", eps=0.1)
     assert [a.spec for a in attacks] == ["fgsm", "apgd100", "apgdt100:targets=9",
-                                         "square5000"]
-    assert [a.family for a in attacks[1:]] == ["apgd", "apgdt", "square"]
+                                         "fabt100:targets=9", "square5000"]
+    assert [a.family for a in attacks[1:]] == ["apgd", "apgdt", "fabt", "square"]
     assert all(a.bounded and a.eps == 0.1 for a in attacks)
+
+
+def test_plus_alias_is_autoattacks_plus_version():
+    # set_version('plus'): apgd-ce, apgd-dlr, fab (5 restarts each), square,
+    # apgd-t, fab-t.
+    attacks = parse_attacks("plus", eps=0.1)
+    assert [a.family for a in attacks] == ["apgd", "apgddlr", "fab", "square", "apgdt",
+                                           "fabt"]
+    assert [a.num_steps for a in attacks] == [100, 100, 100, 5000, 100, 100]
+    assert [a.spec for a in attacks][:3] == ["apgd100:restarts=5", "apgddlr100:restarts=5",
+                                             "fab100:restarts=5"]
+    assert all(a.bounded and a.eps == 0.1 for a in attacks)
+    l2 = parse_attacks("strong", eps=0.1, eps_l2=0.5)
+    assert all(a.eps == 0.1 and a.norm == "inf" for a in l2)
+
+
+@pytest.mark.parametrize("spec,family,norm,steps", [
+    ("fab100", "fab", "inf", 100),
+    ("fab20_l2:eps=0.5,restarts=3", "fab", "2", 20),
+    ("fabt10:targets=3", "fabt", "inf", 10),
+])
+def test_parse_fab(spec, family, norm, steps):
+    a = parse_attack(spec, eps=0.1)
+    assert (a.family, a.norm, a.num_steps, a.bounded) == (family, norm, steps, True)
+
+
+def test_fabt_spec_is_fab_targeted():
+    from tf_advnet.attacks.fab import fab
+
+    model_fn = _models.logits_fn(_models.tiny_cnn())
+    x = tf.constant(_models.images(8, seed=2))
+    y = tf.argmax(model_fn(x), -1)
+    a = parse_attack("fabt5_l2:targets=2,restarts=2", eps=0.1, eps_l2=0.3)
+    assert a.eps == 0.3
+    expected = fab(model_fn, x, y, eps=0.3, num_steps=5, norm="2", targeted=True,
+                   num_targets=2, restarts=2, seed=3)
+    out = a(model_fn, x, y, seed=3).numpy()
+    np.testing.assert_array_equal(out, expected.numpy())
+    assert np.sqrt(((out - x.numpy()) ** 2).sum(axis=(1, 2, 3))).max() <= 0.3 + 1e-5
+
+
+@pytest.mark.parametrize("spec,needle", [
+    ("fab", "needs a step count"),
+    ("fab10:targets=3", "option 'targets' is not valid"),
+    ("fabt10:step=0.1", "option 'step' is not valid"),
+    ("fabt10:targets=0", "targets"),
+    ("fab10:restarts=0", "restarts"),
+    ("fab10_l2", "needs a budget"),
+])
+def test_bad_fab_specs(spec, needle):
+    with pytest.raises(UserError, match=needle):
+        parse_attack(spec, eps=0.1)

@@ -10,6 +10,7 @@ named tuple whose first field is the images).
   mim                momentum iterative method                    (mim.py)
   apgd               Auto-PGD / APGD-T, CE or DLR loss            (apgd.py)
   square             Square Attack, gradient-free random search   (square.py)
+  fab                FAB / FAB-T, fast adaptive boundary attack  (fab.py)
   carlini_wagner_l2  C&W L2 with binary search over c             (cw.py)
   carlini_wagner_linf  L-inf C&W of mister_ed (L2L-DA)          (cw_linf.py)
   deepfool           DeepFool, L2 or L-inf                        (deepfool.py)
@@ -24,6 +25,7 @@ from tf_advnet.attacks.apgd import apgd
 from tf_advnet.attacks.cw import carlini_wagner_l2
 from tf_advnet.attacks.cw_linf import carlini_wagner_linf
 from tf_advnet.attacks.deepfool import DeepFoolResult, deepfool
+from tf_advnet.attacks.fab import fab
 from tf_advnet.attacks.fgsm import fgm, fgsm
 from tf_advnet.attacks.mim import mim
 from tf_advnet.attacks.pgd import pgd
@@ -32,5 +34,5 @@ from tf_advnet.attacks.square import square
 from tf_advnet.attacks.transfer import craft, transfer_matrix
 
 __all__ = ["apgd", "carlini_wagner_l2", "carlini_wagner_linf", "DeepFoolResult",
-           "deepfool", "fgm", "fgsm", "mim", "pgd", "Attack", "parse_attack",
+           "deepfool", "fab", "fgm", "fgsm", "mim", "pgd", "Attack", "parse_attack",
            "parse_attacks", "square", "craft", "transfer_matrix"]

@@ -10,12 +10,18 @@ DLR loss, and APGD-T, targeted DLR towards the top-9 other classes; `_l2` for L2
 `square1000` / `square1000_l2` (Andriushchenko et al. 2020's gradient-free Square Attack,
 K = query budget per example; `p` sets its initial square fraction p_init).
 
-Bounded attacks (fgsm, fgm, pgd, cwpgd, mim, noise, apgd, apgddlr, apgdt, square, and the L-inf
-C&W `cw<K>_inf`, which projects onto the eps-ball) stay within `eps` and enter the per-example worst
-case. Minimal-perturbation attacks (L2 cw, deepfool) are unbounded:
+Bounded attacks (fgsm, fgm, pgd, cwpgd, mim, noise, apgd, apgddlr, apgdt, square, fab, fabt,
+and the L-inf C&W `cw<K>_inf`, which projects onto the eps-ball) stay within `eps` and
+enter the per-example worst case. Minimal-perturbation attacks (L2 cw, deepfool) are unbounded:
 their accuracy is reported with their perturbation sizes, and they stay out of the
 worst case unless given a budget with `:eps=` (then a success larger than the budget
 counts as robust).
+
+`fab100` / `fab100_l2` and `fabt100` / `fabt100_l2`: Croce & Hein 2020's Fast Adaptive
+Boundary attack (`fab.py`), K iterations per run, untargeted, or FAB-T towards the top
+`targets` (default 9) other classes; a minimal-perturbation attack made bounded by
+AutoAttack's check: a point counts as broken only if FAB's smallest adversarial is within
+eps. `restarts` (default 1) adds runs from random starts at distance eps/2.
 
 Options: `step` (a float or `eps/N`; PGD default 2.5*eps/K, Madry et al.'s rule, which
 is eps/4 at K = 10), `restarts`, `random_start` (0/1), `keep_best` (0/1), `kappa`
@@ -24,7 +30,7 @@ is eps/4 at K = 10), `restarts`, `random_start` (0/1), `keep_best` (0/1), `kappa
 confidence), `lr` and `const` (C&W learning rate and initial constant), `tau` and
 `max_const` (L-inf C&W only: soft-L-inf threshold, default 8/255, and the cap on the
 constant, default 128), `overshoot` and `max_iter` (DeepFool), `rho` (APGD checkpoint
-threshold, default 0.75), `targets` (APGD-T: number of target classes, default 9), `p`
+threshold, default 0.75), `targets` (APGD-T, FAB-T: number of target classes, default 9), `p`
 (Square: initial fraction of pixels per square, in (0, 1]; default 0.05 L-inf, 0.1 L2). APGD
 `restarts` rerun only the examples not fooled yet (for APGD-T: per target).
 """
@@ -36,7 +42,7 @@ from typing import Callable, Optional
 from tf_advnet.errors import UserError
 
 FAMILIES = ("fgsm", "fgm", "pgd", "cwpgd", "mim", "cw", "deepfool", "noise",
-            "apgd", "apgddlr", "apgdt", "square")
+            "apgd", "apgddlr", "apgdt", "square", "fab", "fabt")
 _APGD = {"apgd": ("ce", False), "apgddlr": ("dlr", False), "apgdt": ("dlr", True)}
 _SPEC_RE = re.compile(r"^(?P<family>[a-z]+?)(?P<k>\d*)(?P<l2>_l2|_inf)?(?::(?P<opts>.*))?$")
 _ALLOWED_OPTS = {
@@ -49,15 +55,19 @@ _ALLOWED_OPTS = {
     "cw_inf": {"eps", "bs", "conf", "lr", "const", "tau", "max_const"},
     "deepfool": {"eps", "overshoot", "max_iter", "candidates"},
     "noise": {"eps"},
+    "fab": {"eps", "restarts"},
+    "fabt": {"eps", "restarts", "targets"},
     "apgd": {"eps", "restarts", "rho"},
     "apgddlr": {"eps", "restarts", "rho"},
     "apgdt": {"eps", "restarts", "rho", "targets"},
     "square": {"eps", "p"},
 }
 HELP = ("fgsm, fgm_l2, pgd<K>[_l2], cwpgd<K>, mim<K>, cw<K>[_inf], deepfool[_inf], noise, "
-        "apgd<K>[_l2], apgddlr<K>[_l2], apgdt<K>[_l2], square<K>[_l2] "
-        "with optional ':key=value,...' (e.g. pgd100:step=eps/12,restarts=2), or "
-        "'strong' (apgd100, apgdt100, square5000)")
+        "apgd<K>[_l2], apgddlr<K>[_l2], apgdt<K>[_l2], square<K>[_l2], fab<K>[_l2], "
+        "fabt<K>[_l2] with optional ':key=value,...' (e.g. pgd100:step=eps/12,restarts=2), "
+        "or 'strong' (AutoAttack's standard version: apgd100, apgdt100, fabt100, "
+        "square5000) or 'plus' (its plus version: apgd100 and apgddlr100 with 5 restarts, "
+        "fab100 with 5, square5000, apgdt100, fabt100)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,7 +149,7 @@ def parse_attack(spec, *, eps, eps_l2=None):
     k = int(m.group("k")) if m.group("k") else None
     norm = "2" if m.group("l2") == "_l2" else "inf"
     iterative = family in ("pgd", "cwpgd", "mim", "cw", "apgd", "apgddlr", "apgdt",
-                           "square")
+                           "square", "fab", "fabt")
     if iterative and k is None:
         raise UserError(f"--attacks: {spec!r} needs a step count, e.g. {family}10")
     if not iterative and k is not None and family != "fgm":
@@ -206,6 +216,20 @@ def parse_attack(spec, *, eps, eps_l2=None):
 
         def fn(model_fn, x, y, seed):
             return apgd(model_fn, x, y, seed=seed, **kw)
+        return Attack(spec, family, norm, budget, True, k, fn)
+
+    if family in ("fab", "fabt"):
+        from tf_advnet.attacks.fab import fab
+
+        kw = dict(eps=budget, num_steps=k, norm=norm, targeted=family == "fabt",
+                  restarts=_int("restarts", 1))
+        if family == "fabt":
+            kw["num_targets"] = _int("targets", 9)
+        if kw["restarts"] < 1 or kw.get("num_targets", 1) < 1:
+            raise UserError(f"--attacks: {spec!r} needs restarts >= 1 and targets >= 1")
+
+        def fn(model_fn, x, y, seed):
+            return fab(model_fn, x, y, seed=seed, **kw)
         return Attack(spec, family, norm, budget, True, k, fn)
 
     if family == "mim":
@@ -284,10 +308,16 @@ def parse_attack(spec, *, eps, eps_l2=None):
                   kw["max_iter"], fn)
 
 
-# Named attack lists. "strong": AutoAttack's standard version (Croce & Hein 2020)
-# without FAB-T, which the suite does not have: APGD-CE, APGD-T over 9 target
-# classes, Square with 5,000 queries.
-ALIASES = {"strong": ("apgd100", "apgdt100:targets=9", "square5000")}
+# Named attack lists, as AutoAttack's `set_version` (autoattack/autoattack.py, Croce &
+# Hein 2020) in its order. "strong", the standard version: APGD-CE, APGD-T and FAB-T over
+# 9 target classes, Square with 5,000 queries. "plus": APGD-CE and APGD-DLR with 5
+# restarts, FAB with 5, Square (one run of 5,000 queries, as the code sets it), APGD-T
+# and FAB-T over 9 targets.
+ALIASES = {
+    "strong": ("apgd100", "apgdt100:targets=9", "fabt100:targets=9", "square5000"),
+    "plus": ("apgd100:restarts=5", "apgddlr100:restarts=5", "fab100:restarts=5",
+             "square5000", "apgdt100:targets=9", "fabt100:targets=9"),
+}
 
 
 def parse_attacks(specs, *, eps, eps_l2=None):
