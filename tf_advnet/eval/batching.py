@@ -1,4 +1,13 @@
-"""Runs a per-batch function over a whole array in fixed-size batches."""
+"""Runs a per-batch function over a whole array in fixed-size batches, on one device
+or split over the replicas of a `tf.distribute` strategy.
+
+`map_batches` runs `fn` on each batch on the current device. `map_batches_distributed`
+splits each batch into one equal shard per replica (several GPUs of a
+`MirroredStrategy`, the workers of a `MultiWorkerMirroredStrategy`, TPU cores), runs
+`fn` on every shard at once with `strategy.run`, and gathers the per-example outputs
+back in batch order (`strategy.gather` concatenates in replica order), so the result
+has the layout `map_batches` returns. With one replica it is `map_batches`.
+"""
 
 import numpy as np
 import tensorflow as tf
@@ -30,8 +39,111 @@ def map_batches(fn, x, y=None, batch_size=256):
         outs.append(out)
     if not outs:
         raise ValueError("map_batches got an empty input")
+    return _concat(outs)
+
+
+def _concat(outs):
     if isinstance(outs[0], (tuple, list)):
         fields = list(zip(*outs))
         res = [np.concatenate([np.asarray(o) for o in f], axis=0) for f in fields]
         return type(outs[0])(res) if not hasattr(outs[0], "_fields") else type(outs[0])(*res)
     return np.concatenate([np.asarray(o) for o in outs], axis=0)
+
+
+def replica_seed(seed, replica_id):
+    """The seed of one replica's shard: a hash of (batch seed, replica id).
+
+    Shards of one batch get unrelated random streams, and a run on the same number
+    of replicas repeats its draws. (A randomised attack on R shards therefore draws
+    other starts than on one device; deterministic attacks give the same outputs.)
+    """
+    seed = int(seed)
+    words = np.random.SeedSequence([abs(seed), int(seed < 0), int(replica_id)])
+    return int(words.generate_state(1)[0])
+
+
+def map_batches_distributed(fn, x, y=None, batch_size=256, *, strategy=None,
+                            batch_seed=None):
+    """`map_batches` with every batch split over the replicas of `strategy`.
+
+    Each batch of up to `batch_size` examples is padded (by repeating its last
+    example) to a multiple of the number of replicas R, cut into R equal shards,
+    and replica r runs `fn` on shard r inside `strategy.run` (the shards are made
+    with `experimental_distribute_values_from_function`, which gives each replica
+    its global id, so on several workers every worker holds only its own shards).
+    The outputs are gathered from every replica with `strategy.gather` (on every
+    worker), the padding is dropped, and batches are concatenated: output row i
+    belongs to input row i. Every worker of a multi-worker strategy must call it
+    with the same arrays, as it must call any collective.
+
+    `fn` must be traceable (it runs inside a `tf.function`, as `strategy.run` is
+    meant to); pass the same `tf.function` object across calls to reuse its
+    trace. It must treat examples independently (as attacks do), since shards and
+    padding change which examples share a call.
+
+    Args:
+      fn: `fn(x_shard[, y_shard][, seed])` returning a tensor or a tuple of tensors
+        with the shard's examples along axis 0.
+      x: array of inputs, shape (N, ...).
+      y: optional array of labels, shape (N,).
+      batch_size: positive int, the global batch (all replicas together).
+      strategy: a `tf.distribute.Strategy`; None: the one in scope
+        (`tf.distribute.get_strategy()`).
+      batch_seed: optional callable, batch index -> int seed or None; when given,
+        `fn` gets a seed as its last argument: the batch's seed on one replica,
+        `replica_seed(seed, r)` (an int64 tensor) on replica r of several.
+
+    Returns:
+      numpy array (or tuple of arrays) with leading dimension N.
+    """
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    strategy = strategy or tf.distribute.get_strategy()
+    replicas = strategy.num_replicas_in_sync
+    if replicas == 1:
+        return _map_with_seeds(fn, x, y, batch_size, batch_seed)
+    if len(x) == 0:
+        raise ValueError("map_batches got an empty input")
+    step = fn if isinstance(fn, tf.types.experimental.PolymorphicFunction) \
+        else tf.function(fn, autograph=False)
+    outs = []
+    for b, start in enumerate(range(0, len(x), batch_size)):
+        xb = np.asarray(x[start:start + batch_size])
+        yb = None if y is None else np.asarray(y[start:start + batch_size])
+        seed = batch_seed(b) if batch_seed is not None else None
+        shard = -(-len(xb) // replicas)
+        pad = shard * replicas - len(xb)
+        if pad:
+            xb = np.concatenate([xb, np.repeat(xb[-1:], pad, axis=0)])
+            yb = None if yb is None else np.concatenate([yb, np.repeat(yb[-1:], pad)])
+
+        def values(ctx, xb=xb, yb=yb, seed=seed):
+            r = ctx.replica_id_in_sync_group
+            part = slice(r * shard, (r + 1) * shard)
+            args = [tf.constant(xb[part])]
+            if yb is not None:
+                args.append(tf.constant(yb[part]))
+            if seed is not None:
+                args.append(tf.constant(replica_seed(seed, r), tf.int64))
+            return tuple(args)
+
+        args = strategy.experimental_distribute_values_from_function(values)
+        if batch_seed is not None and seed is None:
+            args = tuple(args) + (None,)
+        per_replica = strategy.run(step, args=tuple(args))
+        gathered = tf.nest.map_structure(
+            lambda t: strategy.gather(t, axis=0)[:len(xb) - pad], per_replica)
+        outs.append(tf.nest.map_structure(np.asarray, gathered))
+    return _concat(outs)
+
+
+def _map_with_seeds(fn, x, y, batch_size, batch_seed):
+    """`map_batches` where `fn` also gets `batch_seed(batch index)` when given."""
+    if batch_seed is None:
+        return map_batches(fn, x, y, batch_size)
+    counter = iter(range(len(x) + 1))
+    if y is None:
+        return map_batches(lambda xb: fn(xb, batch_seed(next(counter))), x,
+                           batch_size=batch_size)
+    return map_batches(lambda xb, yb: fn(xb, yb, batch_seed(next(counter))), x, y,
+                       batch_size=batch_size)

@@ -13,14 +13,50 @@ import numpy as np
 import tensorflow as tf
 
 from tf_advnet.data.validation import check_finite
-from tf_advnet.eval.batching import map_batches
+from tf_advnet.eval.batching import map_batches, map_batches_distributed
 
 
-def as_model_fn(model):
-    """Logits callable for a Keras model, in inference mode (BN uses moving stats)."""
+def as_model_fn(model, strategy=None):
+    """Logits callable for a Keras model, in inference mode (BN uses moving stats).
+
+    With a strategy of several replicas (`strategy`, else the one in scope), a Keras
+    model whose weights live on one device is first copied into the strategy
+    (`replicated`): a replica runs its attack as one graph on its own device, and
+    that graph cannot read a variable of another device.
+    """
     if hasattr(model, "predict_on_batch") or hasattr(model, "layers"):
+        model = replicated(model, strategy)
         return lambda x: model(x, training=False)
     return model
+
+
+def replicated(model, strategy=None):
+    """`model`, or a copy with the same weights whose variables are mirrored on every
+    replica of `strategy` (None: the one in scope) when it has several replicas
+    and the model was not built in its scope.
+
+    Raises:
+      UserError: a model that `keras.models.clone_model` cannot copy (a subclassed
+        model): build it inside `strategy.scope()` instead.
+    """
+    import keras
+
+    from tf_advnet.errors import UserError
+
+    strategy = strategy or tf.distribute.get_strategy()
+    if strategy.num_replicas_in_sync == 1 or not model.weights or all(
+            isinstance(w.value, tf.distribute.DistributedValues) for w in model.weights):
+        return model
+    with strategy.scope():
+        try:
+            copy = keras.models.clone_model(model)
+        except Exception as e:  # clone_model raises several types for subclasses
+            raise UserError(
+                f"cannot copy model {model.name!r} onto the {strategy.num_replicas_in_sync} "
+                f"replicas of {type(strategy).__name__} ({type(e).__name__}); build or "
+                "load it inside strategy.scope()") from None
+        copy.set_weights(model.get_weights())
+    return copy
 
 
 # One compiled argmax per logits callable: a study that predicts with the same model
@@ -56,19 +92,23 @@ def per_example_norms(delta):
     return np.linalg.norm(flat, axis=1), np.abs(flat).max(axis=1)
 
 
-def run_attack(attack, model_fn, x, y, *, batch_size=256, seed=0):
+def run_attack(attack, model_fn, x, y, *, batch_size=256, seed=0, strategy=None):
     """Runs one `Attack` over an array in batches; returns x_adv (numpy).
 
     Batches get distinct seeds derived from `seed`, so a run is reproducible and
     batches do not share random starts.
+
+    With a strategy of several replicas (`strategy`, else the one in scope), each
+    batch is split over the replicas (`batching.map_batches_distributed`): the
+    same x_adv for a deterministic attack; a randomised one draws its starts per
+    shard (reproducible for a given number of replicas).
     """
-    counter = iter(range(10**9))
+    def batch_seed(b):
+        return None if seed is None else seed * 100003 + b
 
-    def fn(xb, yb):
-        batch_seed = None if seed is None else seed * 100003 + next(counter)
-        return attack(model_fn, xb, yb, batch_seed)
-
-    x_adv = map_batches(fn, x, y, batch_size=batch_size)
+    x_adv = map_batches_distributed(_replica_attack(attack, model_fn, strategy), x, y,
+                                    batch_size=batch_size, strategy=strategy,
+                                    batch_seed=batch_seed)
     if attack.family in ("cw", "deepfool") and attack.eps is not None:
         # A minimal-perturbation attack given a budget: a success larger than the
         # budget does not count, so the example keeps its clean image.
@@ -78,8 +118,33 @@ def run_attack(attack, model_fn, x, y, *, batch_size=256, seed=0):
     return x_adv
 
 
+# One compiled per-replica attack per (logits callable, attack) under a strategy of
+# several replicas: `strategy.run` reuses a tf.function's trace, and the ensemble
+# evaluator calls run_attack once per batch.
+_REPLICA_FNS = weakref.WeakKeyDictionary()
+
+
+def _replica_attack(attack, model_fn, strategy):
+    """`attack` as fn(x, y, seed): plain on one replica, else a cached tf.function."""
+    strategy = strategy or tf.distribute.get_strategy()
+    if strategy.num_replicas_in_sync == 1:
+        return lambda xb, yb, s: attack(model_fn, xb, yb, s)
+    try:
+        per_model = _REPLICA_FNS.setdefault(model_fn, {})
+    except TypeError:  # not weak-referenceable: compile for this call only
+        return tf.function(lambda xb, yb, s: attack(model_fn, xb, yb, s), autograph=False)
+    hit = per_model.get(id(attack))
+    if hit is None or hit[0] is not attack:
+        # The graph holds model_fn weakly, so the cache entry dies with it.
+        ref = weakref.ref(model_fn)
+        hit = (attack, tf.function(lambda xb, yb, s: attack(ref(), xb, yb, s),
+                                   autograph=False))
+        per_model[id(attack)] = hit
+    return hit[1]
+
+
 def evaluate_attacks(model, x, y, attacks, *, batch_size=256, seed=0,
-                     progress=None):
+                     progress=None, strategy=None):
     """Clean accuracy, accuracy under each attack, and the per-example worst case.
 
     Args:
@@ -90,13 +155,15 @@ def evaluate_attacks(model, x, y, attacks, *, batch_size=256, seed=0,
       batch_size: attack batch size.
       seed: base seed for random starts.
       progress: optional callable(str) for progress lines.
+      strategy: a `tf.distribute.Strategy` whose replicas share each attack batch
+        (None: the one in scope; see `run_attack`).
 
     Returns:
       dict with "n", "clean_acc", "attacks" (spec -> metrics), "worst_case_acc",
       "worst_case_over" (specs that entered it).
     """
     check_finite(x, "x")
-    model_fn = as_model_fn(model)
+    model_fn = as_model_fn(model, strategy)
     y = np.asarray(y, np.int64)
     clean_pred = predict(model_fn, x, batch_size)
     correct = clean_pred == y
@@ -105,7 +172,8 @@ def evaluate_attacks(model, x, y, attacks, *, batch_size=256, seed=0,
     worst_over = []
     for attack in attacks:
         t0 = time.time()
-        x_adv = run_attack(attack, model_fn, x, y, batch_size=batch_size, seed=seed)
+        x_adv = run_attack(attack, model_fn, x, y, batch_size=batch_size, seed=seed,
+                           strategy=strategy)
         adv_pred = predict(model_fn, x_adv, batch_size)
         still = (adv_pred == y) & correct
         l2, linf = per_example_norms(x_adv - x)

@@ -38,11 +38,84 @@ def set_seed(seed):
 
 
 def get_strategy(name):
-    """`default` (one device) or `mirrored` (all local GPUs, or the CPU)."""
+    """The `tf.distribute` strategy of `--strategy=name` (one of STRATEGIES).
+
+    default: the current strategy (one device).
+    mirrored: `MirroredStrategy` over all local GPUs (or the CPU).
+    multi_worker: `MultiWorkerMirroredStrategy` over the cluster described by the
+      TF_CONFIG environment variable; every worker runs the same command (BUILD.md,
+      "On several machines"). It configures collective ops, so it must be made
+      before any other TensorFlow op runs in the process.
+    tpu: `TPUStrategy` over the TPU that `TPUClusterResolver` finds ($TPU_NAME, or
+      the TPU VM / Colab runtime it runs on). Not tested in this repository.
+
+    Raises:
+      UserError: an unknown name, TF_CONFIG missing or malformed, no TPU found.
+    """
     check_choice("strategy", name, STRATEGIES)
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        _check_tf_config()
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+                tpu=os.environ.get("TPU_NAME", ""))
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+        except (ValueError, RuntimeError, tf.errors.OpError) as e:
+            raise UserError(f"--strategy=tpu: no TPU found ({type(e).__name__}: "
+                            f"{str(e).splitlines()[0] if str(e) else ''}); set TPU_NAME "
+                            "or run on a TPU VM") from None
+        return tf.distribute.TPUStrategy(resolver)
     return tf.distribute.get_strategy()
+
+
+def _check_tf_config():
+    """TF_CONFIG must name a cluster with this process's task in it."""
+    import json
+
+    raw = os.environ.get("TF_CONFIG")
+    hint = ('e.g. TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+            '"task": {"type": "worker", "index": 0}}\' (BUILD.md, "On several machines")')
+    if not raw:
+        raise UserError("--strategy=multi_worker reads the cluster from the TF_CONFIG "
+                        f"environment variable, which is not set; {hint}")
+    try:
+        cfg = json.loads(raw)
+        task = cfg["task"]
+        hosts = cfg["cluster"][task["type"]]
+        ok = 0 <= int(task["index"]) < len(hosts)
+    except (ValueError, KeyError, TypeError):
+        ok = False
+    if not ok:
+        raise UserError(f"TF_CONFIG={raw!r} is not a cluster with this task in it; {hint}")
+
+
+def shard_by_data(dataset):
+    """`dataset` with tf.data's DATA auto-shard policy (see `train`)."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA)
+    return dataset.with_options(options)
+
+
+def task_dir(strategy, work_dir):
+    """Where this process writes a run's files: `work_dir` on one machine and on the
+    chief of a cluster; `work_dir/workers/<type>_<index>` on the other workers, so
+    workers that share a file system never write the same file. (Every worker
+    keeps its own backup, and all of them resume from the same step.)"""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_type = getattr(resolver, "task_type", None)
+    if not task_type:
+        return work_dir
+    task_id = int(resolver.task_id or 0)
+    jobs = resolver.cluster_spec().as_dict()
+    if task_type == "chief" or (task_type == "worker" and task_id == 0
+                                and "chief" not in jobs):
+        return work_dir
+    return os.path.join(work_dir, "workers", f"{task_type}_{task_id}")
 
 
 def load_split(data_config, split):

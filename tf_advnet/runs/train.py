@@ -194,7 +194,9 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
     Args:
       config: a validated `ExperimentConfig`.
       work_dir: directory for model, checkpoints, backup, logs and results.
-      strategy: "default" or "mirrored".
+      strategy: a name of `tf_advnet.configs.base.STRATEGIES` ("default",
+        "mirrored", "multi_worker", "tpu"; see `common.get_strategy`). Workers other
+        than the chief of a multi-worker run write under work_dir/workers/.
       backup_every: steps between mid-epoch backups (0 = only at epoch end).
       verbose: passed to `model.fit` ("auto": progress bar on a terminal).
       argv: command line recorded in provenance (default sys.argv).
@@ -202,6 +204,9 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
       callbacks: extra Keras callbacks.
     """
     config.validate()
+    # First: MultiWorkerMirroredStrategy must exist before any other TF op runs.
+    strat = common.get_strategy(strategy)
+    work_dir = common.task_dir(strat, work_dir)
     os.makedirs(work_dir, exist_ok=True)
     results_path = os.path.join(work_dir, "train_results.json")
     model_path = os.path.join(work_dir, "model.keras")
@@ -224,8 +229,11 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
     test_ds = data_lib.make_dataset(x_test, y_test, config.eval.batch_size,
                                     training=False)
     steps_per_epoch = -(-len(x_train) // config.data.batch_size)
+    if strat.num_replicas_in_sync > 1:
+        # Arrays have no files to shard by: each worker takes its part of every
+        # global batch (what AUTO falls back to, after a warning).
+        train_ds, test_ds = (common.shard_by_data(ds) for ds in (train_ds, test_ds))
 
-    strat = common.get_strategy(strategy)
     with strat.scope():
         classifier = build_classifier(config, input_shape, num_classes)
         if config.train.init_model:
