@@ -1,15 +1,81 @@
 """Differentiable DeepFool (DeepDefense's Delta_x(W)): closed form on a linear
-classifier, weight gradients against central finite differences, agreement with
-the evaluation DeepFool, masking and argument checks."""
+classifier and on a piecewise-linear one (both linearisation points), weight
+gradients against central finite differences, the compiled early-exit loop against
+the straightforward unrolled implementation it replaced (same Delta and same gradient
+of the DeepDefense loss on the registry's MLP and LeNet), the number and size of
+forward passes, agreement with the evaluation DeepFool, masking and argument checks."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tf_advnet.attacks._validation import as_labels
 from tf_advnet.attacks.deepfool import deepfool
 from tf_advnet.attacks.deepfool_diff import (deepdefense_ratio, differentiable_deepfool,
-                                             safe_l2_norm)
+                                             safe_l2_norm, safe_l2_norm_rows)
+from tf_advnet.models.registry import build_model
+from tf_advnet.trainers.deepdefense import regulariser_terms
+
+
+def _reference_deepfool(model_fn, x, y=None, *, num_iter=5, overshoot=0.02,
+                        norm_eps=5e-6, linearize_at="overshoot"):
+    """The implementation the compiled loop replaced, kept as the reference: a Python
+    loop of exactly `num_iter` steps (no early exit), each running the forward pass
+    on the batch repeated K times so that one backward pass gives every row of the
+    Jacobian. A sample is active while the prediction at x + (1 + overshoot) sum r
+    has not flipped: read from that forward pass when it is the linearisation point
+    ("overshoot"), else from one more forward pass ("sum")."""
+    x = tf.stop_gradient(tf.convert_to_tensor(x))
+    dtype = x.dtype
+    batch = tf.shape(x)[0]
+    scale = tf.constant(1.0 + overshoot, dtype)
+    e = tf.constant(norm_eps, dtype)
+    r_tot = tf.zeros(tf.shape(tf.reshape(x, [batch, -1])), dtype)
+    num_classes = int(model_fn(x[:1]).shape[-1])
+
+    def logits_and_jacobian(p):
+        p_rep = tf.repeat(p, num_classes, axis=0)
+        classes = tf.tile(tf.range(num_classes, dtype=tf.int32), [batch])
+        with tf.GradientTape() as inner:
+            inner.watch(p_rep)
+            logits_rep = model_fn(p_rep)
+            picked = tf.gather(logits_rep, classes, batch_dims=1)
+        grad = inner.gradient(picked, p_rep)
+        logits = tf.reshape(logits_rep, [batch, num_classes, num_classes])[:, 0, :]
+        return logits, tf.reshape(grad, [batch, num_classes, -1])
+
+    for i in range(num_iter):
+        r = tf.reshape(r_tot, tf.shape(x))
+        p = x + (scale * r if linearize_at == "overshoot" else r)
+        logits, jac = logits_and_jacobian(p)
+        pred = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        if i == 0:
+            l_hat = pred
+            labels = l_hat if y is None else as_labels(y, x)
+            correct = tf.equal(l_hat, labels)
+        stop_pred = pred if linearize_at == "overshoot" else tf.argmax(
+            model_fn(x + scale * r), axis=-1, output_type=tf.int32)
+        active = tf.where(correct, tf.equal(stop_pred, l_hat),
+                          tf.not_equal(stop_pred, labels))
+        ref = tf.where(correct, l_hat, pred)
+        candidates = tf.where(correct[:, None],
+                              tf.logical_not(tf.one_hot(ref, num_classes) > 0),
+                              tf.one_hot(labels, num_classes) > 0)
+        f_diff = logits - tf.gather(logits, ref, batch_dims=1)[:, None]
+        w = jac - tf.gather(jac, ref, batch_dims=1)[:, None, :]
+        w_norm = safe_l2_norm_rows(w + e)
+        usable = tf.logical_and(candidates, w_norm > 0)
+        safe_norm = tf.where(usable, w_norm, tf.ones_like(w_norm))
+        dist = tf.where(usable, tf.abs(f_diff) / safe_norm, tf.constant(np.inf, dtype))
+        best = tf.stop_gradient(tf.argmin(dist, axis=1, output_type=tf.int32))
+        movable = tf.logical_and(active,
+                                 tf.math.is_finite(tf.gather(dist, best, batch_dims=1)))
+        step = ((tf.abs(tf.gather(f_diff, best, batch_dims=1))
+                 / tf.square(tf.gather(safe_norm, best, batch_dims=1)))[:, None]
+                * tf.gather(w, best, batch_dims=1))
+        r_tot = r_tot + tf.stop_gradient(tf.cast(movable, dtype))[:, None] * step
+    return tf.reshape(scale * r_tot, tf.shape(x))
 
 
 def _linear(num_in, num_out, seed, dtype=tf.float64):
@@ -173,7 +239,8 @@ def test_zero_iterations_and_tf_function():
 
 
 @pytest.mark.parametrize("kwargs", [{"num_iter": -1}, {"num_iter": 1.5},
-                                    {"overshoot": -0.1}, {"norm_eps": -1.0}])
+                                    {"overshoot": -0.1}, {"norm_eps": -1.0},
+                                    {"linearize_at": "x"}])
 def test_bad_arguments(kwargs):
     fn, _ = _mlp([4, 3], seed=0, dtype=tf.float32)
     with pytest.raises(ValueError):
@@ -184,3 +251,137 @@ def test_bad_label_shape():
     fn, _ = _mlp([4, 3], seed=0, dtype=tf.float32)
     with pytest.raises(ValueError):
         differentiable_deepfool(fn, tf.ones((2, 4)), np.array([0, 1, 2]))
+
+
+class _CountingModel:
+    """model_fn that records the batch size of every forward pass."""
+
+    def __init__(self, fn):
+        self.fn, self.batches = fn, []
+
+    def __call__(self, v):
+        self.batches.append(int(v.shape[0]))
+        return self.fn(v)
+
+
+def _float64_model(name, seed):
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float64")
+    try:
+        keras.utils.set_random_seed(seed)
+        return build_model(name, (16, 16, 1), 10)
+    finally:
+        keras.config.set_dtype_policy(policy)
+
+
+def _deepdefense_loss(delta_fn, model, x, y, lam=15.0, c=25.0, d=5.0):
+    """DeepDefense's per-batch loss (Eqs. 3 and 6): mean CE + lam * mean R(r)."""
+    fn = lambda v: model(v, training=False)  # noqa: E731
+    logits = fn(x)
+    ce = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
+    delta = delta_fn(fn, x, y)
+    r = safe_l2_norm(delta) / safe_l2_norm(x)
+    correct = tf.equal(tf.argmax(logits, 1, output_type=tf.int32), y)
+    return ce + lam * tf.reduce_mean(regulariser_terms(r, correct, c=c, d=d)), delta
+
+
+@pytest.mark.parametrize("name,num_iter,linearize_at", [
+    ("deepdefense_mlp", 5, "overshoot"),    # stops after 3 steps
+    ("deepdefense_mlp", 5, "sum"),
+    ("deepdefense_lenet", 5, "overshoot"),  # runs all 5 steps
+    ("deepdefense_lenet", 2, "overshoot"),
+    ("deepdefense_lenet", 5, "sum"),        # stops after 4 steps
+])
+def test_compiled_loop_matches_reference(name, num_iter, linearize_at):
+    """Same Delta and same gradient of the DeepDefense loss (float64, within 1e-5) as
+    the unrolled K-times-repeated-batch implementation, with correctly and wrongly
+    classified samples, whether the loop stops early or not; the loop is run
+    compiled, as the trainer runs it."""
+    model = _float64_model(name, seed=11)
+    rng = np.random.default_rng(12)
+    x = tf.constant(rng.uniform(size=(12, 16, 16, 1)))
+    pred = tf.argmax(model(x), 1, output_type=tf.int32).numpy()
+    y = tf.constant(np.where(np.arange(12) % 3 == 0, (pred + 1) % 10, pred), tf.int32)
+    kwargs = dict(num_iter=num_iter, overshoot=0.02, norm_eps=5e-6,
+                  linearize_at=linearize_at)
+
+    def grads(delta_fn):
+        with tf.GradientTape() as tape:
+            loss, delta = _deepdefense_loss(
+                lambda f, v, t: delta_fn(f, v, t, **kwargs), model, x, y)
+        return loss, delta, tape.gradient(loss, model.trainable_weights)
+
+    ref_loss, ref_delta, ref_grads = grads(_reference_deepfool)
+    loss, delta, new_grads = tf.function(lambda: grads(differentiable_deepfool))()
+    np.testing.assert_allclose(delta.numpy(), ref_delta.numpy(), rtol=1e-5,
+                               atol=1e-5 * float(tf.reduce_max(tf.abs(ref_delta))))
+    np.testing.assert_allclose(float(loss), float(ref_loss), rtol=1e-5)
+    for g, g_ref in zip(new_grads, ref_grads):
+        np.testing.assert_allclose(g.numpy(), g_ref.numpy(), rtol=1e-5,
+                                   atol=1e-5 * float(tf.reduce_max(tf.abs(g_ref))))
+    assert float(tf.reduce_max(tf.abs(delta))) > 0
+
+
+def test_forward_passes_and_early_exit():
+    """Eagerly, every forward pass sees the batch itself (not K copies): per step one
+    at the linearisation point and one stop test (none after the last step), and the
+    loop stops once every sample is fooled, with the unrolled loop's Delta."""
+    model = _float64_model("deepdefense_mlp", seed=11)
+    x = tf.constant(np.random.default_rng(13).uniform(size=(12, 16, 16, 1)))
+    fn = lambda v: model(v, training=False)  # noqa: E731
+    counting = _CountingModel(fn)
+    delta = differentiable_deepfool(counting, x, num_iter=50, norm_eps=0.0)
+    assert counting.batches[0] == 1  # the number of classes
+    passes = counting.batches[1:]
+    assert set(passes) == {12}
+    steps = len(passes) // 2
+    assert len(passes) == 2 * steps and 1 < steps < 50
+    pred0 = tf.argmax(fn(x), 1).numpy()
+    assert np.all(tf.argmax(fn(x + delta), 1).numpy() != pred0)
+    ref = _reference_deepfool(fn, x, num_iter=steps + 2, norm_eps=0.0)
+    np.testing.assert_allclose(delta.numpy(), ref.numpy(), rtol=1e-10, atol=1e-14)
+    counting.batches.clear()
+    differentiable_deepfool(counting, x, num_iter=1)
+    assert counting.batches == [1, 12]
+
+
+def _kinked(v):
+    """Two classes on the line: Z = (0, v - 1 - 0.5 relu(v - 0.5))."""
+    z1 = v - 1.0 - 0.5 * tf.nn.relu(v - 0.5)
+    return tf.concat([tf.zeros_like(z1), z1], axis=1)
+
+
+@pytest.mark.parametrize("linearize_at,expected", [("overshoot", 1.02 * 1.48),
+                                                   ("sum", 1.02 * 1.5)])
+def test_linearisation_point_by_hand(linearize_at, expected):
+    """From x = 0: step 1 (slope 1) reaches v = 1, past the kink at 0.5, unfooled at
+    1.02 (Z_1 = -0.24). Step 2 has slope 0.5: linearised at 1 ("sum", Z_1 = -0.25) it
+    lands on the boundary v = 1.5, so Delta = 1.02 * 1.5; linearised at 1.02
+    ("overshoot") it adds 0.24 / 0.5 = 0.48, so Delta = 1.02 * 1.48."""
+    x = tf.zeros((1, 1), tf.float64)
+    delta = differentiable_deepfool(_kinked, x, num_iter=5, overshoot=0.02, norm_eps=0.0,
+                                    linearize_at=linearize_at)
+    np.testing.assert_allclose(delta.numpy(), [[expected]], rtol=1e-12)
+    assert int(tf.argmax(_kinked(x + delta), 1)[0]) == 1
+    ref = _reference_deepfool(_kinked, x, num_iter=5, overshoot=0.02, norm_eps=0.0,
+                              linearize_at=linearize_at)
+    np.testing.assert_allclose(delta.numpy(), ref.numpy(), rtol=1e-12)
+
+
+def test_linearisation_points_agree_without_overshoot():
+    model = _float64_model("deepdefense_lenet", seed=14)
+    x = tf.constant(np.random.default_rng(15).uniform(size=(6, 16, 16, 1)))
+    fn = lambda v: model(v, training=False)  # noqa: E731
+    a = differentiable_deepfool(fn, x, num_iter=5, overshoot=0.0, linearize_at="sum")
+    b = differentiable_deepfool(fn, x, num_iter=5, overshoot=0.0)
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_float16_logits_are_cast():
+    """A mixed-precision classifier returns float16 logits; Delta keeps x's dtype."""
+    fn, _ = _mlp([4, 6, 3], seed=9, dtype=tf.float32)
+    x = tf.random.normal((5, 4), seed=3)
+    delta = differentiable_deepfool(lambda v: tf.cast(fn(v), tf.float16), x)
+    assert delta.dtype == tf.float32
+    ref = differentiable_deepfool(fn, x)
+    np.testing.assert_allclose(delta.numpy(), ref.numpy(), rtol=0.05, atol=1e-3)

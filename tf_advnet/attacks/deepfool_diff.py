@@ -8,32 +8,43 @@ step the logits' input gradients come from an inner `tf.GradientTape` that runs
 through the logits at the perturbed point, the input gradients (second order in W)
 and the accumulated perturbation -- the paper's "recursive-flavoured network".
 
-Per step, at the current point `p = x + (1 + overshoot) * sum_j r_j`, with `l` the
+Per step, at the linearisation point `p` (see `linearize_at`), with `l` the
 reference label, `f'_k = Z_k(p) - Z_l(p)`, `w_k = grad Z_k(p) - grad Z_l(p)`:
 
     k* = argmin_{k in candidates} |f'_k| / ||w_k + e||_2
     r  = |f'_k*| / ||w_k* + e||_2^2 * w_k*
 
 with `e = norm_eps` added to every entry of w inside the norm (the reference code's
-stabiliser, 5e-6 MNIST / 1e-5 CIFAR; implementation notes §4.1, §6 item 20).
+stabiliser, 5e-6 MNIST / 1e-5 CIFAR; DeepDefense code `deepdefense.py`,
+`project_boundary_polyhedron`).
 
 - Correctly classified samples (or every sample when `y` is None): multi-class
   DeepFool from the predicted label l = l_hat (fixed), all other classes as
   candidates; a sample stops (its later steps are multiplied by 0) once
-  `argmax Z(p) != l_hat`.
+  `argmax Z(x + (1 + overshoot) * sum_j r_j) != l_hat`.
 - Misclassified samples (`y` given, `argmax Z(x) != y`): binary DeepFool towards the
-  true label: l = the *current* prediction (re-read each step), the only candidate
-  is y; the sample stops once `argmax Z(p) == y`.
+  true label: l = the *current* prediction at `p` (re-read each step), the only
+  candidate is y; the sample stops once `argmax Z(x + (1 + overshoot) sum_j r_j) == y`.
 - Returned: `Delta = (1 + overshoot) * sum_i r_i` (the partial sum for samples that
   are never fooled). No clipping (DeepDefense's inputs are not in a box).
 
-Constants for the outer gradient: the argmin index and the stop masks (as the ReLU
-masks and pool switches are, automatically). Stopping is per example, with masks;
-the loop over steps is a Python loop of fixed length `num_iter`, never a branch on
-tensor values, so the function traces once inside `tf.function`.
+`linearize_at` picks `p`: `"overshoot"` (the default) linearises at
+`x + (1 + overshoot) * sum_j r_j`, the point of the stop test; `"sum"` linearises at
+`x + sum_j r_j` and applies the overshoot only in the stop test and the returned
+Delta, as the official code does (`DeepFool.forward_correct` / `forward_wrong`
+accumulate `inputs_perturbed` without it). The two agree when `overshoot = 0`.
 
-Cost per step: one forward + backward over a batch repeated K times (K = number of
-classes; copy k differentiates Z_k), i.e. a batch Jacobian without `pfor`.
+Constants for the outer gradient: the argmin index and the stop masks (as the ReLU
+masks and pool switches are, automatically). The loop is a `tf.while_loop` of at most
+`num_iter` steps that stops once no sample is active, the official code's rule
+(`if np.all(self.fooled): break`); a stopped sample's steps are zero, so stopping the
+loop early changes neither Delta nor its gradient. It traces once inside
+`tf.function`.
+
+Cost per step: one forward pass at `p` and K backward passes from it (K = number of
+classes; a persistent inner tape gives the K input-gradient rows of the batch
+Jacobian), plus one forward pass without gradient at the stop-test point (skipped
+after the last step). The outer gradient differentiates through these.
 
 Example:
 
@@ -66,34 +77,38 @@ def safe_l2_norm(t):
                     tf.zeros_like(sq))
 
 
-def _logits_and_jacobian(model_fn, p, num_classes):
+def _logits_and_jacobian(model_fn, p, num_classes, dtype):
     """Z(p) (B, K) and dZ_k/dp (B, K, D), differentiable w.r.t. the weights.
 
-    The inner tape is a plain (non-persistent) tape over a K-times repeated batch;
-    created inside the caller's outer tape, its gradient is itself recorded.
+    One forward pass under a persistent inner tape, then one backward pass per class
+    (examples are independent, so the gradient of sum_b Z_k(p_b) is row k of every
+    example's Jacobian). Created inside the caller's outer tape, the inner gradients
+    are themselves recorded.
     """
     batch = tf.shape(p)[0]
-    p_rep = tf.repeat(p, num_classes, axis=0)
-    classes = tf.tile(tf.range(num_classes, dtype=tf.int32), [batch])
-    with tf.GradientTape() as inner:
-        inner.watch(p_rep)
-        logits_rep = model_fn(p_rep)
-        picked = tf.gather(logits_rep, classes, batch_dims=1)
-    grad = inner.gradient(picked, p_rep)
-    logits = tf.reshape(logits_rep, [batch, num_classes, num_classes])[:, 0, :]
-    jac = tf.reshape(grad, [batch, num_classes, -1])
-    return logits, jac
+    with tf.GradientTape(persistent=True) as inner:
+        inner.watch(p)
+        logits = tf.cast(model_fn(p), dtype)
+        columns = [logits[:, k] for k in range(num_classes)]
+    rows = [tf.reshape(inner.gradient(col, p), [batch, -1]) for col in columns]
+    del inner
+    return logits, tf.stack(rows, axis=1)
+
+
+def _predict(model_fn, p):
+    return tf.argmax(model_fn(p), axis=-1, output_type=tf.int32)
 
 
 def differentiable_deepfool(model_fn, x, y=None, *, num_iter=5, overshoot=0.02,
-                            norm_eps=DEFAULT_NORM_EPS):
+                            norm_eps=DEFAULT_NORM_EPS, linearize_at="overshoot"):
     """DeepDefense's DeepFool perturbation Delta_x, differentiable w.r.t. weights.
 
     Call it under the outer `tf.GradientTape` that should see the weights.
 
     Args:
       model_fn: callable mapping (B, ...) inputs to (B, K) logits; examples must be
-        independent (inference mode). Any float dtype (float64 for checks).
+        independent (inference mode). Any float dtype (float64 for checks); logits
+        are cast to the dtype of `x` (e.g. float16 logits of a mixed-precision model).
       x: (B, ...) inputs (treated as constants).
       y: None (every sample: multi-class DeepFool from its prediction, as in the
         rho_2 evaluation), or (B,) int labels / (B, K) one-hot: misclassified
@@ -102,6 +117,8 @@ def differentiable_deepfool(model_fn, x, y=None, *, num_iter=5, overshoot=0.02,
       overshoot: >= 0; Delta = (1 + overshoot) * sum of the steps, and the stop test
         is made at x + Delta.
       norm_eps: >= 0, added to every entry of w_k inside its norm.
+      linearize_at: "overshoot" (linearise at x + Delta) or "sum" (at x + sum of the
+        steps, as the official code); see the module docstring.
 
     Returns:
       Delta, a tensor like `x` (same dtype).
@@ -113,33 +130,37 @@ def differentiable_deepfool(model_fn, x, y=None, *, num_iter=5, overshoot=0.02,
           isinstance(num_iter, (int, np.integer)) and num_iter >= 0, "an int >= 0")
     check("overshoot", overshoot, overshoot >= 0, "a float >= 0")
     check("norm_eps", norm_eps, norm_eps >= 0, "a float >= 0")
+    check("linearize_at", linearize_at, linearize_at in ("overshoot", "sum"),
+          'one of "overshoot", "sum"')
     x = tf.convert_to_tensor(x)
     if not x.dtype.is_floating:
         x = tf.cast(x, tf.float32)
     dtype = x.dtype
     x = tf.stop_gradient(x)
-    flat_shape = tf.shape(tf.reshape(x, [tf.shape(x)[0], -1]))
+    labels = None if y is None else as_labels(y, x)
+    batch = tf.shape(x)[0]
+    flat_shape = tf.shape(tf.reshape(x, [batch, -1]))
     scale = tf.constant(1.0 + overshoot, dtype)
+    lin_scale = scale if linearize_at == "overshoot" else tf.constant(1.0, dtype)
     e = tf.constant(norm_eps, dtype)
-
     r_tot = tf.zeros(flat_shape, dtype)
-    num_classes = None
-    for i in range(num_iter):
-        p = x + scale * tf.reshape(r_tot, tf.shape(x))
-        if num_classes is None:
-            num_classes = int(model_fn(p[:1]).shape[-1])
-        logits, jac = _logits_and_jacobian(model_fn, p, num_classes)
+    if num_iter == 0:
+        return tf.reshape(r_tot, tf.shape(x))
+    num_classes = int(model_fn(x[:1]).shape[-1])
+
+    def body(i, r_tot, active, l_hat):
+        p = x + lin_scale * tf.reshape(r_tot, tf.shape(x))
+        logits, jac = _logits_and_jacobian(model_fn, p, num_classes, dtype)
         pred = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        if i == 0:
-            l_hat = pred
-            labels = l_hat if y is None else as_labels(y, x)
-            correct = tf.equal(l_hat, labels)
-        # Reference label, candidates and the stop test, per example.
+        # The first step runs at x: its prediction is l_hat.
+        l_hat = tf.where(tf.equal(i, 0), pred, l_hat)
+        target = l_hat if labels is None else labels
+        correct = tf.equal(l_hat, target)
+        # Reference label and candidates, per example.
         ref = tf.where(correct, l_hat, pred)
         onehot_ref = tf.one_hot(ref, num_classes, on_value=True, off_value=False)
-        onehot_y = tf.one_hot(labels, num_classes, on_value=True, off_value=False)
+        onehot_y = tf.one_hot(target, num_classes, on_value=True, off_value=False)
         candidates = tf.where(correct[:, None], tf.logical_not(onehot_ref), onehot_y)
-        active = tf.where(correct, tf.equal(pred, l_hat), tf.not_equal(pred, labels))
         f_ref = tf.gather(logits, ref, batch_dims=1)
         g_ref = tf.gather(jac, ref, batch_dims=1)
         f_diff = logits - f_ref[:, None]                      # (B, K)
@@ -158,6 +179,22 @@ def differentiable_deepfool(model_fn, x, y=None, *, num_iter=5, overshoot=0.02,
         step = (f_best / tf.square(n_best))[:, None] * w_best
         mask = tf.stop_gradient(tf.cast(movable, dtype))[:, None]
         r_tot = r_tot + mask * step
+
+        def stop_test():
+            # A stopped sample no longer moves, so its stop stays final.
+            new = _predict(model_fn, x + scale * tf.reshape(r_tot, tf.shape(x)))
+            going = tf.where(correct, tf.equal(new, l_hat), tf.not_equal(new, target))
+            return tf.logical_and(active, going)
+
+        active = tf.cond(i + 1 < num_iter, stop_test, lambda: active)
+        return i + 1, r_tot, tf.stop_gradient(active), l_hat
+
+    _, r_tot, _, _ = tf.while_loop(
+        lambda i, r_tot, active, l_hat: tf.logical_and(i < num_iter,
+                                                       tf.reduce_any(active)),
+        body,
+        (tf.constant(0), r_tot, tf.ones([batch], tf.bool), tf.zeros([batch], tf.int32)),
+        maximum_iterations=num_iter)
     return tf.reshape(scale * r_tot, tf.shape(x))
 
 
