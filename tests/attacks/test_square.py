@@ -7,8 +7,11 @@ import tensorflow as tf
 from tests.attacks import _models
 from tf_advnet.attacks import losses
 from tf_advnet.attacks.pgd import pgd
+from tf_advnet.attacks.registry import parse_attack
 from tf_advnet.attacks.square import (
     HALVING_POINTS,
+    _eta_grid,
+    _inv_square_cumsum,
     _side,
     _square_graph,
     p_schedule,
@@ -73,20 +76,31 @@ class TestSquareL2(TestSquareLinf):
 # Success, including without gradients ---------------------------------------
 
 
-@pytest.mark.parametrize("norm,eps,budget", [("inf", 0.03, 500),
-                                             ("2", 1.0, 500)])
-def test_fools_undefended_cnn(norm, eps, budget):
+PAPER = {"inf": dict(p_init=0.05, rescale_schedule=True),
+         "2": dict(p_init=0.1, rescale_schedule=True)}
+
+
+@pytest.mark.parametrize("norm,eps,rule,least", [
+    ("inf", 0.03, "autoattack", 0.7), ("inf", 0.03, "paper", 0.85),
+    ("2", 1.0, "autoattack", 0.85), ("2", 1.0, "paper", 0.9)])
+def test_fools_undefended_cnn(norm, eps, rule, least):
     # A 16x16 RGB CNN: several channels and square sides > 1 are exercised.
-    # Observed over seeds 0-3: 0.91-0.95 success (L-inf, ~150 queries on
-    # average) and 0.95-0.98 (L2, ~90 queries); PGD-20 reaches 0.97 / 1.0.
+    # Observed over seeds 0-3 with 500 queries: AutoAttack's settings (the
+    # defaults: p_init 0.8, fixed halving points) 0.77-0.80 (L-inf, ~190
+    # queries on average) and 0.91-0.92 (L2, ~105); the paper's rule
+    # (p_init 0.05 / 0.1 rescaled to the budget) 0.91-0.95 and 0.94-0.97.
+    # At 500 queries the fixed schedule is still at squares of p >= 0.05:
+    # it is tuned for AutoAttack's 5,000. PGD-20 reaches 0.97 / 1.0.
     model_fn = _models.logits_fn(_models.tiny_cnn((16, 16, 3)))
     x = _models.images(64, (16, 16, 3), seed=0)
     y = np.asarray(model_fn(x)).argmax(axis=1)
+    kwargs = PAPER[norm] if rule == "paper" else {}
     x_adv, queries = square(model_fn, x, y, eps=eps, norm=norm,
-                            max_queries=budget, seed=0, return_queries=True)
-    assert _success(model_fn, x_adv, y) >= 0.8
+                            max_queries=500, seed=0, return_queries=True,
+                            **kwargs)
+    assert _success(model_fn, x_adv, y) >= least
     assert np.all(_norms(np.asarray(x_adv) - x, norm) <= eps + 1e-5)
-    assert np.asarray(queries).max() <= budget
+    assert np.asarray(queries).max() <= 500
 
 
 @pytest.mark.parametrize("norm,eps", [("inf", 0.15), ("2", 1.5)])
@@ -167,7 +181,7 @@ def test_loss_history_is_non_increasing(norm, eps):
     y = np.asarray(model_fn(x)).argmax(axis=1)
     x_adv, queries, history = _square_graph(
         model_fn, tf.constant(x), tf.constant(y, tf.int64), tf.constant(eps),
-        tf.constant(60), tf.constant(0.1 if norm == "2" else 0.05),
+        tf.constant(60), tf.constant(0.8, tf.float64), tf.constant(False),
         tf.constant(0.0), tf.constant(1.0), tf.constant(7, tf.int64),
         norm=norm, loss="margin", use_predictions=False, record=True)
     history = np.asarray(history)
@@ -258,32 +272,169 @@ def test_query_counts_and_model_calls(norm, eps):
 # p schedule ----------------------------------------------------------------
 
 
-def test_p_schedule_matches_the_paper():
-    # 10,000 queries: halved after iterations 10, 50, 200, ..., 8000.
+def _reference_halvings(it):
+    """The if-chain of the reference's `p_selection`, by hand: p_init is
+    divided by 2 for 10 < it <= 50, 4 for 50 < it <= 200, ..., 512 for
+    8000 < it (fra31/auto-attack, autoattack/square.py)."""
+    bounds = [(10, 1), (50, 2), (200, 4), (500, 8), (1000, 16), (2000, 32),
+              (4000, 64), (6000, 128), (8000, 256)]
+    for upper, div in bounds:
+        if it <= upper:
+            return div
+    return 512
+
+
+def test_p_schedule_fixed_halving_points_as_autoattack():
+    # AutoAttack calls Square with resc_schedule=False: p depends on the
+    # iteration only, whatever the budget.
     assert HALVING_POINTS == (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
     expected = {0: 1, 10: 1, 11: 2, 50: 2, 51: 4, 200: 4, 201: 8, 500: 8,
-                501: 16, 1000: 16, 1001: 32, 2001: 64, 4000: 64, 4001: 128,
-                6001: 256, 8000: 256, 8001: 512, 9998: 512}
+                501: 16, 1000: 16, 1001: 32, 2000: 32, 2001: 64, 4000: 64,
+                4001: 128, 6000: 128, 6001: 256, 8000: 256, 8001: 512,
+                9998: 512}
     for it, div in expected.items():
-        assert float(p_schedule(it, 10000, 0.8)) == pytest.approx(0.8 / div)
-    # 1,000 queries: iteration i acts as iteration floor(10 * i).
-    expected = {1: 1, 2: 2, 5: 2, 6: 4, 20: 4, 21: 8, 50: 8, 51: 16,
-                100: 16, 101: 32, 400: 64, 401: 128, 801: 512, 998: 512}
-    for it, div in expected.items():
-        assert float(p_schedule(it, 1000, 0.05)) == pytest.approx(0.05 / div)
-    # 300 queries: floor(10000 * i / 300); e.g. i = 1 -> 33 (> 10), i = 2 ->
-    # 66 (> 50), i = 6 -> 200 (not > 200), i = 7 -> 233.
-    expected = {0: 1, 1: 2, 2: 4, 6: 4, 7: 8, 15: 8, 16: 16}
-    for it, div in expected.items():
-        assert float(p_schedule(it, 300, 0.1)) == pytest.approx(0.1 / div)
+        assert _reference_halvings(it) == div
+        for budget in (300, 1000, 5000, 10000):
+            assert float(p_schedule(it, budget, 0.8)) == 0.8 / div
+    # 0.8 is float64's 0.8, as in the reference (not float32's).
+    assert float(p_schedule(0, 5000, 0.8)) == 0.8
+
+
+def test_p_schedule_rescaled_is_the_papers_rule():
+    # rescale: iteration i acts as iteration int(i / N * 10000) (the
+    # reference's float expression), e.g. N = 1000: i = 1 -> 10 (not > 10),
+    # i = 2 -> 20; N = 300: i = 6 -> 200 (not > 200), i = 7 -> 233.
+    for budget, hand in ((1000, {1: 1, 2: 2, 5: 2, 6: 4, 20: 4, 21: 8,
+                                 801: 512}),
+                         (300, {0: 1, 1: 2, 2: 4, 6: 4, 7: 8, 15: 8, 16: 16})):
+        for it, div in hand.items():
+            assert float(p_schedule(it, budget, 0.05, rescale=True)) == \
+                0.05 / div
+        for it in range(budget):
+            div = _reference_halvings(int(it / budget * 10000))
+            assert float(p_schedule(it, budget, 0.05, rescale=True)) == \
+                0.05 / div, it
+    # At 10,000 queries both rules are the same schedule.
+    for it in (0, 11, 51, 4001, 9999):
+        assert float(p_schedule(it, 10000, 0.8, rescale=True)) == \
+            float(p_schedule(it, 10000, 0.8))
 
 
 def test_square_side():
-    # s = round(sqrt(p * h * w)), at least 1 and at most min(h, w).
-    assert int(_side(tf.constant(0.05), 32, 32)) == 7   # sqrt(51.2) = 7.2
-    assert int(_side(tf.constant(0.1), 28, 28)) == 9    # sqrt(78.4) = 8.9
-    assert int(_side(tf.constant(0.001), 8, 8)) == 1
-    assert int(_side(tf.constant(1.0), 6, 10)) == 6
+    # s = round(sqrt(p * h * w)) (half to even), L-inf >= 1, L2 >= 3 and
+    # odd, then at most min(h, w).
+    assert int(_side(0.05, 32, 32, 3)) == 7            # sqrt(51.2) = 7.16
+    assert int(_side(0.8, 28, 28)) == 25               # sqrt(627.2) = 25.04
+    assert int(_side(0.4, 28, 28)) == 18               # sqrt(313.6) = 17.71
+    assert int(_side(0.4, 28, 28, norm="2")) == 19     # 18 -> odd
+    assert int(_side(0.05, 28, 28, norm="2")) == 7     # sqrt(39.2) = 6.26
+    assert int(_side(0.001, 8, 8)) == 1
+    assert int(_side(0.001, 8, 8, norm="2")) == 3
+    assert int(_side(1.0, 6, 10)) == 6
+    assert int(_side(1.0, 6, 10, norm="2")) == 6       # 8 -> 9, capped at 6
+    assert int(_side(0.5 * 0.8 / 64, 20, 20)) == 2     # sqrt(2.5) = 1.58
+    assert int(_side(0.125, 2, 2)) == 1                # sqrt(0.5), half to even
+
+
+def test_l2_sides_are_odd_and_at_least_3_over_autoattacks_schedule():
+    sides = {int(_side(p_schedule(it, 5000, 0.8), 28, 28, 1, "2"))
+             for it in range(0, 5000, 7)}
+    assert sides == {25, 19, 13, 9, 7, 5, 3}
+    linf = {int(_side(p_schedule(it, 5000, 0.8), 28, 28)) for it in range(0, 5000, 7)}
+    assert linf == {25, 18, 13, 9, 6, 4, 3, 2}
+
+
+def test_eta_is_the_dipole_with_halves_normalised_separately():
+    # eta(3) by hand: eta_rectangles(1, 3) = [1/4, 1 + 1/4, 1/4] (centre ring
+    # gets 1 + 1/4, the outer ring 1/4), eta_rectangles(2, 3) has the centre
+    # (1, 1) at 5/4 and 1/4 elsewhere; each is normalised, the lower one
+    # negated, and the whole normalised again.
+    table = _inv_square_cumsum(30)  # covers windows up to side 29
+    top = np.array([[1, 5, 1]]) / np.sqrt(27)
+    bottom = np.array([[1, 1, 1], [1, 5, 1]]) / np.sqrt(30)
+    expected = np.concatenate([top, -bottom]) / np.sqrt(2)
+    np.testing.assert_allclose(_eta_grid(3, table).numpy(), expected,
+                               rtol=1e-6)
+    for s in (3, 5, 7, 25):
+        eta = _eta_grid(s, table).numpy()
+        assert np.isclose(np.sum(eta ** 2), 1.0)
+        # Each half carries half the energy, whatever its size.
+        np.testing.assert_allclose(np.sum(eta[:s // 2] ** 2), 0.5, rtol=1e-5)
+        assert np.all(eta[:s // 2] > 0) and np.all(eta[s // 2:] < 0)
+
+
+def test_l2_init_is_a_grid_of_dipole_tiles():
+    # 12x12: tiles of side t = 12 // 5 = 2 from offset (12 - 10) // 2 = 1,
+    # 5 x 5 of them; eta(2) is [[1, 5], [-1, -5]] / sqrt(52) (each row
+    # eta_rectangles(1, 2) = [1/4, 5/4] normalised), transposed or not, with
+    # a sign per tile and channel. Without the box clip delta = eps * tiles /
+    # ||tiles||_2, and every tile has unit norm: eps / sqrt(25 c) each.
+    model_fn = _models.logits_fn(_models.tiny_cnn((12, 12, 2)))
+    x = _models.images(8, (12, 12, 2), seed=3)
+    eps = 0.7
+    x_init, queries = square(model_fn, x, eps=eps, norm=2, max_queries=1,
+                             seed=0, clip_min=None, clip_max=None,
+                             return_queries=True)
+    delta = np.asarray(x_init) - x
+    np.testing.assert_array_equal(np.asarray(queries), 1)
+    np.testing.assert_allclose(_norms(delta, "2"), eps, rtol=1e-5)
+    np.testing.assert_array_equal(delta[:, [0, 11]], 0.0)
+    np.testing.assert_array_equal(delta[:, :, [0, 11]], 0.0)
+    eta = np.array([[1.0, 5.0], [-1.0, -5.0]]) / np.sqrt(52)
+    unit = eps / np.sqrt(25 * 2)
+    shapes = [eta, -eta, eta.T, -eta.T]
+    seen = set()
+    for n in range(8):
+        for ch in range(2):
+            for i in range(5):
+                for j in range(5):
+                    tile = delta[n, 1 + 2 * i:3 + 2 * i, 1 + 2 * j:3 + 2 * j, ch]
+                    match = [k for k, shape in enumerate(shapes)
+                             if np.allclose(tile, unit * shape, atol=1e-6)]
+                    assert len(match) == 1, (n, ch, i, j, tile)
+                    seen.add(match[0])
+    assert seen == {0, 1, 2, 3}  # both signs, both orientations
+
+
+def test_schedule_option_reaches_the_random_search():
+    # Rescaled and fixed schedules coincide at a 10,000-query budget and
+    # differ at 100 (iteration 1 acts as 100 > 50: p_init / 4). The linear
+    # model is fooled within a few hundred queries, so the long budget is
+    # cheap.
+    model_fn = _models.logits_fn(_models.shared("linear_model"))
+    x = _models.images(16, seed=12)
+    y = np.asarray(model_fn(x)).argmax(axis=1)
+
+    def run(budget, rescale):
+        out, q = square(model_fn, x, y, eps=0.1, max_queries=budget, seed=2,
+                        rescale_schedule=rescale, return_queries=True)
+        return np.asarray(out), np.asarray(q)
+
+    fixed, q_fixed = run(10000, False)
+    assert _success(model_fn, fixed, y) == 1.0 and q_fixed.max() > 12
+    rescaled, _ = run(10000, True)
+    np.testing.assert_array_equal(fixed, rescaled)
+    assert not np.array_equal(run(100, False)[0], run(100, True)[0])
+
+
+@pytest.mark.parametrize("spec,kwargs", [
+    ("square5", dict(p_init=0.8, rescale_schedule=False)),
+    ("square5_l2:eps=0.5", dict(norm="2", eps=0.5, p_init=0.8,
+                                rescale_schedule=False)),
+    ("square5:p=0.05,resc=1", dict(p_init=0.05, rescale_schedule=True)),
+])
+def test_registry_square_is_autoattacks_call(spec, kwargs):
+    # `square<K>` is AutoAttack's Square(p_init=.8, n_queries=K,
+    # resc_schedule=False); `p` and `resc=1` give the paper's rule.
+    model_fn = _models.logits_fn(_models.tiny_cnn())
+    x = _models.images(8, seed=4)
+    y = np.asarray(model_fn(x)).argmax(axis=1)
+    args = dict(eps=0.1, max_queries=5, seed=0)
+    args.update(kwargs)
+    expected = square(model_fn, x, y, **args)
+    out = parse_attack(spec, eps=0.1)(model_fn, x, y, seed=0)
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(expected))
+    assert parse_attack("square5000", eps=0.1).num_steps == 5000
 
 
 # Seeds and arguments -----------------------------------------------------------
@@ -311,6 +462,7 @@ def test_seed_reproducible_and_distinct_queries(norm):
         (dict(max_queries=2.5), "max_queries"),
         (dict(p_init=0.0), "p_init"),
         (dict(p_init=1.5), "p_init"),
+        (dict(rescale_schedule="no"), "rescale_schedule"),
         (dict(norm=1), "norm"),
         (dict(loss="cw"), "loss"),
         (dict(clip_min=1.0, clip_max=0.0), "clip_min"),

@@ -4,6 +4,10 @@ Reference:
     Andriushchenko, Croce, Flammarion, Hein. "Square Attack: a query-efficient
     black-box adversarial attack via random search". ECCV 2020.
     https://arxiv.org/abs/1912.00049
+    Authors' code as AutoAttack runs it: fra31/auto-attack,
+    `autoattack/square.py` (class `SquareAttack`) called from
+    `autoattack/autoattack.py` with `p_init=.8, n_queries=5000,
+    resc_schedule=False`.
 
 The attack only evaluates `model_fn` (logits); it never asks for a gradient,
 so masked or obfuscated gradients do not stop it. It is the paper's random
@@ -12,56 +16,83 @@ search (Algorithm 1): from an initial point `x_0` in the threat model
     S(x) = {x' : ||x' - x||_p <= eps} ∩ [clip_min, clip_max]^d,  p in {inf, 2}
 
 each iteration draws a localised square-shaped update `delta ~ P`, projects
-`x_t + delta` onto `S(x)` and keeps it, per example, only if the loss
+`x_t + delta` onto `S(x)` and keeps it, per example, if the loss
 
     margin(z, y) = z_y - max_{j != y} z_j        (default, `loss="margin"`)
     -cross_entropy(z, y)                         (`loss="ce"`)
 
-strictly decreases. An example is fooled once its margin is negative; from
-then on it is neither changed nor queried.
+strictly decreases or the candidate is misclassified (margin < 0; with the
+margin loss the second implies the first). An example is fooled once its
+margin is negative; from then on it is neither changed nor queried.
 
-Sampling distributions (window side `s = round(sqrt(p * h * w))`, clamped to
-`[1, min(h, w)]` for L-inf and `[2, min(h, w)]` for L2, where `p` follows
-`p_schedule`):
+Defaults: AutoAttack's call. `p_init=0.8` for both norms and the halving
+points of a 10,000-iteration schedule NOT rescaled to the budget
+(`rescale_schedule=False`), so `square(..., max_queries=5000)` (the
+registry's `square5000`) is the Square of AutoAttack's standard version.
+The paper's ImageNet values (p_init 0.05 L-inf, 0.1 L2) with the schedule
+rescaled to the budget stay available (`p_init=..., rescale_schedule=True`;
+registry `square<K>:p=0.05,resc=1`).
 
-- L-inf (Algorithm 2). Init: vertical stripes, one `±eps` per column and
-  channel. Update: one `s x s` window at a uniform position whose values
-  become `x ± eps` with an independent random sign per channel (the paper's
-  `±2 eps` followed by the projection gives exactly this), then clipped to
-  the box. A candidate identical to the current iterate cannot lower the
-  loss, so the window and signs are redrawn (up to 10 times, without a
-  query) until the candidate differs, e.g. on saturated pixels where `-eps`
-  clips to the same value.
-- L2 (Algorithm 3). Let `eta^(h1, h2)` be the "stacked windows" bump of the
-  paper's Eq. (2): on an `h1 x h2` window, with `n = max(h1, h2) // 2` and
-  `d` the ring index (Chebyshev distance to the centre `(h1//2, h2//2)`),
-  `eta_{r,c} = sum_{j=d+1}^{n+1} 1 / j^2`. Init: a centred 5 x 5 grid of
-  tiles of side `(h // 5, w // 5)` (fewer, 1-pixel tiles on images smaller
-  than 5 pixels), each tile `±eta` with a random sign per tile and channel,
-  rescaled to `||delta||_2 = eps` and clipped to the box. Update: two
-  uniform `s x s` windows `W1`, `W2`; per channel `i`, the mass on `W1 ∪ W2`
-  plus an equal share `(eps^2 - ||nu||^2) / c` of the unused budget is moved
-  onto `W1`, in the direction `rho * eta* + nu_{W1,i} / ||nu_{W1,i}||`
-  (`rho = ±1`, `eta*` the unit-norm update shape), and `W2` is zeroed, so
-  `||nu||_2 = eps` before the box clip. The update shape is the paper's
-  dipole: `eta^(s, s//2)` on the first `s // 2` columns and
-  `-eta^(s, s - s//2)` on the rest, transposed with probability 1/2. The
-  side is at least 2 (our choice; the paper gives no minimum): on a single
-  pixel `rho eta* + nu_W1 / ||nu_W1||` is `0` or `2 nu_W1 / ||nu_W1||`, so
-  the update could only erase or keep a pixel, never flip it. Zero norms are
-  treated as zero directions (no NaN); if the direction cancels exactly,
-  `rho eta*` is used so no mass is lost; `nu` is projected onto the ball to
-  absorb round-off. The L2 details above follow the paper's text only (it is
-  not among the suite's reference papers, and no code was consulted); the
-  L-inf version and the `p` schedule are simple enough to be exact. Tests check
-  the invariants (budget kept, loss never rises, queries counted, success on
-  undefended and gradient-free models), not agreement with the authors' code.
+What each rule was checked against (fra31/auto-attack, `autoattack/square.py`,
+`SquareAttack`):
 
-Schedule of `p` (`p_schedule`, the paper's Sec. 4 / appendix rule): `p_init`
-is halved at iterations 10, 50, 200, 500, 1000, 2000, 4000, 6000 and 8000 of
-a 10,000-query run; for another budget `N`, iteration `i` is treated as
-iteration `floor(10000 * i / N)` of that schedule. Iterations count from 0
-for the first update (the second query).
+- Schedule of `p` (`p_schedule`, as `p_selection`): `p_init` is halved once
+  for each point `t` of `HALVING_POINTS` = (10, 50, 200, 500, 1000, 2000,
+  4000, 6000, 8000) with `it > t`. `it` is the 0-based index of the random
+  search step (`i_iter`; 0 for the first update, the second query). With
+  `rescale_schedule=True`, `it` is `int(i_iter / N * 10000)`, computed in
+  float64 in that order as the reference does (`N = max_queries`). Without
+  it, a 1,000-query run never gets past `p_init / 16`.
+- Window side (`_side`, as `attack_single_run`): `s = round(sqrt(p * n /
+  c))` with `n = c h w` (Python's round, half to even), in float64. L-inf:
+  at least 1. L2: at least 3 and odd (an even `s` is raised by one), so the
+  dipole has a centre row. Both then capped at `min(h, w)`.
+- L-inf init (`attack_single_run`, Linf branch): vertical stripes, one `±eps`
+  per column, channel and example, clipped to the box. Update: one `s x s`
+  window whose values become `x ± eps` with one random sign per channel
+  (the reference's `x_best + 2 eps sign` projected onto the ball gives
+  exactly this), clipped to the box.
+- L2 update shape (`eta`, `eta_rectangles`): `eta_rectangles(a, b)` on an
+  `a x b` rectangle is, at Chebyshev ring distance `d` from its centre
+  `(a // 2, b // 2)`, `sum_{j=d+1}^{n+1} 1 / j^2` with `n = max(a, b) // 2`
+  (the paper's Eq. (2)), normalised to unit L2 norm. `eta(s)` stacks
+  `eta_rectangles(s // 2, s)` on the first `s // 2` rows and
+  `-eta_rectangles(s - s // 2, s)` on the rest, so the two halves of the
+  dipole are normalised SEPARATELY, then normalises the whole and
+  transposes it with probability 1/2 (`_eta_grid`).
+- L2 init (`attack_single_run`, L2 branch): tiles of side `t = h // 5` on a
+  grid starting at `(h - 5 t) // 2` in both directions, each tile
+  `eta(t) * (±1 per example and channel)`; `delta` is rescaled to
+  `||delta||_2 = eps` (`normalize`) and `x + delta` clipped to the box.
+  (We take `t = max(min(h, w) // 5, 1)` and only tiles that fit, which is
+  the reference on square images of side >= 5 where its grid fits, e.g. 28,
+  32, 224; the reference fails on images smaller than 5 pixels.)
+- L2 update (`attack_single_run`, L2 branch): two uniform `s x s` windows
+  `W1`, `W2`. Per example and channel, `new = eta(s) * (±1) + delta_W1 /
+  (||delta_W1|| + 1e-12)`, rescaled to `sqrt(max(eps^2 - ||delta||^2, 0) / c
+  + ||delta_{W1 ∪ W2}||^2)` (the mass on both windows plus an equal share of
+  the unused budget); `W2` is zeroed, `W1` set to `new`, and the whole
+  `delta` rescaled to `||delta||_2 = eps` before the box clip. If `new`
+  cancels exactly, `W1` is zeroed and the rescaling spreads its mass over
+  the rest, as the reference does.
+- Acceptance (`attack_single_run`): a candidate replaces the iterate if its
+  loss is strictly lower or it is misclassified.
+
+Deliberate differences from the reference, none of which makes the attack
+weaker per query: (1) the reference draws one window position, one
+transposition and (L-inf) one sign per channel per iteration for the whole
+batch; we draw them per example, so an example's random stream depends only
+on `seed`, the iteration and its batch position, not on which other examples
+are still active. (2) L-inf: a candidate identical to the current iterate
+(e.g. a window of saturated pixels where `-eps` clips to the same value)
+cannot lower the loss, so the window and signs are redrawn (up to 10 times,
+without a query); the reference spends a query on it. (3) Query budget: the
+init is query 1 and `max_queries - 1` random-search steps follow; the
+reference's `n_queries` counts the steps after the init, so AutoAttack's
+`n_queries=5000` is at most 5,001 forward passes and our `max_queries=5000`
+stops one step (at `p_init / 512` on this schedule) earlier. (4) An example
+stops at margin `< 0` (argmax differs from `y`); the reference stops at
+`<= 0`, a tie.
 
 Queries and the active set: the init is query 1 of every example (the extra
 forward pass for labels when `y is None` is not counted). Each later
@@ -69,22 +100,24 @@ iteration gathers the examples not yet fooled, builds their candidates and
 runs `model_fn` on that sub-batch only, so both the count and the compute
 scale with the active set; the loop stops when every example is fooled or
 after `max_queries` queries. Random draws are made for the whole batch and
-then gathered, so an example's random stream depends only on `seed`, the
-iteration and its batch position, not on which other examples are active.
+then gathered.
 
 Example:
 
 ```python
 model_fn = lambda x: model(x, training=False)
 x_adv, queries = square(model_fn, x, y, eps=8 / 255, max_queries=5000,
-                        seed=0, return_queries=True)
+                        seed=0, return_queries=True)       # AutoAttack's
 x_adv = square(model_fn, x, y, eps=0.5, norm=2, max_queries=1000, seed=0)
+x_adv = square(model_fn, x, y, eps=8 / 255, max_queries=1000, p_init=0.05,
+               rescale_schedule=True, seed=0)              # the paper's rule
 ```
 
 The loop runs inside one `tf.function` (a `tf.while_loop`) with stateless
 random ops, so a fixed `seed` gives the same output; `eps`, `max_queries`,
-`p_init`, the clip bounds and `seed` are tensors and do not retrace, while a
-new `model_fn` object, input shape, `norm`, `loss` or `y is None` do.
+`p_init`, `rescale_schedule`, the clip bounds and `seed` are tensors and do
+not retrace, while a new `model_fn` object, input shape, `norm`, `loss` or
+`y is None` do.
 """
 
 import tensorflow as tf
@@ -96,48 +129,73 @@ from tf_advnet.attacks.pgd import (
     _prepare_inputs, _seed_tensor, _select, _stable_model_fn, _static_value,
 )
 
-# Iterations of a 10,000-query run at which the paper halves p.
+# Iterations of a 10,000-iteration run after which the reference halves p.
 HALVING_POINTS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
-DEFAULT_P_INIT = {"inf": 0.05, "2": 0.1}
+# AutoAttack's p_init for both norms (the paper's ImageNet values, 0.05 for
+# L-inf and 0.1 for L2, are options).
+DEFAULT_P_INIT = 0.8
 LOSSES = ("margin", "ce")
 
 # Redraws of an L-inf window that would leave the iterate unchanged.
 _MAX_REDRAWS = 10
+# The reference's guard against dividing by a zero norm.
+_TINY = 1e-12
 
 
-def p_schedule(iteration, max_queries, p_init):
+def _f64(value):
+    """float64 tensor; a Python float converts directly (0.8 stays 0.8, not
+    float32's 0.800000011920929)."""
+    if isinstance(value, (tf.Tensor, tf.Variable)):
+        return tf.cast(value, tf.float64)
+    return tf.constant(value, tf.float64)
+
+
+def p_schedule(iteration, max_queries, p_init, rescale=False):
     """The fraction `p` of pixels a square covers at a given iteration.
+
+    The reference's `p_selection`: `p_init / 2**k`, where `k` counts the
+    halving points `t` in `HALVING_POINTS` with `it > t`, and `it` is
+    `iteration` itself (`rescale=False`, AutoAttack's setting) or
+    `int(iteration / max_queries * 10000)` (`rescale=True`, the paper's rule
+    for a budget other than 10,000), computed in float64 in that order.
 
     Args:
         iteration: 0-based index of the random-search step (query
             `iteration + 2`), int or int tensor.
-        max_queries: the query budget `N` (int or int tensor, `>= 1`).
+        max_queries: the query budget `N` (int or int tensor, `>= 1`); only
+            used with `rescale`.
         p_init: the initial fraction.
+        rescale: bool or bool tensor.
 
     Returns:
-        A float32 scalar tensor `p_init / 2**k`, where `k` counts the
-        halving points `t` in `HALVING_POINTS` with
-        `floor(10000 * iteration / N) > t`.
+        A float64 scalar tensor.
     """
     it = tf.cast(iteration, tf.int64)
-    n = tf.cast(max_queries, tf.int64)
-    scaled = (it * 10000) // n
+    scaled = tf.cast(tf.floor(tf.cast(iteration, tf.float64)
+                              / tf.cast(max_queries, tf.float64) * 10000.0),
+                     tf.int64)
+    it = tf.where(tf.cast(rescale, tf.bool), scaled, it)
     halvings = tf.reduce_sum(
-        tf.cast(scaled > tf.constant(HALVING_POINTS, tf.int64), tf.float32)
-    )
-    return tf.cast(p_init, tf.float32) * tf.pow(0.5, halvings)
+        tf.cast(it > tf.constant(HALVING_POINTS, tf.int64), tf.float64))
+    return _f64(p_init) * tf.pow(tf.constant(0.5, tf.float64), halvings)
 
 
-def _side(p, h, w, min_side=1):
-    """Square side `round(sqrt(p h w))` in `[min_side, min(h, w)]`.
+def _side(p, h, w, c=1, norm="inf"):
+    """The reference's window side for fraction `p` on `h x w x c` images.
 
-    `min_side` itself is capped at `min(h, w)`. Rounds half to even, like
-    Python's `round`.
+    `round(sqrt(p * (c h w) / c))` in float64 (half to even, as Python's
+    `round`); L-inf: at least 1; L2: at least 3 and odd (even sides go up by
+    one); then at most `min(h, w)`.
     """
-    area = p * tf.cast(h * w, tf.float32)
+    n = tf.cast(c * h * w, tf.float64)
+    area = tf.cast(p, tf.float64) * n / tf.cast(c, tf.float64)
     s = tf.cast(tf.round(tf.sqrt(area)), tf.int32)
-    largest = tf.minimum(h, w)
-    return tf.clip_by_value(s, tf.minimum(min_side, largest), largest)
+    if norm == "inf":
+        s = tf.maximum(s, 1)
+    else:
+        s = tf.maximum(s, 3)
+        s = s + 1 - s % 2
+    return tf.minimum(s, tf.minimum(h, w))
 
 
 def _margin(logits, y):
@@ -151,16 +209,51 @@ def _inv_square_cumsum(length):
 
 
 def _bump(a, b, h1, h2, table):
-    """Eq. (2)'s stacked-windows value at local position `(a, b)`.
+    """`eta_rectangles(h1, h2)` (before normalising) at local `(a, b)`.
 
     The window is `h1 x h2`; positions outside it must be masked by the
-    caller. The centre ring (`d = 0`) gets `sum_{j=1}^{n+1} 1/j^2`, the outer
-    ring `1/(n+1)^2`: nested windows of growing height towards the centre.
+    caller. Ring `d` (Chebyshev distance to the centre `(h1 // 2, h2 // 2)`)
+    gets `sum_{j=d+1}^{n+1} 1/j^2`, `n = max(h1, h2) // 2`: nested windows
+    of growing height towards the centre (the paper's Eq. (2)).
     """
     n = tf.maximum(h1, h2) // 2
     d = tf.maximum(tf.abs(a - h1 // 2), tf.abs(b - h2 // 2))
     d = tf.clip_by_value(d, 0, n)
     return tf.gather(table, n + 1) - tf.gather(table, d)
+
+
+def _unit(v):
+    """`v / ||v||_2` over the whole tensor; a zero (or empty) `v` stays 0."""
+    return _safe_div(v, tf.sqrt(tf.reduce_sum(tf.square(v))))
+
+
+def _eta_grid(s, table):
+    """The reference's `eta(s)` for L2 before its random transposition.
+
+    `(s, s)`: rows `[0, s // 2)` hold `eta_rectangles(s // 2, s)`, the rest
+    `-eta_rectangles(s - s // 2, s)`, each half normalised to unit L2 norm
+    on its own, then the whole normalised again.
+    """
+    half = s // 2
+    a = tf.range(s)[:, tf.newaxis]
+    b = tf.range(s)[tf.newaxis, :]
+    top = tf.where(a < half, _bump(a, b, half, s, table), 0.0)
+    bottom = tf.where(a >= half, _bump(a - half, b, s - half, s, table), 0.0)
+    return _unit(_unit(top) - _unit(bottom))
+
+
+def _place(grid, a, b, inside, flip):
+    """`grid[a, b]` (`grid[b, a]` where `flip`), zero where not `inside`.
+
+    `a`, `b`, `inside` and `flip` broadcast to a common shape; indices
+    outside the grid must be masked by `inside`.
+    """
+    a, b = tf.where(flip, b, a), tf.where(flip, a, b)
+    size = tf.shape(grid)[0]
+    a = tf.clip_by_value(a, 0, size - 1)
+    b = tf.clip_by_value(b, 0, size - 1)
+    values = tf.gather_nd(grid, tf.stack([a, b], axis=-1))
+    return tf.where(inside, values, 0.0)
 
 
 def _window(start, size, length):
@@ -200,8 +293,8 @@ def _positions(batch, limit, seed):
 
 @tf.function(autograph=False)
 def _square_graph(
-    model_fn, x, y, eps, max_queries, p_init, clip_min, clip_max, seed, *,
-    norm, loss, use_predictions, record=False,
+    model_fn, x, y, eps, max_queries, p_init, rescale, clip_min, clip_max,
+    seed, *, norm, loss, use_predictions, record=False,
 ):
     """Random search of Algorithm 1; see `square`.
 
@@ -215,6 +308,9 @@ def _square_graph(
     batch, h, w, c = shape[0], shape[1], shape[2], shape[3]
     channels = tf.cast(c, tf.float32)
     table = _inv_square_cumsum(tf.maximum(h, w) + 1)
+
+    def l2_norm(v, axis):
+        return tf.sqrt(tf.reduce_sum(tf.square(v), axis=axis, keepdims=True))
 
     def clip(v):
         return tf.clip_by_value(v, clip_min, clip_max)
@@ -237,25 +333,32 @@ def _square_graph(
         stripes = _signs(tf.stack([batch, 1, w, c]), init_seed)
         x_best = clip(x + eps * stripes)
     else:
-        tile_h, tile_w = tf.maximum(h // 5, 1), tf.maximum(w // 5, 1)
-        n_h, n_w = tf.minimum(5, h // tile_h), tf.minimum(5, w // tile_w)
-        off_h, off_w = (h - n_h * tile_h) // 2, (w - n_w * tile_w) // 2
-        rr, cc = tf.range(h) - off_h, tf.range(w) - off_w
-        ti, tj = rr // tile_h, cc // tile_w
+        # Tiles of eta(t), each with a random transposition per example and
+        # tile and a random sign per example, tile and channel.
+        t = tf.maximum(tf.minimum(h, w) // 5, 1)
+        off = tf.maximum((tf.minimum(h, w) - 5 * t) // 2, 0)
+        n_h, n_w = (h - off) // t, (w - off) // t
+        rr, cc = tf.range(h) - off, tf.range(w) - off
+        ti, tj = rr // t, cc // t
         inside = tf.logical_and(
             tf.logical_and(rr >= 0, ti < n_h)[:, tf.newaxis],
             tf.logical_and(cc >= 0, tj < n_w)[tf.newaxis, :],
         )
-        bump = _bump((rr - ti * tile_h)[:, tf.newaxis],
-                     (cc - tj * tile_w)[tf.newaxis, :], tile_h, tile_w, table)
-        bump = tf.where(inside, bump, 0.0)
-        tile_signs = _signs(tf.stack([batch, n_h, n_w, c]), init_seed)
-        signs = tf.gather(tile_signs, tf.clip_by_value(ti, 0, n_h - 1), axis=1)
-        signs = tf.gather(signs, tf.clip_by_value(tj, 0, n_w - 1), axis=2)
-        delta = bump[tf.newaxis, :, :, tf.newaxis] * signs
-        l2 = tf.sqrt(tf.reduce_sum(tf.square(delta), axis=[1, 2, 3],
-                                   keepdims=True))
-        x_best = clip(x + _safe_div(eps * delta, l2))
+        ti = tf.clip_by_value(ti, 0, n_h - 1)
+        tj = tf.clip_by_value(tj, 0, n_w - 1)
+        sign_seed, flip_seed = tf.unstack(
+            tf.random.experimental.stateless_split(init_seed, num=2))
+        tile_signs = _signs(tf.stack([batch, n_h, n_w, c]), sign_seed)
+        signs = tf.gather(tf.gather(tile_signs, ti, axis=1), tj, axis=2)
+        tile_flips = tf.random.stateless_uniform(
+            tf.stack([batch, n_h, n_w]), flip_seed) < 0.5
+        flips = tf.gather(tf.gather(tile_flips, ti, axis=1), tj, axis=2)
+        tiles = _place(_eta_grid(t, table),
+                       (rr - ti * t)[tf.newaxis, :, tf.newaxis],
+                       (cc - tj * t)[tf.newaxis, tf.newaxis, :],
+                       inside[tf.newaxis], flips)
+        delta = tiles[..., tf.newaxis] * signs
+        x_best = clip(x + eps * delta / (l2_norm(delta, [1, 2, 3]) + _TINY))
     loss_best, margin_best = evaluate(x_best, y)
     queries = tf.ones([batch], tf.int32)
 
@@ -297,63 +400,55 @@ def _square_graph(
         rho = tf.gather(_signs(tf.stack([batch, 1, 1, c]), seeds[4]), idx)
         flip = tf.gather(
             tf.random.stateless_uniform([batch], seeds[5]) < 0.5, idx)
-        nu = xb_a - x_a
+        delta = xb_a - x_a
         mask1 = _window_mask(r1, c1, s, h, w)
         mask2 = _window_mask(r2, c2, s, h, w)
         union = tf.maximum(mask1, mask2)
 
-        # The dipole update shape, placed on W1 (masked outside it).
+        # eta(s) on W1 (zero outside it), transposed where `flip`.
         a = (tf.range(h)[tf.newaxis, :] - r1[:, tf.newaxis])[:, :, tf.newaxis]
         b = (tf.range(w)[tf.newaxis, :] - c1[:, tf.newaxis])[:, tf.newaxis, :]
-        flip3 = flip[:, tf.newaxis, tf.newaxis]
-        a, b = tf.where(flip3, b, a), tf.where(flip3, a, b)
-        half = s // 2
-        first = _bump(a, b, s, half, table)
-        second = -_bump(a, b - half, s, s - half, table)
-        eta = tf.where(b < half, first, second)[..., tf.newaxis] * mask1
-        eta = _safe_div(eta, tf.sqrt(tf.reduce_sum(
-            tf.square(eta), axis=[1, 2, 3], keepdims=True)))
+        eta = _place(_eta_grid(s, table), a, b, mask1[..., 0] > 0,
+                     flip[:, tf.newaxis, tf.newaxis])[..., tf.newaxis]
 
-        unused = tf.maximum(
-            tf.square(eps) - tf.reduce_sum(tf.square(nu), axis=[1, 2, 3]),
-            0.0)
-        nu_w1 = nu * mask1
-        norm_w1 = tf.sqrt(_sum_hw(tf.square(nu_w1)))[:, tf.newaxis,
-                                                      tf.newaxis, :]
-        direction = rho * eta + _safe_div(nu_w1, norm_w1)
-        norm_dir = tf.sqrt(_sum_hw(tf.square(direction)))
-        # If the two terms cancel exactly, move the mass along rho * eta*
-        # rather than dropping it, so ||nu||_2 stays eps.
-        cancelled = (norm_dir <= 0)[:, tf.newaxis, tf.newaxis, :]
-        direction = tf.where(cancelled, rho * eta, direction)
-        norm_dir = tf.where(norm_dir > 0, norm_dir, 1.0)
-        avail = tf.sqrt(_sum_hw(tf.square(nu * union))
-                        + unused[:, tf.newaxis] / channels)
-        scale = _safe_div(avail, norm_dir)[:, tf.newaxis, tf.newaxis, :]
-        nu_new = nu * (1.0 - union) + direction * scale
-        return clip(x_a + _projections.project(nu_new, eps, "2"))
+        # Per example and channel: the mass of both windows plus an equal
+        # share of the unused budget goes onto W1.
+        delta_w1 = delta * mask1
+        new = rho * eta + delta_w1 / (l2_norm(delta_w1, [1, 2]) + _TINY)
+        unused = tf.maximum(tf.square(eps) - tf.square(
+            l2_norm(delta, [1, 2, 3])), 0.0)
+        mass = tf.sqrt(unused / channels
+                       + tf.square(l2_norm(delta * union, [1, 2])))
+        new = new / (l2_norm(new, [1, 2]) + _TINY) * mass
+        delta = delta * (1.0 - union) + new * mask1
+        delta = eps * delta / (l2_norm(delta, [1, 2, 3]) + _TINY)
+        # The rescaling can overshoot eps by a rounding error.
+        return clip(x_a + _projections.project(delta, eps, "2"))
 
     candidate_fn = linf_candidate if norm == "inf" else l2_candidate
 
     # Random search (Algorithm 1) -------------------------------------------
     def body(i, x_best, loss_best, margin_best, queries, history):
         idx = tf.where(margin_best >= 0)[:, 0]
-        p = p_schedule(i, max_queries, p_init)
-        s = _side(p, h, w, min_side=1 if norm == "inf" else 2)
+        p = p_schedule(i, max_queries, p_init, rescale)
+        s = _side(p, h, w, c, norm)
         step_seed = tf.random.experimental.stateless_fold_in(loop_seed, i)
         x_a = tf.gather(x, idx)
         xb_a = tf.gather(x_best, idx)
         cand = candidate_fn(x_a, xb_a, idx, s, step_seed)
         loss_new, margin_new = evaluate(cand, tf.gather(y, idx))
         better = loss_new < tf.gather(loss_best, idx)
+        # The reference also takes a misclassified candidate whose loss is
+        # not lower (possible with the CE loss), keeping the old best loss.
+        take = tf.logical_or(better, margin_new < 0)
         rows = idx[:, tf.newaxis]
         x_best = tf.tensor_scatter_nd_update(
-            x_best, rows, _select(better, cand, xb_a))
+            x_best, rows, _select(take, cand, xb_a))
         loss_best = tf.tensor_scatter_nd_update(
             loss_best, rows, tf.where(better, loss_new,
                                       tf.gather(loss_best, idx)))
         margin_best = tf.tensor_scatter_nd_update(
-            margin_best, rows, tf.where(better, margin_new,
+            margin_best, rows, tf.where(take, margin_new,
                                         tf.gather(margin_best, idx)))
         queries = tf.tensor_scatter_nd_add(
             queries, rows, tf.ones_like(idx, tf.int32))
@@ -384,15 +479,15 @@ def _square_graph(
     return x_best, queries, history.stack()
 
 
-def _check_inputs(model_fn, x, y, eps, max_queries, norm, p_init, loss,
-                  clip_min, clip_max, return_queries):
+def _check_inputs(model_fn, x, y, eps, max_queries, norm, p_init,
+                  rescale_schedule, loss, clip_min, clip_max, return_queries):
     _check_model_fn(model_fn)
     norm = _projections.normalize_norm(norm)
     _check_choice("loss", loss, LOSSES)
     _check_number("eps", eps, low=0)
     _check_number("max_queries", max_queries, low=1, integer=True)
     if p_init is None:
-        p_init = DEFAULT_P_INIT[norm]
+        p_init = DEFAULT_P_INIT
     _check_number("p_init", p_init, low=0)
     static_p = _static_value(p_init)
     if static_p is not None and not 0 < static_p <= 1:
@@ -400,6 +495,8 @@ def _check_inputs(model_fn, x, y, eps, max_queries, norm, p_init, loss,
             "Invalid value for argument `p_init`: expected a fraction in "
             f"(0, 1]. Received: p_init={p_init!r}"
         )
+    if not isinstance(rescale_schedule, (tf.Tensor, tf.Variable)):
+        rescale_schedule = _check_bool("rescale_schedule", rescale_schedule)
     clip_min, clip_max = _check_clip(clip_min, clip_max)
     return_queries = _check_bool("return_queries", return_queries)
     x, y, use_predictions = _prepare_inputs(x, y, targeted=False)
@@ -408,13 +505,13 @@ def _check_inputs(model_fn, x, y, eps, max_queries, norm, p_init, loss,
             "Invalid value for argument `x`: expected images of shape "
             f"(batch, height, width, channels). Received: x.shape={x.shape}"
         )
-    return (norm, p_init, clip_min, clip_max, return_queries, x, y,
-            use_predictions)
+    return (norm, p_init, rescale_schedule, clip_min, clip_max,
+            return_queries, x, y, use_predictions)
 
 
 def square(model_fn, x, y=None, *, eps, max_queries=1000, norm="inf",
-           p_init=None, loss="margin", clip_min=0.0, clip_max=1.0, seed=None,
-           return_queries=False):
+           p_init=DEFAULT_P_INIT, rescale_schedule=False, loss="margin",
+           clip_min=0.0, clip_max=1.0, seed=None, return_queries=False):
     """Square Attack (Andriushchenko et al. 2020), untargeted, gradient-free.
 
     Args:
@@ -430,8 +527,13 @@ def square(model_fn, x, y=None, *, eps, max_queries=1000, norm="inf",
             the first query, so `max_queries - 1` random-search steps.
         norm: `"inf"` / `np.inf` or `"2"` / `2`.
         p_init: initial fraction of pixels a square covers, in `(0, 1]`;
-            `None` for the paper's 0.05 (L-inf) or 0.1 (L2). Halved on the
+            default (or `None`) 0.8, AutoAttack's value for both norms (the
+            paper's ImageNet values: 0.05 L-inf, 0.1 L2). Halved on the
             schedule of `p_schedule`.
+        rescale_schedule: if False (AutoAttack's setting), `p` is halved
+            after the fixed iterations `HALVING_POINTS` whatever the budget;
+            if True, iteration `i` counts as `int(i / max_queries * 10000)`
+            (the paper's rule for budgets other than 10,000).
         loss: `"margin"` (minimise `z_y - max_{j != y} z_j`) or `"ce"`
             (maximise the cross-entropy). Either way an example stops once
             its margin is negative.
@@ -450,20 +552,21 @@ def square(model_fn, x, y=None, *, eps, max_queries=1000, norm="inf",
     Raises:
         ValueError: naming the argument, for a non-callable `model_fn`, a
             negative `eps`, `max_queries < 1` or not an integer, `p_init`
-            outside `(0, 1]`, an unknown `norm` or `loss`,
+            outside `(0, 1]`, a non-bool `rescale_schedule`, an unknown
+            `norm` or `loss`,
             `clip_min > clip_max`, a non-bool `return_queries`, a bad `seed`
             or `x` not of rank 4.
     """
-    (norm, p_init, clip_min, clip_max, return_queries, x, y,
-     use_predictions) = _check_inputs(model_fn, x, y, eps, max_queries, norm,
-                                      p_init, loss, clip_min, clip_max,
-                                      return_queries)
+    (norm, p_init, rescale_schedule, clip_min, clip_max, return_queries, x,
+     y, use_predictions) = _check_inputs(
+        model_fn, x, y, eps, max_queries, norm, p_init, rescale_schedule, loss,
+        clip_min, clip_max, return_queries)
     seed = _seed_tensor(seed)
     x_adv, queries = _square_graph(
         _stable_model_fn(model_fn), x, y, _f32(eps),
-        tf.cast(max_queries, tf.int32), _f32(p_init),
-        _f32(clip_min), _f32(clip_max), seed, norm=norm, loss=loss,
-        use_predictions=use_predictions,
+        tf.cast(max_queries, tf.int32), _f64(p_init),
+        tf.cast(rescale_schedule, tf.bool), _f32(clip_min), _f32(clip_max),
+        seed, norm=norm, loss=loss, use_predictions=use_predictions,
     )
     if return_queries:
         return x_adv, queries
