@@ -262,3 +262,96 @@ def test_bound_method_model_fn_does_not_retrace():
     second = pgd(owner.logits, x, **kwargs)
     assert _attack_graph.experimental_get_tracing_count() == count
     np.testing.assert_array_equal(np.asarray(first), np.asarray(second))
+
+
+# Any-iterate success (AutoAttack's rule) --------------------------------------
+
+
+@tf.custom_gradient
+def _always_darker(m):
+    # Whatever the loss, its gradient says "darker": PGD walks the mean
+    # brightness down by one step per iteration until the eps-ball stops it.
+    return tf.identity(m), lambda dy: -tf.abs(dy)
+
+
+def _band_model(x):
+    """Class 1 exactly while the mean brightness offset m lies in (-0.05,
+    0.05), class 0 outside; a descent on m enters the band and leaves it."""
+    m = _always_darker(tf.reduce_mean(x, axis=[1, 2, 3]) - 0.5)
+    z = 10.0 * (0.05 - tf.abs(m))
+    return tf.stack([tf.zeros_like(z), z], axis=-1)
+
+
+def _band_data(n=16, offset=0.12):
+    rng = np.random.default_rng(0)
+    x = 0.5 + offset + rng.uniform(-0.02, 0.02, (n, 8, 8, 1))
+    return x.astype("float32"), np.zeros(n, "int64")
+
+
+@pytest.mark.parametrize("random_start", [False, True])
+def test_any_iterate_counts_a_point_fooled_mid_run(random_start):
+    # m starts near 0.12; steps of 0.04 take it through the band (fooled at
+    # m ~ 0.04, 0.0, -0.04) to m ~ -0.18, where the ball stops it, so the
+    # last iterate is classified correctly again.
+    x, y = _band_data()
+    kwargs = dict(eps=0.3, step_size=0.04, random_start=random_start, seed=3)
+    assert _acc(_band_model, x, y) == 1.0
+    last = np.asarray(pgd(_band_model, x, y, num_steps=10, **kwargs))
+    assert _acc(_band_model, last, y) == 1.0  # last iterate: "robust"
+    anyit = np.asarray(pgd(_band_model, x, y, num_steps=10, any_iterate=True,
+                           **kwargs))
+    assert _acc(_band_model, anyit, y) == 0.0  # any iterate: broken
+    assert np.abs(anyit - x).max() <= 0.3 + 1e-6
+    assert anyit.min() >= 0.0 and anyit.max() <= 1.0
+    # It is the FIRST fooling iterate: the k-step run with the same seed is
+    # the k-th iterate, so per example the smallest k that fools.
+    per_k = np.stack([np.asarray(pgd(_band_model, x, y, num_steps=k,
+                                     **kwargs)) for k in range(11)])
+    fooled = np.stack([np.asarray(_band_model(p)).argmax(1) != y
+                       for p in per_k])
+    first = fooled.argmax(axis=0)
+    assert fooled.any(axis=0).all() and np.all(first >= 1)
+    np.testing.assert_array_equal(anyit, per_k[first, np.arange(len(x))])
+
+
+def test_any_iterate_with_restarts_keep_best_and_mim():
+    x, y = _band_data()
+    kwargs = dict(eps=0.3, step_size=0.04, num_steps=10, seed=3)
+    assert _acc(_band_model, pgd(_band_model, x, y, restarts=3, **kwargs),
+                y) == 1.0
+    for extra in (dict(restarts=3), dict(keep_best=True),
+                  dict(restarts=2, keep_best=True)):
+        out = pgd(_band_model, x, y, any_iterate=True, **kwargs, **extra)
+        assert _acc(_band_model, out, y) == 0.0, extra
+    from tf_advnet.attacks.mim import mim
+
+    assert _acc(_band_model, mim(_band_model, x, y, **kwargs), y) == 1.0
+    assert _acc(_band_model, mim(_band_model, x, y, any_iterate=True,
+                                 **kwargs), y) == 0.0
+
+
+def test_any_iterate_leaves_unfooled_points_at_the_last_iterate():
+    # Nothing is fooled with one step of 0.04 from m ~ 0.12, so the output is
+    # the plain last iterate; on the usual CNN any-iterate never fools fewer.
+    x, y = _band_data()
+    kwargs = dict(eps=0.3, step_size=0.04, num_steps=1, seed=3)
+    np.testing.assert_array_equal(
+        np.asarray(pgd(_band_model, x, y, any_iterate=True, **kwargs)),
+        np.asarray(pgd(_band_model, x, y, **kwargs)))
+    model_fn = _models.logits_fn(_models.shared("tiny_cnn"))
+    xs = _models.images(64, seed=12)
+    ys = np.asarray(model_fn(xs)).argmax(axis=1)
+    kw = dict(eps=0.03, step_size=0.02, num_steps=8, seed=0)
+    assert _acc(model_fn, pgd(model_fn, xs, ys, any_iterate=True, **kw), ys) \
+        <= _acc(model_fn, pgd(model_fn, xs, ys, **kw), ys)
+
+
+def test_registry_pgd_counts_any_iterate_by_default():
+    from tf_advnet.attacks.registry import parse_attack
+
+    x, y = _band_data()
+    for spec in ("pgd10:step=0.04", "cwpgd10:step=0.04", "mim10:step=0.04"):
+        out = parse_attack(spec, eps=0.3)(_band_model, x, y, seed=3)
+        assert _acc(_band_model, out, y) == 0.0, spec
+        last = parse_attack(spec + ",any=0", eps=0.3)(_band_model, x, y, seed=3)
+        assert _acc(_band_model, last, y) == 1.0, spec

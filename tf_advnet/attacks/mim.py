@@ -43,6 +43,7 @@ def mim(
     loss="ce",
     targeted=False,
     random_start=False,
+    any_iterate=False,
     clip_min=0.0,
     clip_max=1.0,
     seed=None,
@@ -65,6 +66,9 @@ def mim(
         targeted: if True, descend the loss of the target labels `y`.
         random_start: start from a uniform sample of the ball instead of `x`
             (not in the paper; off by default as in cleverhans).
+        any_iterate: if True, return per example the first iterate that
+            fools the model, if any, else the last one (AutoAttack's success
+            rule; see `pgd`).
         clip_min: lower pixel bound (`None`: unbounded).
         clip_max: upper pixel bound (`None`: unbounded).
         seed: int for a reproducible random start, or `None` for TF's
@@ -82,6 +86,7 @@ def mim(
     return _run_attack(
         model_fn, x, y, eps=eps, step_size=step_size, num_steps=num_steps,
         norm=norm, loss=loss, targeted=targeted, random_start=random_start,
-        restarts=1, keep_best=False, kappa=float("inf"), decay=decay,
+        restarts=1, keep_best=False, any_iterate=any_iterate,
+        kappa=float("inf"), decay=decay,
         momentum=True, clip_min=clip_min, clip_max=clip_max, seed=seed,
     )

@@ -24,7 +24,21 @@ Options:
 - `restarts > 1`: independent random starts; per example the first restart
   that fools the model is kept, otherwise the one with the highest loss.
 - `keep_best=True`: per example the iterate (including the start and the
-  last one) with the highest loss, as mister_ed's PGD used by L2L-DA.
+  last one) with the highest loss, as mister_ed's PGD used by L2L-DA. The
+  highest-loss iterate need not fool the model when another one does (a
+  CE loss can be higher at a correctly classified point), so it is not a
+  success rule.
+- `any_iterate=True`: per example the first iterate (the start and the
+  last one included) at which the model is fooled (`argmax != y`;
+  targeted: `argmax == y`); an example fooled by none gets the last iterate,
+  or with `keep_best` the highest-loss one. A point fooled at any iterate
+  then counts as broken, AutoAttack's rule (Croce & Hein, ICML 2020: its
+  APGD returns a misclassified iterate whenever one was found, see
+  `attack_single_run` in fra31/auto-attack `autoattack/autopgd_base.py`);
+  the papers' own PGD code returns the last iterate, which counts a point
+  fooled mid-run and not at the end as robust. Worst-case evaluations use
+  it (the registry's `pgd`/`cwpgd`/`mim` specs default to `any=1`); costs
+  one more forward pass (at the last iterate).
 - `loss="cw"` with `kappa`: the C&W margin, e.g. BAT's CW-k (`kappa=50`).
 - `targeted=True`: `y` holds target labels and their loss is descended.
 
@@ -51,7 +65,7 @@ are passed as tensors, so new values do not retrace. A new `model_fn` object
 (so reuse one callable rather than writing a fresh `lambda` per batch; bound
 methods such as `trainer.classifier_fn` are handled), a new input shape or
 new structural options (`norm`, `loss`, `targeted`, `random_start`,
-`keep_best`, `restarts > 1` or not, `y is None`) do.
+`keep_best`, `any_iterate`, `restarts > 1` or not, `y is None`) do.
 """
 
 import inspect
@@ -296,7 +310,7 @@ def _l1_normalize(grad):
 def _attack_graph(
     model_fn, x, y, eps, step_size, num_steps, restarts, kappa, decay,
     clip_min, clip_max, seed, *, norm, loss, targeted, random_start,
-    keep_best, multi_restart, momentum, use_predictions,
+    keep_best, any_iterate, multi_restart, momentum, use_predictions,
 ):
     """Iterative first-order attack; see `pgd` (and `mim` for `momentum`)."""
     if use_predictions:
@@ -348,31 +362,55 @@ def _attack_graph(
         velocity = tf.zeros_like(x) if momentum else tf.zeros([])
         batch = tf.shape(x)[:1]
 
-        if keep_best:
-            def body(i, x_adv, velocity, best_x, best_obj, best_fooled):
-                grad, obj, logits = gradient(x_adv)
-                better = obj > best_obj
-                best_x = _select(better, x_adv, best_x)
-                best_obj = tf.where(better, obj, best_obj)
-                best_fooled = tf.where(better, fooled(logits), best_fooled)
-                x_adv, velocity = step(x_adv, grad, velocity)
-                return i + 1, x_adv, velocity, best_x, best_obj, best_fooled
+        if keep_best or any_iterate:
+            # best_*: the highest-loss iterate (keep_best); hit_*: the first
+            # fooling iterate (any_iterate). Unused slots carry a scalar.
+            def track(x_adv, obj, logits, best_x, best_obj, best_fooled,
+                      hit_x, hit):
+                is_fooled = fooled(logits)
+                if keep_best:
+                    better = obj > best_obj
+                    best_x = _select(better, x_adv, best_x)
+                    best_obj = tf.where(better, obj, best_obj)
+                    best_fooled = tf.where(better, is_fooled, best_fooled)
+                if any_iterate:
+                    new_hit = tf.logical_and(is_fooled, tf.logical_not(hit))
+                    hit_x = _select(new_hit, x_adv, hit_x)
+                    hit = tf.logical_or(hit, is_fooled)
+                return best_x, best_obj, best_fooled, hit_x, hit
 
+            def body(i, x_adv, velocity, *tracked):
+                grad, obj, logits = gradient(x_adv)
+                tracked = track(x_adv, obj, logits, *tracked)
+                x_adv, velocity = step(x_adv, grad, velocity)
+                return (i + 1, x_adv, velocity) + tracked
+
+            unused = tf.zeros([])
             state = (
-                tf.constant(0), x_adv, velocity, x_adv,
-                tf.fill(batch, -np.inf), tf.zeros(batch, tf.bool),
+                tf.constant(0), x_adv, velocity,
+                x_adv if keep_best else unused,
+                tf.fill(batch, -np.inf) if keep_best else unused,
+                tf.zeros(batch, tf.bool) if keep_best else unused,
+                x_adv if any_iterate else unused,
+                tf.zeros(batch, tf.bool) if any_iterate else unused,
             )
-            _, x_adv, _, best_x, best_obj, best_fooled = tf.while_loop(
+            _, x_adv, _, *tracked = tf.while_loop(
                 lambda i, *_: i < num_steps, body, state
             )
+            # The last iterate has had no forward pass yet.
             logits = model_fn(x_adv)
             obj = objective(logits)
-            better = obj > best_obj
-            return (
-                _select(better, x_adv, best_x),
-                tf.where(better, obj, best_obj),
-                tf.where(better, fooled(logits), best_fooled),
-            )
+            best_x, best_obj, best_fooled, hit_x, hit = track(
+                x_adv, obj, logits, *tracked)
+            if keep_best:
+                x_out, obj_out, fooled_out = best_x, best_obj, best_fooled
+            else:
+                x_out, obj_out, fooled_out = x_adv, obj, fooled(logits)
+            if any_iterate:
+                # A fooled example's loss is never compared again (restarts
+                # keep the first fooling restart).
+                x_out, fooled_out = _select(hit, hit_x, x_out), hit
+            return x_out, obj_out, fooled_out
 
         def body(i, x_adv, velocity):
             grad, _, _ = gradient(x_adv)
@@ -414,8 +452,8 @@ def _attack_graph(
 
 
 def _run_attack(model_fn, x, y, *, eps, step_size, num_steps, norm, loss,
-                targeted, random_start, restarts, keep_best, kappa, decay,
-                momentum, clip_min, clip_max, seed):
+                targeted, random_start, restarts, keep_best, any_iterate, kappa,
+                decay, momentum, clip_min, clip_max, seed):
     """Validates arguments and calls the compiled loop."""
     _check_model_fn(model_fn)
     norm = _projections.normalize_norm(norm)
@@ -423,6 +461,7 @@ def _run_attack(model_fn, x, y, *, eps, step_size, num_steps, norm, loss,
     targeted = _check_bool("targeted", targeted)
     random_start = _check_bool("random_start", random_start)
     keep_best = _check_bool("keep_best", keep_best)
+    any_iterate = _check_bool("any_iterate", any_iterate)
     _check_number("eps", eps, low=0)
     _check_number("step_size", step_size, low=0)
     _check_number("num_steps", num_steps, low=0, integer=True)
@@ -445,7 +484,8 @@ def _run_attack(model_fn, x, y, *, eps, step_size, num_steps, norm, loss,
         tf.cast(num_steps, tf.int32), tf.cast(restarts, tf.int32),
         _f32(kappa), _f32(decay), _f32(clip_min), _f32(clip_max), seed,
         norm=norm, loss=loss, targeted=targeted, random_start=random_start,
-        keep_best=keep_best, multi_restart=multi_restart, momentum=momentum,
+        keep_best=keep_best, any_iterate=any_iterate,
+        multi_restart=multi_restart, momentum=momentum,
         use_predictions=use_predictions,
     )
 
@@ -464,6 +504,7 @@ def pgd(
     random_start=True,
     restarts=1,
     keep_best=False,
+    any_iterate=False,
     kappa=float("inf"),
     clip_min=0.0,
     clip_max=1.0,
@@ -490,6 +531,10 @@ def pgd(
             first that fools the model is kept, else the highest-loss one.
         keep_best: if True, return per example the iterate with the highest
             loss instead of the last one (costs one extra forward pass).
+        any_iterate: if True, return per example the first iterate that
+            fools the model, if any (else the last one, or the highest-loss
+            one with `keep_best`): AutoAttack's success rule, a point fooled
+            at any iterate counts as broken. Costs one extra forward pass.
         kappa: cap of the C&W margin (`loss="cw"` only), `>= 0`.
         clip_min: lower pixel bound (`None`: unbounded).
         clip_max: upper pixel bound (`None`: unbounded).
@@ -509,6 +554,7 @@ def pgd(
     return _run_attack(
         model_fn, x, y, eps=eps, step_size=step_size, num_steps=num_steps,
         norm=norm, loss=loss, targeted=targeted, random_start=random_start,
-        restarts=restarts, keep_best=keep_best, kappa=kappa, decay=0.0,
-        momentum=False, clip_min=clip_min, clip_max=clip_max, seed=seed,
+        restarts=restarts, keep_best=keep_best, any_iterate=any_iterate,
+        kappa=kappa, decay=0.0, momentum=False, clip_min=clip_min,
+        clip_max=clip_max, seed=seed,
     )

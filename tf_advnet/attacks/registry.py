@@ -8,7 +8,9 @@ A spec is `family[K][_l2|_inf][:key=value,...]`, e.g. `fgsm`, `pgd10`, `pgd100:s
 `apgd100` / `apgddlr100` / `apgdt100` (Croce & Hein 2020: APGD on cross-entropy, APGD on the
 DLR loss, and APGD-T, targeted DLR towards the top-9 other classes; `_l2` for L2),
 `square1000` / `square1000_l2` (Andriushchenko et al. 2020's gradient-free Square Attack,
-K = query budget per example; `p` sets its initial square fraction p_init).
+K = query budget per example, the init included; by default as AutoAttack calls it, p_init
+0.8 and the halving points of a 10,000-iteration schedule not rescaled to K, so
+`square5000` is AutoAttack's Square; `p` sets p_init, `resc=1` rescales the schedule to K).
 
 Bounded attacks (fgsm, fgm, pgd, cwpgd, mim, noise, apgd, apgddlr, apgdt, square, fab, fabt,
 and the L-inf C&W `cw<K>_inf`, which projects onto the eps-ball) stay within `eps` and
@@ -23,15 +25,24 @@ Boundary attack (`fab.py`), K iterations per run, untargeted, or FAB-T towards t
 AutoAttack's check: a point counts as broken only if FAB's smallest adversarial is within
 eps. `restarts` (default 1) adds runs from random starts at distance eps/2.
 
+Iterative gradient attacks count a point as broken if ANY iterate fooled it (AutoAttack's
+rule): `pgd`, `cwpgd` and `mim` default to `any=1` (`pgd(..., any_iterate=True)`: the
+first fooling iterate, else the last one, or with `keep_best=1` the highest-loss one);
+`any=0` returns the last iterate as the papers' own PGD code does. APGD, Square and the
+L-inf C&W keep their first/best success anyway.
+
 Options: `step` (a float or `eps/N`; PGD default 2.5*eps/K, Madry et al.'s rule, which
-is eps/4 at K = 10), `restarts`, `random_start` (0/1), `keep_best` (0/1), `kappa`
+is eps/4 at K = 10), `restarts`, `random_start` (0/1), `keep_best` (0/1: the highest-loss
+iterate, mister_ed's PGD), `any` (0/1, see above), `kappa`
 (CW-margin cap; BAT uses 50), `eps` (override the budget), `decay` (MIM),
 `bs` (C&W binary-search steps; default 5 for L2, 10 for L-inf), `conf` (C&W
 confidence), `lr` and `const` (C&W learning rate and initial constant), `tau` and
 `max_const` (L-inf C&W only: soft-L-inf threshold, default 8/255, and the cap on the
 constant, default 128), `overshoot` and `max_iter` (DeepFool), `rho` (APGD checkpoint
 threshold, default 0.75), `targets` (APGD-T, FAB-T: number of target classes, default 9), `p`
-(Square: initial fraction of pixels per square, in (0, 1]; default 0.05 L-inf, 0.1 L2). APGD
+(Square: initial fraction of pixels per square, in (0, 1]; default 0.8, AutoAttack's; the
+paper's ImageNet values are 0.05 L-inf, 0.1 L2), `resc` (Square, 0/1: rescale the halving
+points to the budget K, the paper's rule; default 0, AutoAttack's `resc_schedule=False`). APGD
 `restarts` rerun only the examples not fooled yet (for APGD-T: per target).
 """
 
@@ -48,9 +59,9 @@ _SPEC_RE = re.compile(r"^(?P<family>[a-z]+?)(?P<k>\d*)(?P<l2>_l2|_inf)?(?::(?P<o
 _ALLOWED_OPTS = {
     "fgsm": {"eps"},
     "fgm": {"eps"},
-    "pgd": {"eps", "step", "restarts", "random_start", "keep_best"},
-    "cwpgd": {"eps", "step", "restarts", "random_start", "keep_best", "kappa"},
-    "mim": {"eps", "step", "decay", "random_start"},
+    "pgd": {"eps", "step", "restarts", "random_start", "keep_best", "any"},
+    "cwpgd": {"eps", "step", "restarts", "random_start", "keep_best", "any", "kappa"},
+    "mim": {"eps", "step", "decay", "random_start", "any"},
     "cw": {"eps", "bs", "conf", "lr", "const"},
     "cw_inf": {"eps", "bs", "conf", "lr", "const", "tau", "max_const"},
     "deepfool": {"eps", "overshoot", "max_iter", "candidates"},
@@ -60,7 +71,7 @@ _ALLOWED_OPTS = {
     "apgd": {"eps", "restarts", "rho"},
     "apgddlr": {"eps", "restarts", "rho"},
     "apgdt": {"eps", "restarts", "rho", "targets"},
-    "square": {"eps", "p"},
+    "square": {"eps", "p", "resc"},
 }
 HELP = ("fgsm, fgm_l2, pgd<K>[_l2], cwpgd<K>, mim<K>, cw<K>[_inf], deepfool[_inf], noise, "
         "apgd<K>[_l2], apgddlr<K>[_l2], apgdt<K>[_l2], square<K>[_l2], fab<K>[_l2], "
@@ -194,7 +205,8 @@ def parse_attack(spec, *, eps, eps_l2=None):
         loss = "cw" if family == "cwpgd" else "ce"
         kw = dict(eps=budget, step_size=step, num_steps=k, norm=norm, loss=loss,
                   random_start=bool(_int("random_start", 1)),
-                  restarts=_int("restarts", 1), keep_best=bool(_int("keep_best", 0)))
+                  restarts=_int("restarts", 1), keep_best=bool(_int("keep_best", 0)),
+                  any_iterate=bool(_int("any", 1)))
         if "kappa" in opts:
             kw["kappa"] = opts["kappa"]
 
@@ -238,7 +250,8 @@ def parse_attack(spec, *, eps, eps_l2=None):
         step = opts.get("step", budget / k)
         kw = dict(eps=budget, step_size=step, num_steps=k, norm=norm,
                   decay=opts.get("decay", 1.0),
-                  random_start=bool(_int("random_start", 0)))
+                  random_start=bool(_int("random_start", 0)),
+                  any_iterate=bool(_int("any", 1)))
 
         def fn(model_fn, x, y, seed):
             return mim(model_fn, x, y, seed=seed, **kw)
@@ -247,7 +260,8 @@ def parse_attack(spec, *, eps, eps_l2=None):
     if family == "square":
         from tf_advnet.attacks.square import square
 
-        kw = dict(eps=budget, max_queries=k, norm=norm, p_init=opts.get("p"))
+        kw = dict(eps=budget, max_queries=k, norm=norm, p_init=opts.get("p"),
+                  rescale_schedule=bool(_int("resc", 0)))
         if k < 1 or not (kw["p_init"] is None or 0 < kw["p_init"] <= 1):
             raise UserError(f"--attacks: {spec!r} needs K >= 1 queries and 0 < p <= 1")
 
