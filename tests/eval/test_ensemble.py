@@ -4,11 +4,12 @@ import dataclasses
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tests.attacks import _models
 from tf_advnet.attacks.registry import parse_attacks
 from tf_advnet.errors import NonFiniteInputError, UserError
-from tf_advnet.eval.ensemble import evaluate_ensemble
+from tf_advnet.eval.ensemble import counts_any_iterate, evaluate_ensemble
 from tf_advnet.eval.robustness import evaluate_attacks, predict
 
 EPS = 0.05
@@ -146,3 +147,36 @@ def test_bad_arguments(setup):
     bad[1, 2, 3, 0] = np.inf
     with pytest.raises(NonFiniteInputError):
         evaluate_ensemble(model, bad, y, parse_attacks("fgsm", eps=EPS))
+
+
+@tf.custom_gradient
+def _always_darker(m):
+    return tf.identity(m), lambda dy: -tf.abs(dy)
+
+
+def _band_model(x):
+    """Class 1 while the mean brightness offset lies in (-0.05, 0.05), class 0
+    outside; its gradient always says "darker", so PGD crosses the band."""
+    m = _always_darker(tf.reduce_mean(x, axis=[1, 2, 3]) - 0.5)
+    z = 10.0 * (0.05 - tf.abs(m))
+    return tf.stack([tf.zeros_like(z), z], axis=-1)
+
+
+def test_a_point_fooled_at_any_iterate_counts_as_broken():
+    # From m ~ 0.12, ten steps of 0.04 cross the band (fooled mid-run) and stop
+    # at m ~ -0.18 (correct again): the default any-iterate PGD breaks every
+    # point, the last-iterate rule (any=0) none.
+    rng = np.random.default_rng(0)
+    x = (0.62 + rng.uniform(-0.02, 0.02, (24, 8, 8, 1))).astype("float32")
+    y = np.zeros(24, "int64")
+    attacks = parse_attacks("pgd10:step=0.04,pgd10:step=0.04,any=0", eps=0.3)
+    assert [counts_any_iterate(a) for a in attacks] == [True, False]
+    res = evaluate_ensemble(_band_model, x, y, attacks, batch_size=8,
+                            standalone=True)
+    first, last = (res["attacks"][a.spec] for a in attacks)
+    assert res["clean_acc"] == 1.0
+    assert first["acc"] == 0.0 and first["any_iterate"] is True
+    assert last["acc"] == 1.0 and last["any_iterate"] is False
+    assert res["robust_acc"] == 0.0
+    apgd, fgsm = parse_attacks("apgd5,fgsm", eps=0.3)
+    assert counts_any_iterate(apgd) and counts_any_iterate(fgsm)

@@ -15,6 +15,14 @@ clean-correct points, so each attack's own accuracy is known too (as
 per-attack flags, the same set as in the survivors-only run when the attacks are
 deterministic.
 
+A point counts as broken if ANY iterate of an attack fooled it, AutoAttack's rule
+(its APGD returns a misclassified iterate whenever one was found): APGD, Square and
+the L-inf C&W return their first/best success anyway, and the registry's PGD, CW-PGD
+and MIM specs default to `any=1` (`pgd(..., any_iterate=True)`), so a point that PGD
+fooled mid-run and not at its last iterate is broken, not robust. A spec with
+`any=0` (the papers' own last-iterate rule) is run as asked; each attack's record
+says which rule it used ("any_iterate").
+
 Long evaluations can be resumed: with `state_path`, a small .npz state is
 rewritten after every batch (see `_save_state`), and a later call with the same
 arguments continues from the next batch. Each batch's random seed is a function
@@ -31,6 +39,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import time
 import zipfile
 
@@ -40,8 +49,10 @@ from tf_advnet.data.validation import check_finite
 from tf_advnet.errors import UserError
 from tf_advnet.eval.robustness import as_model_fn, predict, run_attack
 
-# Bumped whenever the state layout changes, so an old file is ignored, not misread.
-STATE_VERSION = 1
+# Bumped whenever the state layout or what a spec computes changes, so an old file is
+# ignored, not misread or resumed with stale results. 2: any-iterate PGD/CW-PGD/MIM
+# by default, Square with AutoAttack's settings.
+STATE_VERSION = 2
 
 
 @dataclasses.dataclass
@@ -88,8 +99,8 @@ def evaluate_ensemble(model, x, y, attacks, *, state_path=None, standalone=False
       dict with "n", "clean_acc", "robust_acc" (the worst case), "standalone",
       "order" (specs in run order), "attacks" (spec -> {"acc" (standalone only,
       else None), "robust_after", "evaluated", "newly_broken", "seconds", "family",
-      "norm", "eps", "num_steps"}) and "robust" (bool array, the per-example
-      worst-case flags).
+      "norm", "eps", "num_steps", "any_iterate" (see `counts_any_iterate`)}) and
+      "robust" (bool array, the per-example worst-case flags).
 
     Raises:
       ValueError: unbounded or duplicate attacks, an empty list, bad batch size.
@@ -158,6 +169,20 @@ def _check_args(attacks, batch_size, seed):
         raise ValueError(f"seed must be an int >= 0 or None, got {seed!r}")
 
 
+def counts_any_iterate(attack):
+    """Whether `attack` returns a fooling point whenever any of its iterates fooled.
+
+    True for every registry attack except a PGD, CW-PGD or MIM spec with `any=0`
+    (their last iterate, the papers' rule); single-step attacks (fgsm, fgm, noise)
+    have one point, APGD, Square and the L-inf C&W keep their first/best success.
+    """
+    if attack.family not in ("pgd", "cwpgd", "mim"):
+        return True
+    opts = attack.spec.split(":", 1)[1] if ":" in attack.spec else ""
+    m = re.search(r"(?:^|,)\s*any\s*=\s*([^,]*)", opts)
+    return m is None or float(m.group(1)) != 0
+
+
 def batch_seed(seed, attack_index, batch_index):
     """The seed of one batch: a hash of (seed, attack index, batch index).
 
@@ -203,6 +228,7 @@ def _finish_attack(attack, state, correct, standalone):
         "norm": attack.norm,
         "eps": attack.eps,
         "num_steps": attack.num_steps,
+        "any_iterate": counts_any_iterate(attack),
     }
     state.results[attack.spec] = rec
     nxt = correct if standalone else state.robust
