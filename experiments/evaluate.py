@@ -1,81 +1,8 @@
-"""Evaluate saved classifiers under an attack list.
+"""`tf-advnet evaluate` (tf_advnet/cli/evaluate.py); `--help` lists its flags."""
 
-  python experiments/evaluate.py --model_path=runs/fmnist_pgd/model.keras \
-      --dataset=fashion_mnist --attacks=fgsm,pgd10,pgd100,cw100,deepfool --eps=0.1 \
-      --metrics=rho2,rho_inf --out_dir=results/eval/fmnist_pgd
+import sys
 
-Several models: --model_path=std=runs/a/model.keras,adv=runs/b/model.keras
-(add --transfer for the surrogate x target matrix). A strong, honest evaluation:
---attacks=strong (APGD-CE, APGD-T with 9 targets, Square with 5,000 queries) --checks
-(the gradient-masking checks, each with its reason).
-"""
-
-from tf_advnet.utils.cli import positive_ints, quiet_tensorflow, run_main
-
-quiet_tensorflow()
-
-from absl import flags  # noqa: E402
-
-from tf_advnet.configs import DataConfig, EvalConfig  # noqa: E402
-from tf_advnet.errors import UserError, check_range  # noqa: E402
-
-_MODELS = flags.DEFINE_string("model_path", None, "path.keras or name=path,name=path")
-_DATASET = flags.DEFINE_string("dataset", "fashion_mnist", "data set name")
-_ATTACKS = flags.DEFINE_string("attacks", "fgsm,pgd10,pgd100,cw100,deepfool",
-                               "comma-separated attack specs")
-_EPS = flags.DEFINE_float("eps", 0.1, "L-inf budget in [0, 1]")
-_EPS_L2 = flags.DEFINE_float("eps_l2", None, "L2 budget for L2 attacks")
-_METRICS = flags.DEFINE_list("metrics", [], "rho2, rho_inf, eps_ref, rho_cw")
-_EPS_REF_FROM = flags.DEFINE_string("eps_ref_from", None,
-                                    "model whose 50%-error FGS eps is eps_ref")
-_TRANSFER = flags.DEFINE_bool("transfer", False, "transfer matrix across the models")
-_CHECKS = flags.DEFINE_bool("checks", False, "run the gradient-masking checks per model")
-_STEPS_GRID = flags.DEFINE_list("steps_grid", ["1", "2", "5", "10", "20", "50"],
-                                "PGD step counts for the accuracy-vs-steps plot")
-_TEST_LIMIT = flags.DEFINE_integer("test_limit", 1000, "first N test images (0 = all)")
-_BATCH = flags.DEFINE_integer("batch_size", 250, "attack batch size")
-_SEED = flags.DEFINE_integer("seed", 0, "seed of random starts")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "local data directory")
-_OUT = flags.DEFINE_string("out_dir", "results/eval", "output directory")
-
-
-def _parse_models(text):
-    if not text:
-        raise UserError("--model_path is required: path.keras or name=path,name=path")
-    items = [t for t in text.split(",") if t]
-    if len(items) == 1 and "=" not in items[0]:
-        return {"model": items[0]}
-    models = {}
-    for item in items:
-        if "=" not in item:
-            raise UserError(f"--model_path: {item!r} must be name=path when giving "
-                            "several models")
-        name, path = item.split("=", 1)
-        models[name] = path
-    return models
-
-
-def main(argv):
-    del argv  # run_main rejects positional arguments
-    from tf_advnet.data import DATASET_NAMES
-    from tf_advnet.errors import check_choice
-    from tf_advnet.runs.evaluate import evaluate
-
-    check_choice("dataset", _DATASET.value, DATASET_NAMES)
-    check_range("eps", _EPS.value, 0.0, 1.0)
-    check_range("batch_size", _BATCH.value, 0, low_inclusive=False)
-    check_range("test_limit", _TEST_LIMIT.value, 0)
-    data = DataConfig(dataset=_DATASET.value, test_limit=_TEST_LIMIT.value or None,
-                      data_dir=_DATA_DIR.value)
-    ev = EvalConfig(attacks=_ATTACKS.value, eps=_EPS.value, eps_l2=_EPS_L2.value,
-                    batch_size=_BATCH.value,
-                    eps_grid=tuple(round(_EPS.value * f, 6) for f in (0, .25, .5, 1, 1.5, 2)),
-                    steps_grid=positive_ints("steps_grid", _STEPS_GRID.value))
-    evaluate(_parse_models(_MODELS.value), data, ev, _OUT.value, metrics=_METRICS.value,
-             transfer=_TRANSFER.value, eps_ref_from=_EPS_REF_FROM.value,
-             seed=_SEED.value, preset="custom", checks=_CHECKS.value)
-    print(f"wrote {_OUT.value}/eval.json, eval.md, acc_vs_eps.png, acc_vs_steps.png")
-
+from tf_advnet.cli import run_command
 
 if __name__ == "__main__":
-    run_main(main)
+    sys.exit(run_command("evaluate", sys.argv[1:]))

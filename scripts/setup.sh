@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets up tf_advnet on a fresh machine: a virtual environment with the pinned
-# requirements, cleverhans 4.0.0 without its stale dependencies (see BUILD.md), and
-# the Debian Fashion-MNIST package when apt is available. Idempotent and quick when
-# everything is already there. Usage: bash scripts/setup.sh [--test]
+# requirements, the tf_advnet package itself (editable, so the `tf-advnet` command
+# runs this checkout), cleverhans 4.0.0 without its stale dependencies (see
+# BUILD.md), and the Debian Fashion-MNIST package when apt is available. Idempotent
+# and quick when everything is already there. Usage: bash scripts/setup.sh [--test]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -15,7 +16,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   $PY -m venv "$VENV"
 fi
 stamp="$VENV/.tf_advnet_stamp"
-reqs_hash=$(cat requirements.txt requirements-test.txt | sha256sum | cut -c1-16)
+reqs_hash=$(cat requirements.txt requirements-test.txt pyproject.toml | sha256sum | cut -c1-16)
 have=$(cat "$stamp" 2>/dev/null || true)
 need="$reqs_hash-$want_test"
 if [ "$have" != "$need" ] && [ "$have" != "$reqs_hash-1" ]; then
@@ -26,6 +27,8 @@ if [ "$have" != "$need" ] && [ "$have" != "$reqs_hash-1" ]; then
   else
     "$VENV/bin/python" -m pip install -q -r requirements.txt
   fi
+  # The package, editable, its version ranges checked against the exact pins.
+  "$VENV/bin/python" -m pip install -q -e . -c requirements.txt
   # cleverhans 4.0.0 pins nose/mnist/tensorflow-probability and other packages its
   # TF2 attacks never import; installing them would drag in incompatible versions.
   "$VENV/bin/python" -m pip install -q --no-deps cleverhans==4.0.0

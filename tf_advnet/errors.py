@@ -1,7 +1,7 @@
 """User-facing errors: each carries one line that tells the user what to fix.
 
 Experiment binaries catch `UserError` and print its message without a stack
-trace (see `tf_advnet.utils.cli.run_main`).
+trace (see `tf_advnet.cli._command.Command.run`).
 """
 
 

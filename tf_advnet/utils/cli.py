@@ -1,41 +1,54 @@
-"""Glue for the absl binaries in experiments/: one-line errors, quiet TF."""
+"""Glue for the command line (tf_advnet.cli): quiet TensorFlow start-up, list flags."""
 
 import os
 import sys
+import tempfile
 
 
-def quiet_tensorflow():
-    """Silences TF's C++ start-up chatter; call before importing tensorflow."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+def quiet_tensorflow(verbose=False):
+    """Imports TensorFlow without its start-up lines on stderr, unless `verbose`.
 
-
-def run_main(main):
-    """`absl.app.run(main)`, printing a `UserError` as one line, exit status 2.
-
-    A user's mistake (bad flag value, missing data, NaN input, corrupt
-    checkpoint, stray positional arguments) must not produce a stack trace;
-    real bugs still do.
+    TensorFlow 2.21's C++ runtime logs through absl before `absl::InitializeLog()`
+    has run, and those lines ignore TF_CPP_MIN_LOG_LEVEL (tried at 2 and 3): the
+    oneDNN notice, "Could not find cuda drivers" and absl's own "All log messages
+    before absl::InitializeLog() is called are written to STDERR", printed while the
+    shared libraries load. "failed call to cuInit" is an ERROR logged when the
+    devices are first listed. So while TensorFlow is imported and its devices listed,
+    file descriptor 2 points at a temporary file, which is replayed if the import
+    fails. GPUs are not hidden (CUDA_VISIBLE_DEVICES is left alone), and later C++
+    INFO and WARNING lines stay filtered by TF_CPP_MIN_LOG_LEVEL=2 as before; errors
+    at run time still show. Python warnings (e.g. tf.function retracing) are not
+    touched. With `verbose` nothing is filtered.
     """
-    from absl import app
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if verbose:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+        import tensorflow  # noqa: F401  (the same start-up as quiet, shown)
 
-    from tf_advnet.errors import UserError
-
-    def _wrapped(argv):
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
         try:
-            if len(argv) > 1:
-                raise UserError(f"unexpected arguments: {argv[1:]} "
-                                "(flags look like --name=value)")
-            return main(argv)
-        except UserError as e:
-            print(f"error: {e}", file=sys.stderr)
-            sys.exit(2)
-        except KeyboardInterrupt:
-            print("interrupted: rerun the same command to resume from the last "
-                  "checkpoint", file=sys.stderr)
-            sys.exit(130)
+            import tensorflow as tf
 
-    app.run(_wrapped)
+            tf.config.list_physical_devices()
+        except BaseException:
+            _restore(saved)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        _restore(saved)
+
+
+def _restore(saved):
+    sys.stderr.flush()
+    os.dup2(saved, 2)
+    os.close(saved)
 
 
 def positive_ints(flag, values, *, allow_empty=False):
