@@ -17,7 +17,9 @@ to resume: trained rows are reused, and each row's evaluation resumes from its s
 state). Every row is then evaluated on the same test images by
 
 - its paper's own protocol (`PAPER_PROTOCOL`, the attacks its paper reports, put in the
-  common L-inf threat model at eps) and its per-example worst case;
+  common L-inf threat model at eps) and its per-example worst case, where a point
+  fooled at any iterate of an attack counts as broken (AutoAttack's rule; the papers'
+  own code takes PGD's last iterate, which counts a point fooled mid-run as robust);
 - a strong protocol in the spirit of AutoAttack (Croce & Hein 2020): APGD-CE,
   APGD-T (targeted DLR, top-k targets) and Square (score-based, gradient-free);
 - the worst case over both, per example (`tf_advnet.eval.ensemble`, each attack run on
@@ -306,7 +308,11 @@ def evaluate_row(c, row, model, surrogate, x, y, state_dir, *, progress=print):
         "clean": parts["paper"]["clean_acc"],
         "paper_protocol": {"specs": list(paper),
                            "acc": {s: columns[s] for s in paper},
-                           "worst_case": parts["paper"]["robust_acc"]},
+                           "worst_case": parts["paper"]["robust_acc"],
+                           # AutoAttack's rule (a point fooled at any iterate is
+                           # broken), the registry's default for PGD and MIM.
+                           "any_iterate": all(parts["paper"]["attacks"][s]["any_iterate"]
+                                              for s in paper)},
         "strong_protocol": {"specs": list(strong),
                             "acc": {s: columns[s] for s in strong},
                             "worst_case": parts["strong"]["robust_acc"]},

@@ -48,8 +48,25 @@ def card_table(results):
     note = (f"{c['dataset']}, L-inf eps = {c['eps']:g}, {results['n_test']} test images, "
             f"model `{c['model']}` for every row, {c['preset']} preset. Accuracy (%) "
             "under each attack alone; worst case per example over every attack of both "
-            "protocols.")
+            "protocols. " + paper_rule(results))
     return "\n".join(lines) + "\n\n" + note
+
+
+def paper_rule(results):
+    """One sentence: which iterate of the paper-protocol attacks counts."""
+    rules = {row: r["paper_protocol"].get("any_iterate") for row, r in
+             results["rows"].items()}
+    if all(rules.values()):
+        return ("Paper's protocol: a point counts as broken if any iterate of an attack "
+                "fooled it (AutoAttack's rule; the papers' own code takes PGD's last "
+                "iterate).")
+    if not any(rules.values()):
+        return ("Paper's protocol: PGD and MIM count only their last iterate (the papers' "
+                "own rule), so a point fooled mid-run counts as robust.")
+    last = ", ".join(LABELS[row] for row, rule in rules.items() if not rule)
+    return ("Paper's protocol: a point counts as broken if any iterate of an attack "
+            f"fooled it (AutoAttack's rule), except for {last}, where PGD and MIM count "
+            "only their last iterate.")
 
 
 def _protocols(results):
