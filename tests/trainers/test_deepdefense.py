@@ -69,6 +69,20 @@ def test_step_matches_hand_computed_update():
     assert float(logs["loss"]) == pytest.approx(ce + lam * reg, rel=1e-5)
 
 
+def test_linearize_at_reaches_deepfool():
+    """The trainer's r is ||Delta|| / ||x|| of the DeepFool run it is configured for."""
+    x, y = _data(16, seed=5)
+    clf = _classifier(seed=3)
+    fn = lambda v: clf(v, training=False)  # noqa: E731
+    for linearize_at in ("overshoot", "sum"):
+        trainer = DeepDefenseTrainer(clf, linearize_at=linearize_at)
+        delta = differentiable_deepfool(fn, x, y, num_iter=5, overshoot=0.02,
+                                        linearize_at=linearize_at)
+        expected = np.linalg.norm(delta.numpy(), axis=1) / np.linalg.norm(x, axis=1)
+        np.testing.assert_allclose(trainer.ratio(tf.constant(x), y).numpy(), expected,
+                                   rtol=1e-5)
+
+
 def test_regulariser_terms():
     r = tf.constant([0.0, 0.1, 0.2, 0.3])
     correct = tf.constant([True, True, False, False])
@@ -140,7 +154,8 @@ def test_fit_logs_finite_metrics():
 
 @pytest.mark.parametrize("kwargs,flag", [({"lam": -1.0}, "--dd_lambda"),
                                          ({"c": 0.0}, "--dd_c"),
-                                         ({"num_iter": 0}, "--dd_iters")])
+                                         ({"num_iter": 0}, "--dd_iters"),
+                                         ({"linearize_at": "x"}, "linearize_at")])
 def test_bad_hyper_parameters(kwargs, flag):
     with pytest.raises(UserError, match=flag):
         DeepDefenseTrainer(_classifier(), **kwargs)

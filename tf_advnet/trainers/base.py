@@ -37,6 +37,15 @@ def l2_penalty(model, weight_decay):
     return 0.5 * weight_decay * tf.add_n([tf.reduce_sum(tf.square(v)) for v in kernels])
 
 
+def float32_logits(logits):
+    """float16/bfloat16 logits (a mixed-precision classifier) as float32; other
+    dtypes unchanged. Losses and attacks then run in float32, as Keras' mixed
+    precision guide asks."""
+    if logits.dtype in (tf.float16, tf.bfloat16):
+        return tf.cast(logits, tf.float32)
+    return logits
+
+
 def regularization(model, weight_decay):
     """What every player's objective adds: `l2_penalty` plus the model's own layer
     losses (e.g. activity regularisers)."""
@@ -66,8 +75,9 @@ class ClassifierTrainer(keras.Model):
         return self.classifier(x, training=training)
 
     def classifier_fn(self, x):
-        """Logits in inference mode: how attacks see the classifier."""
-        return self.classifier(x, training=False)
+        """Logits in inference mode: how attacks see the classifier (float32, so
+        attacks run in float32 under a mixed-precision policy)."""
+        return float32_logits(self.classifier(x, training=False))
 
     def compile(self, optimizer="adam", **kwargs):
         super().compile(optimizer=optimizer, **kwargs)
@@ -88,8 +98,11 @@ class ClassifierTrainer(keras.Model):
         return [self.loss_tracker, self.clean_acc_tracker]
 
     def ce(self, x, y, training=True):
-        """Mean cross-entropy of the classifier on (x, y); returns (ce, logits)."""
-        logits = self.classifier(x, training=training)
+        """Mean cross-entropy of the classifier on (x, y); returns (ce, logits).
+
+        Half-precision logits are cast to float32 first: the loss is computed in
+        float32."""
+        logits = float32_logits(self.classifier(x, training=training))
         return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
             y, logits, from_logits=True)), logits
 

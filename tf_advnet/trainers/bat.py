@@ -52,7 +52,7 @@ import tensorflow as tf
 
 from tf_advnet.attacks import _projections, losses, targets
 from tf_advnet.errors import UserError, check_choice, check_range
-from tf_advnet.trainers.base import ClassifierTrainer
+from tf_advnet.trainers.base import ClassifierTrainer, float32_logits
 
 IMAGE_ATTACKS = ("FGSM", "R-FGSM", "LL", "R-LL", "MC", "R-MC", "Madry")
 LABEL_MODES = ("LS", "LA")
@@ -311,7 +311,7 @@ class BATTrainer(ClassifierTrainer):
         y_adv = tf.stop_gradient(self.labels_for(clean_logits, y))
 
         def loss_fn():
-            logits = self.classifier(x_adv, training=True)
+            logits = float32_logits(self.classifier(x_adv, training=True))
             loss = tf.reduce_mean(keras.losses.categorical_crossentropy(
                 y_adv, logits, from_logits=True))
             return loss, logits

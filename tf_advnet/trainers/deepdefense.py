@@ -52,6 +52,9 @@ class DeepDefenseTrainer(ClassifierTrainer):
       num_iter: DeepFool steps u (>= 1).
       overshoot: DeepFool overshoot (>= 0).
       norm_eps: e added to every entry of w inside DeepFool's norm.
+      linearize_at: where DeepFool linearises, "overshoot" (x + Delta) or "sum"
+        (x + sum of the steps, as the official code); see
+        `tf_advnet.attacks.deepfool_diff`.
       regularized_layers: None (all weights) or names of classifier layers whose
         weights alone receive the regulariser's gradient.
       input_mean: None or a value/array broadcastable to x, subtracted from x in ||x||.
@@ -62,8 +65,8 @@ class DeepDefenseTrainer(ClassifierTrainer):
     """
 
     def __init__(self, classifier, *, lam=15.0, c=25.0, d=5.0, num_iter=5,
-                 overshoot=0.02, norm_eps=DEFAULT_NORM_EPS, regularized_layers=None,
-                 input_mean=None, weight_decay=0.0, **kwargs):
+                 overshoot=0.02, norm_eps=DEFAULT_NORM_EPS, linearize_at="overshoot",
+                 regularized_layers=None, input_mean=None, weight_decay=0.0, **kwargs):
         super().__init__(classifier, weight_decay=weight_decay, **kwargs)
         self.lam = float(check_range("dd_lambda", lam, 0.0))
         self.c = float(check_range("dd_c", c, 0.0, low_inclusive=False))
@@ -71,6 +74,10 @@ class DeepDefenseTrainer(ClassifierTrainer):
         self.num_iter = int(check_range("dd_iters", num_iter, 1))
         self.overshoot = float(check_range("dd_overshoot", overshoot, 0.0))
         self.norm_eps = float(check_range("dd_norm_eps", norm_eps, 0.0))
+        if linearize_at not in ("overshoot", "sum"):
+            raise UserError(f"linearize_at: expected 'overshoot' or 'sum', got "
+                            f"{linearize_at!r}")
+        self.linearize_at = linearize_at
         self.input_mean = None if input_mean is None else tf.constant(input_mean,
                                                                       tf.float32)
         if isinstance(regularized_layers, str):
@@ -105,7 +112,7 @@ class DeepDefenseTrainer(ClassifierTrainer):
         x_ref = x if self.input_mean is None else x - self.input_mean
         r, _ = deepdefense_ratio(self.classifier_fn, x, y, x_ref=x_ref,
                                  num_iter=self.num_iter, overshoot=self.overshoot,
-                                 norm_eps=self.norm_eps)
+                                 norm_eps=self.norm_eps, linearize_at=self.linearize_at)
         return r
 
     def losses_on(self, x, y):
