@@ -75,7 +75,10 @@ def test_no_check_fires_on_a_trained_model(trained, test_data):
     assert f"{sweep['acc'][-1]:.3f}" in checks[2].reason
     noise = checks[4].values
     assert noise["noise_acc"] > noise["pgd_acc"]
-    assert f"{noise['noise_acc']:.3f}" in checks[4].reason
+    assert noise["noise_only"] <= masking.TOL_EXAMPLES
+    assert f"breaks {noise['noise_only']}/120 examples" in checks[4].reason
+    steps = checks[3].values
+    assert steps["step_size"] == pytest.approx(EPS / 4) and steps["steps"] == [10, 100]
 
 
 def test_logits_check_fires_on_softmax_outputs(trained, test_data):
@@ -125,32 +128,77 @@ def test_noise_beating_pgd_fires_noise_check():
     check = masking.noise_check(lambda v: _brightness_logits(_reverse_gradient(v)), x, y,
                                 EPS, steps=10)
     v = check.values
-    assert check.fired and v["noise_acc"] < v["pgd_acc"] - v["tolerance"]
-    assert f"{v['noise_acc']:.3f}" in check.reason and f"{v['pgd_acc']:.3f}" in check.reason
+    assert check.fired and v["noise_only"] > masking.TOL_EXAMPLES
+    assert v["noise_acc"] < v["pgd_acc"]
+    assert f"breaks {v['noise_only']}/120 examples that PGD-10 keeps" in check.reason
 
 
-def test_shattered_gradients_fire_steps_check():
-    # A fast, small ripple on the logit (Athalye et al.'s shattered gradients):
-    # PGD-100's small steps get caught in the nearest ripple, PGD-10's large ones
-    # jump about and find the boundary for some points.
-    x, y = _data(120, 0.05, 0.095, 0.0, seed=3)
+def test_noise_check_is_per_example():
+    # Two groups, told apart by a marker row that eps cannot change: near the
+    # boundary with a reversed gradient (noise breaks about half of them, PGD
+    # only what its random start breaks), and far from it with a true gradient
+    # (PGD breaks all, noise none). PGD's accuracy is LOWER than noise's, yet
+    # noise breaks points that PGD keeps: the per-example check fires.
+    near_x, near_y = _data(60, 0.0, 0.02, 0.0, seed=4)
+    far_x, far_y = _data(60, 0.05, 0.09, 0.0, seed=5)
+    near_x[:, 0], far_x[:, 0] = 1.0, 0.0
+    x, y = np.concatenate([near_x, far_x]), np.concatenate([near_y, far_y])
 
-    def shattered(v):
-        m = tf.reduce_mean(v, axis=[1, 2, 3]) - 0.5
-        z = 40.0 * m + tf.sin(300.0 * m)
-        return tf.stack([-z, z], axis=-1)
+    def model(v):
+        m = tf.reduce_mean(v[:, 1:], axis=[1, 2, 3]) - 0.5
+        reverse = tf.reduce_mean(v[:, 0], axis=[1, 2]) > 0.5
+        m = tf.where(reverse, _reverse_gradient(m), m)
+        return tf.stack([-40.0 * m, 40.0 * m], axis=-1)
 
-    check = masking.steps_check(shattered, x, y, EPS, pgd_steps=(10, 100))
+    check = masking.noise_check(model, x, y, EPS, steps=10)
+    v = check.values
+    assert v["pgd_acc"] < 0.6 < v["noise_acc"]
+    assert check.fired and v["noise_only"] >= 20
+
+
+@tf.custom_gradient
+def _climb_once_left_is_down(v, u):
+    # The right half's brightness v gets its true gradient while the left
+    # half's u is above -0.045, and the reversed one after: PGD first darkens
+    # both halves (fooling the model), then, once u sits at the edge of the
+    # ball, brightens v back until the model is right again.
+    flip = tf.where(u > -0.045, 1.0, -1.0)
+    return tf.identity(v), lambda dy: (dy * flip, tf.zeros_like(u))
+
+
+def _trap_logits(x):
+    u = tf.reduce_mean(x[:, :, :4], axis=[1, 2, 3]) - 0.5
+    v = tf.reduce_mean(x[:, :, 4:], axis=[1, 2, 3]) - 0.5
+    z = 40.0 * (u + 0.5 * _climb_once_left_is_down(v, u))
+    return tf.stack([-z, z], axis=-1)
+
+
+def test_steps_check_fires_when_more_steps_undo_successes():
+    # Class 1 images at 0.55 (u = v = 0.05, z = 40 * 0.075). With eps 0.1 and the
+    # common step eps/4, u reaches -0.05 by step ~7 and v -0.05, so the model is
+    # fooled (u + v/2 < 0) at step 10 while v is still climbing; by step 100 v
+    # sits at 0.15 and u + v/2 = 0.025 > 0: every point is correct again.
+    x = np.full((40, 8, 8, 1), 0.55, "float32")
+    y = np.ones(40, "int64")
+    check = masking.steps_check(_trap_logits, x, y, EPS, pgd_steps=(10, 100))
     few, many = check.values["acc"]
-    assert check.fired and many > few + check.values["tolerance"]
-    assert f"{few:.3f} with 10 steps" in check.reason and f"{many:.3f} with 100" in check.reason
+    assert check.values["step_size"] == pytest.approx(EPS / 4)
+    assert few <= 0.1 and many == 1.0 and check.fired
+    assert f"rises from {few:.3f} with 10 steps to {many:.3f} with 100" in check.reason
+    # At eps/40 (PGD-100's own default step) the trap has not closed by step 100:
+    # 10 steps fool nothing, 100 fool everything. So comparing PGD-10 at eps/4
+    # with PGD-100 at eps/40, step count and step size mixed, sees 0.0 vs 0.0 and
+    # misses what the fixed step size shows.
+    small = masking.steps_check(_trap_logits, x, y, EPS, pgd_steps=(10, 100),
+                                step_size=EPS / 40)
+    assert small.values["acc"] == [1.0, 0.0] and not small.fired
 
 
 def test_eps_monotone_check_fires_when_accuracy_rises(test_data):
     x, y = test_data
-    # Pre-filled accuracies stand in for a model whose PGD gets worse at 2 eps.
-    memo = {("pgd", e, 10, "inf"): a for e, a in
-            ((0.05, 0.6), (0.1, 0.3), (0.2, 0.5), (0.5, 0.0))}
+    # Pre-filled runs stand in for a model whose PGD gets worse at 2 eps.
+    memo = {("pgd", e, 10, "inf", None, True): np.arange(len(x)) < a * len(x)
+            for e, a in ((0.05, 0.6), (0.1, 0.3), (0.2, 0.5), (0.5, 0.0))}
     check = masking.eps_monotone_check(None, x, y, EPS, memo=memo)
     assert check.fired and "from 0.300 at eps 0.1 to 0.500 at eps 0.2" in check.reason
 

@@ -18,6 +18,17 @@ look for the tell-tale signs listed in:
   noise must not beat gradient attacks; gradient-free attacks must not beat
   gradient-based ones.
 
+How the PGD runs are set up: the eps sweep and the noise comparison use the
+registry's `pgd<K>` (step 2.5 eps / K, random start, a point counts as broken if
+any iterate fooled it), the strongest plain PGD. The steps check changes only the
+number of steps: both runs take the same step size and the same random start, so
+the longer run continues the shorter one, and it compares their LAST iterates (with
+the any-iterate rule the longer run could never do worse on a deterministic model);
+a longer run that ends on fewer adversarial points means PGD does not settle, the
+sign of shattered or misleading gradients, not of a smaller step. The noise check is
+per example: it fires when noise breaks points that PGD keeps, even if PGD breaks
+as many others.
+
 Each check returns a `Check` whose `reason` is one sentence with the numbers.
 A check that fires means "look closer", not proof of masking; one that passes
 is no proof of robustness.
@@ -114,8 +125,9 @@ def run_checks(model, x, y, *, eps, norm="inf", accs=None, seed=0, batch_size=25
       progress: optional callable(str), called with one line per check.
       large_eps: budget at which PGD must break (almost) everything; default
         LARGE_EPS_INF for L-inf and sqrt(d) for L2.
-      pgd_steps: increasing PGD step counts for `steps_check`; the first is used
-        for the eps sweep, the last to compare with noise.
+      pgd_steps: increasing PGD step counts for `steps_check` (at the step size
+        2.5 eps / pgd_steps[0]); the first is used for the eps sweep, the last to
+        compare with noise.
 
     Returns:
       list of `Check`: logits, gradient, eps_monotone, steps, noise, blackbox.
@@ -206,8 +218,8 @@ def eps_monotone_check(model, x, y, eps, large_eps=None, *, norm="inf", steps=10
     _check_budget(eps, norm)
     large = _default_large_eps(x, norm) if large_eps is None else float(large_eps)
     budgets = sorted({float(eps) * f for f in EPS_FACTORS} | {large})
-    accs = [_accuracy(model, x, y, "pgd", e, steps, norm, seed, batch_size, memo)
-            for e in budgets]
+    accs = [float(_flags(model, x, y, "pgd", e, steps, norm, seed, batch_size,
+                         memo).mean()) for e in budgets]
     tol = TOL_EXAMPLES / len(x)
     rises = [(a, b, ea, eb) for (a, ea), (b, eb) in
              zip(zip(accs, budgets), zip(accs[1:], budgets[1:])) if b > a + tol]
@@ -231,47 +243,62 @@ def eps_monotone_check(model, x, y, eps, large_eps=None, *, norm="inf", steps=10
                  f"(<= {LARGE_EPS_MAX_ACC}) at eps {large:.3g}; sweep: {sweep}", values)
 
 
-def steps_check(model, x, y, eps, *, norm="inf", pgd_steps=(10, 100), seed=0,
-                batch_size=256, memo=None):
-    """Fires if PGD with more steps leaves a higher accuracy than with fewer."""
+def steps_check(model, x, y, eps, *, norm="inf", pgd_steps=(10, 100), step_size=None,
+                seed=0, batch_size=256, memo=None):
+    """Fires if PGD with more steps, at the same step size, leaves a higher accuracy.
+
+    Every run takes `step_size` (default 2.5 eps / pgd_steps[0], Madry et al.'s rule
+    for the shortest run: eps/4 at 10 steps) and the same random start, and is
+    judged at its last iterate (module docstring).
+    """
     _check_budget(eps, norm)
     pgd_steps = _check_steps(pgd_steps)
-    accs = [_accuracy(model, x, y, "pgd", eps, k, norm, seed, batch_size, memo)
+    step = 2.5 * float(eps) / pgd_steps[0] if step_size is None else float(step_size)
+    if not step > 0:
+        raise ValueError(f"step_size must be > 0, got {step_size!r}")
+    accs = [float(_flags(model, x, y, "pgd", eps, k, norm, seed, batch_size, memo,
+                         step=step, any_iterate=False).mean())
             for k in pgd_steps]
     tol = TOL_EXAMPLES / len(x)
-    values = {"steps": list(pgd_steps), "acc": accs, "eps": float(eps), "tolerance": tol}
+    values = {"steps": list(pgd_steps), "acc": accs, "eps": float(eps),
+              "step_size": step, "rule": "last iterate", "tolerance": tol}
     sweep = ", ".join(f"{a:.3f} with {k} steps" for a, k in zip(accs, pgd_steps))
     for (a, ka), (b, kb) in zip(zip(accs, pgd_steps), zip(accs[1:], pgd_steps[1:])):
         if b > a + tol:
             return Check("steps", True,
-                         f"PGD accuracy at eps {eps:.3g} rises from {a:.3f} with {ka} steps "
-                         f"to {b:.3f} with {kb} (tolerance {TOL_EXAMPLES} examples = "
-                         f"{tol:.3f}): with smaller steps PGD does worse, a sign of shattered "
-                         f"or noisy gradients", values)
+                         f"PGD accuracy at eps {eps:.3g} (step {step:.3g}, last iterate) "
+                         f"rises from {a:.3f} with {ka} steps to {b:.3f} with {kb} "
+                         f"(tolerance {TOL_EXAMPLES} examples = {tol:.3f}): continuing "
+                         f"PGD undoes its successes, a sign of shattered or misleading "
+                         f"gradients", values)
     return Check("steps", False,
-                 f"more PGD steps do not raise the accuracy at eps {eps:.3g}: {sweep}",
-                 values)
+                 f"more PGD steps at step {step:.3g} do not raise the accuracy at eps "
+                 f"{eps:.3g} (last iterate): {sweep}", values)
 
 
 def noise_check(model, x, y, eps, *, norm="inf", steps=10, seed=0, batch_size=256,
                 memo=None):
-    """Fires if uniform noise in the eps-ball leaves a lower accuracy than PGD."""
+    """Fires if uniform noise in the eps-ball breaks more than TOL_EXAMPLES points
+    that PGD keeps (per example, Athalye et al.'s random sampling)."""
     _check_budget(eps, norm)
-    pgd_acc = _accuracy(model, x, y, "pgd", eps, steps, norm, seed, batch_size, memo)
-    noise_acc = _accuracy(model, x, y, "noise", eps, NOISE_SAMPLES, norm, seed, batch_size,
-                          memo)
-    tol = TOL_EXAMPLES / len(x)
-    values = {"pgd_acc": pgd_acc, "noise_acc": noise_acc, "eps": float(eps),
-              "pgd_steps": steps, "noise_samples": NOISE_SAMPLES, "tolerance": tol}
-    if noise_acc < pgd_acc - tol:
+    pgd_ok = _flags(model, x, y, "pgd", eps, steps, norm, seed, batch_size, memo)
+    noise_ok = _flags(model, x, y, "noise", eps, NOISE_SAMPLES, norm, seed, batch_size,
+                      memo)
+    noise_only = int(np.count_nonzero(pgd_ok & ~noise_ok))
+    pgd_acc, noise_acc = float(pgd_ok.mean()), float(noise_ok.mean())
+    values = {"pgd_acc": pgd_acc, "noise_acc": noise_acc, "noise_only": noise_only,
+              "n": int(len(x)), "eps": float(eps), "pgd_steps": steps,
+              "noise_samples": NOISE_SAMPLES, "tolerance_examples": TOL_EXAMPLES}
+    counts = (f"(accuracy: noise {noise_acc:.3f}, PGD-{steps} {pgd_acc:.3f}, at eps "
+              f"{eps:.3g})")
+    if noise_only > TOL_EXAMPLES:
         return Check("noise", True,
-                     f"uniform noise ({NOISE_SAMPLES} draws) leaves accuracy {noise_acc:.3f}, "
-                     f"below PGD-{steps}'s {pgd_acc:.3f} at eps {eps:.3g} (tolerance "
-                     f"{TOL_EXAMPLES} examples = {tol:.3f}): the gradients mislead PGD",
-                     values)
+                     f"uniform noise ({NOISE_SAMPLES} draws) breaks {noise_only}/{len(x)} "
+                     f"examples that PGD-{steps} keeps (> {TOL_EXAMPLES}) {counts}: the "
+                     f"gradients mislead PGD there", values)
     return Check("noise", False,
-                 f"uniform noise ({NOISE_SAMPLES} draws) leaves accuracy {noise_acc:.3f}, not "
-                 f"below PGD-{steps}'s {pgd_acc:.3f} at eps {eps:.3g}", values)
+                 f"uniform noise ({NOISE_SAMPLES} draws) breaks {noise_only}/{len(x)} "
+                 f"examples that PGD-{steps} keeps (<= {TOL_EXAMPLES}) {counts}", values)
 
 
 def blackbox_check(accs, *, tol=BLACKBOX_TOL):
@@ -357,10 +384,14 @@ def _prepare(model):
     return fn
 
 
-def _accuracy(model, x, y, kind, eps, steps, norm, seed, batch_size, memo):
-    """Robust accuracy (correct and still correct) under PGD-`steps` or `steps`
-    noise draws; memoised in `memo` so checks share runs."""
-    key = (kind, float(eps), int(steps), norm)
+def _flags(model, x, y, kind, eps, steps, norm, seed, batch_size, memo, *, step=None,
+           any_iterate=True):
+    """Per example: correct and still correct under PGD-`steps` (step `step`,
+    default the registry's 2.5 eps / steps; any-iterate or last-iterate rule) or
+    under `steps` noise draws; memoised in `memo` so checks share runs."""
+    key = (kind, float(eps), int(steps), norm) + (
+        (None if step is None else float(step), bool(any_iterate)) if kind == "pgd"
+        else ())
     if memo is not None and key in memo:
         return memo[key]
     model_fn = _prepare(model)
@@ -373,18 +404,18 @@ def _accuracy(model, x, y, kind, eps, steps, norm, seed, batch_size, memo):
     if kind == "pgd":
         from tf_advnet.attacks.registry import parse_attack
 
-        attack = parse_attack(f"pgd{steps}" + ("_l2" if norm == "2" else ""), eps=eps,
-                              eps_l2=eps)
+        opts = [f"any={int(any_iterate)}"] + ([] if step is None else [f"step={step!r}"])
+        attack = parse_attack(f"pgd{steps}" + ("_l2" if norm == "2" else "") + ":"
+                              + ",".join(opts), eps=eps, eps_l2=eps)
         x_adv = run_attack(attack, model_fn, x, y, batch_size=batch_size, seed=seed)
         ok &= predict(model_fn, x_adv, batch_size) == y
     else:
         for draw in range(steps):
             ok &= predict(model_fn, _noise(x, eps, norm, seed, draw, batch_size),
                           batch_size) == y
-    acc = float(ok.mean())
     if memo is not None:
-        memo[key] = acc
-    return acc
+        memo[key] = ok
+    return ok
 
 
 def _noise(x, eps, norm, seed, draw, batch_size):
