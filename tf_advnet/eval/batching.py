@@ -9,6 +9,8 @@ back in batch order (`strategy.gather` concatenates in replica order), so the re
 has the layout `map_batches` returns. With one replica it is `map_batches`.
 """
 
+import weakref
+
 import numpy as np
 import tensorflow as tf
 
@@ -76,10 +78,10 @@ def map_batches_distributed(fn, x, y=None, batch_size=256, *, strategy=None,
     belongs to input row i. Every worker of a multi-worker strategy must call it
     with the same arrays, as it must call any collective.
 
-    `fn` must be traceable (it runs inside a `tf.function`, as `strategy.run` is
-    meant to); pass the same `tf.function` object across calls to reuse its
-    trace. It must treat examples independently (as attacks do), since shards and
-    padding change which examples share a call.
+    `fn` must be traceable: `strategy.run` and the gather run in one
+    `tf.function`, cached per (fn, strategy), so passing the same `fn` object
+    across calls reuses its trace. It must treat examples independently (as attacks
+    do), since shards and padding change which examples share a call.
 
     Args:
       fn: `fn(x_shard[, y_shard][, seed])` returning a tensor or a tuple of tensors
@@ -104,8 +106,7 @@ def map_batches_distributed(fn, x, y=None, batch_size=256, *, strategy=None,
         return _map_with_seeds(fn, x, y, batch_size, batch_seed)
     if len(x) == 0:
         raise ValueError("map_batches got an empty input")
-    step = fn if isinstance(fn, tf.types.experimental.PolymorphicFunction) \
-        else tf.function(fn, autograph=False)
+    step = _distributed_step(fn, strategy)
     outs = []
     for b, start in enumerate(range(0, len(x), batch_size)):
         xb = np.asarray(x[start:start + batch_size])
@@ -130,11 +131,38 @@ def map_batches_distributed(fn, x, y=None, batch_size=256, *, strategy=None,
         args = strategy.experimental_distribute_values_from_function(values)
         if batch_seed is not None and seed is None:
             args = tuple(args) + (None,)
-        per_replica = strategy.run(step, args=tuple(args))
-        gathered = tf.nest.map_structure(
-            lambda t: strategy.gather(t, axis=0)[:len(xb) - pad], per_replica)
-        outs.append(tf.nest.map_structure(np.asarray, gathered))
+        gathered = step(*args)
+        outs.append(tf.nest.map_structure(lambda t: np.asarray(t)[:len(xb) - pad],
+                                          gathered))
     return _concat(outs)
+
+
+# One compiled step (strategy.run, then strategy.gather) per (fn, strategy): the
+# gather of a multi-worker strategy compiles a new function on every eager call.
+_STEPS = weakref.WeakKeyDictionary()
+
+
+def _distributed_step(fn, strategy):
+    """A tf.function running `fn` on every replica and gathering its outputs."""
+    try:
+        cache = _STEPS.setdefault(fn, {})
+    except TypeError:  # not weak-referenceable
+        cache, fn_ref = {}, (lambda: fn)
+    else:
+        fn_ref = weakref.ref(fn)  # the step must not keep its cache key alive
+    hit = cache.get(id(strategy))
+    if hit is None or hit[0] is not strategy:
+
+        def step(*args):
+            per_replica = strategy.run(fn_ref(), args=args)
+            return tf.nest.map_structure(lambda t: strategy.gather(t, axis=0),
+                                         per_replica)
+
+        # Without autograph: fn is plain TF code (attacks bring their own loops);
+        # the shards' batch size varies (last batch, the ensemble's survivors).
+        hit = (strategy, tf.function(step, autograph=False, reduce_retracing=True))
+        cache[id(strategy)] = hit
+    return hit[1]
 
 
 def _map_with_seeds(fn, x, y, batch_size, batch_seed):

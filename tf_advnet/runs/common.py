@@ -57,7 +57,7 @@ def get_strategy(name):
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
         _check_tf_config()
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _MultiWorkerMirroredStrategy()
     if name == "tpu":
         try:
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
@@ -70,6 +70,27 @@ def get_strategy(name):
                             "or run on a TPU VM") from None
         return tf.distribute.TPUStrategy(resolver)
     return tf.distribute.get_strategy()
+
+
+class _MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """MultiWorkerMirroredStrategy with the `reduce` that Keras 3's `fit` expects.
+
+    Keras 3 (keras-team/keras#20585) calls `strategy.reduce` in two ways that
+    MultiWorkerMirroredStrategy rejects: on the whole (x, y) batch at once, to build
+    the model, and with axis=0 on each scalar metric of a step. This reduces leaf
+    by leaf (as MirroredStrategy does) and a scalar across replicas only (there is
+    no axis 0 to reduce along), so `fit` runs with its usual results.
+    """
+
+    def reduce(self, reduce_op, value, axis):
+        parent = super()
+
+        def leaf(v):
+            local = self.experimental_local_results(v)[0]
+            rank = getattr(getattr(local, "shape", None), "rank", None)
+            return parent.reduce(reduce_op, v, None if rank == 0 else axis)
+
+        return tf.nest.map_structure(leaf, value)
 
 
 def _check_tf_config():
