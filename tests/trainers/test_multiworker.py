@@ -69,11 +69,11 @@ def _evaluate(model, strategy):
     model_fn = as_model_fn(model)
     y = predict(model_fn, x)
     attacks = parse_attacks(DETERMINISTIC, eps=EPS)
-    with strategy.scope():
-        out = {f"x_adv/{a.spec}": run_attack(a, as_model_fn(model), x, y, batch_size=5,
-                                             seed=1)
-               for a in attacks}
-        out["robust"] = evaluate_ensemble(model, x, y, attacks, batch_size=5)["robust"]
+    out = {f"x_adv/{a.spec}": run_attack(a, as_model_fn(model, strategy), x, y,
+                                         batch_size=5, seed=1, strategy=strategy)
+           for a in attacks}
+    out["robust"] = evaluate_ensemble(model, x, y, attacks, batch_size=5,
+                                      strategy=strategy)["robust"]
     return out
 
 

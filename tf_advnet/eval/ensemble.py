@@ -79,7 +79,7 @@ class _State:
 
 
 def evaluate_ensemble(model, x, y, attacks, *, state_path=None, standalone=False,
-                      batch_size=256, seed=0, progress=None):
+                      batch_size=256, seed=0, progress=None, strategy=None):
     """Per-example worst-case accuracy over `attacks`, each run on the survivors.
 
     Args:
@@ -94,6 +94,8 @@ def evaluate_ensemble(model, x, y, attacks, *, state_path=None, standalone=False
       batch_size: attack batch size.
       seed: base seed (int >= 0, or None for unseeded and not reproducible).
       progress: optional callable(str) for progress lines.
+      strategy: a `tf.distribute.Strategy` whose replicas share each attack batch
+        (None: the one in scope; see `robustness.run_attack`).
 
     Returns:
       dict with "n", "clean_acc", "robust_acc" (the worst case), "standalone",
@@ -111,7 +113,7 @@ def evaluate_ensemble(model, x, y, attacks, *, state_path=None, standalone=False
     check_finite(x, "x")
     say = progress or (lambda line: None)
     y = np.asarray(y, np.int64)
-    model_fn = as_model_fn(model)
+    model_fn = as_model_fn(model, strategy)
     correct = predict(model_fn, x, batch_size) == y
     key = _state_key(model, x, y, attacks, seed=seed, standalone=standalone,
                      batch_size=batch_size)
@@ -131,7 +133,7 @@ def evaluate_ensemble(model, x, y, attacks, *, state_path=None, standalone=False
     while state.attack_index < len(attacks):
         attack = attacks[state.attack_index]
         _run_batches(attack, model_fn, x, y, state, batch_size=batch_size, seed=seed,
-                     save=save)
+                     save=save, strategy=strategy)
         rec = _finish_attack(attack, state, correct, standalone)
         save()
         say(_progress_line(attack.spec, rec))
@@ -196,7 +198,7 @@ def batch_seed(seed, attack_index, batch_index):
     return int(words[0])
 
 
-def _run_batches(attack, model_fn, x, y, state, *, batch_size, seed, save):
+def _run_batches(attack, model_fn, x, y, state, *, batch_size, seed, save, strategy=None):
     """Runs the current attack's remaining batches, saving after each one."""
     idx_all = np.flatnonzero(state.on)
     num_batches = -(-len(idx_all) // batch_size)
@@ -206,7 +208,7 @@ def _run_batches(attack, model_fn, x, y, state, *, batch_size, seed, save):
         idx = idx_all[b * batch_size:(b + 1) * batch_size]
         # run_attack also applies the budget of a budgeted minimal attack (cw, deepfool).
         x_adv = run_attack(attack, model_fn, x[idx], y[idx], batch_size=len(idx),
-                           seed=batch_seed(seed, state.attack_index, b))
+                           seed=batch_seed(seed, state.attack_index, b), strategy=strategy)
         survived = predict(model_fn, x_adv, len(idx)) == y[idx]
         state.newly_broken += int(np.count_nonzero(state.robust[idx] & ~survived))
         state.still[idx] = survived
