@@ -24,10 +24,39 @@ def as_model_fn(model, strategy=None):
     (`replicated`): a replica runs its attack as one graph on its own device, and
     that graph cannot read a variable of another device.
     """
+    if isinstance(model, InferenceFn):
+        return model
     if hasattr(model, "predict_on_batch") or hasattr(model, "layers"):
         model = replicated(model, strategy)
-        return lambda x: model(x, training=False)
+        fn = vars(model).get(_FN_ATTR)
+        if fn is None:
+            fn = InferenceFn(model)
+            # Kept on the model (a cycle the garbage collector frees with it), so
+            # the callable lives exactly as long as the model does.
+            object.__setattr__(model, _FN_ATTR, fn)
+        return fn
     return model
+
+
+_FN_ATTR = "_tf_advnet_inference_fn"
+
+
+class InferenceFn:
+    """`model(x, training=False)` as a logits callable (what `as_model_fn` returns).
+
+    `as_model_fn` returns one per model for the model's lifetime: tf.function keys a
+    Python argument by a weak reference to that very object, so a fresh callable
+    per call (a lambda) traced every compiled attack and `predict` again for each
+    call on the same model.
+    """
+
+    __slots__ = ("model", "__weakref__")
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, x):
+        return self.model(x, training=False)
 
 
 def replicated(model, strategy=None):
@@ -59,22 +88,27 @@ def replicated(model, strategy=None):
     return copy
 
 
-# One compiled argmax per logits callable: a study that predicts with the same model
-# many times (L2L-DA's ~160 table cells) would otherwise trace it on every call.
+# One compiled argmax per model (or other logits callable): a study that predicts
+# with the same model many times (L2L-DA's ~160 table cells, DeepDefense's per-epoch
+# curves) would otherwise trace it on every call.
 _PREDICT_FNS = weakref.WeakKeyDictionary()
 
 
 def predict(model_fn, x, batch_size=256):
     """Predicted labels (int64) of `model_fn` on array x."""
+    key = model_fn.model if isinstance(model_fn, InferenceFn) else model_fn
     try:
-        fn = _PREDICT_FNS.get(model_fn)
+        fn = _PREDICT_FNS.get(key)
     except TypeError:  # not weak-referenceable: compile for this call only
         fn = tf.function(lambda xb: tf.argmax(model_fn(xb), axis=-1))
     if fn is None:
-        # The graph holds model_fn weakly, so the cache entry dies with it.
-        ref = weakref.ref(model_fn)
-        fn = tf.function(lambda xb: tf.argmax(ref()(xb), axis=-1))
-        _PREDICT_FNS[model_fn] = fn
+        # The graph holds the model weakly, so the cache entry dies with it; one
+        # trace serves every batch size after the second (the last, short batch).
+        ref = weakref.ref(key)
+        call = ((lambda xb: ref()(xb, training=False)) if key is not model_fn
+                else (lambda xb: ref()(xb)))
+        fn = tf.function(lambda xb: tf.argmax(call(xb), axis=-1), reduce_retracing=True)
+        _PREDICT_FNS[key] = fn
     return map_batches(fn, x, batch_size=batch_size).astype(np.int64)
 
 

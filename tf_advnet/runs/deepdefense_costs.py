@@ -119,6 +119,8 @@ def remeasure(results_path, *, work_dir="runs/deepdefense", plain_steps=PLAIN_ST
         "steps": {"plain": plain_steps, "deepdefense": dd_steps},
         "runs": runs,
         "superseded": superseded,
+        # Other processes on the machine slow every row alike; the ratios hold.
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         "provenance": prov.finish(),
     }
     write_report(res, os.path.dirname(results_path))  # JSON, Markdown, curves

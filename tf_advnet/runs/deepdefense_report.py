@@ -182,7 +182,8 @@ def write_report(results, out_dir):
         md += ["", f"Images/s re-measured at commit `{p['commit'][:7]}` "
                f"({p['started'][:10]}, {p['device']['cpu_count']} CPU cores) by "
                f"`{p['command']}`: {cm['steps']['plain']} warm steps per plain row, "
-               f"{cm['steps']['deepdefense']} DeepDefense steps, tracing apart; the wall "
+               f"{cm['steps']['deepdefense']} DeepDefense steps, tracing apart, load "
+               f"average {cm.get('load_average_1min_at_end', '?')} at the end; the wall "
                "times are those of the original training. Superseded images/s: "
                + ", ".join(f"{METHOD_LABELS[m]} {cm['superseded'][m]:.3g}"
                            for m in METHODS) + "."]
