@@ -80,6 +80,10 @@ def _error(text):
 
 def main(argv=None):
     """The `tf-advnet` entry point: dispatches to one command, returns its status."""
+    if argv is None:
+        # Results record sys.argv as their command: `tf-advnet demo ...` reruns
+        # anywhere, the entry point's or __main__.py's absolute path would not.
+        sys.argv[0] = "tf-advnet"
     args = list(sys.argv[1:] if argv is None else argv)
     # --verbose may come before the command too; the command's parser accepts it.
     lead = [a for a in args[:1] if a in ("--verbose", "--noverbose")]
