@@ -1,7 +1,9 @@
 """Train one classifier with `model.fit`: checkpoints, resume, provenance.
 
 `train(config, work_dir)` is what `experiments/train.py` calls. The run
-- shows a progress bar (Keras) and writes TensorBoard logs to work_dir/tensorboard;
+- shows a progress bar (Keras) and writes TensorBoard logs to work_dir/tensorboard
+  (losses, metrics and each optimiser's learning rate per epoch; for a defence with
+  a generator also its perturbations of 8 test images, `trainers.callbacks`);
 - keeps a resumable backup (weights, optimizer state, epoch) in work_dir/backup,
   updated every `backup_every` steps and at each epoch's end: kill the run and start
   the same command again, it continues from there;
@@ -23,6 +25,7 @@ from tf_advnet import models as models_lib
 from tf_advnet import trainers as trainers_lib
 from tf_advnet.configs import to_dict
 from tf_advnet.runs import common
+from tf_advnet.trainers.callbacks import LearningRates, PerturbationImages
 from tf_advnet.utils.provenance import Provenance, write_json
 from tf_advnet.utils.timing import StepTimer
 
@@ -187,6 +190,16 @@ def compile_trainer(trainer, config, steps_per_epoch):
     return trainer
 
 
+def _generator_images(trainer, config, x_test, y_test, log_dir):
+    """PerturbationImages of the first 8 test images for a trainer with a generator
+    (adversarial networks, L2L-DA, PGN); nothing for the others."""
+    if not hasattr(trainer, "generated_perturbation"):
+        return []
+    # PGN's generator reads the gradient of the global-batch mean (see pgn_attack).
+    kw = {"grad_batch_size": config.data.batch_size} if config.train.method == "pgn" else {}
+    return [PerturbationImages(x_test[:8], y_test[:8], log_dir, **kw)]
+
+
 def train(config, work_dir, *, strategy="default", backup_every=200, verbose="auto",
           argv=None, progress=print, callbacks=()):
     """Trains per `config`; returns the results dict (also written to JSON).
@@ -246,12 +259,16 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
     common.check_backup(backup_dir, progress)
     ckpt_dir = os.path.join(work_dir, "checkpoints")
     os.makedirs(ckpt_dir, exist_ok=True)
+    tb_dir = os.path.join(work_dir, "tensorboard")
+    # Before TensorBoard and CSVLogger: they write the learning rates it adds.
     callbacks = [
+        LearningRates(),
+        *_generator_images(trainer, config, x_test, y_test, tb_dir),
         _Backup(backup_dir, save_freq=backup_every or "epoch", double_checkpoint=True),
         keras.callbacks.ModelCheckpoint(
             os.path.join(ckpt_dir, "epoch{epoch:03d}.weights.h5"),
             save_weights_only=True),
-        keras.callbacks.TensorBoard(os.path.join(work_dir, "tensorboard")),
+        keras.callbacks.TensorBoard(tb_dir),
         keras.callbacks.CSVLogger(os.path.join(work_dir, "history.csv"), append=True),
     ] + list(callbacks)
     progress(f"[train] {config.train.method} {config.model.name} on "

@@ -243,6 +243,15 @@ class AdvNetTrainer(ClassifierTrainer):
         self.adv_acc_tracker.update_state(y, adv_logits)
         return {m.name: m.result() for m in self.metrics}
 
+    def generated_perturbation(self, x, y=None):
+        """x_adv - x of the current generator in inference mode, with z drawn from
+        seed 0 for a noise generator (what `callbacks.PerturbationImages` shows)."""
+        from tf_advnet.attacks.generator import generator_attack
+
+        x = tf.convert_to_tensor(x, tf.float32)
+        return generator_attack(self.generator, x, y, eps=self.eps, clip=self.clip,
+                                seed=0) - x
+
     def attack(self, x, y=None, training=False):
         """The current generator's adversarial images (`generator_attack`)."""
         from tf_advnet.attacks.generator import generator_attack

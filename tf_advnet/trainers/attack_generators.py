@@ -190,6 +190,12 @@ class AdvGANTrainer(keras.Model):
         delta = advgan_perturbation(self.generator, x, eps=self.eps, training=training)
         return perturb(x, delta), delta
 
+    def generated_perturbation(self, x, y=None):
+        """clip(x + eps G(x)) - x in inference mode (what
+        `callbacks.PerturbationImages` shows); y is not used."""
+        x = tf.convert_to_tensor(x, tf.float32)
+        return self.adversarial(x, training=False)[0] - x
+
     def discriminator_loss(self, x, x_adv, training=True):
         """Dsc's LSGAN loss on real x and fake x_adv."""
         real = self.discriminator(x, training=training)
@@ -311,6 +317,12 @@ class GAPTrainer(keras.Model):
         """clip(x + eps G(x) / max|G(x)|, 0, 1) (`gap_perturbation`)."""
         return perturb(x, gap_perturbation(self.generator, x, eps=self.eps,
                                            training=training))
+
+    def generated_perturbation(self, x, y=None):
+        """The GAP perturbation after clipping, in inference mode (what
+        `callbacks.PerturbationImages` shows); y is not used."""
+        x = tf.convert_to_tensor(x, tf.float32)
+        return self.adversarial(x, training=False) - x
 
     def least_likely(self, clean_logits):
         """GAP's untargeted target: the least-likely class of the clean prediction."""

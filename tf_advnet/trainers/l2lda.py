@@ -210,6 +210,12 @@ class L2LDATrainer(ClassifierTrainer):
         self.last_tracker.update_state(tf.reduce_mean(losses[-1]))
         return {m.name: m.result() for m in self.metrics}
 
+    def generated_perturbation(self, x, y):
+        """x_adv - x of the current generator's T recursive steps from one z (seed
+        0), in inference mode (what `callbacks.PerturbationImages` shows)."""
+        x = tf.convert_to_tensor(x, tf.float32)
+        return self.attack(x, y, num_samples=1, seed=0) - x
+
     def attack(self, x, y, *, num_samples=10, training=False, seed=0):
         """The current generator as an attack (`l2lda_attack`)."""
         return l2lda_attack(self.generator, self.classifier_fn, x, y, eps=self.eps,

@@ -227,6 +227,12 @@ class PGNTrainer(ClassifierTrainer):
             v.assign(shadow.value)
             shadow.assign(live)
 
+    def generated_perturbation(self, x, y, grad_batch_size=None):
+        """x_adv - x of the current generator (`attack`; what
+        `callbacks.PerturbationImages` shows)."""
+        x = tf.convert_to_tensor(x, tf.float32)
+        return self.attack(x, y, grad_batch_size=grad_batch_size) - x
+
     def attack(self, x, y, grad_batch_size=None):
         """The current generator's adversarial images (`pgn_attack`; pass the
         training batch size as `grad_batch_size` when x is a batch of another size)."""
