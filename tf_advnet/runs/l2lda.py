@@ -301,9 +301,66 @@ def l2lda_attack_fn(s, generator, normalize=True):
         num_samples=s.attack_samples, normalize=normalize, seed=s.seed)
 
 
-def finetune_l2lda(s, clf, init_generator, x, y, path, *, progress=print):
+class AttackSlots:
+    """One classifier and one generator that take each row's weights in turn.
+
+    The L2L-DA attack generator is fine-tuned and run once per attacked model (six
+    Table 2 rows, three surrogates), all of one architecture. A trainer and an
+    attack built around each row's own objects trace the T-step recursion (and its
+    gradient) again for every row: the largest graph of the study, tens of seconds
+    per trace on 2 cores (benchmarks/l2lda_step.py). Here one trainer and one
+    compiled attack serve every row; loading a row's weights and resetting the
+    optimiser to its fresh state gives the same numbers as fresh objects.
+    """
+
+    def __init__(self, s, classifier, generator):
+        import keras
+
+        from tf_advnet.eval.robustness import as_model_fn
+        from tf_advnet.trainers.l2lda import L2LDATrainer
+
+        self.s = s
+        self.clf = keras.models.clone_model(classifier)
+        self.gen = keras.models.clone_model(generator)
+        self.fn = as_model_fn(self.clf)
+        self.clf.trainable = False  # the generator alone trains (the trainer's frozen mode)
+        self.trainer = L2LDATrainer(self.clf, self.gen, eps=s.eps, num_steps=s.num_steps,
+                                    lam=s.lam, g_weight_decay=s.weight_decay, seed=s.seed)
+        self.trainer.compile(g_optimizer=keras.optimizers.SGD(
+            s.g_learning_rate, momentum=0.9, global_clipnorm=s.clipnorm))
+        self._fresh = [v.numpy() for v in self.trainer.g_optimizer.variables]
+
+    def load(self, classifier, generator):
+        """Copies `classifier`'s and `generator`'s weights into the slots."""
+        for slot, src in ((self.clf, classifier), (self.gen, generator)):
+            for a, b in zip(slot.weights, src.weights, strict=True):
+                a.assign(b)
+
+    def finetune(self, x, y, epochs):
+        """Trains the generator alone from its loaded weights, the optimiser fresh."""
+        from tf_advnet import data as data_lib
+        from tf_advnet.runs import common
+
+        for v, value in zip(self.trainer.g_optimizer.variables, self._fresh, strict=True):
+            v.assign(value)
+        common.set_seed(self.s.seed)
+        self.trainer.fit(data_lib.make_dataset(x, y, self.s.batch_size, training=True,
+                                               seed=self.s.seed),
+                         epochs=epochs, verbose=2, shuffle=False)
+
+    def craft(self, classifier, generator, x, y):
+        """The L2L-DA attack of `generator` on `classifier` over (x, y)."""
+        from tf_advnet.attacks.transfer import craft
+
+        self.load(classifier, generator)
+        return craft(self.fn, l2lda_attack_fn(self.s, self.gen), x, y,
+                     batch_size=self.s.eval_batch_size)
+
+
+def finetune_l2lda(s, clf, init_generator, x, y, path, *, progress=print, slots=None):
     """The L2L-DA attack generator: `init_generator`'s copy trained alone against
-    the fixed `clf` for `attack_epochs` (README of the code); saved / reused."""
+    the fixed `clf` for `attack_epochs` (README of the code); saved / reused.
+    `slots` (an `AttackSlots`) trains in its compiled trainer instead of a new one."""
     import keras
 
     from tf_advnet import data as data_lib
@@ -311,6 +368,13 @@ def finetune_l2lda(s, clf, init_generator, x, y, path, *, progress=print):
     from tf_advnet.trainers.l2lda import L2LDATrainer
 
     if os.path.exists(path):
+        return common.load_keras_model(path)
+    progress(f"[l2lda] fine-tuning the L2L-DA attack generator -> {path}")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if slots is not None:
+        slots.load(clf, init_generator)
+        slots.finetune(x, y, s.attack_epochs)
+        slots.gen.save(path)
         return common.load_keras_model(path)
     common.set_seed(s.seed)
     gen = keras.models.clone_model(init_generator)
@@ -320,10 +384,8 @@ def finetune_l2lda(s, clf, init_generator, x, y, path, *, progress=print):
                            g_weight_decay=s.weight_decay, seed=s.seed)
     trainer.compile(g_optimizer=keras.optimizers.SGD(
         s.g_learning_rate, momentum=0.9, global_clipnorm=s.clipnorm))
-    progress(f"[l2lda] fine-tuning the L2L-DA attack generator -> {path}")
     trainer.fit(data_lib.make_dataset(x, y, s.batch_size, training=True, seed=s.seed),
                 epochs=s.attack_epochs, verbose=2, shuffle=False)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     gen.save(path)
     return gen
 
@@ -380,6 +442,12 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results
 
     grad_attacks = gradient_attacks(s)
     attack_seconds = {}
+    built = []
+
+    def slots():  # built on first use: a resumed run with every cell cached needs none
+        if not built:
+            built.append(AttackSlots(s, models["plain"], full_gen))
+        return built[0]
 
     def white(row, col):
         def compute():
@@ -393,9 +461,8 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results
             elif col == "l2lda":
                 gen = finetune_l2lda(s, models[row], full_gen, x_att, y_att,
                                      os.path.join(root, "attacks", f"{row}_l2lda.keras"),
-                                     progress=progress)
-                xa = craft(fn, l2lda_attack_fn(s, gen), x_test, y_test,
-                           batch_size=s.eval_batch_size)
+                                     progress=progress, slots=slots())
+                xa = slots().craft(models[row], gen, x_test, y_test)
             else:  # advgan, gap
                 gen = train_attack_generator(
                     col, models[row], x_att, y_att, eps=s.eps,
@@ -436,12 +503,11 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results
             if a == "l2lda":
                 gen = finetune_l2lda(s, models[sname], full_gen, x_att, y_att,
                                      os.path.join(root, "attacks", f"{sname}_l2lda.keras"),
-                                     progress=progress)
-                attack = l2lda_attack_fn(s, gen)
+                                     progress=progress, slots=slots())
+                crafted[key] = slots().craft(models[sname], gen, x_test, y_test)
             else:
-                attack = grad_attacks[a]
-            crafted[key] = craft(fns[sname], attack, x_test, y_test,
-                                 batch_size=s.eval_batch_size)
+                crafted[key] = craft(fns[sname], grad_attacks[a], x_test, y_test,
+                                     batch_size=s.eval_batch_size)
         return crafted[key]
 
     table3 = {}
