@@ -186,3 +186,16 @@ def test_bad_arguments():
         StepTimer(0)
     with pytest.raises(ValueError, match="warmup_steps"):
         StepTimer(8, warmup_steps=-1)
+
+
+def test_reported_falls_back_only_without_warm_steps():
+    from tf_advnet.utils.timing import reported_images_per_second
+
+    timer, _ = _fit(lambda t, c: [t], epochs=1, n=8, batch=8)  # one (tracing) step
+    s = timer.summary()
+    assert s["warm_steps"] == 0
+    assert reported_images_per_second(s, 8, 2.0) == 4.0 and s["includes_tracing"]
+    timer, _ = _fit(lambda t, c: [t])
+    s = timer.summary()
+    assert reported_images_per_second(s, 100, 1.0) == s["images_per_second"]
+    assert not s["includes_tracing"]

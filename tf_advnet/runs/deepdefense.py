@@ -54,7 +54,7 @@ from tf_advnet.errors import UserError, check_choice, check_range
 from tf_advnet.eval import metrics
 from tf_advnet.eval.batching import map_batches
 from tf_advnet.eval.robustness import as_model_fn, predict
-from tf_advnet.utils.timing import StepTimer
+from tf_advnet.utils.timing import StepTimer, reported_images_per_second
 
 FINETUNE_BATCH = 100
 # The paper's fine-tuning lr, 5e-4, is for matconvnet units (0-255 pixels minus the
@@ -364,7 +364,8 @@ def finetune(cfg, reference_path, x, y, out_dir, *, curve_data=None, progress=pr
             "curve": None if recorder is None else recorder.curve,
             "wall_time_s": round(wall, 2),  # the whole fit, curve recording included
             # Warm training steps only, tracing apart (StepTimer).
-            "train_images_per_second": timing["images_per_second"],
+            "train_images_per_second": reported_images_per_second(
+                timing, len(x) * len(hist.epoch), wall),
             "train_timing": timing,
             "model_path": os.path.abspath(model_path)}
     write_json(os.path.join(out_dir, "finetune.json"), done)

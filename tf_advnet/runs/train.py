@@ -27,7 +27,7 @@ from tf_advnet.configs import to_dict
 from tf_advnet.runs import common
 from tf_advnet.trainers.callbacks import LearningRates, PerturbationImages
 from tf_advnet.utils.provenance import Provenance, write_json
-from tf_advnet.utils.timing import StepTimer
+from tf_advnet.utils.timing import StepTimer, reported_images_per_second
 
 
 class _Backup(keras.callbacks.BackupAndRestore):
@@ -297,7 +297,8 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
         "epochs_run_this_invocation": epochs_run,
         "test_clean_acc": float(final["clean_acc"]),
         # Warm training steps only (no tracing, validation, checkpoints or logging).
-        "train_images_per_second": timing["images_per_second"],
+        "train_images_per_second": reported_images_per_second(
+            timing, epochs_run * len(x_train), seconds),
         "train_timing": timing,
         "model_path": os.path.abspath(model_path),
         "provenance": prov.finish(),

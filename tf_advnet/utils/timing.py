@@ -168,6 +168,19 @@ class StepTimer(keras.callbacks.Callback):
         }
 
 
+def reported_images_per_second(summary, images, seconds):
+    """The warm-step images/s of `summary`; for a fit too short to have a warm step
+    (tiny test runs), `images` over the whole fit's `seconds`, tracing included, and
+    the summary says so (`includes_tracing`)."""
+    import math
+
+    ips = summary["images_per_second"]
+    summary["includes_tracing"] = not math.isfinite(ips)
+    if summary["includes_tracing"]:
+        ips = float(images / seconds) if seconds > 0 else float("nan")
+    return ips
+
+
 def time_fit(trainer, x, y, *, batch_size, steps, warmup_steps=1, callbacks=()):
     """Times `steps` warm training steps of a compiled trainer on (x, y) in one
     `fit` call (the data cycled as needed, `warmup_steps` more for tracing).
