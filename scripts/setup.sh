@@ -27,8 +27,9 @@ if [ "$have" != "$need" ] && [ "$have" != "$reqs_hash-1" ]; then
   else
     "$VENV/bin/python" -m pip install -q -r requirements.txt
   fi
-  # The package, editable, its version ranges checked against the exact pins.
-  "$VENV/bin/python" -m pip install -q -e . -c requirements.txt
+  # The package, editable, its version ranges checked against the exact pins
+  # (PYTHONWARNINGS: setuptools' advice on editable installs is not for users).
+  PYTHONWARNINGS=ignore "$VENV/bin/python" -m pip install -q -e . -c requirements.txt
   # cleverhans 4.0.0 pins nose/mnist/tensorflow-probability and other packages its
   # TF2 attacks never import; installing them would drag in incompatible versions.
   "$VENV/bin/python" -m pip install -q --no-deps cleverhans==4.0.0
