@@ -232,7 +232,8 @@ def markdown(res):
         f"classifier {a['classifier_macs_per_image'] / 1e6:.2f}M MACs per forward): "
         f"measured / analytic = {m['ratio_over_analytic']:.2f}.", "",
         f"Provenance: `{prov['command']}`, commit `{prov['commit'][:7]}`, "
-        f"{prov['device']['cpu_count']} CPU cores, {prov['started']}, wall "
+        f"{prov['device']['cpu_count']} CPU cores (load average "
+        f"{res.get('load_average_1min_at_end', '?')} at the end), {prov['started']}, wall "
         f"{prov['wall_time_s']} s; TensorFlow {prov['versions']['tensorflow']}.", ""]
     return "\n".join(lines)
 
@@ -249,6 +250,7 @@ def main():
     prov = Provenance(seed=0, preset="cpu", argv=sys.argv)
     warm, repeats = (4, 3) if args.quick else (12, 7)
     res = run(args.batch, args.width, 10, warm, repeats)
+    res["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)  # other processes
     res["provenance"] = prov.finish()
     write_json(args.out, res)
     md = markdown(res)
