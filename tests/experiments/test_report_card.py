@@ -127,8 +127,9 @@ def test_presets_and_rows():
     assert (paper.dataset, paper.model, paper.square_queries) == ("cifar10",
                                                                   "wide_resnet", 5000)
     assert abs(paper.eps - 8 / 255) < 1e-9
+    # AutoAttack's standard version, in its order, at its own budgets.
     assert strong_specs(cpu) == ("apgd100:restarts=1", "apgdt100:targets=9,restarts=1",
-                                 "square1000")
+                                 "fabt100:targets=9,restarts=1", "square5000")
     assert paper_specs(cpu, "deepdefense")[1] == "deepfool_inf:eps=0.1"
     # A fine-tuned row brings the standard row it starts from.
     assert card("cpu", "synthetic", {"rows": ("l2lda",)}).rows == ("standard", "l2lda")

@@ -14,7 +14,7 @@ from tf_advnet.eval.report import pct
 from tf_advnet.runs.report_card import LABELS
 from tf_advnet.utils.provenance import write_json
 
-SHORT = {"apgd": "APGD-CE", "apgdt": "APGD-T", "square": "Square"}
+SHORT = {"apgd": "APGD-CE", "apgdt": "APGD-T", "fabt": "FAB-T", "square": "Square"}
 
 
 _pct = functools.partial(pct, digits=1)
@@ -28,8 +28,10 @@ def _family(spec):
 def card_table(results):
     """The card: one row per defence (Markdown)."""
     c = results["card"]
-    head = ("| Defence | Train (img/s; wall) | Clean | Paper's protocol | APGD-CE | "
-            "APGD-T | Square | Worst case | Checks fired |")
+    # The strong columns follow the specs the card ran (cards before FAB-T have three).
+    specs = next(iter(results["rows"].values()))["strong_protocol"]["specs"]
+    head = ("| Defence | Train (img/s; wall) | Clean | Paper's protocol | "
+            + "".join(f"{_family(s)} | " for s in specs) + "Worst case | Checks fired |")
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
     for row, r in results["rows"].items():
         b = r["budget"]
