@@ -24,8 +24,34 @@
 # This notebook trains D1 against the MNIST generator G0 with `model.fit` on real MNIST
 # digits (eps = 0.3, the paper's MNIST budget). It shows G's perturbations and compares
 # the adversarial network C with a standard model A under FGS, PGD and G's own attack.
+#
+# The outputs stored with this notebook were produced by `python notebooks/sync.py
+# --execute` at the tiny setting that CI runs (`TF_ADVNET_NOTEBOOK_TINY=1`: 256
+# training and 64 test images, one epoch, one generator step; the full setting is
+# 4,000 / 500 images, 5 epochs, 5 steps), so they show what each cell prints and
+# draws, not the paper's numbers.
 
-# %% [setup]
+# %% tags=["colab-setup"]
+# On Colab: fetch tf_advnet and install its pinned requirements (skipped elsewhere).
+# REPO comes from pyproject.toml ([project.urls] Repository) through
+# notebooks/sync.py; set TF_ADVNET_REPO to use your fork instead.
+import os
+import subprocess
+import sys
+
+REPO = os.environ.get("TF_ADVNET_REPO", "https://github.com/tf-advnet/tf_advnet")
+if "google.colab" in sys.modules:
+    if not os.path.isdir("tf_advnet_src"):
+        subprocess.run(["git", "clone", "-q", REPO, "tf_advnet_src"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r",
+                    "tf_advnet_src/requirements.txt"], check=True)
+    sys.path.insert(0, os.path.abspath("tf_advnet_src"))
+else:  # a local checkout: the repository root is one level up
+    sys.path.insert(0, os.path.abspath(".."))
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+from tf_advnet.utils.cli import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow()  # TensorFlow's C++ start-up lines would fill the first output
 
 # %%
 import keras

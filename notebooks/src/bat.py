@@ -9,8 +9,34 @@
 # label gradient -log p_k (LA, Eq. 13-14), with the budget eps_y of Eq. (18). The
 # batch holds only perturbed pairs. This notebook shows the labels, trains R-MC-LA
 # with `model.fit` and evaluates it with the paper's CE and CW PGD attacks.
+#
+# The outputs stored with this notebook were produced by `python notebooks/sync.py
+# --execute` at the tiny setting that CI runs (`TF_ADVNET_NOTEBOOK_TINY=1`: 2,000
+# training and 200 test images, one epoch; the full setting is 60,000 / 1,000 images
+# and 3 epochs), so they show what each cell prints and draws, not the paper's
+# numbers.
 
-# %% [setup]
+# %% tags=["colab-setup"]
+# On Colab: fetch tf_advnet and install its pinned requirements (skipped elsewhere).
+# REPO comes from pyproject.toml ([project.urls] Repository) through
+# notebooks/sync.py; set TF_ADVNET_REPO to use your fork instead.
+import os
+import subprocess
+import sys
+
+REPO = os.environ.get("TF_ADVNET_REPO", "https://github.com/tf-advnet/tf_advnet")
+if "google.colab" in sys.modules:
+    if not os.path.isdir("tf_advnet_src"):
+        subprocess.run(["git", "clone", "-q", REPO, "tf_advnet_src"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r",
+                    "tf_advnet_src/requirements.txt"], check=True)
+    sys.path.insert(0, os.path.abspath("tf_advnet_src"))
+else:  # a local checkout: the repository root is one level up
+    sys.path.insert(0, os.path.abspath(".."))
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+from tf_advnet.utils.cli import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow()  # TensorFlow's C++ start-up lines would fill the first output
 
 # %%
 import keras

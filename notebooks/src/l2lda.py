@@ -35,8 +35,34 @@
 # classifier with L2L-DA through `model.fit`, shows the recursive trajectories for two
 # z samples, and compares the plain and L2L-DA models under FGSM, PGD10 and the L2L-DA
 # attack at eps = 0.3.
+#
+# The outputs stored with this notebook were produced by `python notebooks/sync.py
+# --execute` at the tiny setting that CI runs (`TF_ADVNET_NOTEBOOK_TINY=1`: 128
+# training and 16 test images, one epoch each, generator width 4, T = 3; the full
+# setting is 2,000 / 200 images, 5 and 2 epochs, width 16, T = 10), so they show
+# what each cell prints and draws, not the paper's numbers.
 
-# %% [setup]
+# %% tags=["colab-setup"]
+# On Colab: fetch tf_advnet and install its pinned requirements (skipped elsewhere).
+# REPO comes from pyproject.toml ([project.urls] Repository) through
+# notebooks/sync.py; set TF_ADVNET_REPO to use your fork instead.
+import os
+import subprocess
+import sys
+
+REPO = os.environ.get("TF_ADVNET_REPO", "https://github.com/tf-advnet/tf_advnet")
+if "google.colab" in sys.modules:
+    if not os.path.isdir("tf_advnet_src"):
+        subprocess.run(["git", "clone", "-q", REPO, "tf_advnet_src"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r",
+                    "tf_advnet_src/requirements.txt"], check=True)
+    sys.path.insert(0, os.path.abspath("tf_advnet_src"))
+else:  # a local checkout: the repository root is one level up
+    sys.path.insert(0, os.path.abspath(".."))
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+from tf_advnet.utils.cli import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow()  # TensorFlow's C++ start-up lines would fill the first output
 
 # %%
 import keras
