@@ -278,6 +278,9 @@ def test_randomised_attack_on_two_replicas_is_reproducible(attack_setup,
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     assert np.abs(a - x).max() <= 0.05 + 1e-6
+    unseeded = run_attack(attack, model_fn, x, y, batch_size=8, seed=None,
+                          strategy=two_cpu_strategy)  # TF's global RNG per shard
+    assert unseeded.shape == x.shape and np.abs(unseeded - x).max() <= 0.05 + 1e-6
 
 
 def test_replicated_copies_a_one_device_model(attack_setup, two_cpu_strategy):
