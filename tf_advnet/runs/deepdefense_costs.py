@@ -5,9 +5,9 @@ The metrics of Table 1 stay as they are; only the images/s are measured again, w
 batch of every row: the reference's standard training from scratch, and Parseval,
 DeepFool-AT (a plain step on its DeepFool training set, timed here on the clean
 images: the cost does not depend on the pixels), DeepDefense and clean fine-tuning
-from the reference model (trained again from its recorded config, or reused). The
-plain fine-tuning step is timed first and last, around the others, so a change of
-machine load shows as a gap between its two runs. The JSON keeps the superseded
+from the reference model (trained again from its recorded config, or reused). Each
+trainer is traced once, then every row is timed in each of a few interleaved rounds
+(median kept), so a change of machine load hits every row alike. The JSON keeps the superseded
 numbers and the measurement's own provenance under "cost_measurement", and the
 Markdown is rendered again from it.
 
@@ -39,35 +39,32 @@ def config_from_dict(d):
         seed=d["seed"], preset=d["preset"]).validate()
 
 
-def _time_reference(cfg, x, y, steps):
+def _reference_trainer(cfg, x, y, steps):
     from tf_advnet.runs import common
     from tf_advnet.runs.train import build_classifier, build_trainer, compile_trainer
-    from tf_advnet.utils.timing import time_fit
 
     common.set_seed(cfg.seed)
     clf = build_classifier(cfg, tuple(x.shape[1:]), int(y.max()) + 1)
-    trainer = compile_trainer(build_trainer(cfg, clf, steps), cfg, steps)
-    return time_fit(trainer, x, y, batch_size=cfg.data.batch_size, steps=steps)
+    return compile_trainer(build_trainer(cfg, clf, steps), cfg, steps)
 
 
-def _time_finetune(cfg, reference_path, x, y, steps):
+def _finetune_trainer(cfg, reference_path, steps):
     from tf_advnet.runs import common
     from tf_advnet.runs.deepdefense import _compiled_trainer
-    from tf_advnet.utils.timing import time_fit
 
     common.set_seed(cfg.seed)
-    _, trainer = _compiled_trainer(cfg, reference_path, steps)
-    return time_fit(trainer, x, y, batch_size=cfg.data.batch_size, steps=steps)
+    return _compiled_trainer(cfg, reference_path, steps)[1]
 
 
 def remeasure(results_path, *, work_dir="runs/deepdefense", plain_steps=PLAIN_STEPS,
-              deepdefense_steps=None, argv=None, progress=print):
+              deepdefense_steps=None, rounds=3, argv=None, progress=print):
     """Re-times every row of results_path's cost table; rewrites the JSON and the
     Markdown next to it. Returns the updated results dict."""
     from tf_advnet.runs import common
     from tf_advnet.runs.deepdefense_report import write_report
     from tf_advnet.runs.train import train
     from tf_advnet.utils.provenance import Provenance
+    from tf_advnet.utils.timing import time_fit
 
     with open(results_path) as f:
         res = json.load(f)
@@ -80,19 +77,22 @@ def remeasure(results_path, *, work_dir="runs/deepdefense", plain_steps=PLAIN_ST
                     progress=progress, verbose=0)
     x, y = common.load_split(ref_cfg.data, "train")
 
-    order = ["clean", "reference", "parseval", "deepfool_at", "deepdefense", "clean"]
+    # Every trainer is built once; then `rounds` rounds time each in turn, so a
+    # change of machine load hits every row alike; a row's number is its median.
+    order = ["clean", "reference", "parseval", "deepfool_at", "deepdefense"]
+    trainers = {m: _reference_trainer(ref_cfg, x, y, plain_steps) if m == "reference"
+                else _finetune_trainer(cfgs[m], ref_run["model_path"], plain_steps)
+                for m in order}
     runs = {m: [] for m in order}
-    for m in order:
-        steps = dd_steps if m == "deepdefense" else plain_steps
-        progress(f"[deepdefense costs] {res['dataset']}/{res['model']}: {steps} warm "
-                 f"{m} steps")
-        if m == "reference":
-            out = _time_reference(ref_cfg, x, y, steps)
-        else:
-            out = _time_finetune(cfgs[m], ref_run["model_path"], x, y, steps)
-        progress(f"  {out['images_per_second']:.0f} images/s "
-                 f"(tracing steps {out['trace_steps_seconds']:.1f} s)")
-        runs[m].append(out)
+    for r in range(rounds):
+        for m in order:
+            steps = max(1, (dd_steps if m == "deepdefense" else plain_steps) // rounds)
+            out = time_fit(trainers[m], x, y, batch_size=cfgs[m].data.batch_size,
+                           steps=steps)
+            progress(f"[deepdefense costs] {res['dataset']}/{res['model']} round {r + 1}: "
+                     f"{steps} warm {m} steps, {out['images_per_second']:.0f} images/s "
+                     f"(tracing steps {out['trace_steps_seconds']:.1f} s)")
+            runs[m].append(out)
 
     def ips(m):
         return statistics.median(r["images_per_second"] for r in runs[m])
@@ -114,9 +114,9 @@ def remeasure(results_path, *, work_dir="runs/deepdefense", plain_steps=PLAIN_ST
         "slowdown": plain / dd}
     res["cost_measurement"] = {
         "method": "tf_advnet.runs.deepdefense_costs: warm steps of each row's trainer "
-                  "and batch (tf_advnet.utils.timing.time_fit), one process, the plain "
-                  "fine-tuning step timed first and last",
-        "steps": {"plain": plain_steps, "deepdefense": dd_steps},
+                  "and batch (tf_advnet.utils.timing.time_fit), one process, every row "
+                  "timed in each of `rounds` interleaved rounds, the median kept",
+        "steps": {"plain": plain_steps, "deepdefense": dd_steps}, "rounds": rounds,
         "runs": runs,
         "superseded": superseded,
         # Other processes on the machine slow every row alike; the ratios hold.
@@ -139,10 +139,11 @@ def main(argv=None):
     p.add_argument("--work_dir", default="runs/deepdefense")
     p.add_argument("--plain_steps", type=int, default=PLAIN_STEPS)
     p.add_argument("--deepdefense_steps", type=int, default=None)
+    p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args(argv)
     for path in args.results:
         res = remeasure(path, work_dir=args.work_dir, plain_steps=args.plain_steps,
-                        deepdefense_steps=args.deepdefense_steps,
+                        deepdefense_steps=args.deepdefense_steps, rounds=args.rounds,
                         argv=["-m", "tf_advnet.runs.deepdefense_costs"]
                         + list(sys.argv[1:] if argv is None else argv))
         st = res["step_throughput"]
