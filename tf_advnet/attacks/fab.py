@@ -14,10 +14,10 @@ it linearises the decision boundary: for each class `k != y`,
     f_k(x_i) - f_y(x_i) + <grad(f_k - f_y)(x_i), z - x_i> = 0,
 
 and keeps the class `k` whose hyperplane is nearest in the `p`-norm,
-`|f_k - f_y| / ||grad(f_k - f_y)||_q` (`q` the dual norm; Eq. 4). FAB-T uses
+`|f_k - f_y| / ||grad(f_k - f_y)||_q` (`q` the dual norm). FAB-T uses
 one hyperplane only, that of the target class `t`. With `P(v)` the projection
 of `v` onto that hyperplane intersected with `B` (`_project`) and
-`d_1 = P(x_i) - x_i`, `d_2 = P(x) - x` (Eq. 8-9):
+`d_1 = P(x_i) - x_i`, `d_2 = P(x) - x` (`attack_single_run` in `fab_base.py`):
 
     alpha   = min(||d_1|| / (||d_1|| + ||d_2||), alpha_max)
     x_{i+1} = clip((1 - alpha)(x_i + eta d_1) + alpha (x + eta d_2))
