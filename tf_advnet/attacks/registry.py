@@ -75,7 +75,9 @@ _ALLOWED_OPTS = {
 }
 HELP = ("fgsm, fgm_l2, pgd<K>[_l2], cwpgd<K>, mim<K>, cw<K>[_inf], deepfool[_inf], noise, "
         "apgd<K>[_l2], apgddlr<K>[_l2], apgdt<K>[_l2], square<K>[_l2], fab<K>[_l2], "
-        "fabt<K>[_l2] with optional ':key=value,...' (e.g. pgd100:step=eps/12,restarts=2), "
+        "fabt<K>[_l2] with optional ':key=value,...' (e.g. pgd100:step=eps/12,restarts=2; "
+        "square<K> is AutoAttack's Square, p=0.8 with fixed halving points, resc=1 "
+        "rescales them to K; pgd/cwpgd/mim count any fooling iterate, any=0 the last), "
         "or 'strong' (AutoAttack's standard version: apgd100, apgdt100, fabt100, "
         "square5000) or 'plus' (its plus version: apgd100 and apgddlr100 with 5 restarts, "
         "fab100 with 5, square5000, apgdt100, fabt100)")
