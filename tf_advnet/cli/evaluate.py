@@ -6,11 +6,15 @@ r"""Evaluate saved classifiers under an attack list.
 
 Several models: --model_path=std=runs/a/model.keras,adv=runs/b/model.keras
 (add --transfer for the surrogate x target matrix). A strong, honest evaluation:
---attacks=strong (APGD-CE, APGD-T with 9 targets, Square with 5,000 queries) --checks
-(the gradient-masking checks, each with its reason).
+--attacks=strong (AutoAttack's standard version: APGD-CE, APGD-T and FAB-T with 9
+targets, Square with 5,000 queries; --attacks=plus for its plus version) --checks (the
+gradient-masking checks, each with its reason). --strategy=mirrored splits every attack
+batch over the local GPUs; --strategy=multi_worker over a cluster (BUILD.md).
+
 """
 
 from tf_advnet.cli._command import Command
+from tf_advnet.configs.base import STRATEGIES
 from tf_advnet.errors import UserError
 
 COMMAND = Command("evaluate", __doc__)
@@ -32,6 +36,8 @@ _BATCH = C.integer("batch_size", 250, "attack batch size")
 _SEED = C.integer("seed", 0, "seed of random starts")
 _DATA_DIR = C.string("data_dir", None, "local data directory")
 _OUT = C.string("out_dir", "results/eval", "output directory")
+_STRATEGY = C.enum("strategy", "default", STRATEGIES,
+                   "tf.distribute strategy the attack batches are split over")
 
 
 def _parse_models(text):
@@ -51,6 +57,10 @@ def _parse_models(text):
 
 
 def main():
+    from tf_advnet.runs import common
+
+    # A multi-worker strategy must exist before any other TensorFlow op runs.
+    strategy = common.get_strategy(_STRATEGY.value)
     from tf_advnet.configs import DataConfig, EvalConfig
     from tf_advnet.data import DATASET_NAMES
     from tf_advnet.errors import check_choice, check_range
@@ -67,7 +77,9 @@ def main():
                     batch_size=_BATCH.value,
                     eps_grid=tuple(round(_EPS.value * f, 6) for f in (0, .25, .5, 1, 1.5, 2)),
                     steps_grid=positive_ints("steps_grid", _STEPS_GRID.value))
-    evaluate(_parse_models(_MODELS.value), data, ev, _OUT.value, metrics=_METRICS.value,
-             transfer=_TRANSFER.value, eps_ref_from=_EPS_REF_FROM.value,
-             seed=_SEED.value, preset="custom", checks=_CHECKS.value)
-    print(f"wrote {_OUT.value}/eval.json, eval.md, acc_vs_eps.png, acc_vs_steps.png")
+    out_dir = common.task_dir(strategy, _OUT.value)
+    with strategy.scope():  # the evaluator splits attack batches over its replicas
+        evaluate(_parse_models(_MODELS.value), data, ev, out_dir, metrics=_METRICS.value,
+                 transfer=_TRANSFER.value, eps_ref_from=_EPS_REF_FROM.value,
+                 seed=_SEED.value, preset="custom", checks=_CHECKS.value)
+    print(f"wrote {out_dir}/eval.json, eval.md, acc_vs_eps.png, acc_vs_steps.png")
