@@ -37,7 +37,7 @@ def test_every_row_is_trained_evaluated_and_reported(tiny):
         assert len(paper["specs"]) == len(PAPER_PROTOCOL[row])
         strong = r["strong_protocol"]["acc"]
         assert [s.rstrip("0123456789").split(":")[0].rstrip("0123456789")
-                for s in strong] == ["apgd", "apgdt", "square"]
+                for s in strong] == ["apgd", "apgdt", "fabt", "square"]
         columns = list(paper["acc"].values()) + list(strong.values())
         # The worst case is per example: never above any column, nor above either
         # protocol's own worst case, nor above clean accuracy.
