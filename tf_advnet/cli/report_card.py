@@ -1,4 +1,4 @@
-"""One report card for every defence: each paper's protocol beside APGD and Square.
+"""One report card for every defence: each paper's protocol beside AutoAttack's.
 
   tf-advnet report-card --preset=cpu --dataset=fashion_mnist
   tf-advnet report-card --preset=cpu --dataset=mnist_5k --set dd_lambda=5
@@ -7,7 +7,7 @@
 Trains standard, PGD-AT, BAT, the adversarial network, L2L-DA, PGN and DeepDefense on
 one architecture, data set and eps under runs/report_card/<dataset>/ (kill and rerun
 to resume: trained rows are reused and each evaluation resumes from its saved state),
-evaluates each under its paper's attacks, APGD-CE, APGD-T, Square and the
+evaluates each under its paper's attacks, APGD-CE, APGD-T, FAB-T, Square and the
 gradient-masking checks, and writes results/report_card/<dataset>/
 (report_card.json, report_card.md). `--readme` also refreshes the README's table.
 `--set` reaches every field of the card (tf_advnet/runs/report_card.py, Card).
