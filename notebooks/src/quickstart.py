@@ -118,9 +118,9 @@ assert results["pgd_at"]["attacks"]["pgd10"]["acc"] > results["standard"]["attac
 
 # %% [markdown]
 # ## A strong, honest evaluation
-# Papers often evaluate with their own, weaker attacks. `strong` is APGD-CE, APGD-T
-# (targeted DLR over 9 classes) and Square (score-based, gradient-free) in the spirit
-# of AutoAttack (Croce & Hein 2020). `evaluate_ensemble` keeps a per-example "still
+# Papers often evaluate with their own, weaker attacks. `strong` is AutoAttack's
+# standard version (Croce & Hein 2020): APGD-CE, APGD-T (targeted DLR over 9 classes),
+# FAB-T (targeted minimal perturbation) and Square (score-based, gradient-free). `evaluate_ensemble` keeps a per-example "still
 # robust" flag: with `standalone=True` every attack runs on every clean-correct image
 # (so each column is its own accuracy), otherwise only on the survivors; `state_path`
 # makes a long evaluation resumable. The gradient-masking checks (Athalye et al. 2018;
