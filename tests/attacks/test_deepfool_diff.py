@@ -285,14 +285,16 @@ def _deepdefense_loss(delta_fn, model, x, y, lam=15.0, c=25.0, d=5.0):
     return ce + lam * tf.reduce_mean(regulariser_terms(r, correct, c=c, d=d)), delta
 
 
-@pytest.mark.parametrize("name,num_iter,linearize_at", [
-    ("deepdefense_mlp", 5, "overshoot"),    # stops after 3 steps
-    ("deepdefense_mlp", 5, "sum"),
-    ("deepdefense_lenet", 5, "overshoot"),  # runs all 5 steps
-    ("deepdefense_lenet", 2, "overshoot"),
-    ("deepdefense_lenet", 5, "sum"),        # stops after 4 steps
+@pytest.mark.parametrize("name,num_iter,linearize_at,compact", [
+    ("deepdefense_mlp", 5, "overshoot", True),    # stops after 3 steps
+    ("deepdefense_mlp", 5, "sum", True),
+    ("deepdefense_mlp", 5, "overshoot", False),
+    ("deepdefense_lenet", 5, "overshoot", True),  # runs all 5 steps
+    ("deepdefense_lenet", 2, "overshoot", True),
+    ("deepdefense_lenet", 5, "sum", True),        # stops after 4 steps
+    ("deepdefense_lenet", 5, "sum", False),
 ])
-def test_compiled_loop_matches_reference(name, num_iter, linearize_at):
+def test_compiled_loop_matches_reference(name, num_iter, linearize_at, compact):
     """Same Delta and same gradient of the DeepDefense loss (float64, within 1e-5) as
     the unrolled K-times-repeated-batch implementation, with correctly and wrongly
     classified samples, whether the loop stops early or not; the loop is run
@@ -312,7 +314,8 @@ def test_compiled_loop_matches_reference(name, num_iter, linearize_at):
         return loss, delta, tape.gradient(loss, model.trainable_weights)
 
     ref_loss, ref_delta, ref_grads = grads(_reference_deepfool)
-    loss, delta, new_grads = tf.function(lambda: grads(differentiable_deepfool))()
+    loss, delta, new_grads = tf.function(lambda: grads(
+        lambda *a, **k: differentiable_deepfool(*a, compact=compact, **k)))()
     np.testing.assert_allclose(delta.numpy(), ref_delta.numpy(), rtol=1e-5,
                                atol=1e-5 * float(tf.reduce_max(tf.abs(ref_delta))))
     np.testing.assert_allclose(float(loss), float(ref_loss), rtol=1e-5)
@@ -323,9 +326,10 @@ def test_compiled_loop_matches_reference(name, num_iter, linearize_at):
 
 
 def test_forward_passes_and_early_exit():
-    """Eagerly, every forward pass sees the batch itself (not K copies): per step one
-    at the linearisation point and one stop test (none after the last step), and the
-    loop stops once every sample is fooled, with the unrolled loop's Delta."""
+    """Eagerly: per step one forward pass at the linearisation point and one stop test
+    (none after the last step), each over the samples still active only (never K
+    copies of the batch); the loop stops once every sample is fooled, with the
+    unrolled loop's Delta."""
     model = _float64_model("deepdefense_mlp", seed=11)
     x = tf.constant(np.random.default_rng(13).uniform(size=(12, 16, 16, 1)))
     fn = lambda v: model(v, training=False)  # noqa: E731
@@ -333,9 +337,11 @@ def test_forward_passes_and_early_exit():
     delta = differentiable_deepfool(counting, x, num_iter=50, norm_eps=0.0)
     assert counting.batches[0] == 1  # the number of classes
     passes = counting.batches[1:]
-    assert set(passes) == {12}
     steps = len(passes) // 2
     assert len(passes) == 2 * steps and 1 < steps < 50
+    lin, stop = passes[0::2], passes[1::2]
+    assert lin[0] == 12 and lin == stop
+    assert all(a >= b for a, b in zip(lin[:-1], lin[1:])) and lin[-1] < 12
     pred0 = tf.argmax(fn(x), 1).numpy()
     assert np.all(tf.argmax(fn(x + delta), 1).numpy() != pred0)
     ref = _reference_deepfool(fn, x, num_iter=steps + 2, norm_eps=0.0)
@@ -343,6 +349,28 @@ def test_forward_passes_and_early_exit():
     counting.batches.clear()
     differentiable_deepfool(counting, x, num_iter=1)
     assert counting.batches == [1, 12]
+
+
+def test_uncompacted_loop_under_xla():
+    """compact=False (whole batch, masks) under jit_compile=True: the same value and
+    weight gradient as without XLA."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, "relu"),
+                              keras.layers.Dense(5)])
+    fn = lambda v: model(v, training=False)  # noqa: E731
+    x = tf.random.uniform((16, 12), seed=1)
+
+    def value_and_grad(v):
+        with tf.GradientTape() as tape:
+            r, _ = deepdefense_ratio(fn, v, num_iter=5, compact=False)
+            loss = tf.reduce_mean(r)
+        return loss, tape.gradient(loss, model.trainable_weights)
+
+    plain = tf.function(value_and_grad)(x)
+    xla = tf.function(value_and_grad, jit_compile=True)(x)
+    np.testing.assert_allclose(float(xla[0]), float(plain[0]), rtol=1e-5)
+    for a, b in zip(xla[1], plain[1]):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
 
 
 def _kinked(v):

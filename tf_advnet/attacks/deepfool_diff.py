@@ -37,14 +37,17 @@ accumulate `inputs_perturbed` without it). The two agree when `overshoot = 0`.
 Constants for the outer gradient: the argmin index and the stop masks (as the ReLU
 masks and pool switches are, automatically). The loop is a `tf.while_loop` of at most
 `num_iter` steps that stops once no sample is active, the official code's rule
-(`if np.all(self.fooled): break`); a stopped sample's steps are zero, so stopping the
-loop early changes neither Delta nor its gradient. It traces once inside
-`tf.function`.
+(`if np.all(self.fooled): break`), and each step computes only the samples still
+active (gathered, their steps scattered back): a stopped sample's steps are zero, so
+neither stopping the loop early nor leaving stopped samples out changes Delta or its
+gradient (`compact=False` computes the whole batch with masks instead, for XLA: see
+the argument). It traces once inside `tf.function`.
 
-Cost per step: one forward pass at `p` and K backward passes from it (K = number of
-classes; a persistent inner tape gives the K input-gradient rows of the batch
-Jacobian), plus one forward pass without gradient at the stop-test point (skipped
-after the last step). The outer gradient differentiates through these.
+Cost per step, on the b samples still active: one forward pass at `p` and K backward
+passes from it (K = number of classes; a persistent inner tape gives the K
+input-gradient rows of the batch Jacobian), plus one forward pass without gradient at
+the stop-test point (skipped after the last step). The outer gradient differentiates
+through these.
 
 Example:
 
@@ -100,7 +103,8 @@ def _predict(model_fn, p):
 
 
 def differentiable_deepfool(model_fn, x, y=None, *, num_iter=5, overshoot=0.02,
-                            norm_eps=DEFAULT_NORM_EPS, linearize_at="overshoot"):
+                            norm_eps=DEFAULT_NORM_EPS, linearize_at="overshoot",
+                            compact=True):
     """DeepDefense's DeepFool perturbation Delta_x, differentiable w.r.t. weights.
 
     Call it under the outer `tf.GradientTape` that should see the weights.
@@ -119,6 +123,11 @@ def differentiable_deepfool(model_fn, x, y=None, *, num_iter=5, overshoot=0.02,
       norm_eps: >= 0, added to every entry of w_k inside its norm.
       linearize_at: "overshoot" (linearise at x + Delta) or "sum" (at x + sum of the
         steps, as the official code); see the module docstring.
+      compact: compute each step on the still-active samples only (True), or on the
+        whole batch with stopped samples masked (False). Same Delta and gradient;
+        True is faster, False is the form to use under XLA (`jit_compile=True`),
+        which compiles the dynamic-size gather of True but was seen to give wrong
+        weight gradients with it.
 
     Returns:
       Delta, a tensor like `x` (same dtype).
@@ -149,42 +158,60 @@ def differentiable_deepfool(model_fn, x, y=None, *, num_iter=5, overshoot=0.02,
     num_classes = int(model_fn(x[:1]).shape[-1])
 
     def body(i, r_tot, active, l_hat):
-        p = x + lin_scale * tf.reshape(r_tot, tf.shape(x))
+        # Only the active samples are computed: a stopped sample's steps are zero
+        # (the official code computes and masks them), so leaving them out changes
+        # neither Delta nor its gradient.
+        if compact:
+            idx = tf.cast(tf.where(active)[:, 0], tf.int32)
+            x_a, r_a, active_a = tf.gather(x, idx), tf.gather(r_tot, idx), None
+        else:
+            x_a, r_a, active_a = x, r_tot, active
+        shape_a = tf.shape(x_a)
+        p = x_a + lin_scale * tf.reshape(r_a, shape_a)
         logits, jac = _logits_and_jacobian(model_fn, p, num_classes, dtype)
         pred = tf.argmax(logits, axis=-1, output_type=tf.int32)
         # The first step runs at x: its prediction is l_hat.
-        l_hat = tf.where(tf.equal(i, 0), pred, l_hat)
-        target = l_hat if labels is None else labels
-        correct = tf.equal(l_hat, target)
+        l_hat_a = tf.where(tf.equal(i, 0), pred,
+                           tf.gather(l_hat, idx) if compact else l_hat)
+        target = l_hat_a if labels is None else (
+            tf.gather(labels, idx) if compact else labels)
+        correct = tf.equal(l_hat_a, target)
         # Reference label and candidates, per example.
-        ref = tf.where(correct, l_hat, pred)
+        ref = tf.where(correct, l_hat_a, pred)
         onehot_ref = tf.one_hot(ref, num_classes, on_value=True, off_value=False)
         onehot_y = tf.one_hot(target, num_classes, on_value=True, off_value=False)
         candidates = tf.where(correct[:, None], tf.logical_not(onehot_ref), onehot_y)
         f_ref = tf.gather(logits, ref, batch_dims=1)
         g_ref = tf.gather(jac, ref, batch_dims=1)
-        f_diff = logits - f_ref[:, None]                      # (B, K)
-        w = jac - g_ref[:, None, :]                           # (B, K, D)
-        w_norm = safe_l2_norm_rows(w + e)                     # (B, K)
+        f_diff = logits - f_ref[:, None]                      # (b, K)
+        w = jac - g_ref[:, None, :]                           # (b, K, D)
+        w_norm = safe_l2_norm_rows(w + e)                     # (b, K)
         usable = tf.logical_and(candidates, w_norm > 0)
         safe_norm = tf.where(usable, w_norm, tf.ones_like(w_norm))
         dist = tf.where(usable, tf.abs(f_diff) / safe_norm,
                         tf.constant(np.inf, dtype))
         best = tf.stop_gradient(tf.argmin(dist, axis=1, output_type=tf.int32))
-        movable = tf.logical_and(
-            active, tf.math.is_finite(tf.gather(dist, best, batch_dims=1)))
+        movable = tf.math.is_finite(tf.gather(dist, best, batch_dims=1))
+        if not compact:
+            movable = tf.logical_and(active_a, movable)
         f_best = tf.abs(tf.gather(f_diff, best, batch_dims=1))
         n_best = tf.gather(safe_norm, best, batch_dims=1)
         w_best = tf.gather(w, best, batch_dims=1)
         step = (f_best / tf.square(n_best))[:, None] * w_best
-        mask = tf.stop_gradient(tf.cast(movable, dtype))[:, None]
-        r_tot = r_tot + mask * step
+        step = tf.stop_gradient(tf.cast(movable, dtype))[:, None] * step
+        if compact:
+            r_tot = tf.tensor_scatter_nd_add(r_tot, idx[:, None], step)
+            l_hat = tf.tensor_scatter_nd_update(l_hat, idx[:, None], l_hat_a)
+        else:
+            r_tot, l_hat = r_tot + step, l_hat_a
 
         def stop_test():
             # A stopped sample no longer moves, so its stop stays final.
-            new = _predict(model_fn, x + scale * tf.reshape(r_tot, tf.shape(x)))
-            going = tf.where(correct, tf.equal(new, l_hat), tf.not_equal(new, target))
-            return tf.logical_and(active, going)
+            new = _predict(model_fn, x_a + scale * tf.reshape(r_a + step, shape_a))
+            going = tf.where(correct, tf.equal(new, l_hat_a), tf.not_equal(new, target))
+            if compact:
+                return tf.scatter_nd(idx[:, None], going, tf.shape(active))
+            return tf.logical_and(active_a, going)
 
         active = tf.cond(i + 1 < num_iter, stop_test, lambda: active)
         return i + 1, r_tot, tf.stop_gradient(active), l_hat

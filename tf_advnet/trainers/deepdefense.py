@@ -112,7 +112,8 @@ class DeepDefenseTrainer(ClassifierTrainer):
         x_ref = x if self.input_mean is None else x - self.input_mean
         r, _ = deepdefense_ratio(self.classifier_fn, x, y, x_ref=x_ref,
                                  num_iter=self.num_iter, overshoot=self.overshoot,
-                                 norm_eps=self.norm_eps, linearize_at=self.linearize_at)
+                                 norm_eps=self.norm_eps, linearize_at=self.linearize_at,
+                                 compact=not self.jit_compile)
         return r
 
     def losses_on(self, x, y):
