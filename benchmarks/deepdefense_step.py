@@ -17,7 +17,9 @@ hits every row alike), median after an untimed warm-up:
 - `dd_step_before`: `DeepDefenseTrainer.train_step` with the unrolled implementation
   it replaced (`_reference_deepfool` of tests/attacks/test_deepfool_diff.py: u steps,
   each a forward and a backward pass over the batch repeated K times);
-- `dd_step_after`: `DeepDefenseTrainer.train_step` as shipped;
+- `dd_step_after`: `DeepDefenseTrainer.train_step` as shipped (one forward and K
+  backward passes per step, on the samples still active only, stopping once all are
+  fooled);
 - `reg_value`: the shipped regulariser alone (r for the batch, no outer gradient);
 - `reg_grad`: the gradient of lambda * mean R(r) w.r.t. the weights (shipped);
 - `reg_grad_output_gradients`, `reg_grad_batch_jacobian`: the same gradient with the K
@@ -36,6 +38,9 @@ pass of that computation at the plain model's backward/forward ratio
 (`forward_backward_weights` / F - 1), so the step's count is
 
     plain_step + F (clean prediction) + (n (F + K b) + (n - 1) F) * forward_backward_weights / F
+
+The count assumes every step runs on the whole batch; the shipped loop runs later
+steps on the still-active samples only, so it can come in below the count.
 
 The JSON holds every raw run, the step counts, the ratios before/after and
 measured/analytic, and provenance (command, commit, seed, versions, load average).
