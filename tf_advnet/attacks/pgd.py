@@ -306,7 +306,7 @@ def _l1_normalize(grad):
     return grad / tf.where(nonzero, mean, ones)
 
 
-@tf.function(autograph=False)
+@tf.function(autograph=False, reduce_retracing=True)
 def _attack_graph(
     model_fn, x, y, eps, step_size, num_steps, restarts, kappa, decay,
     clip_min, clip_max, seed, *, norm, loss, targeted, random_start,

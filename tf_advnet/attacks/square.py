@@ -291,7 +291,7 @@ def _positions(batch, limit, seed):
     )
 
 
-@tf.function(autograph=False)
+@tf.function(autograph=False, reduce_retracing=True)
 def _square_graph(
     model_fn, x, y, eps, max_queries, p_init, rescale, clip_min, clip_max,
     seed, *, norm, loss, use_predictions, record=False,
