@@ -174,15 +174,17 @@ def test_corrupt_latest_backup_falls_back_to_previous(tmp_path):
 
 
 def test_evaluate_strong_attacks_and_checks(trained, tmp_path):
-    """`--attacks=strong` expands to APGD-CE, APGD-T and Square; `--checks` adds the
-    gradient-masking checks, each with its reason, to the JSON and the Markdown."""
+    """`--attacks=strong` expands to AutoAttack's standard version (APGD-CE, APGD-T,
+    FAB-T, Square); `--checks` adds the gradient-masking checks, each with its reason,
+    to the JSON and the Markdown."""
     work, _ = trained
     proc = _run("evaluate.py", f"--model_path={work}/model.keras", "--dataset=synthetic",
                 "--test_limit=32", "--attacks=pgd5,strong", "--eps=0.1", "--checks",
                 "--steps_grid=1,2", f"--out_dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads((tmp_path / "eval.json").read_text())["models"]["model"]
-    assert list(res["attacks"]) == ["pgd5", "apgd100", "apgdt100:targets=9", "square5000"]
+    assert list(res["attacks"]) == ["pgd5", "apgd100", "apgdt100:targets=9",
+                                    "fabt100:targets=9", "square5000"]
     names = [c["name"] for c in res["checks"]]
     assert len(names) == 6 and all(c["reason"] for c in res["checks"])
     md = (tmp_path / "eval.md").read_text()

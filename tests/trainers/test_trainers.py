@@ -107,8 +107,11 @@ def _one_step(strategy, method):
 def test_mirrored_two_cpus_equals_one_device(method, two_cpu_strategy):
     single = _one_step(tf.distribute.get_strategy(), method)
     mirrored = _one_step(two_cpu_strategy, method)
+    # DeepDefense's regulariser divides by ||grad||, which is tiny on this toy: its
+    # weights reach ~1e15, where float32 sums in another order differ by ~2e-4.
+    rtol = 1e-3 if method == "deepdefense" else 1e-4
     for a, b in zip(single, mirrored):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-5)
 
 
 def test_pgd_at_eps_warmup_ramps_the_budget():

@@ -22,7 +22,7 @@ COMMANDS = {
     "reproduce": (None, "Reproduce one paper's tables and figures: reproduce <paper>, "
                         "paper in advnet | bat | deepdefense | l2lda | pgn."),
     "report-card": ("report_card", "One report card for every defence: each paper's "
-                                   "protocol beside APGD and Square."),
+                                   "protocol beside AutoAttack's."),
     "demo": ("demo", "The main job (README): standard vs PGD-AT vs BAT, then four "
                      "demo-sized paper studies."),
     "render": ("render", "Regenerate the Markdown (and plots) of a results directory "
