@@ -178,3 +178,21 @@ def test_unknown_field():
 
     with pytest.raises(UserError, match="unknown report card study field"):
         card("cpu", "synthetic", {"g_width": 3})
+
+
+def test_compare_table_puts_two_cards_side_by_side():
+    """Each row's numbers of both cards, before -> after, straight from the JSON."""
+    import copy
+    import pathlib
+
+    from tf_advnet.runs.report_card_report import compare_table
+
+    path = pathlib.Path(__file__).parents[2] / "results/report_card/mnist_5k/report_card.json"
+    after = json.loads(path.read_text())
+    before = copy.deepcopy(after)
+    before["rows"]["pgd_at"]["worst_case"] = 0.5
+    text = compare_table(before, after)
+    pgd = next(line for line in text.splitlines() if line.startswith("| PGD-AT"))
+    worst = 100 * after["rows"]["pgd_at"]["worst_case"]
+    assert pgd.endswith(f"| 50.0 -> {worst:.1f} |")
+    assert text.count("\n| ") == len(after["rows"])  # one line per row below the head

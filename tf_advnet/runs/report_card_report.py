@@ -160,3 +160,43 @@ def update_readme(readme_path, out_dir):
     with open(readme_path, "w") as f:
         f.write(text)
     return True
+
+
+def compare_table(before, after):
+    """Two cards of the same rows side by side (Markdown): each row's paper-protocol,
+    Square, strong and overall worst case, before -> after, in %."""
+
+    def square(r):
+        accs = [v for s, v in r["strong_protocol"]["acc"].items() if s.startswith("square")]
+        return min(accs) if accs else None
+
+    def cell(a, b):
+        return f"{_pct(a)} -> {_pct(b)}"
+
+    head = ("| Defence | Clean | Paper's protocol | Square | Strong protocol | Worst case |")
+    lines = [head, "|---" * (head.count("|") - 1) + "|"]
+    for row, b in after["rows"].items():
+        a = before["rows"].get(row)
+        if a is None:
+            continue
+        lines.append("| " + " | ".join([
+            LABELS[row], cell(a["clean"], b["clean"]),
+            cell(a["paper_protocol"]["worst_case"], b["paper_protocol"]["worst_case"]),
+            cell(square(a), square(b)),
+            cell(a["strong_protocol"]["worst_case"], b["strong_protocol"]["worst_case"]),
+            cell(a["worst_case"], b["worst_case"])]) + " |")
+    spec = " + ".join(next(iter(after["rows"].values()))["strong_protocol"]["specs"])
+    old = " + ".join(next(iter(before["rows"].values()))["strong_protocol"]["specs"])
+    return ("\n".join(lines) + f"\n\nBefore: strong = {old} (commit "
+            f"`{before['provenance'].get('commit', '?')[:7]}`); after: strong = {spec} "
+            f"(commit `{after['provenance'].get('commit', '?')[:7]}`).")
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 3:
+        raise SystemExit("usage: python -m tf_advnet.runs.report_card_report "
+                         "BEFORE/report_card.json AFTER/report_card.json")
+    with open(sys.argv[1]) as f1, open(sys.argv[2]) as f2:
+        print(compare_table(json.load(f1), json.load(f2)))
