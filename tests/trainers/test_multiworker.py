@@ -99,6 +99,14 @@ def _worker(out_path):
     say("evaluated")
     np.savez(out_path + ".tmp.npz", **results)
     os.replace(out_path + ".tmp.npz", out_path)
+    # Stay up until every peer has its results: a worker that exits while a peer
+    # still receives its last collective's buffers aborts that peer ("Socket closed").
+    peers = [os.path.join(os.path.dirname(out_path), f"worker{i}.npz")
+             for i in range(strategy.num_replicas_in_sync)]
+    wait_until = time.monotonic() + 60
+    while not all(map(os.path.exists, peers)) and time.monotonic() < wait_until:
+        time.sleep(0.2)
+    say("peers done")
     sys.stdout.flush()
     sys.stderr.flush()
     # Skip interpreter teardown: gRPC server threads can outlive the peer and hang it.
