@@ -66,3 +66,16 @@ def test_callable_dies_with_its_model():
     del model
     gc.collect()
     assert ref() is None  # neither the callable nor predict's cache keeps it alive
+
+
+def test_predict_float64_input_shares_the_float32_trace():
+    """numpy arithmetic yields float64 arrays; predict casts them, so they reuse the
+    float32 trace (one for the first shape, one relaxed for every other)."""
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    fn = as_model_fn(model)
+    x = np.random.default_rng(0).random((300, 4))
+    labels = predict(fn, x.astype(np.float32), 250)
+    for dtype in (np.float64, np.float32, np.float64):
+        np.testing.assert_array_equal(predict(fn, x.astype(dtype), 250), labels)
+        predict(fn, x[:130].astype(dtype), 250)
+    assert robustness._PREDICT_FNS[model].experimental_get_tracing_count() == 2

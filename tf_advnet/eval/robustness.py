@@ -96,6 +96,9 @@ _PREDICT_FNS = weakref.WeakKeyDictionary()
 
 def predict(model_fn, x, batch_size=256):
     """Predicted labels (int64) of `model_fn` on array x."""
+    x = np.asarray(x)
+    if x.dtype.kind == "f" and x.dtype != np.float32:
+        x = x.astype(np.float32)  # float64 arrays (numpy arithmetic) would trace again
     key = model_fn.model if isinstance(model_fn, InferenceFn) else model_fn
     try:
         fn = _PREDICT_FNS.get(key)
