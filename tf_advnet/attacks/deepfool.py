@@ -66,6 +66,8 @@ inside an outer tape and is left to the DeepDefense trainer.
 """
 
 import collections
+import functools
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -78,6 +80,7 @@ from tf_advnet.attacks._validation import as_labels, check, check_in_box
 # is on, the iterates can converge to a point *on* the boundary and never
 # cross it: the overshoot multiplies steps that shrink to zero.
 _STEP_SLACK = 1e-4
+_LOOPS = weakref.WeakKeyDictionary()
 
 
 class DeepFoolResult(
@@ -102,7 +105,30 @@ class DeepFoolResult(
     __slots__ = ()
 
 
-@tf.function(reduce_retracing=True)
+def _compiled_loop(model_fn):
+    """One compiled `_deepfool_loop` per `model_fn`, held as long as `model_fn` lives.
+
+    tf.function counts traces per Python function's code, so one module-level function
+    serving several models (a study evaluates many) warns of retracing although each
+    model is traced only for its shapes; a `functools.partial` per model is counted on
+    its own. A callable that cannot be weakly referenced is compiled for this call.
+    """
+    try:
+        fn = _LOOPS.get(model_fn)
+    except TypeError:
+        fn = None
+    if fn is None:
+        try:
+            ref = weakref.ref(model_fn)
+            fn = tf.function(functools.partial(_deepfool_loop, lambda x: ref()(x)),
+                             reduce_retracing=True)
+            _LOOPS[model_fn] = fn
+        except TypeError:
+            fn = tf.function(functools.partial(_deepfool_loop, model_fn),
+                             reduce_retracing=True)
+    return fn
+
+
 def _deepfool_loop(model_fn, x, labels, others, overshoot, max_iter,
                    clip_min, clip_max, norm, clip_lo, clip_hi):
     """The DeepFool iterations (see the module docstring).
@@ -247,8 +273,8 @@ def deepfool(model_fn, x, y=None, *, norm="2", num_candidates=10,
                       tf.constant(-np.inf, logits.dtype), logits)
     others = tf.math.top_k(masked, k=num_others).indices
 
-    x_adv, still_correct, num_iter = _deepfool_loop(
-        model_fn, x, labels, others,
+    x_adv, still_correct, num_iter = _compiled_loop(model_fn)(
+        x, labels, others,
         tf.constant(overshoot, tf.float32),
         tf.constant(max_iter, tf.int32),
         tf.constant(0.0 if clip_min is None else clip_min, tf.float32),

@@ -6,6 +6,7 @@ over bounded attacks is the worst case ("Min" in L2L-DA's tables, but per exampl
 which is never higher than the minimum over columns).
 """
 
+import functools
 import time
 import weakref
 
@@ -94,6 +95,10 @@ def replicated(model, strategy=None):
 _PREDICT_FNS = weakref.WeakKeyDictionary()
 
 
+def _argmax(call, xb):
+    return tf.argmax(call(xb), axis=-1)
+
+
 def predict(model_fn, x, batch_size=256):
     """Predicted labels (int64) of `model_fn` on array x."""
     x = np.asarray(x)
@@ -110,7 +115,9 @@ def predict(model_fn, x, batch_size=256):
         ref = weakref.ref(key)
         call = ((lambda xb: ref()(xb, training=False)) if key is not model_fn
                 else (lambda xb: ref()(xb)))
-        fn = tf.function(lambda xb: tf.argmax(call(xb), axis=-1), reduce_retracing=True)
+        # A partial, not a lambda: tf.function counts retracing per code object, so
+        # the lambdas of every model would share one count and warn.
+        fn = tf.function(functools.partial(_argmax, call), reduce_retracing=True)
         _PREDICT_FNS[key] = fn
     return map_batches(fn, x, batch_size=batch_size).astype(np.int64)
 
