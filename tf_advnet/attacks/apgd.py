@@ -83,6 +83,7 @@ import tensorflow as tf
 
 from tf_advnet.attacks import _projections
 from tf_advnet.attacks import losses
+from tf_advnet.attacks import targets
 from tf_advnet.attacks.pgd import (
     _check_bool,
     _check_choice,
@@ -175,14 +176,7 @@ def _apgd_graph(
     fooled = tf.not_equal(tf.argmax(clean_logits, axis=-1), y)
 
     if targeted:
-        # Rank classes by clean logit with the true class removed, so the
-        # targets are "other than y" even where the clean point is wrong.
-        is_true = tf.one_hot(y, tf.shape(clean_logits)[-1], on_value=True,
-                             off_value=False)
-        masked = tf.where(is_true, tf.fill(tf.shape(clean_logits), -np.inf),
-                          clean_logits)
-        ranking = tf.argsort(masked, axis=-1, direction="DESCENDING",
-                             stable=True)
+        ranking = targets.ranked_others(clean_logits, y)
         num_targets = tf.minimum(num_targets, tf.shape(clean_logits)[-1] - 1)
         num_runs = num_targets * restarts
     else:

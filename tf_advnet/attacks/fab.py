@@ -81,6 +81,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_advnet.attacks import _projections
+from tf_advnet.attacks import targets
 from tf_advnet.attacks.pgd import (
     _check_bool,
     _check_clip,
@@ -225,11 +226,7 @@ def _fab_graph(
     x_flat = tf.reshape(x, [tf.shape(x)[0], -1])
 
     if targeted:
-        is_true = tf.one_hot(y, num_classes, on_value=True, off_value=False)
-        masked = tf.where(is_true, tf.fill(tf.shape(clean_logits), -np.inf),
-                          clean_logits)
-        ranking = tf.argsort(masked, axis=-1, direction="DESCENDING",
-                             stable=True)
+        ranking = targets.ranked_others(clean_logits, y)
         num_runs = tf.minimum(num_targets, num_classes - 1) * restarts
     else:
         ranking = tf.zeros_like(clean_logits, tf.int32)

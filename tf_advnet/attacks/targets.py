@@ -49,14 +49,31 @@ def most_confusing(logits, labels):
     Returns:
         An int64 tensor `(batch,)`, never equal to `labels`.
     """
+    return tf.argmax(_without_label(logits, labels), axis=-1,
+                     output_type=tf.int64)
+
+
+def ranked_others(logits, labels):
+    """Every class ordered by logit, highest first, with the label last.
+
+    Column k (k < num_classes - 1) is the (k+1)-th most confusing class, so the
+    first `n` columns are the targets of APGD-T and FAB-T (Croce & Hein 2020):
+    "other than y" even where the clean point is misclassified. Ties keep class
+    order.
+
+    Returns:
+        An int32 tensor `(batch, num_classes)`.
+    """
+    return tf.argsort(_without_label(logits, labels), axis=-1,
+                      direction="DESCENDING", stable=True)
+
+
+def _without_label(logits, labels):
+    """`logits` with each example's label column set to -inf."""
     logits = tf.convert_to_tensor(logits)
-    labels = tf.convert_to_tensor(labels)
-    is_label = tf.one_hot(
-        labels, tf.shape(logits)[-1], on_value=True, off_value=False
-    )
-    masked = tf.where(is_label, tf.fill(tf.shape(logits), -float("inf")),
-                      logits)
-    return tf.argmax(masked, axis=-1, output_type=tf.int64)
+    is_label = tf.one_hot(tf.convert_to_tensor(labels), tf.shape(logits)[-1],
+                          on_value=True, off_value=False)
+    return tf.where(is_label, tf.fill(tf.shape(logits), -float("inf")), logits)
 
 
 def random_target(labels, num_classes, seed=None):
