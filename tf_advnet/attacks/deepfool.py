@@ -116,16 +116,13 @@ def _compiled_loop(model_fn):
     try:
         fn = _LOOPS.get(model_fn)
     except TypeError:
-        fn = None
+        return tf.function(functools.partial(_deepfool_loop, model_fn),
+                           reduce_retracing=True)
     if fn is None:
-        try:
-            ref = weakref.ref(model_fn)
-            fn = tf.function(functools.partial(_deepfool_loop, lambda x: ref()(x)),
-                             reduce_retracing=True)
-            _LOOPS[model_fn] = fn
-        except TypeError:
-            fn = tf.function(functools.partial(_deepfool_loop, model_fn),
-                             reduce_retracing=True)
+        # The graph holds model_fn weakly, so the entry dies with it.
+        ref = weakref.ref(model_fn)
+        fn = _LOOPS[model_fn] = tf.function(
+            functools.partial(_deepfool_loop, lambda x: ref()(x)), reduce_retracing=True)
     return fn
 
 
