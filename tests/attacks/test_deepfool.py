@@ -322,14 +322,14 @@ def test_runs_inside_tf_function():
 def test_no_retracing_on_repeated_calls():
     _, model_fn = _model("mlp")
     deepfool(model_fn, _models.images(5, seed=10))
-    loop = deepfool_mod._compiled_loop(model_fn)  # one compiled loop per model_fn
+    loop = deepfool_mod._deepfool_loop.for_model(model_fn)  # one graph per model_fn
     before = loop.experimental_get_tracing_count()
     deepfool(model_fn, _models.images(5, seed=11), overshoot=0.05,
              max_iter=7)
     deepfool(model_fn, _models.images(5, seed=12), clip_min=0.0,
              clip_max=1.0)
     assert loop.experimental_get_tracing_count() == before
-    assert deepfool_mod._compiled_loop(model_fn) is loop
+    assert deepfool_mod._deepfool_loop.for_model(model_fn) is loop
 
 
 @pytest.mark.parametrize("kwargs, name", [

@@ -35,7 +35,7 @@ def test_predict_traces_once_per_model():
     want = np.argmax(model(x, training=False), -1)
     for _ in range(4):  # a new wrapper each call, as the studies do
         np.testing.assert_array_equal(predict(as_model_fn(model), x, batch_size=4), want)
-    fn = robustness._PREDICT_FNS[model]
+    fn = robustness._argmax.for_model(as_model_fn(model))
     # Batches of 4, 4 and 2: one trace per batch shape, none per call.
     assert fn.experimental_get_tracing_count() == 2
     predict(as_model_fn(model), x[:3], batch_size=4)
@@ -78,4 +78,4 @@ def test_predict_float64_input_shares_the_float32_trace():
     for dtype in (np.float64, np.float32, np.float64):
         np.testing.assert_array_equal(predict(fn, x.astype(dtype), 250), labels)
         predict(fn, x[:130].astype(dtype), 250)
-    assert robustness._PREDICT_FNS[model].experimental_get_tracing_count() == 2
+    assert robustness._argmax.for_model(as_model_fn(model)).experimental_get_tracing_count() == 2

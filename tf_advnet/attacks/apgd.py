@@ -81,6 +81,7 @@ option (`norm`, `loss`, `targeted`, `y is None`) does.
 import numpy as np
 import tensorflow as tf
 
+from tf_advnet.utils.compiled import per_model
 from tf_advnet.attacks import _projections
 from tf_advnet.attacks import losses
 from tf_advnet.attacks import targets
@@ -155,7 +156,7 @@ def _broadcast(per_example, like):
     return tf.reshape(per_example, shape)
 
 
-@tf.function(autograph=False, reduce_retracing=True)
+@per_model(autograph=False, reduce_retracing=True)
 def _apgd_graph(
     model_fn, x, y, eps, num_steps, num_targets, restarts, rho, alpha,
     clip_min, clip_max, seed, *, norm, loss, targeted, use_predictions,

@@ -67,6 +67,7 @@ cleverhans.
 import numpy as np
 import tensorflow as tf
 
+from tf_advnet.utils.compiled import per_model
 from tf_advnet.attacks._validation import as_labels, check, check_in_box
 
 # tanh-space scaling of Carlini's code: keeps atanh finite at the bounds.
@@ -107,7 +108,7 @@ def _is_success(logits, labels, confidence, targeted):
     return tf.equal(pred, labels) if targeted else tf.not_equal(pred, labels)
 
 
-@tf.function(reduce_retracing=True)
+@per_model(reduce_retracing=True)
 def _search_step(model_fn, w0, x_ref, labels, const, best_l2, best_adv,
                  learning_rate, confidence, clip_min, clip_max,
                  max_iterations, abort_early, targeted):

@@ -109,6 +109,7 @@ robust = tf.argmax(model_fn(x_adv), -1) == y
 import numpy as np
 import tensorflow as tf
 
+from tf_advnet.utils.compiled import per_model
 from tf_advnet.attacks._validation import as_labels, check, check_in_box
 from tf_advnet.attacks.pgd import (_check_choice, _check_model_fn, _check_number,
                                    _stable_model_fn)
@@ -136,7 +137,7 @@ def _margin_terms(logits, labels):
 PENALTIES = ("max", "sum")
 
 
-@tf.function(reduce_retracing=True)
+@per_model(reduce_retracing=True)
 def _search_step(model_fn, x, labels, const, best_dist, best_adv, eps, tau,
                  learning_rate, confidence, clip_min, clip_max,
                  max_iterations, penalty="max"):

@@ -66,13 +66,12 @@ inside an outer tape and is left to the DeepDefense trainer.
 """
 
 import collections
-import functools
-import weakref
 
 import numpy as np
 import tensorflow as tf
 
 from tf_advnet.attacks import _projections
+from tf_advnet.utils.compiled import per_model
 from tf_advnet.attacks._validation import as_labels, check, check_in_box
 
 # Added to the distance of the chosen boundary at every step (Moosavi-Dezfooli
@@ -80,7 +79,6 @@ from tf_advnet.attacks._validation import as_labels, check, check_in_box
 # is on, the iterates can converge to a point *on* the boundary and never
 # cross it: the overshoot multiplies steps that shrink to zero.
 _STEP_SLACK = 1e-4
-_LOOPS = weakref.WeakKeyDictionary()
 
 
 class DeepFoolResult(
@@ -105,27 +103,7 @@ class DeepFoolResult(
     __slots__ = ()
 
 
-def _compiled_loop(model_fn):
-    """One compiled `_deepfool_loop` per `model_fn`, held as long as `model_fn` lives.
-
-    tf.function counts traces per Python function's code, so one module-level function
-    serving several models (a study evaluates many) warns of retracing although each
-    model is traced only for its shapes; a `functools.partial` per model is counted on
-    its own. A callable that cannot be weakly referenced is compiled for this call.
-    """
-    try:
-        fn = _LOOPS.get(model_fn)
-    except TypeError:
-        return tf.function(functools.partial(_deepfool_loop, model_fn),
-                           reduce_retracing=True)
-    if fn is None:
-        # The graph holds model_fn weakly, so the entry dies with it.
-        ref = weakref.ref(model_fn)
-        fn = _LOOPS[model_fn] = tf.function(
-            functools.partial(_deepfool_loop, lambda x: ref()(x)), reduce_retracing=True)
-    return fn
-
-
+@per_model(reduce_retracing=True)
 def _deepfool_loop(model_fn, x, labels, others, overshoot, max_iter,
                    clip_min, clip_max, norm, clip_lo, clip_hi):
     """The DeepFool iterations (see the module docstring).
@@ -270,8 +248,8 @@ def deepfool(model_fn, x, y=None, *, norm="2", num_candidates=10,
                       tf.constant(-np.inf, logits.dtype), logits)
     others = tf.math.top_k(masked, k=num_others).indices
 
-    x_adv, still_correct, num_iter = _compiled_loop(model_fn)(
-        x, labels, others,
+    x_adv, still_correct, num_iter = _deepfool_loop(
+        model_fn, x, labels, others,
         tf.constant(overshoot, tf.float32),
         tf.constant(max_iter, tf.int32),
         tf.constant(0.0 if clip_min is None else clip_min, tf.float32),

@@ -80,6 +80,7 @@ option (`norm`, `targeted`, `minimal`, `y is None`) does.
 import numpy as np
 import tensorflow as tf
 
+from tf_advnet.utils.compiled import per_model
 from tf_advnet.attacks import _projections
 from tf_advnet.attacks import targets
 from tf_advnet.attacks.pgd import (
@@ -210,7 +211,7 @@ def _project(v, w, c, clip_min, clip_max, norm):
     return tf.where(live, -tf.sign(w) * size, 0.0)
 
 
-@tf.function(autograph=False, reduce_retracing=True)
+@per_model(autograph=False, reduce_retracing=True)
 def _fab_graph(
     model_fn, x, y, eps, num_steps, num_targets, restarts, alpha_max, eta,
     beta, clip_min, clip_max, seed, *, norm, targeted, minimal,

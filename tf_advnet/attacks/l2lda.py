@@ -23,6 +23,8 @@ returns, per example, the sample that fools the classifier, or failing that the
 one of highest loss.
 """
 
+import functools
+
 import keras
 import tensorflow as tf
 
@@ -113,22 +115,24 @@ def sample_noise(generator, batch, seed=None):
 _CACHE = {}
 
 
+def _last_iterate(generator, model_fn, x, y, z, **settings):
+    x_advs, losses = trajectory(generator, model_fn, x, y, z, **settings)
+    fooled = tf.argmax(model_fn(x_advs[-1]), -1) != y
+    return x_advs[-1], losses[-1], fooled
+
+
 def _compiled(generator, model_fn, *key):
     """One compiled trajectory per (generator, model_fn, settings); returns the last
     iterate, its loss and whether it fools the classifier."""
     cache_key = (id(generator), id(model_fn)) + key
     if cache_key not in _CACHE:
         eps, eps_step, num_steps, normalize, training, clip = key
-
-        @tf.function(reduce_retracing=True)
-        def run(x, y, z):
-            x_advs, losses = trajectory(generator, model_fn, x, y, z, eps=eps,
-                                        eps_step=eps_step, num_steps=num_steps,
-                                        normalize=normalize, training=training,
-                                        clip=clip)
-            fooled = tf.argmax(model_fn(x_advs[-1]), -1) != y
-            return x_advs[-1], losses[-1], fooled
-
+        # A partial, not a closure: tf.function counts retracing per code object,
+        # so one closure shared by every (generator, model) pair would warn.
+        run = tf.function(functools.partial(
+            _last_iterate, generator, model_fn, eps=eps, eps_step=eps_step,
+            num_steps=num_steps, normalize=normalize, training=training, clip=clip),
+            reduce_retracing=True)
         if len(_CACHE) > 64:
             _CACHE.clear()
         # The objects are kept alive with the graph so their ids stay theirs.

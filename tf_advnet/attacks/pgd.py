@@ -68,20 +68,17 @@ new structural options (`norm`, `loss`, `targeted`, `random_start`,
 `keep_best`, `any_iterate`, `restarts > 1` or not, `y is None`) do.
 """
 
-import inspect
 import numbers
-import weakref
 
 import numpy as np
 import tensorflow as tf
 
 from tf_advnet.attacks import _projections
 from tf_advnet.attacks import losses
+from tf_advnet.utils.compiled import per_model
+from tf_advnet.utils.compiled import stable_model_fn as _stable_model_fn
 
 _INT32_MAX = 2**31 - 1
-
-# Stable stand-ins for bound methods (see `_stable_model_fn`), per owner.
-_METHOD_WRAPPERS = weakref.WeakKeyDictionary()
 
 
 # ----------------------------------------------------------------------------
@@ -249,32 +246,6 @@ def _f32(value):
     return tf.cast(value, tf.float32)
 
 
-def _stable_model_fn(model_fn):
-    """Returns one fixed callable per bound method, so graphs are reused.
-
-    `tf.function` caches traces per `model_fn` object, and every attribute
-    access `trainer.classifier_fn` creates a new bound-method object, which
-    would retrace on every call. The stand-in holds only a weak reference
-    to the method's owner and lives as long as the owner does.
-    """
-    if not inspect.ismethod(model_fn):
-        return model_fn
-    owner, func = model_fn.__self__, model_fn.__func__
-    try:
-        per_owner = _METHOD_WRAPPERS.setdefault(owner, {})
-    except TypeError:  # Not weak-referenceable or not hashable.
-        return model_fn
-    wrapper = per_owner.get(func)
-    if wrapper is None:
-        owner_ref = weakref.ref(owner)
-
-        def wrapper(x):
-            return func(owner_ref(), x)
-
-        per_owner[func] = wrapper
-    return wrapper
-
-
 # ----------------------------------------------------------------------------
 # The compiled loop shared by fgm, pgd and mim.
 # ----------------------------------------------------------------------------
@@ -306,7 +277,7 @@ def _l1_normalize(grad):
     return grad / tf.where(nonzero, mean, ones)
 
 
-@tf.function(autograph=False, reduce_retracing=True)
+@per_model(autograph=False, reduce_retracing=True)
 def _attack_graph(
     model_fn, x, y, eps, step_size, num_steps, restarts, kappa, decay,
     clip_min, clip_max, seed, *, norm, loss, targeted, random_start,

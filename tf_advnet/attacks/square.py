@@ -122,6 +122,7 @@ not retrace, while a new `model_fn` object, input shape, `norm`, `loss` or
 
 import tensorflow as tf
 
+from tf_advnet.utils.compiled import per_model
 from tf_advnet.attacks import _projections
 from tf_advnet.attacks import losses
 from tf_advnet.attacks.pgd import (
@@ -291,7 +292,7 @@ def _positions(batch, limit, seed):
     )
 
 
-@tf.function(autograph=False, reduce_retracing=True)
+@per_model(autograph=False, reduce_retracing=True)
 def _square_graph(
     model_fn, x, y, eps, max_queries, p_init, rescale, clip_min, clip_max,
     seed, *, norm, loss, use_predictions, record=False,

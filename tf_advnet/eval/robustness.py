@@ -6,7 +6,6 @@ over bounded attacks is the worst case ("Min" in L2L-DA's tables, but per exampl
 which is never higher than the minimum over columns).
 """
 
-import functools
 import time
 import weakref
 
@@ -15,6 +14,7 @@ import tensorflow as tf
 
 from tf_advnet.data.validation import check_finite
 from tf_advnet.eval.batching import map_batches, map_batches_distributed
+from tf_advnet.utils.compiled import per_model
 
 
 def as_model_fn(model, strategy=None):
@@ -89,14 +89,12 @@ def replicated(model, strategy=None):
     return copy
 
 
-# One compiled argmax per model (or other logits callable): a study that predicts
-# with the same model many times (L2L-DA's ~160 table cells, DeepDefense's per-epoch
-# curves) would otherwise trace it on every call.
-_PREDICT_FNS = weakref.WeakKeyDictionary()
-
-
-def _argmax(call, xb):
-    return tf.argmax(call(xb), axis=-1)
+@per_model(reduce_retracing=True)
+def _argmax(model_fn, x):
+    # One graph per model: a study that predicts with the same model many times
+    # (L2L-DA's ~160 table cells, DeepDefense's per-epoch curves) traces it once,
+    # and after the second call (the last, short batch) one trace serves every size.
+    return tf.argmax(model_fn(x), axis=-1)
 
 
 def predict(model_fn, x, batch_size=256):
@@ -104,22 +102,8 @@ def predict(model_fn, x, batch_size=256):
     x = np.asarray(x)
     if x.dtype.kind == "f" and x.dtype != np.float32:
         x = x.astype(np.float32)  # float64 arrays (numpy arithmetic) would trace again
-    key = model_fn.model if isinstance(model_fn, InferenceFn) else model_fn
-    try:
-        fn = _PREDICT_FNS.get(key)
-    except TypeError:  # not weak-referenceable: compile for this call only
-        fn = tf.function(lambda xb: tf.argmax(model_fn(xb), axis=-1))
-    if fn is None:
-        # The graph holds the model weakly, so the cache entry dies with it; one
-        # trace serves every batch size after the second (the last, short batch).
-        ref = weakref.ref(key)
-        call = ((lambda xb: ref()(xb, training=False)) if key is not model_fn
-                else (lambda xb: ref()(xb)))
-        # A partial, not a lambda: tf.function counts retracing per code object, so
-        # the lambdas of every model would share one count and warn.
-        fn = tf.function(functools.partial(_argmax, call), reduce_retracing=True)
-        _PREDICT_FNS[key] = fn
-    return map_batches(fn, x, batch_size=batch_size).astype(np.int64)
+    return map_batches(_argmax.for_model(model_fn), x,
+                       batch_size=batch_size).astype(np.int64)
 
 
 def success_l2(l2, success):

@@ -1,0 +1,102 @@
+"""Graphs compiled once per model: `per_model` and `stable_model_fn`.
+
+A module-level `tf.function` that takes the model as an argument (every attack loop)
+retraces for each new model, which is expected, but TensorFlow counts those traces per
+Python code object: one such function serving the many models of a study reaches five
+traces in ten calls and logs the "triggered tf.function retracing" warning although no
+model was traced twice for the same shapes. `per_model` gives each model its own
+`tf.function` around a `functools.partial` (which TensorFlow counts on its own), held
+only as long as the model lives, so each counter sees one model's traces.
+"""
+
+import functools
+import inspect
+import weakref
+
+import tensorflow as tf
+
+# Stable stand-ins for bound methods (see `stable_model_fn`), per owner.
+_METHOD_WRAPPERS = weakref.WeakKeyDictionary()
+
+
+def stable_model_fn(model_fn):
+    """Returns one fixed callable per bound method, so graphs are reused.
+
+    `tf.function` caches traces per `model_fn` object, and every attribute access
+    `trainer.classifier_fn` creates a new bound-method object, which would retrace on
+    every call. The stand-in holds only a weak reference to the method's owner and lives
+    as long as the owner does.
+    """
+    if not inspect.ismethod(model_fn):
+        return model_fn
+    owner, func = model_fn.__self__, model_fn.__func__
+    try:
+        per_owner = _METHOD_WRAPPERS.setdefault(owner, {})
+    except TypeError:  # Not weak-referenceable or not hashable.
+        return model_fn
+    wrapper = per_owner.get(func)
+    if wrapper is None:
+        owner_ref = weakref.ref(owner)
+
+        def wrapper(*args, **kwargs):
+            return func(owner_ref(), *args, **kwargs)
+
+        per_owner[func] = wrapper
+    return wrapper
+
+
+def _weak_call(ref, *args, **kwargs):
+    return ref()(*args, **kwargs)
+
+
+class PerModelFunction:
+    """`python_function(model_fn, *args, **kwargs)` compiled once per `model_fn`.
+
+    Called as the function itself; `experimental_get_tracing_count()` counts the
+    traces of every model's graph, as `tf.function`'s does for one graph.
+    """
+
+    def __init__(self, python_function, **tf_function_kwargs):
+        self._python_function = python_function
+        self._tf_function_kwargs = tf_function_kwargs
+        self._graphs = weakref.WeakKeyDictionary()
+        self._traces = 0
+        functools.update_wrapper(self, python_function)
+
+    def _trace(self, model_fn, *args, **kwargs):
+        # Python runs this body only while tracing, so it counts traces.
+        self._traces += 1
+        return self._python_function(model_fn, *args, **kwargs)
+
+    def _compile(self, model_fn):
+        return tf.function(functools.partial(self._trace, model_fn),
+                           **self._tf_function_kwargs)
+
+    def for_model(self, model_fn):
+        """The compiled graph of `model_fn` (one per model, weakly held)."""
+        model_fn = stable_model_fn(model_fn)
+        try:
+            graph = self._graphs.get(model_fn)
+        except TypeError:  # not weak-referenceable: compiled for this call only
+            return self._compile(model_fn)
+        if graph is None:
+            # The graph holds model_fn weakly, so the entry dies with the model.
+            weak = functools.partial(_weak_call, weakref.ref(model_fn))
+            graph = self._graphs[model_fn] = self._compile(weak)
+        return graph
+
+    def __call__(self, model_fn, *args, **kwargs):
+        return self.for_model(model_fn)(*args, **kwargs)
+
+    def experimental_get_tracing_count(self):
+        return self._traces
+
+
+def per_model(python_function=None, **tf_function_kwargs):
+    """Decorator: like `tf.function(**tf_function_kwargs)`, one graph per model.
+
+    The decorated function takes the model callable as its first argument.
+    """
+    if python_function is None:
+        return functools.partial(per_model, **tf_function_kwargs)
+    return PerModelFunction(python_function, **tf_function_kwargs)
