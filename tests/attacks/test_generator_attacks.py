@@ -11,7 +11,6 @@ from tf_advnet.attacks.generator_attacks import advgan_perturbation
 from tf_advnet.attacks.generator_attacks import gap_attack
 from tf_advnet.attacks.generator_attacks import gap_perturbation
 from tf_advnet.attacks.generator_attacks import scale_to_linf
-from tf_advnet.attacks.generator_attacks import train_attack_generator
 from tf_advnet.errors import UserError
 from tf_advnet.models.attack_generators import ReflectionPadding2D
 from tf_advnet.models.attack_generators import advgan_discriminator
@@ -19,6 +18,8 @@ from tf_advnet.models.attack_generators import advgan_generator
 from tf_advnet.models.attack_generators import gap_generator
 from tf_advnet.trainers.attack_generators import AdvGANTrainer
 from tf_advnet.trainers.attack_generators import GAPTrainer
+from tf_advnet.trainers.attack_generators import train_attack_generator
+from tf_advnet.store import Store
 
 SHAPE = (8, 8, 1)
 
@@ -284,20 +285,36 @@ def test_reflection_padding_matches_numpy():
 # ------------------------------------------------------------- train_attack_generator
 
 
-def test_train_attack_generator_saves_then_reuses_the_file(tmp_path):
+def test_train_attack_generator_stores_then_reuses_it(tmp_path):
     x, y = toy_data(32)
     clf = toy_classifier()
-    path = str(tmp_path / "gens" / "gap.keras")
+    store = Store(str(tmp_path / "store"))
     lines = []
     gen = train_attack_generator("gap", clf, x, y, eps=0.2, epochs=2, batch_size=16,
-                                 seed=0, width=4, path=path, progress=lines.append)
+                                 seed=0, width=4, store=store, progress=lines.append)
     assert sum(line.startswith("[gap] epoch ") for line in lines) == 2
     again = []
     reused = train_attack_generator("gap", clf, x, y, eps=0.2, epochs=2, batch_size=16,
-                                    seed=0, width=4, path=path, progress=again.append)
+                                    seed=0, width=4, store=store, progress=again.append)
     assert len(again) == 1 and "reusing" in again[0]
     np.testing.assert_array_equal(gap_attack(gen, x, eps=0.2).numpy(),
                                   gap_attack(reused, x, eps=0.2).numpy())
+
+
+def test_attack_generator_stale_after_the_classifier_is_retrained(tmp_path):
+    """A generator is tied to the weights it was trained against: once the
+    classifier changes, the stored one is not served (it was, keyed by file name)."""
+    x, y = toy_data(32)
+    clf = toy_classifier()
+    store = Store(str(tmp_path / "store"))
+    kw = dict(eps=0.2, epochs=1, batch_size=16, seed=0, width=4, store=store)
+    train_attack_generator("gap", clf, x, y, progress=None, **kw)
+    clf.set_weights([w + 0.1 for w in clf.get_weights()])  # "retrained"
+    lines = []
+    train_attack_generator("gap", clf, x, y, progress=lines.append, **kw)
+    assert not any("reusing" in line for line in lines)
+    assert sum(line.startswith("[gap] epoch ") for line in lines) == 1
+    assert len(list((tmp_path / "store" / "gap_generator").iterdir())) == 2
 
 
 def test_train_attack_generator_advgan_without_path():

@@ -152,28 +152,63 @@ def test_reproduce_records_convergence_curves(study):
     assert "## Convergence (Figs. 2 and 6)" in (tmp / "results" / "deepdefense.md").read_text()
 
 
+def _finished_setting(study):
+    from tf_advnet.runs import common
+    from tf_advnet.runs import deepdefense as dd_run
+
+    tmp, res, _ = study
+    root = tmp / "runs" / "synthetic" / "mlp"
+    ref_cfg = dd_run.reference_config("synthetic", "mlp", "cpu", TINY)
+    x, y = common.load_split(ref_cfg.data, "train")
+    x_test, y_test = common.load_split(ref_cfg.data, "test")
+    curve = dd_run._curve_subset("cpu", x_test, y_test, TINY)
+    return root, ref_cfg, x, y, curve
+
+
 def test_reproduce_reuses_finished_models(study):
     """A rerun finds the reference (train()) and each fine-tuned model finished."""
     from tf_advnet.runs import deepdefense as dd_run
     from tf_advnet.runs.train import train
 
-    tmp, res, lines = study
+    _, res, lines = study
     assert not any("reusing" in line for line in lines)
-    root = tmp / "runs" / "synthetic" / "mlp"
-    ref_cfg = dd_run.reference_config("synthetic", "mlp", "cpu", TINY)
+    root, ref_cfg, x, y, curve = _finished_setting(study)
     again = []
     ref = train(ref_cfg, str(root / "reference"), progress=again.append)
     assert ref["model_path"] == res["models"]["reference"]["model_path"]
     for method in dd_run.FINETUNE_METHODS:
         cfg = dd_run.finetune_config(ref_cfg, "synthetic", method, TINY)
-        assert dd_run._finished(str(root / method), cfg)
-        run = dd_run.finetune(cfg, ref["model_path"], None, None, str(root / method),
-                              progress=again.append)
+        key = dd_run._finetune_key(cfg, ref["model_path"], x, y, curve)
+        assert dd_run._finished_run(str(root / method), key) is not None
+        run = dd_run.finetune(cfg, ref["model_path"], x, y, str(root / method),
+                              curve_data=curve, progress=again.append)
         assert run["model_path"] == res["model_paths"][method]
     assert sum("reusing" in line for line in again) == 1 + len(dd_run.FINETUNE_METHODS)
     other = dd_run.finetune_config(ref_cfg, "synthetic", "deepdefense",
                                    dict(TINY, dd_iters=3))
-    assert not dd_run._finished(str(root / "deepdefense"), other)
+    key = dd_run._finetune_key(other, ref["model_path"], x, y, curve)
+    assert dd_run._finished_run(str(root / "deepdefense"), key) is None
+
+
+def test_finetune_stale_after_the_reference_is_retrained(study, tmp_path):
+    """A fine-tuned model is tied to the reference's weights and the data, not only
+    to its config: a retrained reference (or other data) is not served the old one."""
+    from tf_advnet.runs import common
+    from tf_advnet.runs import deepdefense as dd_run
+
+    _, res, _ = study
+    root, ref_cfg, x, y, curve = _finished_setting(study)
+    cfg = dd_run.finetune_config(ref_cfg, "synthetic", "deepdefense", TINY)
+    ref_path = res["models"]["reference"]["model_path"]
+    assert dd_run._finished_run(str(root / "deepdefense"),
+                                dd_run._finetune_key(cfg, ref_path, x, y, curve))
+    retrained = common.load_keras_model(ref_path)
+    retrained.set_weights([w * 1.01 for w in retrained.get_weights()])
+    retrained.save(tmp_path / "reference.keras")
+    key = dd_run._finetune_key(cfg, str(tmp_path / "reference.keras"), x, y, curve)
+    assert dd_run._finished_run(str(root / "deepdefense"), key) is None
+    key = dd_run._finetune_key(cfg, ref_path, x[1:], y[1:], curve)
+    assert dd_run._finished_run(str(root / "deepdefense"), key) is None
 
 
 def test_bad_combinations_are_one_line_errors():

@@ -34,10 +34,9 @@ def test_slots_match_fresh_objects(tmp_path):
     s, clfs, gen, x, y = _setting(tmp_path)
     slots = l2lda.AttackSlots(s, clfs[0], gen)
     for i, clf in enumerate(clfs):  # two rows through the same slots
-        fresh = l2lda.finetune_l2lda(s, clf, gen, x, y, str(tmp_path / f"fresh{i}.keras"),
-                                     progress=lambda _: None)
-        reused = l2lda.finetune_l2lda(s, clf, gen, x, y, str(tmp_path / f"slot{i}.keras"),
-                                      progress=lambda _: None, slots=slots)
+        fresh = l2lda.finetune_l2lda(s, clf, gen, x, y, progress=lambda _: None)
+        reused = l2lda.finetune_l2lda(s, clf, gen, x, y, progress=lambda _: None,
+                                      slots=slots)
         for a, b in zip(fresh.weights, reused.weights, strict=True):
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
         want = craft(as_model_fn(clf), l2lda.l2lda_attack_fn(s, fresh), x, y,

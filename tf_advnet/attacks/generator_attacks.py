@@ -4,8 +4,8 @@ L2L-DA (Jang et al., ICCV 2019) reports, for every defence, the accuracy under
 an AdvGAN (Xiao et al., IJCAI 2018, https://arxiv.org/abs/1801.02610) and a GAP
 (Poursaeed et al., CVPR 2018, https://arxiv.org/abs/1712.02328) generator,
 "each of which are fine-tuned to its corresponding classifier": each generator
-is trained against the fixed classifier under test (`train_attack_generator`,
-trainers in `tf_advnet.trainers.attack_generators`) and then applied.
+is trained against the fixed classifier under test
+(`tf_advnet.trainers.attack_generators.train_attack_generator`) and then applied.
 
 Both are image-dependent and untargeted; with u = G(x) in [-1, 1] (tanh):
 
@@ -29,23 +29,18 @@ the trainers call the same functions, so training and evaluation agree.
 Example:
 
 ```python
+from tf_advnet.trainers.attack_generators import train_attack_generator
+
 gen = train_attack_generator("gap", clf, x_train, y_train, eps=0.3, epochs=5,
-                             batch_size=128, seed=0, path="gap.keras")
+                             batch_size=128, seed=0)
 x_adv = gap_attack(gen, x_test, eps=0.3)
 ```
 """
 
-import os
 
-import keras
 import tensorflow as tf
 
 from tf_advnet.attacks.generator import perturb
-from tf_advnet.errors import CheckpointError
-from tf_advnet.errors import UserError
-from tf_advnet.errors import check_choice
-from tf_advnet.errors import check_range
-from tf_advnet.models import attack_generators as gens
 
 KINDS = ("advgan", "gap")
 # Denominator floor of GAP's scaling: an all-zero output gives delta = 0.
@@ -141,103 +136,3 @@ def gap_attack(generator, x, *, eps):
     """
     x = tf.convert_to_tensor(x, tf.float32)
     return perturb(x, gap_perturbation(generator, x, eps=eps))
-
-
-class _EpochLines(keras.callbacks.Callback):
-    """Sends one line of metrics per epoch to `progress`."""
-
-    def __init__(self, kind, epochs, progress):
-        super().__init__()
-        self.kind, self.epochs, self.progress = kind, epochs, progress
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        stats = " ".join(f"{k} {float(v):.4f}" for k, v in sorted(logs.items()))
-        self.progress(f"[{self.kind}] epoch {epoch + 1}/{self.epochs} {stats}")
-
-
-def _load(kind, path, x):
-    # `gens` (imported above) registers ReflectionPadding2D for load_model.
-    try:
-        generator = keras.models.load_model(path, compile=False)
-    except Exception as e:  # zip / json / h5 errors all mean the same to a user
-        raise CheckpointError(f"{kind} generator {path} is corrupt or not a Keras "
-                              f"model ({type(e).__name__}); delete it to retrain") from None
-    if tuple(generator.input_shape[1:]) != tuple(x.shape[1:]):
-        raise CheckpointError(f"{kind} generator {path} takes images of shape "
-                              f"{tuple(generator.input_shape[1:])}, not "
-                              f"{tuple(x.shape[1:])}; delete it to retrain")
-    return generator
-
-
-def train_attack_generator(kind, classifier, x, y, *, eps, epochs, batch_size, seed,
-                           width=None, path=None, progress=print):
-    """Trains an AdvGAN or GAP generator against the fixed `classifier`.
-
-    Builds the paper's generator (and AdvGAN's discriminator), trains it with
-    `model.fit` under the trainers' default optimisers, and saves it to `path`.
-    If `path` already exists, the saved generator is loaded and returned
-    instead (no training). Call it inside a `tf.distribute` strategy's scope to
-    train on several replicas.
-
-    Args:
-      kind: "advgan" or "gap".
-      classifier: keras.Model mapping [0, 1] images to logits; never updated.
-      x: training images (N, H, W, C) in [0, 1].
-      y: integer labels (N,) (AdvGAN's loss uses them; GAP only reports them).
-      eps: L-inf budget in [0, 1].
-      epochs: passes over (x, y), >= 1.
-      batch_size: examples per step, >= 1.
-      seed: seeds the initialisation and the shuffling.
-      width: channel multiplier of the networks (None or 1.0: the papers';
-        GAP's ngf is round(64 * width)).
-      path: a `.keras` file to save to / reuse, or None.
-      progress: callable(str) for one line per epoch, or None.
-
-    Returns:
-      The trained (or loaded) generator.
-
-    Raises:
-      UserError: unknown `kind`, bad arguments, or a `path` not ending in
-        ".keras".
-      CheckpointError: an existing `path` that does not load or does not fit x.
-    """
-    check_choice("attack_generator", kind, KINDS)
-    check_range("eps", eps, 0.0, 1.0)
-    check_range("epochs", epochs, 1)
-    check_range("batch_size", batch_size, 1)
-    if path is not None and not str(path).endswith(".keras"):
-        raise UserError(f"{kind} generator path={path!r} must end in .keras")
-    x = tf.convert_to_tensor(x, tf.float32)
-    if path is not None and os.path.exists(path):
-        if progress:
-            progress(f"[{kind}] reusing the trained generator {path}")
-        return _load(kind, path, x)
-
-    # Imported here: the trainers import this module.
-    from tf_advnet.trainers.attack_generators import AdvGANTrainer
-    from tf_advnet.trainers.attack_generators import GAPTrainer
-
-    keras.utils.set_random_seed(int(seed))
-    shape = tuple(x.shape[1:])
-    if kind == "advgan":
-        w = 1.0 if width is None else width
-        trainer = AdvGANTrainer(classifier, gens.advgan_generator(shape, width=w),
-                                gens.advgan_discriminator(shape, width=w), eps=eps)
-    else:
-        w = 64 if width is None else max(1, int(round(64 * width)))
-        trainer = GAPTrainer(classifier, gens.gap_generator(shape, width=w), eps=eps)
-    trainer.compile()
-    n = int(x.shape[0])
-    ds = (tf.data.Dataset.from_tensor_slices((x, tf.convert_to_tensor(y)))
-          .shuffle(n, seed=int(seed), reshuffle_each_iteration=True)
-          .batch(int(batch_size)))
-    callbacks = [_EpochLines(kind, int(epochs), progress)] if progress else []
-    if progress:
-        progress(f"[{kind}] training a generator against {classifier.name} "
-                 f"(eps {eps:g}, {epochs} epochs)" + (f" -> {path}" if path else ""))
-    trainer.fit(ds, epochs=int(epochs), verbose=0, callbacks=callbacks, shuffle=False)
-    if path is not None:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        trainer.generator.save(path)
-    return trainer.generator

@@ -52,6 +52,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from tf_advnet.errors import UserError, check_choice, check_range
+from tf_advnet.store import Store
 
 PRESETS = ("cpu", "paper")
 ROWS = ("A", "B", "C")
@@ -296,36 +297,41 @@ def table(models, surrogates, x, y, s):
     return out
 
 
-def train_attack_generator(clf, spec, x, y, s, out_path, *, progress=print):
+def train_attack_generator(clf, spec, x, y, s, store, *, progress=print):
     """Sec. 4.5: generator `spec` trained alone against the frozen classifier `clf`
-    (one G step per batch, the study's G optimiser); saved to / reused from out_path."""
+    (one G step per batch, the study's G optimiser); kept in `store` under clf's
+    weights, the data and the recipe, so a retrained classifier gets a new one."""
     from tf_advnet import data as data_lib
     from tf_advnet.models.advnet_generators import build_generator
     from tf_advnet.runs import common
     from tf_advnet.runs.train import generator_optimizer
     from tf_advnet.trainers.advnet import AdvNetTrainer
 
-    if os.path.exists(out_path):
-        return common.load_keras_model(out_path)
-    common.set_seed(s.seed)
-    kind, k = parse_generator(spec)
-    gen = build_generator(kind, tuple(x.shape[1:]), int(clf.output_shape[-1]),
-                          **({} if k is None else {"k": k}))
-    clf.trainable = False
     cfg = model_config(s, "C", generator=spec)  # C's recipe for G's optimiser
-    trainer = AdvNetTrainer(clf, gen, eps=s.eps, g_steps=1, hvp="none", clip=s.clip,
-                            g_weight_decay=s.advnet_weight_decay)
-    trainer.compile(g_optimizer=generator_optimizer(cfg.train))
-    progress(f"[advnet] training generator {spec} against a fixed classifier -> "
-             f"{out_path}")
-    trainer.fit(data_lib.make_dataset(x, y, s.batch_size, training=True, seed=s.seed),
-                epochs=s.attack_epochs, verbose=2, shuffle=False)
-    os.makedirs(os.path.dirname(out_path), exist_ok=True)
-    gen.save(out_path)
-    return gen
+    entry = store.entry("advnet_attack_generator", classifier=clf, data=(x, y),
+                        spec=spec, train=cfg.train, eps=s.eps, clip=s.clip,
+                        weight_decay=s.advnet_weight_decay, epochs=s.attack_epochs,
+                        batch_size=s.batch_size, seed=s.seed)
+
+    def make():
+        common.set_seed(s.seed)
+        kind, k = parse_generator(spec)
+        gen = build_generator(kind, tuple(x.shape[1:]), int(clf.output_shape[-1]),
+                              **({} if k is None else {"k": k}))
+        clf.trainable = False
+        trainer = AdvNetTrainer(clf, gen, eps=s.eps, g_steps=1, hvp="none", clip=s.clip,
+                                g_weight_decay=s.advnet_weight_decay)
+        trainer.compile(g_optimizer=generator_optimizer(cfg.train))
+        progress(f"[advnet] training generator {spec} against a fixed classifier -> "
+                 f"{entry.dir}")
+        trainer.fit(data_lib.make_dataset(x, y, s.batch_size, training=True, seed=s.seed),
+                    epochs=s.attack_epochs, verbose=2, shuffle=False)
+        return gen
+
+    return entry.model("generator.keras", make, common.load_keras_model)
 
 
-def generator_attack_table(targets, others, x, y, x_train, y_train, s, root, *,
+def generator_attack_table(targets, others, x, y, x_train, y_train, s, store, *,
                            progress=print):
     """Tables 5, 10, 11: {target: {spec: {target: acc, "A'": acc, ...}}} plus the
     clean accuracies under "original"."""
@@ -341,9 +347,7 @@ def generator_attack_table(targets, others, x, y, x_train, y_train, s, root, *,
         rows = {"original": {tname: acc(target, x),
                              **{o: acc(m, x) for o, m in others.items()}}}
         for spec in s.attack_generators:
-            path = os.path.join(root, "generator_attacks",
-                                f"{tname}_{spec.replace(':', '_k')}.keras")
-            gen = train_attack_generator(target, spec, x_train, y_train, s, path,
+            gen = train_attack_generator(target, spec, x_train, y_train, s, store,
                                          progress=progress)
             x_adv = map_batches(lambda xb, yb: generator_attack(
                 gen, xb, yb, eps=s.eps, clip=s.clip, training=True, seed=s.seed), x, y,
@@ -413,7 +417,8 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/advnet", result
     tab = table({r: models[r] for r in rows}, surrogates, x_test, y_test, s)
     progress("[advnet] generator attacks (Tables 5, 10, 11)")
     gen_tab = generator_attack_table({r: models[r] for r in ROWS}, surrogates, x_test,
-                                     y_test, x_train, y_train, s, root, progress=progress)
+                                     y_test, x_train, y_train, s,
+                                     Store(os.path.join(root, "store")), progress=progress)
     c_gen = common.load_keras_model(os.path.join(root, DIR_OF["C"], "generator.keras"))
     ex = perturbation_examples(c_gen, x_test, y_test, s)
     results = {

@@ -177,13 +177,30 @@ def _readable_h5(path):
         return False
 
 
-def check_backup(backup_dir, progress=print):
+def check_backup(backup_dir, progress=print, *, key=None):
     """Checks a resumable backup before training resumes from it.
 
-    A corrupt `latest.weights.h5` is replaced by the previous backup when that one
-    is readable (one epoch or `backup_every` steps are redone); otherwise a
-    CheckpointError says what to delete.
+    A backup resumes only under the run key it was written for (`key`, see
+    `runs.train.run_key`): one written under another config, other data or another
+    initial model is deleted and training starts over. A corrupt
+    `latest.weights.h5` is replaced by the previous backup when that one is readable
+    (one epoch or `backup_every` steps are redone); otherwise a CheckpointError says
+    what to delete.
     """
+    if key is not None:
+        key_path = os.path.join(backup_dir, "run_key.txt")
+        if os.path.isdir(backup_dir) and os.listdir(backup_dir):
+            written = None
+            if os.path.exists(key_path):
+                with open(key_path) as f:
+                    written = f.read().strip()
+            if written != key:
+                progress(f"[train] {backup_dir} was written by another run (config, data "
+                         "or initial model differ); starting over")
+                shutil.rmtree(backup_dir)
+        os.makedirs(backup_dir, exist_ok=True)
+        with open(key_path, "w") as f:
+            f.write(key)
     latest = os.path.join(backup_dir, "latest.weights.h5")
     if not os.path.exists(latest) or _readable_h5(latest):
         return

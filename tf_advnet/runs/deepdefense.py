@@ -297,10 +297,18 @@ def _compiled_trainer(cfg, reference_path, steps_per_epoch):
     return classifier, trainer
 
 
-def _finished_run(out_dir, cfg):
-    """out_dir's finetune.json dict when it holds a finished run of cfg, else None."""
+def _finetune_key(cfg, reference_path, x, y, curve_data):
+    """Fingerprint of a fine-tuning: its config, the reference's contents and the
+    data (`tf_advnet.store`), so a retrained reference fine-tunes again."""
     from tf_advnet.configs import to_dict
+    from tf_advnet.store import fingerprint, fingerprint_file
 
+    return fingerprint(config=to_dict(cfg), reference=fingerprint_file(reference_path),
+                       data=(x, y), curve_data=curve_data)
+
+
+def _finished_run(out_dir, key):
+    """out_dir's finetune.json dict when it holds a finished run under `key`."""
     meta = os.path.join(out_dir, "finetune.json")
     if not (os.path.exists(meta) and os.path.exists(os.path.join(out_dir,
                                                                   "model.keras"))):
@@ -310,18 +318,17 @@ def _finished_run(out_dir, cfg):
             done = json.load(f)
     except (OSError, ValueError):
         return None  # a run cut off while writing: fine-tune again
-    return done if done.get("config") == json.loads(json.dumps(to_dict(cfg))) else None
+    return done if done.get("run_key") == key else None
 
 
-def _finished(out_dir, cfg):
-    return _finished_run(out_dir, cfg) is not None
-
-
-def finetune(cfg, reference_path, x, y, out_dir, *, curve_data=None, progress=print,
-             verbose=0):
+def finetune(cfg, reference_path, x, y, out_dir, *, make_data=None, curve_data=None,
+             progress=print, verbose=0):
     """Fine-tunes the reference per `cfg` on (x, y); saves out_dir/model.keras.
 
-    A finished fine-tuning with the same config (out_dir/finetune.json) is reused.
+    A finished fine-tuning (out_dir/finetune.json) is reused only under the same
+    config, reference weights and data (`_finetune_key`).
+    `make_data`: fn(x, y) -> the training set, made only when training runs (the
+    DeepFool examples of DeepFool-AT); the key hashes (x, y) it is made from.
     `curve_data`: (x_test, y_test) for the per-epoch accuracy / rho_2 curve.
     Returns the finetune.json dict (config, history, curve, images/s, model_path).
     """
@@ -330,11 +337,14 @@ def finetune(cfg, reference_path, x, y, out_dir, *, curve_data=None, progress=pr
     from tf_advnet.runs import common
     from tf_advnet.utils.provenance import write_json
 
-    done = _finished_run(out_dir, cfg)
+    key = _finetune_key(cfg, reference_path, x, y, curve_data)
+    done = _finished_run(out_dir, key)
     if done is not None:
         progress(f"[deepdefense] {out_dir}: already fine-tuned; reusing it")
         return done
     os.makedirs(out_dir, exist_ok=True)
+    if make_data is not None:
+        x, y = make_data(x, y)
     common.set_seed(cfg.seed)
     bs = cfg.data.batch_size
     steps = -(-len(x) // bs)
@@ -358,7 +368,7 @@ def finetune(cfg, reference_path, x, y, out_dir, *, curve_data=None, progress=pr
     classifier.save(model_path)
     timing = timer.summary()
     timing["curve_seconds"] = None if recorder is None else round(recorder.seconds, 2)
-    done = {"config": json.loads(json.dumps(to_dict(cfg))),
+    done = {"config": json.loads(json.dumps(to_dict(cfg))), "run_key": key,
             "history": {k: [float(v) for v in vs] for k, vs in hist.history.items()},
             "diverged": not all(math.isfinite(v) for v in hist.history.get("loss", [])),
             "curve": None if recorder is None else recorder.curve,
@@ -445,14 +455,14 @@ def reproduce(dataset, model="mlp", preset_name="cpu", *, work_dir="runs/deepdef
         cfg = finetune_config(ref_cfg, dataset, method, ft_overrides)
         ft_cfgs[method] = cfg
         out_dir = os.path.join(root, method)
-        x, y = x_train, y_train
-        if method == "deepfool_at" and not _finished(out_dir, cfg):
-            progress("[deepdefense] DeepFool training set from the reference model")
-            x, y = make_deepfool_training_set(common.load_keras_model(ref_path),
-                                              x_train, y_train,
-                                              batch_size=ref_cfg.eval.batch_size)
-        run = finetune(cfg, ref_path, x, y, out_dir, curve_data=curve_data,
-                       progress=progress, verbose=2)
+        make_data = None
+        if method == "deepfool_at":
+            def make_data(x, y):
+                progress("[deepdefense] DeepFool training set from the reference model")
+                return make_deepfool_training_set(common.load_keras_model(ref_path), x,
+                                                  y, batch_size=ref_cfg.eval.batch_size)
+        run = finetune(cfg, ref_path, x_train, y_train, out_dir, make_data=make_data,
+                       curve_data=curve_data, progress=progress, verbose=2)
         configs[method] = run["config"]
         training[method] = {"epochs": cfg.train.epochs,
                             "train_images_per_second": run["train_images_per_second"],

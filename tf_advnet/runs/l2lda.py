@@ -357,37 +357,57 @@ class AttackSlots:
                      batch_size=self.s.eval_batch_size)
 
 
-def finetune_l2lda(s, clf, init_generator, x, y, path, *, progress=print, slots=None):
+def finetune_l2lda(s, clf, init_generator, x, y, store=None, *, progress=print,
+                   slots=None):
     """The L2L-DA attack generator: `init_generator`'s copy trained alone against
-    the fixed `clf` for `attack_epochs` (README of the code); saved / reused.
-    `slots` (an `AttackSlots`) trains in its compiled trainer instead of a new one."""
+    the fixed `clf` for `attack_epochs` (README of the code). Kept in `store` (a
+    `tf_advnet.store.Store`, or None) under the classifier's and the initial
+    generator's weights, the data and the recipe. `slots` (an `AttackSlots`) trains
+    in its compiled trainer instead of a new one."""
     import keras
 
     from tf_advnet import data as data_lib
     from tf_advnet.runs import common
     from tf_advnet.trainers.l2lda import L2LDATrainer
 
-    if os.path.exists(path):
-        return common.load_keras_model(path)
-    progress(f"[l2lda] fine-tuning the L2L-DA attack generator -> {path}")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    if slots is not None:
-        slots.load(clf, init_generator)
-        slots.finetune(x, y, s.attack_epochs)
-        slots.gen.save(path)
-        return common.load_keras_model(path)
-    common.set_seed(s.seed)
-    gen = keras.models.clone_model(init_generator)
-    gen.set_weights(init_generator.get_weights())
-    clf.trainable = False  # the generator alone trains (the trainer's frozen mode)
-    trainer = L2LDATrainer(clf, gen, eps=s.eps, num_steps=s.num_steps, lam=s.lam,
-                           g_weight_decay=s.weight_decay, seed=s.seed)
-    trainer.compile(g_optimizer=keras.optimizers.SGD(
-        s.g_learning_rate, momentum=0.9, global_clipnorm=s.clipnorm))
-    trainer.fit(data_lib.make_dataset(x, y, s.batch_size, training=True, seed=s.seed),
-                epochs=s.attack_epochs, verbose=2, shuffle=False)
-    gen.save(path)
-    return gen
+    def make():
+        progress("[l2lda] fine-tuning the L2L-DA attack generator")
+        if slots is not None:
+            slots.load(clf, init_generator)
+            slots.finetune(x, y, s.attack_epochs)
+            return slots.gen
+        common.set_seed(s.seed)
+        gen = keras.models.clone_model(init_generator)
+        gen.set_weights(init_generator.get_weights())
+        clf.trainable = False  # the generator alone trains (the trainer's frozen mode)
+        trainer = L2LDATrainer(clf, gen, eps=s.eps, num_steps=s.num_steps, lam=s.lam,
+                               g_weight_decay=s.weight_decay, seed=s.seed)
+        trainer.compile(g_optimizer=keras.optimizers.SGD(
+            s.g_learning_rate, momentum=0.9, global_clipnorm=s.clipnorm))
+        trainer.fit(data_lib.make_dataset(x, y, s.batch_size, training=True, seed=s.seed),
+                    epochs=s.attack_epochs, verbose=2, shuffle=False)
+        return gen
+
+    if store is None:
+        gen = make()
+        # The slots' generator is overwritten by the next row: hand out a copy.
+        return _copy(gen) if slots is not None else gen
+    entry = store.entry(
+        "l2lda_attack_generator", classifier=clf, init_generator=init_generator,
+        data=(x, y), eps=s.eps, num_steps=s.num_steps, lam=s.lam,
+        weight_decay=s.weight_decay, g_learning_rate=s.g_learning_rate,
+        clipnorm=s.clipnorm, epochs=s.attack_epochs, batch_size=s.batch_size,
+        seed=s.seed)
+    gen = entry.model("generator.keras", make, common.load_keras_model)
+    return _copy(gen) if slots is not None and gen is slots.gen else gen
+
+
+def _copy(model):
+    import keras
+
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results_dir=None,
@@ -398,8 +418,9 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results
     """
     import time
 
-    from tf_advnet.attacks.generator_attacks import (advgan_attack, gap_attack,
-                                                     train_attack_generator)
+    from tf_advnet.attacks.generator_attacks import advgan_attack, gap_attack
+    from tf_advnet.store import Store, fingerprint
+    from tf_advnet.trainers.attack_generators import train_attack_generator
     from tf_advnet.attacks.transfer import craft
     from tf_advnet.eval.loss_trajectories import loss_trajectories
     from tf_advnet.eval.robustness import as_model_fn, predict
@@ -432,10 +453,12 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results
     models = {n: common.load_keras_model(r["model_path"]) for n, r in runs.items()}
     fns = {n: as_model_fn(m) for n, m in models.items()}
     full_gen = common.load_keras_model(os.path.join(root, "l2lda", "generator.keras"))
-    # Whether Table 1 is run changes no cell, so its cells stay valid either way.
-    cache = Cache(os.path.join(root, "eval_cache.json"),
-                  {"study": {k: v for k, v in dataclasses.asdict(s).items()
-                             if k != "table1"}, "n_test": int(len(x_test))})
+    store = Store(os.path.join(root, "store"))
+    # Whether Table 1 is run changes no cell, so its cells stay valid either way; the
+    # cells depend on every model's weights and the data, so those are in the key.
+    cache = Cache(os.path.join(root, "eval_cache.json"), fingerprint(
+        study={k: v for k, v in dataclasses.asdict(s).items() if k != "table1"},
+        models=models, data=(x_test, y_test, x_att, y_att)))
 
     def acc(fn, xs):
         return float((predict(fn, xs, s.eval_batch_size) == y_test).mean())
@@ -459,17 +482,14 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results
                 xa = craft(fn, grad_attacks[col], x_test, y_test,
                            batch_size=s.eval_batch_size)
             elif col == "l2lda":
-                gen = finetune_l2lda(s, models[row], full_gen, x_att, y_att,
-                                     os.path.join(root, "attacks", f"{row}_l2lda.keras"),
+                gen = finetune_l2lda(s, models[row], full_gen, x_att, y_att, store,
                                      progress=progress, slots=slots())
                 xa = slots().craft(models[row], gen, x_test, y_test)
             else:  # advgan, gap
                 gen = train_attack_generator(
                     col, models[row], x_att, y_att, eps=s.eps,
                     epochs=s.attack_epochs, batch_size=s.batch_size, seed=s.seed,
-                    width=s.attack_width,
-                    path=os.path.join(root, "attacks", f"{row}_{col}.keras"),
-                    progress=progress)
+                    width=s.attack_width, store=store, progress=progress)
                 attack = advgan_attack if col == "advgan" else gap_attack
                 xa = craft(fn, lambda _fn, xb, yb: attack(gen, xb, eps=s.eps), x_test,
                            y_test, batch_size=s.eval_batch_size)
@@ -501,8 +521,7 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results
         if key not in crafted:
             sname = SURROGATES[letter]
             if a == "l2lda":
-                gen = finetune_l2lda(s, models[sname], full_gen, x_att, y_att,
-                                     os.path.join(root, "attacks", f"{sname}_l2lda.keras"),
+                gen = finetune_l2lda(s, models[sname], full_gen, x_att, y_att, store,
                                      progress=progress, slots=slots())
                 crafted[key] = slots().craft(models[sname], gen, x_test, y_test)
             else:

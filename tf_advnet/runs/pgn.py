@@ -58,6 +58,7 @@ import keras
 import numpy as np
 
 from tf_advnet.errors import UserError, check_choice, check_range
+from tf_advnet.store import Store
 
 PRESETS = ("cpu", "paper")
 
@@ -193,29 +194,28 @@ def _train(s, work_root, method, value=None, *, progress, argv, name=None,
 
 # -------------------------------------------------------------------- evaluation
 
-def evaluate_model(model, x, y, s, *, cache=None):
-    """Benign accuracy and rho_cw (Eq. 6) of one model; cached in `cache` (a path)."""
+def evaluate_model(model, x, y, s, *, store=None):
+    """Benign accuracy and rho_cw (Eq. 6) of one model; kept in `store` (a
+    `tf_advnet.store.Store`) under the model's weights, the data and the C&W budget."""
     from tf_advnet.eval import metrics
     from tf_advnet.eval.robustness import as_model_fn, predict
 
-    key = {"n": int(len(x)), "cw_iterations": s.cw_iterations,
-           "cw_binary_steps": s.cw_binary_steps}
-    if cache and os.path.exists(cache):
-        with open(cache) as f:
-            done = json.load(f)
-        if done.get("key") == key:
-            return done["metrics"]
-    t0 = time.time()
-    acc = float((predict(as_model_fn(model), x, s.eval_batch_size) == y).mean())
-    cw = metrics.rho_cw(model, x, y, max_iterations=s.cw_iterations,
-                        binary_search_steps=s.cw_binary_steps,
-                        batch_size=s.eval_batch_size)
-    out = {"acc": acc, "rho_cw": cw["rho_cw_mean"], "rho_cw_median": cw["rho_cw_median"],
-           "cw_success_rate": cw["success_rate"], "seconds": round(time.time() - t0, 1)}
-    if cache:
-        with open(cache, "w") as f:
-            json.dump({"key": key, "metrics": out}, f)
-    return out
+    def compute():
+        t0 = time.time()
+        acc = float((predict(as_model_fn(model), x, s.eval_batch_size) == y).mean())
+        cw = metrics.rho_cw(model, x, y, max_iterations=s.cw_iterations,
+                            binary_search_steps=s.cw_binary_steps,
+                            batch_size=s.eval_batch_size)
+        return {"acc": acc, "rho_cw": cw["rho_cw_mean"],
+                "rho_cw_median": cw["rho_cw_median"],
+                "cw_success_rate": cw["success_rate"],
+                "seconds": round(time.time() - t0, 1)}
+
+    if store is None:
+        return compute()
+    entry = store.entry("pgn_eval", model=model, data=(x, y),
+                        cw_iterations=s.cw_iterations, cw_binary_steps=s.cw_binary_steps)
+    return entry.json("metrics.json", compute)
 
 
 def _attacks(s):
@@ -280,30 +280,32 @@ class RhoCWPerEpoch(keras.callbacks.Callback):
             json.dump(curve, f)
 
 
-def train_attack_generator(clf, c_l, x, y, s, out_path, *, progress=print):
+def train_attack_generator(clf, c_l, x, y, s, store, *, progress=print):
     """Fig. 3's PGN attack: a generator trained alone against the frozen classifier
-    `clf` (trainable = False).
-
-    Saved to `out_path` (.keras) and reused when present.
-    """
+    `clf` (trainable = False); kept in `store` under clf's weights, the data and
+    the recipe, so a retrained classifier gets a new generator."""
     from tf_advnet import data as data_lib
     from tf_advnet.runs import common
     from tf_advnet.trainers.pgn import PGNTrainer
 
-    if os.path.exists(out_path):
-        return keras.models.load_model(out_path)
-    common.set_seed(s.seed)
-    trainer = PGNTrainer(clf, c_l=c_l, generator_width=s.generator_width)
-    trainer.compile(optimizer=keras.optimizers.Adam(s.learning_rate),
-                    g_optimizer=keras.optimizers.Adam(s.learning_rate))
-    progress(f"[pgn] training an attack generator (c_L = {c_l:g}) -> {out_path}")
-    trainer.fit(data_lib.make_dataset(x, y, s.batch_size, training=True, seed=s.seed),
-                epochs=s.fig3_epochs, verbose=2, shuffle=False)
-    trainer.generator.save(out_path)
-    return trainer.generator
+    entry = store.entry("pgn_attack_generator", classifier=clf, data=(x, y), c_l=c_l,
+                        width=s.generator_width, learning_rate=s.learning_rate,
+                        epochs=s.fig3_epochs, batch_size=s.batch_size, seed=s.seed)
+
+    def make():
+        common.set_seed(s.seed)
+        trainer = PGNTrainer(clf, c_l=c_l, generator_width=s.generator_width)
+        trainer.compile(optimizer=keras.optimizers.Adam(s.learning_rate),
+                        g_optimizer=keras.optimizers.Adam(s.learning_rate))
+        progress(f"[pgn] training an attack generator (c_L = {c_l:g}) -> {entry.dir}")
+        trainer.fit(data_lib.make_dataset(x, y, s.batch_size, training=True, seed=s.seed),
+                    epochs=s.fig3_epochs, verbose=2, shuffle=False)
+        return trainer.generator
+
+    return entry.model("generator.keras", make, common.load_keras_model)
 
 
-def attack_strength(classifier_path, x, y, x_train, y_train, s, gen_dir, *,
+def attack_strength(classifier_path, x, y, x_train, y_train, s, store, *,
                     progress=print):
     """Fig. 3 for one classifier: (mean L2, accuracy) of FGM, PGD-10 and PGN attacks."""
     from tf_advnet.attacks.fgsm import fgm
@@ -319,8 +321,7 @@ def attack_strength(classifier_path, x, y, x_train, y_train, s, gen_dir, *,
     out = {"fgm": [], "pgd": [], "pgn": []}
     for c_l in s.fig3_c_l:
         gen = train_attack_generator(
-            clf, c_l, x_train, y_train, s,
-            os.path.join(gen_dir, f"generator_c{c_l:g}.keras"), progress=progress)
+            clf, c_l, x_train, y_train, s, store, progress=progress)
         x_adv = map_batches(lambda xb, yb: pgn_attack(fn, gen, xb, yb,
                                                       grad_batch_size=s.batch_size),
                             x, y, batch_size=s.eval_batch_size)
@@ -428,14 +429,15 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/pgn", results_d
     x_train, y_train = common.load_split(base_cfg.data, "train")
     x_test, y_test = common.load_split(base_cfg.data, "test")  # int64 labels
 
+    store = Store(os.path.join(root, "store"))
+
     def trained(method, value=None, **kw):
         return _train(s, root, method, value, progress=progress, argv=argv, **kw)
 
     def evaluated(name, run):
         progress(f"[pgn] evaluating {name} (clean, C&W-L2)")
         m = common.load_keras_model(run["model_path"])
-        res = evaluate_model(m, x_test, y_test, s,
-                             cache=os.path.join(root, name, "pgn_eval.json"))
+        res = evaluate_model(m, x_test, y_test, s, store=store)
         res["train_images_per_second"] = run["train_images_per_second"]
         res["model_path"] = run["model_path"]
         return res
@@ -475,9 +477,12 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/pgn", results_d
                           **table2_row(m, x_test, y_test, s, black_box)}
 
     # Fig. 2 right: FGM-AT over epochs.
-    curve_path = os.path.join(root, "fig2_fgm_at", "rho_cw_per_epoch.json")
-    os.makedirs(os.path.dirname(curve_path), exist_ok=True)
     n2 = min(s.fig2_test_images, len(x_test))
+    # Keyed by the run it records, so a retrained classifier starts a new curve.
+    curve_path = store.entry(
+        "pgn_fig2_curve", config=model_config(s, "fgm_at", s.fig2_eps, epochs=s.fig2_epochs),
+        data=(x_test[:n2], y_test[:n2]), cw_iterations=s.cw_iterations,
+        cw_binary_steps=s.cw_binary_steps).path("rho_cw_per_epoch.json")
     cb = RhoCWPerEpoch(x_test[:n2], y_test[:n2], s, curve_path)
     trained("fgm_at", s.fig2_eps, epochs=s.fig2_epochs, name="fig2_fgm_at",
             callbacks=(cb,))
@@ -490,8 +495,7 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/pgn", results_d
         name = _name(method, s.fig3_eps)
         progress(f"[pgn] Fig. 3: attacks on {name}")
         fig3[method] = attack_strength(models[name]["model_path"], x_test, y_test,
-                                       x_train, y_train, s,
-                                       os.path.join(root, name), progress=progress)
+                                       x_train, y_train, s, store, progress=progress)
 
     progress("[pgn] timing a training step of each method")
     speed = step_throughput(s, x_train, y_train)

@@ -200,6 +200,22 @@ def _generator_images(trainer, config, x_test, y_test, log_dir):
     return [PerturbationImages(x_test[:8], y_test[:8], log_dir, **kw)]
 
 
+def run_key(config, data):
+    """The fingerprint of a training run: its config, its data's contents and the
+    contents of the models it reads (`init_model`, `eat_sources`), so a changed
+    data file or a retrained model it depends on trains it again
+    (`tf_advnet.store`)."""
+    from tf_advnet.store import fingerprint, fingerprint_file
+
+    def content(path):
+        return fingerprint_file(path) if path and os.path.exists(path) else path
+
+    t = config.train
+    return fingerprint(config=to_dict(config), data=data,
+                       init_model=content(t.init_model),
+                       eat_sources=[content(p) for p in t.eat_sources or ()])
+
+
 def train(config, work_dir, *, strategy="default", backup_every=200, verbose="auto",
           argv=None, progress=print, callbacks=()):
     """Trains per `config`; returns the results dict (also written to JSON).
@@ -223,17 +239,22 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
     os.makedirs(work_dir, exist_ok=True)
     results_path = os.path.join(work_dir, "train_results.json")
     model_path = os.path.join(work_dir, "model.keras")
+    x_train, y_train = common.load_split(config.data, "train")
+    x_test, y_test = common.load_split(config.data, "test")
+    key = run_key(config, (x_train, y_train, x_test, y_test))
     if os.path.exists(results_path) and os.path.exists(model_path):
-        with open(results_path) as f:
-            done = json.load(f)
-        if done.get("config") == json.loads(json.dumps(to_dict(config))):
-            progress(f"[train] {work_dir}: already trained with this config; reusing it")
+        try:
+            with open(results_path) as f:
+                done = json.load(f)
+        except (OSError, ValueError):
+            done = {}  # cut off while writing: train again
+        if done.get("run_key") == key:
+            progress(f"[train] {work_dir}: already trained with this config and data; "
+                     "reusing it")
             return done
 
     prov = Provenance(seed=config.seed, preset=config.preset, argv=argv)
     common.set_seed(config.seed)
-    x_train, y_train = common.load_split(config.data, "train")
-    x_test, y_test = common.load_split(config.data, "test")
     num_classes = data_lib.info(config.data.dataset).num_classes
     input_shape = tuple(x_train.shape[1:])
     train_ds = data_lib.make_dataset(x_train, y_train, config.data.batch_size,
@@ -256,7 +277,7 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
         trainer(x_train[:2], training=False)  # build, so backups can be restored
 
     backup_dir = os.path.join(work_dir, "backup")
-    common.check_backup(backup_dir, progress)
+    common.check_backup(backup_dir, progress, key=key)
     ckpt_dir = os.path.join(work_dir, "checkpoints")
     os.makedirs(ckpt_dir, exist_ok=True)
     tb_dir = os.path.join(work_dir, "tensorboard")
@@ -291,6 +312,7 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
         trainer.generator.save(os.path.join(work_dir, "generator.keras"))
     results = {
         "config": to_dict(config),
+        "run_key": key,
         "strategy": strategy,
         "replicas": strat.num_replicas_in_sync,
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},

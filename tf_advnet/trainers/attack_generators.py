@@ -76,9 +76,12 @@ import tensorflow as tf
 
 from tf_advnet.attacks.generator import perturb
 from tf_advnet.attacks.generator_attacks import advgan_perturbation
+from tf_advnet.attacks.generator_attacks import KINDS
 from tf_advnet.attacks.generator_attacks import gap_perturbation
 from tf_advnet.attacks.losses import cross_entropy
 from tf_advnet.attacks.losses import cw_margin
+from tf_advnet.errors import CheckpointError
+from tf_advnet.errors import check_choice
 from tf_advnet.errors import check_range
 from tf_advnet.models import attack_generators as gens
 from tf_advnet.trainers.base import regularization
@@ -369,3 +372,93 @@ class GAPTrainer(keras.Model):
 
     def test_step(self, data):
         return self._step(data, train=False)
+
+
+class _EpochLines(keras.callbacks.Callback):
+    """Sends one line of metrics per epoch to `progress`."""
+
+    def __init__(self, kind, epochs, progress):
+        super().__init__()
+        self.kind, self.epochs, self.progress = kind, epochs, progress
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        stats = " ".join(f"{k} {float(v):.4f}" for k, v in sorted(logs.items()))
+        self.progress(f"[{self.kind}] epoch {epoch + 1}/{self.epochs} {stats}")
+
+
+def _load(path):
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as e:  # zip / json / h5 errors all mean the same to a user
+        raise CheckpointError(f"stored generator {path} is corrupt or not a Keras "
+                              f"model ({type(e).__name__}); delete it to retrain") from None
+
+
+def train_attack_generator(kind, classifier, x, y, *, eps, epochs, batch_size, seed,
+                           width=None, store=None, progress=print):
+    """Trains an AdvGAN or GAP generator against the fixed `classifier`.
+
+    Builds the paper's generator (and AdvGAN's discriminator) and trains it with
+    `model.fit` under the trainers' default optimisers. With a `store`
+    (`tf_advnet.store.Store`) the generator is kept under the fingerprint of the
+    classifier's weights, the data and every argument, and reused only when all
+    are unchanged: a retrained classifier gets a new generator. Call it inside a
+    `tf.distribute` strategy's scope to train on several replicas.
+
+    Args:
+      kind: "advgan" or "gap".
+      classifier: keras.Model mapping [0, 1] images to logits; never updated.
+      x: training images (N, H, W, C) in [0, 1].
+      y: integer labels (N,) (AdvGAN's loss uses them; GAP only reports them).
+      eps: L-inf budget in [0, 1].
+      epochs: passes over (x, y), >= 1.
+      batch_size: examples per step, >= 1.
+      seed: seeds the initialisation and the shuffling.
+      width: channel multiplier of the networks (None or 1.0: the papers';
+        GAP's ngf is round(64 * width)).
+      store: a `tf_advnet.store.Store` to keep / reuse the generator in, or None.
+      progress: callable(str) for one line per epoch, or None.
+
+    Returns:
+      The trained (or loaded) generator.
+
+    Raises:
+      UserError: unknown `kind` or bad arguments.
+      CheckpointError: a stored generator that does not load.
+    """
+    check_choice("attack_generator", kind, KINDS)
+    check_range("eps", eps, 0.0, 1.0)
+    check_range("epochs", epochs, 1)
+    check_range("batch_size", batch_size, 1)
+    if store is not None:
+        entry = store.entry(f"{kind}_generator", classifier=classifier, data=(x, y),
+                            eps=eps, epochs=epochs, batch_size=batch_size, seed=seed,
+                            width=width)
+        if entry.done("generator.keras") and progress:
+            progress(f"[{kind}] reusing the generator trained against these weights "
+                     f"({entry.dir})")
+        return entry.model("generator.keras", lambda: train_attack_generator(
+            kind, classifier, x, y, eps=eps, epochs=epochs, batch_size=batch_size,
+            seed=seed, width=width, progress=progress), _load)
+    x = tf.convert_to_tensor(x, tf.float32)
+    keras.utils.set_random_seed(int(seed))
+    shape = tuple(x.shape[1:])
+    if kind == "advgan":
+        w = 1.0 if width is None else width
+        trainer = AdvGANTrainer(classifier, gens.advgan_generator(shape, width=w),
+                                gens.advgan_discriminator(shape, width=w), eps=eps)
+    else:
+        w = 64 if width is None else max(1, int(round(64 * width)))
+        trainer = GAPTrainer(classifier, gens.gap_generator(shape, width=w), eps=eps)
+    trainer.compile()
+    n = int(x.shape[0])
+    ds = (tf.data.Dataset.from_tensor_slices((x, tf.convert_to_tensor(y)))
+          .shuffle(n, seed=int(seed), reshuffle_each_iteration=True)
+          .batch(int(batch_size)))
+    callbacks = [_EpochLines(kind, int(epochs), progress)] if progress else []
+    if progress:
+        progress(f"[{kind}] training a generator against {classifier.name} "
+                 f"(eps {eps:g}, {epochs} epochs)")
+    trainer.fit(ds, epochs=int(epochs), verbose=0, callbacks=callbacks, shuffle=False)
+    return trainer.generator
