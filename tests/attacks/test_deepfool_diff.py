@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_advnet.attacks._validation import as_labels
+from tf_advnet.attacks._common import as_labels
 from tf_advnet.attacks.deepfool import deepfool
 from tf_advnet.attacks.deepfool_diff import (deepdefense_ratio, differentiable_deepfool,
                                              safe_l2_norm, safe_l2_norm_rows)

@@ -10,7 +10,7 @@ from tests.attacks import _models
 from tf_advnet.attacks import targets
 from tf_advnet.attacks.fgsm import fgm
 from tf_advnet.attacks.fgsm import fgsm
-from tf_advnet.attacks.pgd import _attack_graph
+from tf_advnet.attacks._common import attack_graph
 from tf_advnet.attacks.pgd import pgd
 
 
@@ -18,7 +18,7 @@ class TestFGSM(_models.AttackProperties):
     norm = "inf"
     eps = 0.05
     targeted_threshold = 0.9
-    graph = _attack_graph
+    graph = attack_graph
 
     def attack(self, model_fn, x, y=None, *, eps, targeted=False, seed=None,
                clip_min=0.0, clip_max=1.0):

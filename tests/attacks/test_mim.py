@@ -8,14 +8,14 @@ from cleverhans.tf2.attacks.momentum_iterative_method import (
 )
 from tests.attacks import _models
 from tf_advnet.attacks.mim import mim
-from tf_advnet.attacks.pgd import _attack_graph
+from tf_advnet.attacks._common import attack_graph
 from tf_advnet.attacks.pgd import pgd
 
 
 class TestMIMLinf(_models.AttackProperties):
     norm = "inf"
     eps = 0.05
-    graph = _attack_graph
+    graph = attack_graph
 
     def attack(self, model_fn, x, y=None, *, eps, targeted=False, seed=None,
                clip_min=0.0, clip_max=1.0):

@@ -9,7 +9,7 @@ from cleverhans.tf2.attacks.projected_gradient_descent import (
 )
 from tests.attacks import _models
 from tf_advnet.attacks import losses
-from tf_advnet.attacks.pgd import _attack_graph
+from tf_advnet.attacks._common import attack_graph
 from tf_advnet.attacks.pgd import pgd
 
 
@@ -22,7 +22,7 @@ class TestPGDLinf(_models.AttackProperties):
     eps = 0.05
     success_eps = 0.2
     randomized = True
-    graph = _attack_graph
+    graph = attack_graph
 
     def attack(self, model_fn, x, y=None, *, eps, targeted=False, seed=None,
                clip_min=0.0, clip_max=1.0):
@@ -258,9 +258,9 @@ def test_bound_method_model_fn_does_not_retrace():
     x = _models.images(8)
     kwargs = dict(eps=0.05, step_size=0.02, num_steps=2, seed=0)
     first = pgd(owner.logits, x, **kwargs)
-    count = _attack_graph.experimental_get_tracing_count()
+    count = attack_graph.experimental_get_tracing_count()
     second = pgd(owner.logits, x, **kwargs)
-    assert _attack_graph.experimental_get_tracing_count() == count
+    assert attack_graph.experimental_get_tracing_count() == count
     np.testing.assert_array_equal(np.asarray(first), np.asarray(second))
 
 

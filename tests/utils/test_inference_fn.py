@@ -46,7 +46,7 @@ def test_attack_traces_once_for_two_wrappers():
     model = _model()
     x = np.random.default_rng(1).random((4, 6), np.float32)
     y = np.array([0, 1, 2, 0])
-    graph = importlib.import_module("tf_advnet.attacks.pgd")._attack_graph
+    graph = importlib.import_module("tf_advnet.attacks._common").attack_graph
     before = graph.experimental_get_tracing_count()
     first = fgm(as_model_fn(model), x, y, eps=0.1)
     after_first = graph.experimental_get_tracing_count()

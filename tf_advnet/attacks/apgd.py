@@ -81,22 +81,22 @@ option (`norm`, `loss`, `targeted`, `y is None`) does.
 import numpy as np
 import tensorflow as tf
 
-from tf_advnet.utils.compiled import per_model
+from tf_advnet.utils.compiled import per_model, stable_model_fn
 from tf_advnet.attacks import _projections
 from tf_advnet.attacks import losses
 from tf_advnet.attacks import targets
-from tf_advnet.attacks.pgd import (
-    _check_bool,
-    _check_choice,
-    _check_clip,
-    _check_model_fn,
-    _check_number,
-    _f32,
-    _prepare_inputs,
-    _seed_tensor,
-    _select,
-    _stable_model_fn,
-    _static_value,
+from tf_advnet.attacks._common import (
+    check_bool,
+    check_choice,
+    check_clip,
+    check_model_fn,
+    check_number,
+    check_unit_interval,
+    f32,
+    prepare_inputs,
+    seed_tensor,
+    select,
+    static_value,
 )
 
 APGD_LOSSES = ("ce", "dlr")
@@ -131,21 +131,9 @@ def checkpoints(num_steps):
         `w_j = N`, e.g. `ceil(0.99 N)` for `N <= 100`, comes after the last
         step and changes nothing).
     """
-    _check_number("num_steps", num_steps, low=0, integer=True)
-    n = int(_static_value(num_steps))
+    check_number("num_steps", num_steps, low=0, integer=True)
+    n = int(static_value(num_steps))
     return sorted({-(-p * n // 100) for p in _P_HUNDREDTHS})
-
-
-def _check_unit(name, value):
-    """`_check_number` for a fraction in [0, 1]."""
-    _check_number(name, value, low=0)
-    static = _static_value(value)
-    if static is not None and static > 1:
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected a number in "
-            f"[0, 1]. Received: {name}={value!r}"
-        )
-    return value
 
 
 def _broadcast(per_example, like):
@@ -217,18 +205,18 @@ def _apgd_graph(
                 grad, _broadcast(eta, grad), norm))
             x_mom = proj(x_cur + alpha * (z - x_cur)
                          + (1.0 - alpha) * (x_cur - x_prev))
-            return _select(plain, z, x_mom)
+            return select(plain, z, x_mom)
 
         def first_fooled(logits, x_adv, first, found):
             now = tf.not_equal(tf.argmax(logits, axis=-1), ys)
-            return (_select(tf.logical_and(now, tf.logical_not(found)),
+            return (select(tf.logical_and(now, tf.logical_not(found)),
                             x_adv, first),
                     tf.logical_or(found, now))
 
         def track_best(x_adv, obj, grad, x_max, f_max, grad_max):
             better = obj > f_max
-            return (_select(better, x_adv, x_max), tf.where(better, obj, f_max),
-                    _select(better, grad, grad_max))
+            return (select(better, x_adv, x_max), tf.where(better, obj, f_max),
+                    select(better, grad, grad_max))
 
         if norm == "inf":
             delta = _projections.random_init(tf.shape(xs), eps, norm,
@@ -272,7 +260,7 @@ def _apgd_graph(
                                    f_max <= f_max_last)
             reduce = tf.logical_and(is_check, tf.logical_or(cond1, cond2))
             eta = tf.where(reduce, 0.5 * eta, eta)
-            x_next = _select(reduce, x_max, x_new)
+            x_next = select(reduce, x_max, x_new)
             reduced_last = tf.where(is_check, reduce, reduced_last)
             f_max_last = tf.where(is_check, f_max, f_max_last)
             count = tf.where(is_check, tf.zeros_like(count), count)
@@ -280,8 +268,8 @@ def _apgd_graph(
             return (
                 # Reset examples take a plain step next, so their x_prev
                 # is never used.
-                i + 1, x_next, _select(reduce, x_max, x_cur),
-                _select(reduce, grad_max, grad_new),
+                i + 1, x_next, select(reduce, x_max, x_cur),
+                select(reduce, grad_max, grad_new),
                 tf.where(reduce, f_max, obj), eta, reduce, x_max, f_max,
                 grad_max, first, found, count, reduced_last, f_max_last,
                 last_check,
@@ -298,13 +286,13 @@ def _apgd_graph(
             obj = objective(logits)
             better = obj > f_max
             first_n, found_n = first_fooled(logits, x_new, first, found)
-            return (_select(better, x_new, x_max),
+            return (select(better, x_new, x_max),
                     tf.where(better, obj, f_max), first_n, found_n)
 
         x_max, f_max, first, found = tf.cond(
             num_steps > 0, last_step, lambda: (x_max, f_max, first, found)
         )
-        return _select(found, first, x_max), f_max, found
+        return select(found, first, x_max), f_max, found
 
     def outer_body(r, x_best, obj_best, fooled):
         active = tf.where(tf.logical_not(fooled))[:, 0]
@@ -325,7 +313,7 @@ def _apgd_graph(
             index = active[:, None]
             return (
                 tf.tensor_scatter_nd_update(
-                    x_best, index, _select(take, x_run, old_x)),
+                    x_best, index, select(take, x_run, old_x)),
                 tf.tensor_scatter_nd_update(
                     obj_best, index, tf.where(take, obj_run, old_obj)),
                 tf.tensor_scatter_nd_update(fooled, index, fooled_run),
@@ -402,23 +390,23 @@ def apgd(
             `num_targets < 1`, `rho` or `alpha` outside [0, 1],
             `clip_min > clip_max`, or DLR with too few classes.
     """
-    _check_model_fn(model_fn)
+    check_model_fn(model_fn)
     norm = _projections.normalize_norm(norm)
-    _check_choice("loss", loss, APGD_LOSSES)
-    targeted = _check_bool("targeted", targeted)
-    _check_number("eps", eps, low=0)
-    _check_number("num_steps", num_steps, low=0, integer=True)
-    _check_number("num_targets", num_targets, low=1, integer=True)
-    _check_number("restarts", restarts, low=1, integer=True)
-    _check_unit("rho", rho)
-    _check_unit("alpha", alpha)
-    clip_min, clip_max = _check_clip(clip_min, clip_max)
+    check_choice("loss", loss, APGD_LOSSES)
+    targeted = check_bool("targeted", targeted)
+    check_number("eps", eps, low=0)
+    check_number("num_steps", num_steps, low=0, integer=True)
+    check_number("num_targets", num_targets, low=1, integer=True)
+    check_number("restarts", restarts, low=1, integer=True)
+    check_unit_interval("rho", rho)
+    check_unit_interval("alpha", alpha)
+    clip_min, clip_max = check_clip(clip_min, clip_max)
     # y holds true labels in both modes, so None is allowed for APGD-T too.
-    x, y, use_predictions = _prepare_inputs(x, y, targeted=False)
+    x, y, use_predictions = prepare_inputs(x, y, targeted=False)
     return _apgd_graph(
-        _stable_model_fn(model_fn), x, y, _f32(eps),
+        stable_model_fn(model_fn), x, y, f32(eps),
         tf.cast(num_steps, tf.int32), tf.cast(num_targets, tf.int32),
-        tf.cast(restarts, tf.int32), _f32(rho), _f32(alpha), _f32(clip_min),
-        _f32(clip_max), _seed_tensor(seed), norm=norm, loss=loss,
+        tf.cast(restarts, tf.int32), f32(rho), f32(alpha), f32(clip_min),
+        f32(clip_max), seed_tensor(seed), norm=norm, loss=loss,
         targeted=targeted, use_predictions=use_predictions,
     )

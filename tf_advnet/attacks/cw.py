@@ -68,7 +68,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_advnet.utils.compiled import per_model
-from tf_advnet.attacks._validation import as_labels, check, check_in_box
+from tf_advnet.attacks._common import as_labels, check, check_in_box
 
 # tanh-space scaling of Carlini's code: keeps atanh finite at the bounds.
 _TANH_SHRINK = 0.999999

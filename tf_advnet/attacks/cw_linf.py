@@ -109,10 +109,15 @@ robust = tf.argmax(model_fn(x_adv), -1) == y
 import numpy as np
 import tensorflow as tf
 
-from tf_advnet.utils.compiled import per_model
-from tf_advnet.attacks._validation import as_labels, check, check_in_box
-from tf_advnet.attacks.pgd import (_check_choice, _check_model_fn, _check_number,
-                                   _stable_model_fn)
+from tf_advnet.utils.compiled import per_model, stable_model_fn
+from tf_advnet.attacks._common import (
+    as_labels,
+    check,
+    check_choice,
+    check_in_box,
+    check_model_fn,
+    check_number,
+)
 
 # Adam hyper-parameters of `torch.optim.Adam` (mister_ed's optimiser).
 _BETA_1 = 0.9
@@ -283,12 +288,12 @@ def carlini_wagner_linf(model_fn, x, y=None, *, eps, max_iterations=100,
       ValueError: for a bad hyper-parameter, for a `y` whose batch size
         differs from `x`'s, or for `x` outside [clip_min, clip_max].
     """
-    _check_model_fn(model_fn)
-    _check_number("eps", eps, low=0)
-    _check_number("tau", tau, low=0)
-    _check_choice("penalty", penalty, PENALTIES)
-    _check_number("confidence", confidence, low=0)
-    _check_number("learning_rate", learning_rate, low=0)
+    check_model_fn(model_fn)
+    check_number("eps", eps, low=0)
+    check_number("tau", tau, low=0)
+    check_choice("penalty", penalty, PENALTIES)
+    check_number("confidence", confidence, low=0)
+    check_number("learning_rate", learning_rate, low=0)
     check("learning_rate", learning_rate, learning_rate > 0, "a float > 0")
     check("max_iterations", max_iterations,
           isinstance(max_iterations, (int, np.integer))
@@ -298,13 +303,13 @@ def carlini_wagner_linf(model_fn, x, y=None, *, eps, max_iterations=100,
           isinstance(binary_search_steps, (int, np.integer))
           and not isinstance(binary_search_steps, bool)
           and binary_search_steps >= 1, "an int >= 1")
-    _check_number("initial_const", initial_const, low=0)
+    check_number("initial_const", initial_const, low=0)
     check("initial_const", initial_const, initial_const > 0, "a float > 0")
-    _check_number("max_const", max_const, low=0)
+    check_number("max_const", max_const, low=0)
     check("max_const", max_const, max_const >= initial_const,
           f"a float >= initial_const={initial_const!r}")
-    _check_number("clip_min", clip_min)
-    _check_number("clip_max", clip_max)
+    check_number("clip_min", clip_min)
+    check_number("clip_max", clip_max)
     check("clip_max", clip_max, clip_max > clip_min,
           f"a float > clip_min={clip_min!r}")
 
@@ -315,7 +320,7 @@ def carlini_wagner_linf(model_fn, x, y=None, *, eps, max_iterations=100,
             f"Received: x.dtype={x.dtype.name}")
     x = tf.cast(x, tf.float32)
     check_in_box(x, clip_min, clip_max)
-    model_fn = _stable_model_fn(model_fn)
+    model_fn = stable_model_fn(model_fn)
     if y is None:
         labels = tf.argmax(model_fn(x), axis=-1, output_type=tf.int32)
     else:

@@ -72,7 +72,7 @@ import tensorflow as tf
 
 from tf_advnet.attacks import _projections
 from tf_advnet.utils.compiled import per_model
-from tf_advnet.attacks._validation import as_labels, check, check_in_box
+from tf_advnet.attacks._common import as_labels, check, check_in_box
 
 # Added to the distance of the chosen boundary at every step (Moosavi-Dezfooli
 # et al.'s reference code and foolbox 3 do the same). Without it, when clipping

@@ -66,7 +66,7 @@ iterations the two agree up to that slack).
 import numpy as np
 import tensorflow as tf
 
-from tf_advnet.attacks._validation import as_labels, check
+from tf_advnet.attacks._common import as_labels, check
 
 # The reference code's MNIST value of e (CIFAR uses 1e-5).
 DEFAULT_NORM_EPS = 5e-6

@@ -80,20 +80,19 @@ option (`norm`, `targeted`, `minimal`, `y is None`) does.
 import numpy as np
 import tensorflow as tf
 
-from tf_advnet.utils.compiled import per_model
+from tf_advnet.utils.compiled import per_model, stable_model_fn
 from tf_advnet.attacks import _projections
 from tf_advnet.attacks import targets
-from tf_advnet.attacks.pgd import (
-    _check_bool,
-    _check_clip,
-    _check_model_fn,
-    _check_number,
-    _f32,
-    _prepare_inputs,
-    _seed_tensor,
-    _select,
-    _stable_model_fn,
-    _static_value,
+from tf_advnet.attacks._common import (
+    check_bool,
+    check_clip,
+    check_model_fn,
+    check_number,
+    check_unit_interval,
+    f32,
+    prepare_inputs,
+    seed_tensor,
+    select,
 )
 
 # Stands in for an infinite bound or breakpoint inside the projection, where
@@ -290,9 +289,9 @@ def _fab_graph(
             is_adv = tf.not_equal(tf.argmax(logits_of(x1), axis=-1), ys)
             size = _norm(x1 - x0, norm)
             better = tf.logical_and(is_adv, size < best)
-            adv = _select(better, x1, adv)
+            adv = select(better, x1, adv)
             best = tf.where(better, size, best)
-            x1 = _select(is_adv, x0 + beta * (x1 - x0), x1)
+            x1 = select(is_adv, x0 + beta * (x1 - x0), x1)
             return i + 1, x1, adv, best
 
         def cond(i, x1, adv, best):
@@ -323,7 +322,7 @@ def _fab_graph(
             index = active[:, None]
             return (
                 tf.tensor_scatter_nd_update(
-                    adv_all, index, _select(take, adv, old_adv)),
+                    adv_all, index, select(take, adv, old_adv)),
                 tf.tensor_scatter_nd_update(
                     best_all, index, tf.where(take, best, old_best)),
             )
@@ -336,19 +335,7 @@ def _fab_graph(
         lambda r, *_: r < num_runs, outer_body,
         (tf.constant(0), x_flat, tf.fill(tf.shape(y), np.inf)))
     keep = best_all < np.inf if minimal else best_all <= eps
-    return tf.reshape(_select(keep, adv_all, x_flat), tf.shape(x))
-
-
-def _check_fraction(name, value):
-    """`_check_number` for a value in [0, 1]."""
-    _check_number(name, value, low=0)
-    static = _static_value(value)
-    if static is not None and static > 1:
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected a number in "
-            f"[0, 1]. Received: {name}={value!r}"
-        )
-    return value
+    return tf.reshape(select(keep, adv_all, x_flat), tf.shape(x))
 
 
 def fab(
@@ -411,23 +398,23 @@ def fab(
             `eta`, an unknown `norm`, `restarts < 1`, `num_targets < 1`,
             `alpha_max` or `beta` outside [0, 1], or `clip_min > clip_max`.
     """
-    _check_model_fn(model_fn)
+    check_model_fn(model_fn)
     norm = _normalize_norm(norm)
-    targeted = _check_bool("targeted", targeted)
-    minimal = _check_bool("minimal", minimal)
-    _check_number("eps", eps, low=0)
-    _check_number("num_steps", num_steps, low=0, integer=True)
-    _check_number("num_targets", num_targets, low=1, integer=True)
-    _check_number("restarts", restarts, low=1, integer=True)
-    _check_fraction("alpha_max", alpha_max)
-    _check_number("eta", eta, low=0)
-    _check_fraction("beta", beta)
-    clip_min, clip_max = _check_clip(clip_min, clip_max)
-    x, y, use_predictions = _prepare_inputs(x, y, targeted=False)
+    targeted = check_bool("targeted", targeted)
+    minimal = check_bool("minimal", minimal)
+    check_number("eps", eps, low=0)
+    check_number("num_steps", num_steps, low=0, integer=True)
+    check_number("num_targets", num_targets, low=1, integer=True)
+    check_number("restarts", restarts, low=1, integer=True)
+    check_unit_interval("alpha_max", alpha_max)
+    check_number("eta", eta, low=0)
+    check_unit_interval("beta", beta)
+    clip_min, clip_max = check_clip(clip_min, clip_max)
+    x, y, use_predictions = prepare_inputs(x, y, targeted=False)
     return _fab_graph(
-        _stable_model_fn(model_fn), x, y, _f32(eps),
+        stable_model_fn(model_fn), x, y, f32(eps),
         tf.cast(num_steps, tf.int32), tf.cast(num_targets, tf.int32),
-        tf.cast(restarts, tf.int32), _f32(alpha_max), _f32(eta), _f32(beta),
-        _f32(clip_min), _f32(clip_max), _seed_tensor(seed), norm=norm,
+        tf.cast(restarts, tf.int32), f32(alpha_max), f32(eta), f32(beta),
+        f32(clip_min), f32(clip_max), seed_tensor(seed), norm=norm,
         targeted=targeted, minimal=minimal, use_predictions=use_predictions,
     )

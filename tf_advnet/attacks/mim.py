@@ -27,7 +27,7 @@ x_adv = mim(model_fn, x, y, eps=0.3, step_size=0.03, num_steps=10)
 ```
 """
 
-from tf_advnet.attacks.pgd import _run_attack
+from tf_advnet.attacks._common import run_attack
 
 
 def mim(
@@ -83,7 +83,7 @@ def mim(
             `num_steps` or `decay`, an unknown `norm` or `loss`,
             `clip_min > clip_max`, or `targeted=True` without `y`.
     """
-    return _run_attack(
+    return run_attack(
         model_fn, x, y, eps=eps, step_size=step_size, num_steps=num_steps,
         norm=norm, loss=loss, targeted=targeted, random_start=random_start,
         restarts=1, keep_best=False, any_iterate=any_iterate,

@@ -122,12 +122,20 @@ not retrace, while a new `model_fn` object, input shape, `norm`, `loss` or
 
 import tensorflow as tf
 
-from tf_advnet.utils.compiled import per_model
+from tf_advnet.utils.compiled import per_model, stable_model_fn
 from tf_advnet.attacks import _projections
 from tf_advnet.attacks import losses
-from tf_advnet.attacks.pgd import (
-    _check_bool, _check_choice, _check_clip, _check_model_fn, _check_number, _f32,
-    _prepare_inputs, _seed_tensor, _select, _stable_model_fn, _static_value,
+from tf_advnet.attacks._common import (
+    check_bool,
+    check_choice,
+    check_clip,
+    check_model_fn,
+    check_number,
+    f32,
+    prepare_inputs,
+    seed_tensor,
+    select,
+    static_value,
 )
 
 # Iterations of a 10,000-iteration run after which the reference halves p.
@@ -383,7 +391,7 @@ def _square_graph(
 
         def redraw(attempt, cand):
             same = unchanged(cand)
-            return attempt + 1, _select(same, draw(attempt), cand)
+            return attempt + 1, select(same, draw(attempt), cand)
 
         _, cand = tf.while_loop(
             lambda k, cand: tf.logical_and(
@@ -444,7 +452,7 @@ def _square_graph(
         take = tf.logical_or(better, margin_new < 0)
         rows = idx[:, tf.newaxis]
         x_best = tf.tensor_scatter_nd_update(
-            x_best, rows, _select(take, cand, xb_a))
+            x_best, rows, select(take, cand, xb_a))
         loss_best = tf.tensor_scatter_nd_update(
             loss_best, rows, tf.where(better, loss_new,
                                       tf.gather(loss_best, idx)))
@@ -482,25 +490,25 @@ def _square_graph(
 
 def _check_inputs(model_fn, x, y, eps, max_queries, norm, p_init,
                   rescale_schedule, loss, clip_min, clip_max, return_queries):
-    _check_model_fn(model_fn)
+    check_model_fn(model_fn)
     norm = _projections.normalize_norm(norm)
-    _check_choice("loss", loss, LOSSES)
-    _check_number("eps", eps, low=0)
-    _check_number("max_queries", max_queries, low=1, integer=True)
+    check_choice("loss", loss, LOSSES)
+    check_number("eps", eps, low=0)
+    check_number("max_queries", max_queries, low=1, integer=True)
     if p_init is None:
         p_init = DEFAULT_P_INIT
-    _check_number("p_init", p_init, low=0)
-    static_p = _static_value(p_init)
+    check_number("p_init", p_init, low=0)
+    static_p = static_value(p_init)
     if static_p is not None and not 0 < static_p <= 1:
         raise ValueError(
             "Invalid value for argument `p_init`: expected a fraction in "
             f"(0, 1]. Received: p_init={p_init!r}"
         )
     if not isinstance(rescale_schedule, (tf.Tensor, tf.Variable)):
-        rescale_schedule = _check_bool("rescale_schedule", rescale_schedule)
-    clip_min, clip_max = _check_clip(clip_min, clip_max)
-    return_queries = _check_bool("return_queries", return_queries)
-    x, y, use_predictions = _prepare_inputs(x, y, targeted=False)
+        rescale_schedule = check_bool("rescale_schedule", rescale_schedule)
+    clip_min, clip_max = check_clip(clip_min, clip_max)
+    return_queries = check_bool("return_queries", return_queries)
+    x, y, use_predictions = prepare_inputs(x, y, targeted=False)
     if x.shape.rank is not None and x.shape.rank != 4:
         raise ValueError(
             "Invalid value for argument `x`: expected images of shape "
@@ -562,11 +570,11 @@ def square(model_fn, x, y=None, *, eps, max_queries=1000, norm="inf",
      y, use_predictions) = _check_inputs(
         model_fn, x, y, eps, max_queries, norm, p_init, rescale_schedule, loss,
         clip_min, clip_max, return_queries)
-    seed = _seed_tensor(seed)
+    seed = seed_tensor(seed)
     x_adv, queries = _square_graph(
-        _stable_model_fn(model_fn), x, y, _f32(eps),
+        stable_model_fn(model_fn), x, y, f32(eps),
         tf.cast(max_queries, tf.int32), _f64(p_init),
-        tf.cast(rescale_schedule, tf.bool), _f32(clip_min), _f32(clip_max),
+        tf.cast(rescale_schedule, tf.bool), f32(clip_min), f32(clip_max),
         seed, norm=norm, loss=loss, use_predictions=use_predictions,
     )
     if return_queries:
