@@ -56,6 +56,25 @@ def test_validate_messages(field, value, needle):
     assert needle in str(e.value) and "\n" not in str(e.value)
 
 
+@pytest.mark.parametrize("fields,message", [
+    # The library's own checks name the Python argument (variant, ema_decay, max_const,
+    # seed); the config reports these with their flags before any trainer is built.
+    ({"method": "bat", "bat_variant": "R-XX-LA"}, "--bat_variant='R-XX-LA' is not valid"),
+    ({"method": "bat", "bat_variant": "Madry-LA", "attack_steps": 0},
+     "--attack_steps=0 is out of range; allowed range: [1, inf]"),
+    ({"method": "bat", "norm": "2", "eps": 2.0}, "--eps=2.0 is out of range"),
+    ({"method": "pgn", "ema_decay": 1.0}, "--ema_decay=1.0 is out of range"),
+    ({"method": "cw_at", "cw_const": 200.0}, "--cw_const=200.0 is out of range"),
+    ({"seed": -1}, "--seed=-1 is out of range"),
+    ({"svhn_extra": -5}, "--svhn_extra=-5 is out of range"),
+])
+def test_validate_reports_trainer_and_data_checks_with_flags(fields, message):
+    cfg = override(preset("cpu", "fashion_mnist"), **fields)
+    with pytest.raises(UserError) as e:
+        cfg.validate()
+    assert str(e.value).startswith(message) and "\n" not in str(e.value)
+
+
 def test_unknown_preset_and_dataset():
     with pytest.raises(UserError, match="--preset='gpu'"):
         preset("gpu", "mnist")

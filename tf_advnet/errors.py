@@ -2,6 +2,11 @@
 
 Experiment binaries catch `UserError` and print its message without a stack
 trace (see `tf_advnet.cli._command.Command.run`).
+
+Two families of checks: the library's (`check_arg_choice`, `check_arg_range`) name
+the Python argument (`lam must be >= 0, got -1`); the command-line layer's
+(`check_choice`, `check_range`, used by `tf_advnet.configs` before anything is
+built) name the flag (`--advnet_lambda=-1.0 is out of range; ...`).
 """
 
 
@@ -22,7 +27,10 @@ class CheckpointError(UserError):
 
 
 def check_choice(flag, value, allowed):
-    """Raises UserError naming `flag` and the allowed values if `value` is not one."""
+    """Raises UserError naming `--flag` and the allowed values if `value` is not one.
+
+    For the command-line layer; library code uses `check_arg_choice`.
+    """
     allowed = list(allowed)
     if value not in allowed:
         raise UserError(
@@ -33,7 +41,10 @@ def check_choice(flag, value, allowed):
 
 
 def check_range(flag, value, low=None, high=None, low_inclusive=True):
-    """Raises UserError if `value` is outside [low, high] (or (low, high])."""
+    """Raises UserError naming `--flag` if `value` is outside [low, high] (or (low, high]).
+
+    For the command-line layer; library code uses `check_arg_range`.
+    """
     bad = False
     if low is not None:
         bad |= value < low if low_inclusive else value <= low
@@ -43,4 +54,49 @@ def check_range(flag, value, low=None, high=None, low_inclusive=True):
         lo = "[" if low_inclusive else "("
         rng = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}]"
         raise UserError(f"--{flag}={value} is out of range; allowed range: {rng}")
+    return value
+
+
+def _number(value):
+    """`1` for 1.0, `0.5` for 0.5: bounds and values as a user would type them."""
+    try:
+        if float(value).is_integer():
+            return str(int(value))
+    except (TypeError, ValueError, OverflowError):
+        pass
+    return repr(value)
+
+
+def check_arg_choice(name, value, allowed):
+    """Raises UserError naming the argument `name` unless `value` is in `allowed`.
+
+    The message reads `hvp must be one of fd, exact; got 'x'`.
+    """
+    allowed = list(allowed)
+    if value not in allowed:
+        raise UserError(f"{name} must be one of "
+                        + ", ".join(str(a) for a in allowed) + f"; got {value!r}")
+    return value
+
+
+def check_arg_range(name, value, low=None, high=None, low_inclusive=True):
+    """Raises UserError naming the argument `name` unless `value` is in [low, high].
+
+    `low_inclusive=False` makes the lower bound strict. The message reads
+    `lam must be >= 0, got -1` or `eps must be in [0, 1], got 1.5`.
+    """
+    bad = False
+    if low is not None:
+        bad |= value < low if low_inclusive else value <= low
+    if high is not None:
+        bad |= value > high
+    if bad:
+        if high is None:
+            rng = f"{'>=' if low_inclusive else '>'} {_number(low)}"
+        elif low is None:
+            rng = f"<= {_number(high)}"
+        else:
+            rng = (f"in {'[' if low_inclusive else '('}{_number(low)}, "
+                   f"{_number(high)}]")
+        raise UserError(f"{name} must be {rng}, got {_number(value)}")
     return value

@@ -138,5 +138,5 @@ def test_default_augment():
     assert data.default_augment("cifar100") == "crop_flip"
     for name in ("mnist", "svhn", "mnist_5k", "synthetic", "fashion_mnist"):
         assert data.default_augment(name) is None
-    with pytest.raises(errors.UserError, match="dataset"):
+    with pytest.raises(errors.UserError, match="^name must be one of .*; got 'imagenet'$"):
         data.default_augment("imagenet")

@@ -28,5 +28,5 @@ def test_names_and_infos():
 def test_info_is_frozen_and_rejects_unknown():
     with pytest.raises(dataclasses.FrozenInstanceError):
         data.info("mnist").num_classes = 3
-    with pytest.raises(errors.UserError, match="dataset"):
+    with pytest.raises(errors.UserError, match="^name must be one of .*; got 'cifar'$"):
         data.info("cifar")

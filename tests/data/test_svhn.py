@@ -65,7 +65,7 @@ def test_load_svhn_with_extra(tmp_path):
 
 def test_svhn_extra_errors(tmp_path):
     _svhn_dir(tmp_path)
-    with pytest.raises(errors.UserError, match="svhn_extra=31"):
+    with pytest.raises(errors.UserError, match=r"^svhn_extra must be <= 30 \(the size of SVHN's extra split\), got 31$"):
         data.load("svhn", data_dir=tmp_path, svhn_extra=31)
     with pytest.raises(errors.UserError, match="svhn_extra"):
         data.load("svhn", "test", data_dir=tmp_path, svhn_extra=5)

@@ -38,7 +38,7 @@ def test_unknown_model_names_argument_and_choices():
         build_model("resnet18", (32, 32, 3), 10)
     msg = str(err.value)
     assert "\n" not in msg
-    assert "model" in msg and "resnet18" in msg
+    assert msg.startswith("name must be one of ") and msg.endswith("; got 'resnet18'")
     for name in MODEL_NAMES:
         assert name in msg
     assert isinstance(err.value, ValueError)

@@ -130,16 +130,18 @@ def test_mirrored_two_cpus_equals_one_device(two_cpu_strategy):
                                    batch_size=32, epochs=2)
 
 
-@pytest.mark.parametrize("kwargs, flag", [
-    (dict(eps=1.5), "--eps"),
-    (dict(max_iterations=-1), "--max_iterations"),
-    (dict(binary_search_steps=0), "--binary_search_steps"),
-    (dict(initial_const=0.0), "--initial_const"),
-    (dict(learning_rate=0.0), "--learning_rate"),
-    (dict(tau=-0.1), "--tau"),
-    (dict(max_const=0.5), "--max_const"),
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(eps=1.5), "eps must be in [0, 1], got 1.5"),
+    (dict(max_iterations=-1), "max_iterations must be >= 0, got -1"),
+    (dict(binary_search_steps=0), "binary_search_steps must be >= 1, got 0"),
+    (dict(initial_const=0.0), "initial_const must be > 0, got 0"),
+    (dict(learning_rate=0.0), "learning_rate must be > 0, got 0"),
+    (dict(tau=-0.1), "tau must be >= 0, got -0.1"),
+    (dict(max_const=0.5), "max_const must be >= 1, got 0.5"),
+    (dict(penalty="l2"), "penalty must be one of max, sum; got 'l2'"),
 ])
-def test_bad_arguments_are_user_errors(kwargs, flag):
+def test_bad_arguments_are_user_errors(kwargs, message):
     kwargs = {"eps": 0.1, **kwargs}
-    with pytest.raises(UserError, match=flag):
+    with pytest.raises(UserError) as err:
         CWATTrainer(_classifier(), **kwargs)
+    assert str(err.value) == message

@@ -128,7 +128,7 @@ def test_regularized_layers_restricts_the_regulariser_gradient():
         expected = b - 0.1 * (g.numpy() + (reg_by_id[id(w)].numpy()
                                            if id(w) in reg_by_id else 0.0))
         np.testing.assert_allclose(w.numpy(), expected, rtol=1e-4, atol=1e-6)
-    with pytest.raises(UserError, match="--regularized_layers"):
+    with pytest.raises(UserError, match="^regularized_layers: 'nope' is not a layer"):
         DeepDefenseTrainer(clf, regularized_layers=["nope"])
 
 
@@ -152,13 +152,15 @@ def test_fit_logs_finite_metrics():
     assert all(v > 0 for v in hist.history["rho2"])
 
 
-@pytest.mark.parametrize("kwargs,flag", [({"lam": -1.0}, "--dd_lambda"),
-                                         ({"c": 0.0}, "--dd_c"),
-                                         ({"num_iter": 0}, "--dd_iters"),
-                                         ({"linearize_at": "x"}, "linearize_at")])
-def test_bad_hyper_parameters(kwargs, flag):
-    with pytest.raises(UserError, match=flag):
+@pytest.mark.parametrize("kwargs,message", [
+    ({"lam": -1.0}, "lam must be >= 0, got -1"),
+    ({"c": 0.0}, "c must be > 0, got 0"),
+    ({"num_iter": 0}, "num_iter must be >= 1, got 0"),
+    ({"linearize_at": "x"}, "linearize_at must be one of overshoot, sum; got 'x'")])
+def test_bad_hyper_parameters(kwargs, message):
+    with pytest.raises(UserError) as err:
         DeepDefenseTrainer(_classifier(), **kwargs)
+    assert str(err.value) == message
 
 
 def test_config_builds_the_trainer():

@@ -72,5 +72,5 @@ def test_fit_runs_and_sources_are_required():
     t.compile(keras.optimizers.Adam(1e-2))
     hist = t.fit(x, y, batch_size=16, epochs=1, verbose=0).history
     assert np.isfinite(hist["loss"][-1])
-    with pytest.raises(UserError, match="eat_sources"):
+    with pytest.raises(UserError, match="^sources must hold at least one model"):
         EnsembleATTrainer(toy_classifier(), sources=[], eps=0.1)

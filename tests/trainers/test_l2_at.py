@@ -67,12 +67,12 @@ def test_fgm_at_trains_on_one_l2_gradient_step():
 
 
 def test_bad_norm_and_budget_are_one_line_user_errors():
-    with pytest.raises(UserError, match="--norm") as err:
+    with pytest.raises(UserError, match="^norm must be one of inf, 2; got '1'$") as err:
         PGDATTrainer(_classifier(), eps=0.1, norm="1")
     assert "\n" not in str(err.value)
-    with pytest.raises(UserError, match="--eps"):
+    with pytest.raises(UserError, match=r"^eps must be in \[0, 1\], got 1.5$"):
         PGDATTrainer(_classifier(), eps=1.5)
-    with pytest.raises(UserError, match="--eps"):
+    with pytest.raises(UserError, match="^eps must be >= 0, got -0.1$"):
         PGDATTrainer(_classifier(), eps=-0.1, norm="2")
 
 

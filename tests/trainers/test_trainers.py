@@ -63,7 +63,7 @@ def test_fit_logs_finite_metrics_and_changes_weights(method):
 
 
 def test_unknown_method():
-    with pytest.raises(UserError, match="--method='trades'"):
+    with pytest.raises(UserError, match=r"^method must be one of standard, .*; got 'trades'$"):
         build_trainer("trades", _classifier())
 
 

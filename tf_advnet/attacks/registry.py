@@ -116,11 +116,11 @@ def _parse_opts(spec, family, text, eps, allowed_key=None):
     allowed = _ALLOWED_OPTS[allowed_key or family]
     for item in text.split(","):
         if "=" not in item:
-            raise UserError(f"--attacks: bad option {item!r} in {spec!r}; use key=value")
+            raise UserError(f"bad option {item!r} in {spec!r}; use key=value")
         key, value = (s.strip() for s in item.split("=", 1))
         if key not in allowed:
             raise UserError(
-                f"--attacks: option {key!r} is not valid for {family} in {spec!r}; "
+                f"option {key!r} is not valid for {family} in {spec!r}; "
                 f"allowed: {', '.join(sorted(allowed))}")
         opts[key] = _parse_number(spec, key, value, eps)
     return opts
@@ -131,12 +131,12 @@ def _parse_number(spec, key, value, eps):
     try:
         if m:
             if eps is None:
-                raise UserError(f"--attacks: {key}={value} in {spec!r} needs an eps")
+                raise UserError(f"{key}={value} in {spec!r} needs an eps")
             return eps / float(m.group(1))
         return float(value)
     except ValueError:
         raise UserError(
-            f"--attacks: {key}={value!r} in {spec!r} is not a number or eps/N") from None
+            f"{key}={value!r} in {spec!r} is not a number or eps/N") from None
 
 
 def parse_attack(spec, *, eps, eps_l2=None):
@@ -157,19 +157,19 @@ def parse_attack(spec, *, eps, eps_l2=None):
     spec = spec.strip()
     m = _SPEC_RE.match(spec)
     if not m or m.group("family") not in FAMILIES:
-        raise UserError(f"--attacks: unknown attack {spec!r}; valid: {HELP}")
+        raise UserError(f"unknown attack {spec!r}; valid: {HELP}")
     family = m.group("family")
     k = int(m.group("k")) if m.group("k") else None
     norm = "2" if m.group("l2") == "_l2" else "inf"
     iterative = family in ("pgd", "cwpgd", "mim", "cw", "apgd", "apgddlr", "apgdt",
                            "square", "fab", "fabt")
     if iterative and k is None:
-        raise UserError(f"--attacks: {spec!r} needs a step count, e.g. {family}10")
+        raise UserError(f"{spec!r} needs a step count, e.g. {family}10")
     if not iterative and k is not None and family != "fgm":
-        raise UserError(f"--attacks: {family} takes no step count (got {spec!r})")
+        raise UserError(f"{family} takes no step count (got {spec!r})")
     cw_inf = family == "cw" and m.group("l2") == "_inf"
     if family in ("cwpgd", "cw", "noise", "fgsm") and m.group("l2") and not cw_inf:
-        raise UserError(f"--attacks: {family} has no norm suffix (got {spec!r})"
+        raise UserError(f"{family} has no norm suffix (got {spec!r})"
                         + ("; cw<K> is L2, cw<K>_inf is L-inf" if family == "cw" else ""))
     if (family == "cw" and not cw_inf) or (family == "fgm" and not m.group("l2")):
         norm = "2"  # C&W is L2; FGM without a suffix is the L2 fast gradient method
@@ -183,10 +183,10 @@ def parse_attack(spec, *, eps, eps_l2=None):
     minimal = family in ("cw", "deepfool") and not cw_inf
     if not minimal and budget is None:
         raise UserError(
-            f"--attacks: {spec!r} is an L2 attack and needs a budget: set --eps_l2 "
+            f"{spec!r} is an L2 attack and needs a budget: pass eps_l2 "
             f"or add ':eps=VALUE'")
     if budget is not None and budget < 0:
-        raise UserError(f"--attacks: eps must be >= 0 in {spec!r}, got {budget}")
+        raise UserError(f"eps must be >= 0 in {spec!r}, got {budget}")
 
     def _int(key, default):
         return int(opts.get(key, default))
@@ -225,7 +225,7 @@ def parse_attack(spec, *, eps, eps_l2=None):
         if targeted:
             kw["num_targets"] = _int("targets", 9)
         if kw["restarts"] < 1 or kw.get("num_targets", 1) < 1 or not 0 <= kw["rho"] <= 1:
-            raise UserError(f"--attacks: {spec!r} needs restarts >= 1, targets >= 1 and "
+            raise UserError(f"{spec!r} needs restarts >= 1, targets >= 1 and "
                             "0 <= rho <= 1")
 
         def fn(model_fn, x, y, seed):
@@ -240,7 +240,7 @@ def parse_attack(spec, *, eps, eps_l2=None):
         if family == "fabt":
             kw["num_targets"] = _int("targets", 9)
         if kw["restarts"] < 1 or kw.get("num_targets", 1) < 1:
-            raise UserError(f"--attacks: {spec!r} needs restarts >= 1 and targets >= 1")
+            raise UserError(f"{spec!r} needs restarts >= 1 and targets >= 1")
 
         def fn(model_fn, x, y, seed):
             return fab(model_fn, x, y, seed=seed, **kw)
@@ -265,7 +265,7 @@ def parse_attack(spec, *, eps, eps_l2=None):
         kw = dict(eps=budget, max_queries=k, norm=norm, p_init=opts.get("p"),
                   rescale_schedule=bool(_int("resc", 0)))
         if k < 1 or not (kw["p_init"] is None or 0 < kw["p_init"] <= 1):
-            raise UserError(f"--attacks: {spec!r} needs K >= 1 queries and 0 < p <= 1")
+            raise UserError(f"{spec!r} needs K >= 1 queries and 0 < p <= 1")
 
         def fn(model_fn, x, y, seed):
             return square(model_fn, x, y, seed=seed, **kw)
@@ -342,7 +342,7 @@ def parse_attacks(specs, *, eps, eps_l2=None):
     if isinstance(specs, str):
         specs = split_specs(specs)
     if not specs:
-        raise UserError(f"--attacks is empty; valid: {HELP}")
+        raise UserError(f"specs names no attack; valid: {HELP}")
     specs = [s for spec in specs for s in ALIASES.get(spec.strip(), (spec,))]
     return [parse_attack(s, eps=eps, eps_l2=eps_l2) for s in specs]
 

@@ -56,6 +56,16 @@ def _parse_models(text):
     return models
 
 
+def _check_attacks():
+    """Parses --attacks up front: the registry's errors name the spec, not the flag."""
+    from tf_advnet.attacks.registry import parse_attacks
+
+    try:
+        parse_attacks(_ATTACKS.value, eps=_EPS.value, eps_l2=_EPS_L2.value)
+    except UserError as e:
+        raise UserError(f"--attacks: {e}") from None
+
+
 def main():
     from tf_advnet.runs import common
 
@@ -71,6 +81,7 @@ def main():
     check_range("eps", _EPS.value, 0.0, 1.0)
     check_range("batch_size", _BATCH.value, 0, low_inclusive=False)
     check_range("test_limit", _TEST_LIMIT.value, 0)
+    _check_attacks()
     data = DataConfig(dataset=_DATASET.value, test_limit=_TEST_LIMIT.value or None,
                       data_dir=_DATA_DIR.value)
     ev = EvalConfig(attacks=_ATTACKS.value, eps=_EPS.value, eps_l2=_EPS_L2.value,

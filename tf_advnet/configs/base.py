@@ -230,11 +230,18 @@ class ExperimentConfig:
         check_range("batch_size", self.data.batch_size, 0, low_inclusive=False)
         check_range("epochs", self.train.epochs, 0, low_inclusive=False)
         check_choice("norm", self.train.norm, ("inf", "2"))
-        check_range("eps", self.train.eps, 0.0, 1.0 if self.train.norm == "inf" else None)
+        # The L-inf trainers take eps in [0, 1] whatever --norm says; only pgd_at's L2
+        # budget may exceed 1.
+        linf_only = self.train.method in ("bat", "ensemble_at", "l2lda", "cw_at")
+        check_range("eps", self.train.eps, 0.0,
+                    1.0 if self.train.norm == "inf" or linf_only else None)
         check_range("eval_eps", self.eval.eps, 0.0, 1.0)
         check_range("attack_steps", self.train.attack_steps, 0)
         check_range("learning_rate", self.train.learning_rate, 0.0, low_inclusive=False)
         check_range("eval_batch_size", self.eval.batch_size, 0, low_inclusive=False)
+        if self.seed is not None:
+            check_range("seed", self.seed, 0, 2**32 - 1)  # the data pipeline's seed range
+        check_range("svhn_extra", self.data.svhn_extra, 0)
         for flag, v in (("train_limit", self.data.train_limit),
                         ("test_limit", self.data.test_limit)):
             if v is not None:
@@ -244,9 +251,15 @@ class ExperimentConfig:
                         1.0 if self.train.norm == "inf" else None)
         check_range("eps_warmup_epochs", self.train.eps_warmup_epochs, 0.0)
         if self.train.method == "bat":
-            from tf_advnet.trainers.bat import parse_variant
+            from tf_advnet.trainers.bat import VARIANT_NAMES, parse_variant
 
-            parse_variant(self.train.bat_variant)
+            try:
+                variant = parse_variant(self.train.bat_variant)
+            except UserError:
+                raise UserError(f"--bat_variant={self.train.bat_variant!r} is not valid; "
+                                "allowed values: " + ", ".join(VARIANT_NAMES)) from None
+            if variant.multi_step:  # the Madry variants take --attack_steps
+                check_range("attack_steps", self.train.attack_steps, 1)
             check_range("beta", self.train.beta, 0.0, low_inclusive=False)
             if self.train.bat_steps is not None:
                 check_range("bat_steps", self.train.bat_steps, 1)
@@ -263,6 +276,9 @@ class ExperimentConfig:
             if self.train.ema_decay is not None:
                 check_range("ema_decay", self.train.ema_decay, 0.0, 1.0,
                             low_inclusive=False)
+                if self.train.ema_decay == 1.0:  # the average would never move
+                    raise UserError("--ema_decay=1.0 is out of range; allowed range: "
+                                    "(0.0, 1.0)")
         if self.train.method == "advnet":
             from tf_advnet.models.advnet_generators import GENERATOR_NAMES
             from tf_advnet.trainers.advnet import HVP_MODES
@@ -293,7 +309,8 @@ class ExperimentConfig:
                         low_inclusive=False)
         if self.train.method == "cw_at":
             check_range("cw_steps", self.train.cw_steps, 1)
-            check_range("cw_const", self.train.cw_const, 0.0, low_inclusive=False)
+            # CWATTrainer's cap on the constant, max_const, stays at its default 128.
+            check_range("cw_const", self.train.cw_const, 0.0, 128.0, low_inclusive=False)
         if self.train.clipnorm is not None:
             check_range("clipnorm", self.train.clipnorm, 0.0, low_inclusive=False)
         if self.train.method == "ensemble_at" and not self.train.eat_sources:

@@ -170,8 +170,8 @@ def _draw_extra(count, data_dir, seed):
     images, labels = _load_raw("svhn", "extra", data_dir)
     if count > len(images):
         raise errors.UserError(
-            f"--svhn_extra={count} is out of range; SVHN extra has "
-            f"{len(images)} images"
+            f"svhn_extra must be <= {len(images)} (the size of SVHN's extra "
+            f"split), got {count}"
         )
     # RandomState keeps its stream across NumPy releases (NEP 19), so a seed
     # always selects the same images. Unlike Wang & Yu's code, which sampled
@@ -212,15 +212,15 @@ def load(name, split="train", *, data_dir=None, limit=None, svhn_extra=0,
             what to fetch and where to put it.
     """
     meta = registry.info(name)
-    errors.check_choice("split", split, SPLITS)
+    errors.check_arg_choice("split", split, SPLITS)
     if limit is not None:
         limit = validation.check_int("limit", limit, low=1)
     svhn_extra = validation.check_int("svhn_extra", svhn_extra, low=0)
     seed = validation.check_int("seed", seed, low=0, high=2**32 - 1)
     if svhn_extra and (name != "svhn" or split != "train"):
         raise errors.UserError(
-            f"--svhn_extra={svhn_extra} is only valid with dataset 'svhn' "
-            f"and split 'train', got {name!r} and {split!r}"
+            f"svhn_extra={svhn_extra} needs name='svhn' and split='train', "
+            f"got name={name!r} and split={split!r}"
         )
     if name == "synthetic":
         size = meta.train_size if split == "train" else meta.test_size

@@ -124,14 +124,14 @@ def make_dataset(x, y, batch_size, *, training, seed=0, augment=None,
     """
     batch_size = validation.check_int("batch_size", batch_size, low=1)
     seed = validation.check_int("seed", seed, low=0)
-    errors.check_choice("augment", augment, (None,) + AUGMENTATIONS)
+    errors.check_arg_choice("augment", augment, (None,) + AUGMENTATIONS)
     if shuffle_buffer is not None:
         validation.check_int("shuffle_buffer", shuffle_buffer, low=1)
     if augment is not None and not training:
         # Refuse rather than ignore: augmenting evaluation data silently
         # lowers clean accuracy, and dropping the flag silently hides a bug.
         raise errors.UserError(
-            f"--augment={augment!r} needs training=True; pass augment=None "
+            f"augment={augment!r} needs training=True; pass augment=None "
             "for evaluation data"
         )
     x, y = _check_arrays(x, y)

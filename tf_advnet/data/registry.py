@@ -163,5 +163,5 @@ def info(name):
     Raises:
         UserError: if `name` is not a known data set.
     """
-    errors.check_choice("dataset", name, DATASET_NAMES)
+    errors.check_arg_choice("name", name, DATASET_NAMES)
     return _INFOS[name]

@@ -59,14 +59,14 @@ def make_synthetic(
         UserError: for a non-positive size, a bad split or fewer than two
             classes.
     """
-    errors.check_choice("split", split, tuple(_SPLIT_KEYS))
+    errors.check_arg_choice("split", split, tuple(_SPLIT_KEYS))
     num_examples = validation.check_int("num_examples", num_examples, low=1)
     num_classes = validation.check_int("num_classes", num_classes, low=2)
     image_shape = tuple(int(d) for d in image_shape)
     if len(image_shape) != 3 or min(image_shape) < 1:
         raise errors.UserError(
-            f"--image_shape={image_shape} is not valid; expected positive "
-            "(height, width, channels)"
+            "image_shape must be (height, width, channels) with positive sizes, "
+            f"got {image_shape}"
         )
     templates = _templates(image_shape, num_classes, seed)
     xs, ys = [], []

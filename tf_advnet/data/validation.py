@@ -85,7 +85,5 @@ def check_int(arg, value, *, low, high=None):
         UserError: naming `arg` if `value` is not an int in range.
     """
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise errors.UserError(
-            f"--{arg}={value!r} is not valid; expected an integer >= {low}"
-        )
-    return errors.check_range(arg, int(value), low=low, high=high)
+        raise errors.UserError(f"{arg} must be an integer >= {low}, got {value!r}")
+    return errors.check_arg_range(arg, int(value), low=low, high=high)

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_advnet.attacks.l2lda import sample_noise, trajectory
-from tf_advnet.errors import check_choice
+from tf_advnet.errors import check_arg_choice
 
 METHODS = ("pgd", "l2lda", "l2l")
 
@@ -61,7 +61,7 @@ def loss_trajectories(model_fn, x, y, *, method, eps, generator=None, num_steps=
     Returns:
       dict with "max" and "std": lists of `num_steps` floats.
     """
-    check_choice("method", method, METHODS)
+    check_arg_choice("method", method, METHODS)
     if method != "pgd" and generator is None:
         raise ValueError(f"method {method!r} needs its generator")
     maxes, stds = [], []

@@ -236,9 +236,9 @@ _BUILDERS = {"g0": advnet_g0, "g1": advnet_g1, "g2": advnet_g2, "g3": advnet_g3}
 
 def build_generator(kind, input_shape, num_classes, **kwargs):
     """Builds generator `kind` ("g0" | "g1" | "g2" | "g3") with builder kwargs."""
-    from tf_advnet.errors import check_choice
+    from tf_advnet.errors import check_arg_choice
 
-    check_choice("generator", kind, GENERATOR_NAMES)
+    check_arg_choice("kind", kind, GENERATOR_NAMES)
     return _BUILDERS[kind](tuple(input_shape), num_classes, **kwargs)
 
 

@@ -52,7 +52,7 @@ def model_kwargs(name):
     Raises:
         UserError: If `name` is not a registered model.
     """
-    errors.check_choice("model", name, MODEL_NAMES)
+    errors.check_arg_choice("name", name, MODEL_NAMES)
     params = inspect.signature(_BUILDERS[name]).parameters.values()
     return {p.name: p.default for p in params
             if p.kind is inspect.Parameter.KEYWORD_ONLY}

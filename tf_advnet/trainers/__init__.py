@@ -44,9 +44,9 @@ METHOD_NAMES = tuple(TRAINERS)
 
 def build_trainer(method, classifier, **kwargs):
     """Returns the trainer for `method` wrapping `classifier`."""
-    from tf_advnet.errors import check_choice
+    from tf_advnet.errors import check_arg_choice
 
-    check_choice("method", method, METHOD_NAMES)
+    check_arg_choice("method", method, METHOD_NAMES)
     return TRAINERS[method](classifier, **kwargs)
 
 

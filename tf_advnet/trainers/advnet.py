@@ -63,7 +63,7 @@ import keras
 import tensorflow as tf
 
 from tf_advnet.attacks.generator import generator_inputs, perturb
-from tf_advnet.errors import check_choice, check_range
+from tf_advnet.errors import check_arg_choice, check_arg_range
 from tf_advnet.trainers.base import ClassifierTrainer, regularization, scale_for_replicas
 
 HVP_MODES = ("finite_difference", "exact", "none")
@@ -106,14 +106,14 @@ class AdvNetTrainer(ClassifierTrainer):
                  g_steps=5, g_updates=1, hvp="finite_difference", fd_h=None, clip=True,
                  weight_decay=0.0, g_weight_decay=None, **kwargs):
         super().__init__(classifier, weight_decay=weight_decay, **kwargs)
-        self.eps = float(check_range("eps", eps, 0.0))
-        self.lam = float(check_range("advnet_lambda", lam, 0.0))
+        self.eps = float(check_arg_range("eps", eps, 0.0))
+        self.lam = float(check_arg_range("lam", lam, 0.0))
         self.gamma = float(gamma)
-        self.g_steps = int(check_range("g_steps", g_steps, 1))
-        self.g_updates = int(check_range("g_updates", g_updates, 1))
-        self.hvp = check_choice("advnet_hvp", hvp, HVP_MODES)
+        self.g_steps = int(check_arg_range("g_steps", g_steps, 1))
+        self.g_updates = int(check_arg_range("g_updates", g_updates, 1))
+        self.hvp = check_arg_choice("hvp", hvp, HVP_MODES)
         if fd_h is not None:
-            check_range("fd_h", fd_h, 0.0, low_inclusive=False)
+            check_arg_range("fd_h", fd_h, 0.0, low_inclusive=False)
         self.fd_h = fd_h
         self.clip = bool(clip)
         self.g_weight_decay = float(weight_decay if g_weight_decay is None

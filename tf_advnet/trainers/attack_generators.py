@@ -81,8 +81,8 @@ from tf_advnet.attacks.generator_attacks import gap_perturbation
 from tf_advnet.attacks.losses import cross_entropy
 from tf_advnet.attacks.losses import cw_margin
 from tf_advnet.errors import CheckpointError
-from tf_advnet.errors import check_choice
-from tf_advnet.errors import check_range
+from tf_advnet.errors import check_arg_choice
+from tf_advnet.errors import check_arg_range
 from tf_advnet.models import attack_generators as gens
 from tf_advnet.trainers.base import regularization
 from tf_advnet.trainers.base import scale_for_replicas
@@ -150,14 +150,14 @@ class AdvGANTrainer(keras.Model):
         self.generator = gens.advgan_generator(shape) if generator is None else generator
         self.discriminator = (gens.advgan_discriminator(shape) if discriminator is None
                               else discriminator)
-        self.eps = float(check_range("eps", eps, 0.0, 1.0))
-        self.alpha = float(check_range("advgan_alpha", alpha, 0.0))
-        self.beta = float(check_range("advgan_beta", beta, 0.0))
-        self.kappa = float(check_range("advgan_kappa", kappa, 0.0))
+        self.eps = float(check_arg_range("eps", eps, 0.0, 1.0))
+        self.alpha = float(check_arg_range("alpha", alpha, 0.0))
+        self.beta = float(check_arg_range("beta", beta, 0.0))
+        self.kappa = float(check_arg_range("kappa", kappa, 0.0))
         if hinge_c is None:  # the eps-ball's largest L2 norm (inf if H, W unknown)
             hinge_c = (float("inf") if None in shape
                        else self.eps * math.sqrt(math.prod(shape)))
-        self.hinge_c = float(check_range("advgan_hinge_c", hinge_c, 0.0))
+        self.hinge_c = float(check_arg_range("hinge_c", hinge_c, 0.0))
         self.g_optimizer = None
         self.d_optimizer = None
         names = ("d_loss", "g_loss", "adv_loss", "gan_loss", "hinge_loss", "delta_l2")
@@ -290,7 +290,7 @@ class GAPTrainer(keras.Model):
         self.classifier = classifier
         self.generator = (gens.gap_generator(_input_shape(classifier))
                           if generator is None else generator)
-        self.eps = float(check_range("eps", eps, 0.0, 1.0))
+        self.eps = float(check_arg_range("eps", eps, 0.0, 1.0))
         self.g_optimizer = None
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.ce_tracker = keras.metrics.Mean(name="ll_ce")
@@ -427,10 +427,10 @@ def train_attack_generator(kind, classifier, x, y, *, eps, epochs, batch_size, s
       UserError: unknown `kind` or bad arguments.
       CheckpointError: a stored generator that does not load.
     """
-    check_choice("attack_generator", kind, KINDS)
-    check_range("eps", eps, 0.0, 1.0)
-    check_range("epochs", epochs, 1)
-    check_range("batch_size", batch_size, 1)
+    check_arg_choice("kind", kind, KINDS)
+    check_arg_range("eps", eps, 0.0, 1.0)
+    check_arg_range("epochs", epochs, 1)
+    check_arg_range("batch_size", batch_size, 1)
     if store is not None:
         entry = store.entry(f"{kind}_generator", classifier=classifier, data=(x, y),
                             eps=eps, epochs=epochs, batch_size=batch_size, seed=seed,

@@ -51,7 +51,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_advnet.attacks import _projections, losses, targets
-from tf_advnet.errors import UserError, check_choice, check_range
+from tf_advnet.errors import UserError, check_arg_choice, check_arg_range
 from tf_advnet.trainers.base import ClassifierTrainer, float32_logits
 
 IMAGE_ATTACKS = ("FGSM", "R-FGSM", "LL", "R-LL", "MC", "R-MC", "Madry")
@@ -93,8 +93,8 @@ def parse_variant(name):
     img = m.group("img").upper() if m else ""
     lookup = {a.upper(): a for a in IMAGE_ATTACKS}
     if img not in lookup:
-        raise UserError(f"--bat_variant={name!r} is not valid; allowed values: "
-                        + ", ".join(VARIANT_NAMES))
+        raise UserError("variant must be one of " + ", ".join(VARIANT_NAMES)
+                        + f"; got {name!r}")
     img = lookup[img]
     lab = (m.group("lab") or "").upper()
     base = img[2:] if img.startswith("R-") else img
@@ -222,23 +222,23 @@ class BATTrainer(ClassifierTrainer):
         super().__init__(classifier, weight_decay=weight_decay, **kwargs)
         v = parse_variant(variant)
         self.variant = v.name
-        self.eps = float(check_range("eps", eps, 0.0, 1.0))
+        self.eps = float(check_arg_range("eps", eps, 0.0, 1.0))
         default_steps = 7 if v.multi_step else 1
-        self.num_steps = int(check_range(
-            "bat_steps", default_steps if num_steps is None else num_steps, 1))
+        self.num_steps = int(check_arg_range(
+            "num_steps", default_steps if num_steps is None else num_steps, 1))
         if step_size is None:
             step_size = self.eps / 4.0 if v.multi_step else self.eps / self.num_steps
-        self.step_size = float(check_range("step_size", step_size, 0.0))
-        self.target = check_choice("bat_target", v.target if target is None else target,
-                                   TARGETS)
+        self.step_size = float(check_arg_range("step_size", step_size, 0.0))
+        self.target = check_arg_choice("target", v.target if target is None else target,
+                                       TARGETS)
         self.random_start = bool(v.random_start if random_start is None else random_start)
-        self.label = check_choice("bat_label", v.label if label is None else label,
-                                  LABEL_KINDS)
-        self.beta = float(check_range("beta", beta, 0.0, low_inclusive=False))
-        self.gamma = float(check_range("gamma", gamma, 0.0, low_inclusive=False))
+        self.label = check_arg_choice("label", v.label if label is None else label,
+                                      LABEL_KINDS)
+        self.beta = float(check_arg_range("beta", beta, 0.0, low_inclusive=False))
+        self.gamma = float(check_arg_range("gamma", gamma, 0.0, low_inclusive=False))
         if eps_y is None and self.label == "ls":
             eps_y = 0.5
-        self.eps_y = None if eps_y is None else float(check_range("eps_y", eps_y, 0.0, 1.0))
+        self.eps_y = None if eps_y is None else float(check_arg_range("eps_y", eps_y, 0.0, 1.0))
         if seed is None:
             seed = int(np.random.randint(0, 2**31 - 1))
         self.seed = int(seed)

@@ -38,7 +38,7 @@ Example:
 import tensorflow as tf
 
 from tf_advnet.attacks.cw_linf import carlini_wagner_linf
-from tf_advnet.errors import check_range
+from tf_advnet.errors import check_arg_range
 from tf_advnet.trainers.pgd_at import PGDATTrainer
 
 
@@ -69,25 +69,25 @@ class CWATTrainer(PGDATTrainer):
                  tau=8 / 255, max_const=128.0, confidence=0.0,
                  clean_weight=0.0, eps_warmup_steps=0, weight_decay=0.0,
                  penalty="max", **kwargs):
-        max_iterations = int(check_range("max_iterations", max_iterations, 0))
+        max_iterations = int(check_arg_range("max_iterations", max_iterations, 0))
         super().__init__(classifier, eps=eps, num_steps=max_iterations,
                          random_start=False, clean_weight=clean_weight,
                          eps_warmup_steps=eps_warmup_steps,
                          weight_decay=weight_decay, norm="inf", **kwargs)
         self.max_iterations = max_iterations
         self.binary_search_steps = int(
-            check_range("binary_search_steps", binary_search_steps, 1))
+            check_arg_range("binary_search_steps", binary_search_steps, 1))
         self.initial_const = float(
-            check_range("initial_const", initial_const, 0.0, low_inclusive=False))
+            check_arg_range("initial_const", initial_const, 0.0, low_inclusive=False))
         self.learning_rate = float(
-            check_range("learning_rate", learning_rate, 0.0, low_inclusive=False))
-        self.tau = float(check_range("tau", tau, 0.0))
-        self.max_const = float(check_range("max_const", max_const, self.initial_const))
-        self.confidence = float(check_range("confidence", confidence, 0.0))
+            check_arg_range("learning_rate", learning_rate, 0.0, low_inclusive=False))
+        self.tau = float(check_arg_range("tau", tau, 0.0))
+        self.max_const = float(check_arg_range("max_const", max_const, self.initial_const))
+        self.confidence = float(check_arg_range("confidence", confidence, 0.0))
         from tf_advnet.attacks.cw_linf import PENALTIES
-        from tf_advnet.errors import check_choice
+        from tf_advnet.errors import check_arg_choice
 
-        self.penalty = check_choice("cw_penalty", penalty, PENALTIES)
+        self.penalty = check_arg_choice("penalty", penalty, PENALTIES)
 
     def craft(self, x, y):
         """C&W-L-inf examples, classifier in inference mode, detached."""

@@ -32,7 +32,7 @@ import keras
 import tensorflow as tf
 
 from tf_advnet.attacks.deepfool_diff import DEFAULT_NORM_EPS, deepdefense_ratio
-from tf_advnet.errors import UserError, check_range
+from tf_advnet.errors import UserError, check_arg_choice, check_arg_range
 from tf_advnet.trainers.base import ClassifierTrainer, regularization, scale_for_replicas
 
 
@@ -68,16 +68,14 @@ class DeepDefenseTrainer(ClassifierTrainer):
                  overshoot=0.02, norm_eps=DEFAULT_NORM_EPS, linearize_at="overshoot",
                  regularized_layers=None, input_mean=None, weight_decay=0.0, **kwargs):
         super().__init__(classifier, weight_decay=weight_decay, **kwargs)
-        self.lam = float(check_range("dd_lambda", lam, 0.0))
-        self.c = float(check_range("dd_c", c, 0.0, low_inclusive=False))
-        self.d = float(check_range("dd_d", d, 0.0))
-        self.num_iter = int(check_range("dd_iters", num_iter, 1))
-        self.overshoot = float(check_range("dd_overshoot", overshoot, 0.0))
-        self.norm_eps = float(check_range("dd_norm_eps", norm_eps, 0.0))
-        if linearize_at not in ("overshoot", "sum"):
-            raise UserError(f"linearize_at: expected 'overshoot' or 'sum', got "
-                            f"{linearize_at!r}")
-        self.linearize_at = linearize_at
+        self.lam = float(check_arg_range("lam", lam, 0.0))
+        self.c = float(check_arg_range("c", c, 0.0, low_inclusive=False))
+        self.d = float(check_arg_range("d", d, 0.0))
+        self.num_iter = int(check_arg_range("num_iter", num_iter, 1))
+        self.overshoot = float(check_arg_range("overshoot", overshoot, 0.0))
+        self.norm_eps = float(check_arg_range("norm_eps", norm_eps, 0.0))
+        self.linearize_at = check_arg_choice("linearize_at", linearize_at,
+                                             ("overshoot", "sum"))
         self.input_mean = None if input_mean is None else tf.constant(input_mean,
                                                                       tf.float32)
         if isinstance(regularized_layers, str):
@@ -88,7 +86,7 @@ class DeepDefenseTrainer(ClassifierTrainer):
             names = [layer.name for layer in classifier.layers]
             for name in self.regularized_layers:
                 if name not in names:
-                    raise UserError(f"--regularized_layers: {name!r} is not a layer of "
+                    raise UserError(f"regularized_layers: {name!r} is not a layer of "
                                     f"{classifier.name}; layers: {', '.join(names)}")
         self.ce_tracker = keras.metrics.Mean(name="ce")
         self.reg_tracker = keras.metrics.Mean(name="reg")

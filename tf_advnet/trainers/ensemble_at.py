@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from tf_advnet.attacks.fgsm import fgm
 from tf_advnet.attacks.pgd import pgd
-from tf_advnet.errors import UserError, check_range
+from tf_advnet.errors import UserError, check_arg_range
 from tf_advnet.trainers.base import ClassifierTrainer
 
 PARTS = ("fgs_ml", "pgd", "ll")
@@ -76,13 +76,13 @@ class EnsembleATTrainer(ClassifierTrainer):
                  random_start=True, weight_decay=0.0, **kwargs):
         super().__init__(classifier, weight_decay=weight_decay, **kwargs)
         if not sources:
-            raise UserError("--eat_sources is required for method 'ensemble_at': the "
-                            ".keras file(s) of pre-trained undefended models")
+            raise UserError("sources must hold at least one model: the pre-trained "
+                            "undefended models that craft the examples")
         self.sources = list(sources)
         for s in self.sources:
             s.trainable = False
-        self.eps = float(check_range("eps", eps, 0.0, 1.0))
-        self.pgd_steps = int(check_range("attack_steps", pgd_steps, 0))
+        self.eps = float(check_arg_range("eps", eps, 0.0, 1.0))
+        self.pgd_steps = int(check_arg_range("pgd_steps", pgd_steps, 0))
         self.step_size = step_size
         self.random_start = bool(random_start)
         self.adv_acc_tracker = keras.metrics.SparseCategoricalAccuracy(name="adv_acc")

@@ -56,7 +56,7 @@ import keras
 import tensorflow as tf
 
 from tf_advnet.attacks.l2lda import l2lda_attack, trajectory
-from tf_advnet.errors import check_range
+from tf_advnet.errors import check_arg_range
 from tf_advnet.models.l2lda_generator import input_names, z_dim_of
 from tf_advnet.trainers.base import ClassifierTrainer, regularization, scale_for_replicas
 
@@ -109,14 +109,14 @@ class L2LDATrainer(ClassifierTrainer):
                  lam=0.02, recursive=True, diversity=True, normalize_grad=True,
                  clip=True, weight_decay=0.0, g_weight_decay=None, seed=0, **kwargs):
         super().__init__(classifier, weight_decay=weight_decay, **kwargs)
-        self.eps = float(check_range("eps", eps, 0.0, 1.0))
+        self.eps = float(check_arg_range("eps", eps, 0.0, 1.0))
         self.recursive = bool(recursive)
-        self.num_steps = int(check_range("l2lda_steps", num_steps, 1)) if recursive else 1
+        self.num_steps = int(check_arg_range("num_steps", num_steps, 1)) if recursive else 1
         if not recursive:
             eps_step = self.eps
         self.eps_step = float(self.eps / 4.0 if eps_step is None else eps_step)
         self.diversity = bool(diversity)
-        self.lam = float(check_range("l2lda_lambda", lam, 0.0)) if diversity else 0.0
+        self.lam = float(check_arg_range("lam", lam, 0.0)) if diversity else 0.0
         self.normalize_grad = bool(normalize_grad)
         self.clip = bool(clip)
         self.g_weight_decay = float(weight_decay if g_weight_decay is None

@@ -23,7 +23,7 @@ Example:
 
 import tensorflow as tf
 
-from tf_advnet.errors import check_range
+from tf_advnet.errors import check_arg_range
 from tf_advnet.trainers.base import ClassifierTrainer
 
 
@@ -74,10 +74,9 @@ class ParsevalTrainer(ClassifierTrainer):
     def __init__(self, classifier, *, beta=1e-4, row_fraction=0.3, seed=0,
                  weight_decay=0.0, **kwargs):
         super().__init__(classifier, weight_decay=weight_decay, **kwargs)
-        self.beta = float(check_range("parseval_beta", beta, 0.0, 0.5,
-                                      low_inclusive=False))
-        self.row_fraction = float(check_range("row_fraction", row_fraction, 0.0, 1.0,
-                                              low_inclusive=False))
+        self.beta = float(check_arg_range("beta", beta, 0.0, 0.5, low_inclusive=False))
+        self.row_fraction = float(check_arg_range("row_fraction", row_fraction, 0.0, 1.0,
+                                                  low_inclusive=False))
         self.seed = int(seed)
 
     def kernels(self):

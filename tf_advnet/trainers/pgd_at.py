@@ -29,7 +29,7 @@ import keras
 import tensorflow as tf
 
 from tf_advnet.attacks.pgd import pgd
-from tf_advnet.errors import check_choice, check_range
+from tf_advnet.errors import check_arg_choice, check_arg_range
 from tf_advnet.trainers.base import ClassifierTrainer
 
 
@@ -77,16 +77,16 @@ class PGDATTrainer(ClassifierTrainer):
                  random_start=True, clean_weight=0.0, eps_warmup_steps=0,
                  weight_decay=0.0, norm="inf", **kwargs):
         super().__init__(classifier, weight_decay=weight_decay, **kwargs)
-        self.norm = check_choice("norm", _norm_name(norm), ("inf", "2"))
+        self.norm = check_arg_choice("norm", _norm_name(norm), ("inf", "2"))
         # An L2 budget may exceed 1 (e.g. sqrt(d) * 0.03 on CIFAR).
-        self.eps = float(check_range("eps", eps, 0.0, 1.0 if self.norm == "inf" else None))
-        self.num_steps = int(check_range("attack_steps", num_steps, 0))
+        self.eps = float(check_arg_range("eps", eps, 0.0, 1.0 if self.norm == "inf" else None))
+        self.num_steps = int(check_arg_range("num_steps", num_steps, 0))
         if step_size is None:
             step_size = eps / 4.0 if self.norm == "inf" else eps / 6.0
         self.step_size = float(step_size)
         self.random_start = bool(random_start)
         self.clean_weight = float(clean_weight)
-        self.eps_warmup_steps = int(check_range("eps_warmup_steps", eps_warmup_steps, 0))
+        self.eps_warmup_steps = int(check_arg_range("eps_warmup_steps", eps_warmup_steps, 0))
         self.adv_acc_tracker = keras.metrics.SparseCategoricalAccuracy(name="adv_acc")
 
     @property

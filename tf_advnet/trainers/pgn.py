@@ -53,7 +53,7 @@ import keras
 import tensorflow as tf
 
 from tf_advnet.attacks.pgn import one_hot_labels, tanh_space, true_class_gradient
-from tf_advnet.errors import UserError, check_range
+from tf_advnet.errors import UserError, check_arg_range
 from tf_advnet.trainers.base import ClassifierTrainer, regularization, scale_for_replicas
 
 DEFAULT_LR = 5e-4  # the official code's Adam learning rate [notes §3.4]
@@ -88,12 +88,11 @@ class PGNTrainer(ClassifierTrainer):
                  weight_decay=0.0, generator_width=128, generator_units=1024,
                  **kwargs):
         super().__init__(classifier, weight_decay=weight_decay, **kwargs)
-        self.c_l = float(check_range("c_l", c_l, 0.0))
+        self.c_l = float(check_arg_range("c_l", c_l, 0.0))
         if ema_decay is not None:
-            ema_decay = float(check_range("ema_decay", ema_decay, 0.0, 1.0))
+            ema_decay = float(check_arg_range("ema_decay", ema_decay, 0.0, 1.0))
             if ema_decay == 1.0:  # the average would never move
-                raise UserError("--ema_decay=1.0 is out of range; allowed range: "
-                                "[0.0, 1.0) or None")
+                raise UserError("ema_decay must be in [0, 1) or None, got 1")
         self.ema_decay = ema_decay
         if generator is None:
             from tf_advnet.models.pgn_generator import pgn_generator
@@ -221,7 +220,7 @@ class PGNTrainer(ClassifierTrainer):
         """
         if self.ema_decay is None:
             raise UserError("this PGN trainer keeps no EMA weights; build it with "
-                            "--ema_decay (e.g. 0.998)")
+                            "ema_decay (e.g. 0.998)")
         for v, shadow in self._ema_pairs:
             live = tf.identity(v.value)
             v.assign(shadow.value)
