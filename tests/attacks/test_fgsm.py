@@ -81,7 +81,7 @@ def test_fgsm_is_fgm_with_inf_norm():
 
 
 def test_least_likely_step_moves_towards_least_likely_class():
-    # EAT step-LL example (Wang & Yu §1.6): x - eps sign(grad CE(f(x), y_LL)).
+    # EAT step-LL example (Wang & Yu Sec. 4.4): x - eps sign(grad CE(f(x), y_LL)).
     model_fn = _models.logits_fn(_models.shared("linear_model"))
     x = _models.images(32, seed=5)
     logits = model_fn(x)

@@ -1,4 +1,4 @@
-"""L2 baselines of the PGN paper (notes §3.4): PGD-AT and FGM-AT in the L2 norm."""
+"""L2 baselines of the PGN paper (`ATPGN/ATPGN`, `main.py`): PGD-AT and FGM-AT in the L2 norm."""
 
 import keras
 import numpy as np

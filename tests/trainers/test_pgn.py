@@ -1,5 +1,6 @@
-"""PGN adversarial training (notes §3.2-3.4): the step against a hand computation,
-each player's objective, the c_L penalty, EMA, MirroredStrategy and plumbing."""
+"""PGN adversarial training (`ATPGN/ATPGN`, `main.py`, `models/PGN.py`): the step
+against a hand computation, each player's objective, the c_L penalty, EMA,
+MirroredStrategy and plumbing."""
 
 import keras
 import numpy as np

@@ -15,8 +15,8 @@ found over all binary-search steps and iterations is returned.
 
 **Where no adversarial example is found, the original `x` is returned**, as
 in Carlini's reference code and cleverhans. Callers computing a mean
-distortion over "successful" examples (PGN's `rho_cw`, see
-`seed-implementation-notes.md` §3.5) must decide success from the model's
+distortion over "successful" examples (PGN's `rho_cw`, `evaluate.py` of
+`ATPGN/ATPGN`) must decide success from the model's
 prediction on the output: clean-misclassified images are then counted as
 successes at distance 0 when `y` are the true labels (with `y=None` they are
 attacked like any other image, since the predicted label is the reference).

@@ -8,7 +8,8 @@ https://openaccess.thecvf.com/content_ICCV_2019/html/Jang_Adversarial_Defense_vi
 runs the `CarliniWagner` attack of the mister_ed library
 (https://github.com/revbucket/mister_ed) with
 `distance_fxn=SoftLInfRegularization`, `carlini_loss=CWLossF6` and an L-inf
-`DeltaAddition` threat model (implementation notes §2.6). The attack itself
+`DeltaAddition` threat model (`mister_ed/adversarial_attacks.py` in the official
+code). The attack itself
 is Carlini & Wagner's, "Towards Evaluating the Robustness of Neural
 Networks", IEEE S&P 2017, https://arxiv.org/abs/1608.04644 (the f6 objective
 of their Sec. V and the soft L-inf penalty of their L-inf attack, Sec. VI-C,

@@ -13,10 +13,11 @@ so `||x_adv - x||_p <= eps`. `fgm` is `pgd(num_steps=1, step_size=eps,
 random_start=False)` and returns the same tensor; `fgsm` is `fgm` with
 `norm="inf"`.
 
-Targeted and label variants used by the papers (implementation notes):
+Targeted and label variants used by the papers:
 
 - Untargeted FGS with the *most likely* (predicted) label, as in the EAT
-  training set of Wang & Yu (ICLR 2019, §1.6), which avoids label leaking
+  training set of Wang & Yu (ICLR 2019, Sec. 4.4; `ensemble_examples_wrapper*.py`
+  in `whxbergkamp/RobustDL_GAN`), which avoids label leaking
   (Kurakin et al. 2017): `fgsm(f, x, eps=eps)` (`y=None`).
 - Least-likely class step, `x - eps * sign(grad CE(f(x), y_LL))`
   (Kurakin et al. 2017; the EAT baseline of Wang & Yu):
@@ -25,7 +26,8 @@ Targeted and label variants used by the papers (implementation notes):
   `fgsm(f, x_rand, most_confusing(f(x), y), eps=eps, targeted=True)`; BAT
   starts it from a random point, which is `pgd(num_steps=1, step_size=eps,
   random_start=True, targeted=True)`.
-- L2 FGM of the PGN baselines (§3.4): `fgm(f, x, y, eps=eps, norm=2)`.
+- L2 FGM of the PGN baselines (`main.py` of `ATPGN/ATPGN`, cleverhans' FGM with
+  `ord=2`): `fgm(f, x, y, eps=eps, norm=2)`.
 
 Example:
 

@@ -8,7 +8,8 @@ gradient of the classifier's cross-entropy at x_adv^(t) (x_adv^(0) = x), taken
 with a `tf.GradientTape` at every step and detached (the generator learns through
 delta, not through the gradient), normalised per (example, channel) by the L2
 norm of its H x W slice (the official code's reading of the paper's "divided by
-its Frobenius norm", notes §2.1; `normalize=False` is L2L*'s raw gradient).
+its Frobenius norm", `adv_defence/trainer.py`; `normalize=False` is L2L*'s raw
+gradient).
 z ~ N(0, I) is drawn once and held across the T steps.
 
 `trajectory` is shared by the trainer (inside the generator's tape: delta is not

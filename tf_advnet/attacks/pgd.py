@@ -42,7 +42,8 @@ Options:
 - `loss="cw"` with `kappa`: the C&W margin, e.g. BAT's CW-k (`kappa=50`).
 - `targeted=True`: `y` holds target labels and their loss is descended.
 
-Paper settings (implementation notes §1.6, §2.6, §3.4, §5.5):
+Paper settings (Madry et al. and BAT's `train.py` defaults; BAT Sec. 5, `eval.py`;
+L2L-DA's `evaluation_mnist.py`; PGN's `main.py`):
 
 ```python
 pgd(f, x, y, eps=8 / 255, step_size=2 / 255, num_steps=7)       # Madry, BAT

@@ -3,7 +3,8 @@
 Reference:
     Lee, Han, Lee. "Adversarial training with perturbation generator
     networks". ICLR 2020 submission. https://openreview.net/forum?id=S1xXiREKDB
-    (official code `ATPGN/ATPGN`; implementation notes §3.2).
+    (official code `ATPGN/ATPGN`, `models/PGN.py` and `main.py`: our copy of the
+    paper lacks the typeset equations, so Eqs. (2) and (5) are read from it).
 
 The generator G (`tf_advnet.models.pgn_generator`) sees the gradient of the
 true-class probability (Eq. 2), the image and the one-hot label, and outputs
@@ -25,7 +26,7 @@ x_adv = pgn_attack(lambda v: clf(v, training=False), generator, x, y)
 
 import tensorflow as tf
 
-# The official code's shrink factor of Eq. (5) [notes §3.2].
+# The shrink factor of Eq. (5) in the official code (`ATPGN/ATPGN`, `models/PGN.py`).
 TANH_SHRINK = 0.999999
 
 
@@ -64,7 +65,7 @@ def true_class_gradient(model_fn, x, y_onehot, *, scale):
 
     With scale = 1/B this is the official code's gradient of the batch mean of
     the true-class probability (not its log), so every sample's gradient is
-    divided by the batch size B [notes §3.2]. It is neither normalised nor
+    divided by the batch size B (`ATPGN/ATPGN`, `models/PGN.py`). It is neither normalised nor
     detached: called under an outer tape, the tape records this gradient's
     computation, so losses downstream of G get second-order terms as in the
     official code.

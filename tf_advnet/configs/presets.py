@@ -1,7 +1,7 @@
 """`cpu` and `paper` presets for standard training and PGD-AT.
 
-`paper` follows Wang & Yu (ICLR 2019) Sec. 4 and the shared reference notes §1.4,
-whose baselines A (standard) and B (PGD-AT, 10 steps of eps/4, random start) are the
+`paper` follows Wang & Yu (ICLR 2019) Sec. 4 and their official code's defaults
+(`whxbergkamp/RobustDL_GAN`, `*/run_gan_*.py` and `*/train_*.py`), whose baselines A (standard) and B (PGD-AT, 10 steps of eps/4, random start) are the
 foundation's two methods: batch 64, 200k iterations, D's learning rate divided by 10
 after 100k, SGD with momentum 0.9, weight decay as listed. Iterations are converted
 to epochs of the training set. Fashion-MNIST is not in that paper: it reuses the

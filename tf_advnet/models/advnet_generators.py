@@ -18,7 +18,9 @@ Every generator's first input is named after what it takes (`"image"`,
 feeds it the right thing. Images enter in [0, 1] and are rescaled to [-1, 1]
 inside, as the discriminators do.
 
-G0 and G1 follow the implementation notes §1.3. G2 and G3 are described only
+G0 and G1 follow the official code (`whxbergkamp/RobustDL_GAN`: G0 in
+`mnist/adversarial_networks/models/simple_cnn_mnist.py`, G1 is `generator()` of
+`cifar10/adversarial_networks/models/resnet18_2.py`). G2 and G3 are described only
 in Fig. 4, an image absent from our copy of the paper, and are not in the
 official code; ours are G1's decoder half behind a dense layer: dense ->
 (H/4 x W/4 x 4k) -> BN -> ReLU -> deconv 2k -> deconv k -> conv C -> tanh.
@@ -44,7 +46,7 @@ OUTPUTS = ("tanh", "l2")
 INPUT_KINDS = ("image", "noise", "label")
 GENERATOR_NAMES = ("g0", "g1", "g2", "g3")
 DEFAULT_Z_DIM = 128
-# tf.layers defaults used by the official MNIST generator [notes §1.3].
+# tf.layers' BN defaults, which the official MNIST generator keeps (`simple_cnn_mnist.py`).
 _BN_MOMENTUM, _BN_EPSILON = 0.99, 1e-3
 
 
@@ -86,7 +88,7 @@ def _head(x, channels, kernel, output, *, transpose, init, use_bias, name):
 
 def advnet_g0(input_shape=(28, 28, 1), num_classes=None, *, k=64, output="tanh",
               sync_bn=False, name="advnet_g0"):
-    """G0, the MNIST encoder-decoder on the image (notes §1.3).
+    """G0, the MNIST encoder-decoder on the image (official `simple_cnn_mnist.py`).
 
     | # | Layer | Output (28x28x1) |
     |---|---|---|

@@ -4,11 +4,11 @@
   "Adversarial training with perturbation generator networks" (PGN), ICLR
   2020 submission, https://openreview.net/forum?id=S1xXiREKDB. Official code
   `ATPGN/ATPGN`, `models/PGN.py`, built on cleverhans' all-convolutional
-  network (scope "AllconvNet"; notes §3.3).
+  network (scope "AllconvNet").
 - `deepdefense_convnet`: the CIFAR-10 "ConvNet" of Yan et al., "DeepDefense",
   NeurIPS 2018, https://arxiv.org/abs/1803.00404 (supplementary Table 3;
-  official code `ZiangYan/deepdefense.pytorch`, `models/cifar10.py`; notes
-  §4.3), i.e. matconvnet's CIFAR "lenet".
+  official code `ZiangYan/deepdefense.pytorch`, `models/cifar10.py`), i.e.
+  matconvnet's CIFAR "lenet".
 
 Both take [0, 1] images and return logits; neither rescales (PGN works in
 [0, 1]; see `deepdefense_convnet` for DeepDefense's preprocessing).
@@ -26,7 +26,7 @@ import keras
 
 from tf_advnet.models import _common
 
-# tf.nn.leaky_relu default, used by cleverhans' AllConvNet [notes §3.3].
+# tf.nn.leaky_relu's default slope, which PGN's classifier uses (`models/PGN.py`).
 PGN_LEAKY_SLOPE = 0.2
 
 
@@ -34,7 +34,7 @@ def convpool_cnn(input_shape=(32, 32, 3), num_classes=10, *, nb_filters=64,
                  num_scales=3, name="convpool_cnn"):
     """Builds PGN's ConvPool-CNN (all-convolutional, no BN, no dropout).
 
-    Layer table (notes §3.3, F = `nb_filters`, 32x32 input):
+    Layer table (official `models/PGN.py`, F = `nb_filters`, 32x32 input):
 
     | # | Layers | Output |
     |---|---|---|
@@ -101,7 +101,8 @@ def deepdefense_convnet(input_shape=(32, 32, 3), num_classes=10, *,
 
     The 4x4 valid conv needs a 4x4 map, so only 32x32 inputs are supported.
     The pools are 2x2 as in the PyTorch code (the matconvnet template uses
-    3x3 / stride 2 / pad [0 1 0 1]; output sizes agree, notes §6.21).
+    3x3 / stride 2 / pad [0 1 0 1], `examples/cifar/cnn_cifar_init.m`; output sizes
+    agree).
 
     Deviations: DeepDefense's CIFAR inputs are matconvnet-preprocessed
     (mean image, per-image contrast normalisation, ZCA whitening). Contrast

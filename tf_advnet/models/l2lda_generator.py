@@ -6,8 +6,8 @@ network based on the U-Net architecture ... we concatenate the accumulated
 perturbation and the loss gradient with the input image ... feed the latent
 variable z to the input and the first two convolutional layers through spatial
 padding and concatenation. The class label y is injected by class-conditional
-batch normalization"). Layer table from the official code (implementation notes
-§2.3), for an H x W x C input (H, W multiples of 4):
+batch normalization"). Layer table from the official code (`YunseokJANG/l2l-da`,
+`adv_defence/models.py`: `NoiseGenerator`, `UNetDown`, `UNetUp`), for an H x W x C input (H, W multiples of 4):
 
 | block | layers | output |
 |---|---|---|

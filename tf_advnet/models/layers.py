@@ -1,8 +1,8 @@
 """Small weight-free layers shared by the classifiers.
 
 All models in `tf_advnet.models` take raw images in [0, 1] and do any input
-scaling inside the graph, so that attacks never see normalised space (style
-guide §6). The layers here are the pieces that Keras does not ship:
+scaling inside the graph, so that attacks never see normalised space (as
+MadryLab's `robustness/attacker.py` puts the normalisation inside the model). The layers here are the pieces that Keras does not ship:
 
 - `Standardize`: `(x - mean) / std`, per channel or per pixel (mean/std
   normalisation of L2L-DA; the optional mean-image centring of DeepDefense).
@@ -149,7 +149,8 @@ class ConditionalBatchNormalization(keras.layers.Layer):
         out = BN(h) * (gamma[y] + gamma[K]) + (beta[y] + beta[K]),
 
     with (K+1) x C tables whose last row K is shared by all classes
-    (implementation notes §2.3: class rows of gamma ~ N(0, 0.02), the shared
+    (L2L-DA's `adv_defence/sync_batchnorm/batchnorm.py`: class rows of gamma ~
+    N(0, 0.02), the shared
     row ~ N(1, 0.02), beta = 0; epsilon 1e-10, PyTorch momentum 0.1 = Keras
     0.9). With `num_classes=0` only the shared row exists and the layer is
     ordinary batch normalisation (the "y X" ablation of L2L-DA's Table 1(b)).

@@ -3,12 +3,12 @@
 - `lenet5`: the "LeNet-5" classifier of Jang et al., "Adversarial Defense via
   Learning to Generate Diverse Attacks" (L2L-DA), ICCV 2019,
   https://openaccess.thecvf.com/content_ICCV_2019/html/Jang_Adversarial_Defense_via_Learning_to_Generate_Diverse_Attacks_ICCV_2019_paper.html
-  (official code `YunseokJANG/l2l-da`, `adv_defence/models.py`; notes §2.3).
+  (official code `YunseokJANG/l2l-da`, `adv_defence/models.py`).
 - `deepdefense_lenet`: the matconvnet MNIST LeNet used by Yan et al.,
   "DeepDefense: Training Deep Neural Networks with Improved Robustness",
   NeurIPS 2018, https://arxiv.org/abs/1803.00404 (supplementary Table 3;
-  official code `ZiangYan/deepdefense.pytorch`, `models/mnist.py`;
-  notes §4.3). It has **no** ReLU after its convolutions.
+  official code `ZiangYan/deepdefense.pytorch`, `models/mnist.py`). It has **no**
+  ReLU after its convolutions.
 
 Both take [0, 1] images and return logits.
 
@@ -26,7 +26,7 @@ from tf_advnet.models import _common
 
 
 def lenet5(input_shape=(28, 28, 1), num_classes=10, *, name="lenet5"):
-    """Builds the L2L-DA MNIST LeNet-5 (notes §2.3).
+    """Builds the L2L-DA MNIST LeNet-5 (official `adv_defence/models.py`).
 
     Layer table (28x28x1 input):
     conv5x5 6, pad 2, ReLU -> maxpool 2 -> conv5x5 16 (valid), ReLU ->
@@ -34,9 +34,8 @@ def lenet5(input_shape=(28, 28, 1), num_classes=10, *, name="lenet5"):
     dense `num_classes` (logits). 61,706 parameters for MNIST.
 
     The official model ends in log-softmax; we return logits (cross-entropy is
-    unchanged). Initialisation follows the notes' "initialisation above"
-    (`weights_init_normal` of the official code): convolutions N(0, 0.02),
-    dense Xavier-uniform, zero biases. The model is trained from scratch in
+    unchanged). Initialisation follows `weights_init_normal` of the official
+    code: convolutions N(0, 0.02), dense Xavier-uniform, zero biases. The model is trained from scratch in
     the paper's MNIST setting; pixels stay in [0, 1].
 
     Args:
@@ -94,7 +93,8 @@ def deepdefense_lenet(input_shape=(28, 28, 1), num_classes=10, *,
     defaults (Glorot-uniform kernels, zero biases).
 
     Preprocessing: DeepDefense feeds matconvnet inputs, i.e. 0-255 pixels
-    minus the per-pixel training mean (notes §4.2), and its rho_2 metric uses
+    minus the per-pixel training mean (matconvnet's `examples/mnist/cnn_mnist.m`,
+    whose data DeepDefense's loaders read), and its rho_2 metric uses
     ‖x‖ of those preprocessed inputs. By default the model sees the raw
     [0, 1] pixels (`input_mean=None`, `input_scale=1.0`) so that Keras default
     initialisation trains from scratch. Pass `input_mean` (a scalar or the

@@ -3,7 +3,7 @@
 Paper: Z. Yan, Y. Guo, C. Zhang, "DeepDefense: Training Deep Neural Networks
 with Improved Robustness", NeurIPS 2018, https://arxiv.org/abs/1803.00404
 (supplementary Table 3; official code `ZiangYan/deepdefense.pytorch`,
-`models/mnist.py`; notes §4.3).
+`models/mnist.py`).
 
 Usage:
 

@@ -3,10 +3,10 @@
 Architecture: M. Lin, Q. Chen, S. Yan, "Network In Network", ICLR 2014,
 https://arxiv.org/abs/1312.4400, in the variant listed in DeepDefense's
 supplementary Table 3 (Yan et al., NeurIPS 2018,
-https://arxiv.org/abs/1803.00404; notes §4.3). The official DeepDefense code
-does not release NIN (it raises NotImplementedError); the dropout placement
-follows the notes ("dropout 0.5 after the two pooling stages, as in the
-code" of the matconvnet NIN example).
+https://arxiv.org/abs/1803.00404). The official DeepDefense code does not
+release NIN (it raises NotImplementedError); the dropout placement, 0.5 after
+the first two pooling stages, is that of matconvnet's NIN example
+(`vlfeat/matconvnet`, `examples/cifar/cnn_cifar_init_nin.m`).
 
 Usage:
 

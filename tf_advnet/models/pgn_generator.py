@@ -2,7 +2,7 @@
 
 "Adversarial training with perturbation generator networks",
 https://openreview.net/forum?id=S1xXiREKDB; official code `ATPGN/ATPGN`,
-`models/PGN.py` (implementation notes §3.3). The paper's Table 1 is missing
+`models/PGN.py`. The paper's Table 1 is missing
 from our copy, so the layer table below is the official code's.
 
 G (Eq. 2) maps the gradient image grad_x F(x)_y, the clean image x and the
@@ -24,7 +24,7 @@ import keras
 from tf_advnet.errors import UserError
 from tf_advnet.models import _common
 
-# tf.nn.leaky_relu's default slope, used throughout PGN's code [notes §3.3].
+# tf.nn.leaky_relu's default slope, used throughout PGN's `models/PGN.py`.
 PGN_LEAKY_SLOPE = 0.2
 
 
@@ -32,7 +32,7 @@ def pgn_generator(input_shape, num_classes, *, width=128, dense_units=1024,
                   name="pgn_generator"):
     """Builds PGN's perturbation generator G(grad, x, y) -> w.
 
-    Layer table (notes §3.3; H x W x C image, K classes, 32x32x3 in the paper):
+    Layer table (official `models/PGN.py`; H x W x C image, K classes, 32x32x3 in the paper):
 
     | # | Layer | Output |
     |---|---|---|

@@ -1,8 +1,8 @@
 """Model registry: build any classifier of `tf_advnet.models` by name.
 
-Configs name models by string (style guide §4); `build_model` turns the name
-and keyword overrides into a `keras.Model` that maps [0, 1] NHWC images to
-logits.
+Configs name models by string, so they stay plain data that serialises to JSON;
+`build_model` turns the name and keyword overrides into a `keras.Model` that maps
+[0, 1] NHWC images to logits.
 
 Usage:
 

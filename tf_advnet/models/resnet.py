@@ -5,7 +5,7 @@ Image Recognition", CVPR 2016, §4.2 (CIFAR-10 networks),
 https://arxiv.org/abs/1512.03385. This is the CIFAR-10 classifier of L2L-DA
 (Jang et al., ICCV 2019; official code `YunseokJANG/l2l-da`,
 `mister_ed/cifar10/cifar_resnets.py`, which follows the widely used
-`akamaster/pytorch_resnet_cifar10` model; notes §2.3):
+`akamaster/pytorch_resnet_cifar10` model):
 
     conv3x3 16 (no bias) -> BN -> ReLU
     -> 3 stages x n basic blocks (16/32/64 filters; stride 2 at stages 2, 3)

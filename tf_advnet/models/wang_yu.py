@@ -2,9 +2,11 @@
 
 Paper: H. Wang, C.-N. Yu, "A Direct Approach to Robust Deep Learning Using
 Adversarial Networks", ICLR 2019, https://openreview.net/forum?id=S1lIMn05F7.
-Architectures follow the official code (`whxbergkamp/RobustDL_GAN`) as
-summarised in the implementation notes §1.3, which differs from the paper's
-wording in two places:
+Architectures follow the official code (`whxbergkamp/RobustDL_GAN`:
+`mnist/adversarial_networks/models/simple_cnn_mnist.py` for D1,
+`cifar10/adversarial_networks/models/resnet18_2.py` and
+`svhn/adversarial_networks/models/resnet18.py` for D2), which differs from the
+paper's wording in two places:
 
 - D1 ("similar to LeNet5", appendix Fig. 3) has no hidden dense layer:
   conv5x5/32 -> maxpool -> conv5x5/64 -> maxpool -> dense logits.
@@ -37,7 +39,7 @@ import keras
 
 from tf_advnet.models import _common
 
-# BN settings of `resnet18*.py` in the official code [notes §1.3].
+# BN settings of `resnet18*.py` in the official code.
 _BN_MOMENTUM = 0.997
 _BN_EPSILON = 1e-5
 VARIANTS = ("cifar", "svhn")
@@ -46,7 +48,7 @@ VARIANTS = ("cifar", "svhn")
 def advnet_d1(input_shape=(28, 28, 1), num_classes=10, *, name="advnet_d1"):
     """Builds D1, the MNIST discriminator of Wang & Yu (appendix, Fig. 3).
 
-    Layer table (notes §1.3, 28x28x1 input):
+    Layer table (official `simple_cnn_mnist.py`, 28x28x1 input):
     conv5x5 32 SAME ReLU -> maxpool 2 -> conv5x5 64 SAME ReLU -> maxpool 2 ->
     flatten -> dense `num_classes` (logits). Xavier-uniform kernels, zero
     biases. 83,466 parameters for MNIST.
@@ -86,7 +88,7 @@ def advnet_resnet(input_shape=(32, 32, 3), num_classes=10, *, width=1,
                   name="advnet_resnet"):
     """Builds D2, the CIFAR-10/SVHN discriminator of Wang & Yu.
 
-    Layer table (notes §1.3, `variant="cifar"`, 32x32 input):
+    Layer table (official `resnet18_2.py`, `variant="cifar"`, 32x32 input):
 
     | # | Layer | Output |
     |---|---|---|

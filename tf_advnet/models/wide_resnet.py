@@ -4,7 +4,7 @@ Paper: J. Wang, H. Zhang, "Bilateral Adversarial Training: Towards Fast
 Training of More Robust Models Against Adversarial Attacks", ICCV 2019,
 https://arxiv.org/abs/1811.10716, §5 ("WRN-28-10"). Official code
 `wjyouch/bilateral-adversarial-training`, `wide_resnet.py`, which is the
-model of `MadryLab/cifar10_challenge` (notes §5.3).
+model of `MadryLab/cifar10_challenge` (`model.py`).
 
     conv3x3 16 (no bias)
     -> 3 stages x N pre-activation units, widths 16k / 32k / 64k
@@ -26,7 +26,7 @@ shortcut on the pre-activated input whenever the width changes); it keeps
 this module's BN settings and `2x - 1` input, not Zagoruyko's mean/std
 normalisation, BN epsilon 1e-5, or dropout.
 
-Settings (notes §5.3): BN momentum 0.9, epsilon 1e-3; conv kernels
+Settings (BAT's `wide_resnet.py`): BN momentum 0.9, epsilon 1e-3; conv kernels
 N(0, sqrt(2 / (3 * 3 * out))) (= He fan-out, untruncated); dense kernel
 "uniform unit scaling" (= LeCun uniform: U(+-sqrt(3 / fan_in))), zero
 bias. Input is rescaled `2x - 1` inside the model (BAT works in [-1, 1]).
@@ -44,7 +44,7 @@ import keras
 from tf_advnet.models import _common
 from tf_advnet.models.layers import ChannelPad
 
-# tf.contrib batch_norm(decay=0.9) with its default epsilon [notes §5.3].
+# tf.contrib batch_norm(decay=0.9) with its default epsilon, as BAT's `wide_resnet.py`.
 _BN_MOMENTUM = 0.9
 _BN_EPSILON = 1e-3
 SHORTCUTS = ("pad", "projection")

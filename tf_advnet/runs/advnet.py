@@ -37,7 +37,8 @@ Presets:
   gamma = 0.01 by finite difference, weight decay 1e-5 (advnet) / 1e-4 (A, B),
   B's budget ramped up over half of its epochs (PGD-AT from scratch at eps 0.3
   stalls otherwise; see PGDATTrainer). 1,000 test images.
-- `paper`: notes §1.2-1.4 per data set (MNIST D1 + G0 k 64, g_updates 5; SVHN and
+- `paper`: Sec. 4 and the appendix, with the official `*/run_gan_*.py` defaults, per
+  data set (MNIST D1 + G0 k 64, g_updates 5; SVHN and
   CIFAR D2 + G1 k 64; SGD with lr / 10 at 100k of 200k iterations, batch 64; the
   CIFAR generator Adam 0.002, beta_1 0.5; weight decay per data set; Table 5's
   generators trained for the same number of iterations).
@@ -116,7 +117,8 @@ CPU = Study(
 
 _PAPER_ITERS, _PAPER_BATCH = 200_000, 64
 # dataset: (model, variant, eps, lr, wd standard, wd PGD, wd advnet, train size,
-#           augment, svhn extra, generator, g_updates, g optimiser, g lr)  [notes §1.2-1.4]
+#           augment, svhn extra, generator, g_updates, g optimiser, g lr): Sec. 4 and the
+#           appendix, and the official `*/run_gan_*.py` / `*/train_gan_*.py` defaults
 _PAPER = {
     "mnist": ("advnet_d1", None, 0.3, 0.01, 1e-4, 1e-4, 1e-5, 55000, None, 0, "g0:64",
               5, "sgd", 0.01),

@@ -19,8 +19,8 @@ Models (`MODELS`; `--models` picks a subset):
 Also the input-gradient magnitudes of Table 2 (`tf_advnet.eval.gradients`) for the
 undefended, Madry and R-MC-LA models.
 
-Evaluation (Sec. 5, notes §5.5): white-box, untargeted, at the preset's eps; FGSM
-without random start (step eps); multi-step PGD with a random start and step eps/4
+Evaluation (Sec. 5; official `eval.py`, `eval.sh`): white-box, untargeted, at the
+preset's eps; FGSM without random start (step eps); multi-step PGD with a random start and step eps/4
 (2/255 at 8/255) on the CE loss ("CE-k") and the CW margin with kappa = 50 ("CW-k");
 Table 3's extra columns FGSM with random start and CE7 without.
 

@@ -2,10 +2,10 @@
 
 - `make_deepfool_training_set`: the DeepFool adversarial-training baseline's data --
   DeepFool examples generated once, offline, from the reference model; the baseline
-  fine-tunes on them only, without clean images (notes §4.5).
+  fine-tunes on them only, without clean images (Sec. 4, "Adversarial Training").
 - `finetune_optimizer`: the fine-tuning schedule shared by DeepDefense and the
-  baselines (notes §4.4): SGD, momentum 0.9, lr 5e-4 (MNIST, CIFAR-10), halved at
-  0.8 * epochs; batch 100.
+  baselines (Table 2 and the reference `deepdefense.py`): SGD, momentum 0.9, lr 5e-4
+  (MNIST, CIFAR-10), halved at 0.8 * epochs; batch 100.
 - `evaluate_model`: Table 1's columns with `tf_advnet.eval.metrics`: clean accuracy,
   rho_2 (DeepFool from the predicted label, unclipped), rho_inf (FGS at 50% error) and
   FGS accuracy at 0.2 / 0.5 / 1.0 eps_ref (eps_ref: the DeepDefense model's 50%-error
@@ -129,8 +129,8 @@ def evaluate_model(model, x, y, *, eps_ref=None, rho_iters=50, batch_size=256):
       x, y: test images and int labels.
       eps_ref: the DeepDefense model's 50%-error FGS eps (None: this model's own, i.e.
         evaluating the DeepDefense model itself).
-      rho_iters: DeepFool iterations for rho_2 (the reference code uses 5; 50 runs it
-        to convergence, notes §6 item 19).
+      rho_iters: DeepFool iterations for rho_2 (the reference code's `test()` uses 5;
+        50 runs DeepFool to convergence, as standard DeepFool evaluations do).
 
     Returns:
       dict: acc, rho_2, rho_inf, eps (this model's 50%-error FGS eps), eps_ref and
@@ -226,7 +226,7 @@ def reference_config(dataset, model="mlp", preset_name="cpu", overrides=None):
 
 
 def finetune_config(reference, dataset, method, overrides=None):
-    """The fine-tuning ExperimentConfig of `method` (notes §4.4) from the reference's.
+    """The fine-tuning ExperimentConfig of `method` (Table 2) from the reference's.
 
     `overrides` (e.g. epochs=1, dd_iters=2, learning_rate=5e-4, dd_c=15) apply after
     the preset's values; the lr halving epoch follows the final epochs.

@@ -22,7 +22,8 @@ generator (starting from the full model's generator) for the Table 2 rows and th
 surrogates.
 
 Evaluation (classifiers in inference mode, every attack L-inf at eps, clipped to
-[0, 1]; implementation notes §2.6): FGSM (one step of eps); PGD10 (eps/4, random
+[0, 1]; official `evaluation_mnist.py` / `evaluation_cifar.py` and mister_ed's
+`adversarial_attacks.py`): FGSM (one step of eps); PGD10 (eps/4, random
 start, best iterate) and PGD100 (eps/12); C&W100 / C&W1000 (mister_ed's L-inf C&W:
 Adam 1e-3, soft-L-inf penalty (max form) with tau = 8/255, binary search); AdvGAN, GAP, and the L2L-DA
 attack (T steps, `attack_samples` z samples, robust only if no sample fools);
@@ -33,8 +34,8 @@ Each table cell is cached in `<root>/eval_cache.json` as it is computed, so an
 interrupted evaluation resumes.
 
 Presets:
-- `paper` (notes §2.2-2.4): MNIST, LeNet-5, eps 0.3, batch 100, 100k iterations
-  of SGD 0.01 / momentum 0.9 / weight decay 1e-5 / gradient-norm clip 1 for both
+- `paper` (official `adv_defence/config.py`, README and `trainer.py`): MNIST, LeNet-5,
+  eps 0.3, batch 100, 100k iterations of SGD 0.01 / momentum 0.9 / weight decay 1e-5 / gradient-norm clip 1 for both
   players (classifier lr x0.1 at half), generator width 64, z_dim 8, T = 10,
   lambda 0.02, C&W binary search 10 steps, 10 z samples; seed 422.
 - `cpu` (mnist_5k, fashion_mnist): the paper's architecture at generator width
@@ -269,7 +270,7 @@ class Cache:
 
 
 def gradient_attacks(s):
-    """FGSM, PGD10, PGD100, C&W100, C&W1000 of notes §2.6 as attack callables."""
+    """FGSM, PGD10, PGD100, C&W100, C&W1000 of Table 2 as attack callables."""
     from tf_advnet.attacks.cw_linf import carlini_wagner_linf
     from tf_advnet.attacks.fgsm import fgm
     from tf_advnet.attacks.pgd import pgd

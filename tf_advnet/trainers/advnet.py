@@ -1,8 +1,8 @@
 """Adversarial networks: a classifier D against a perturbation generator G.
 
 Wang & Yu, "A Direct Approach to Robust Deep Learning Using Adversarial
-Networks", ICLR 2019; official code `whxbergkamp/RobustDL_GAN` (implementation
-notes §1.1, §1.4, §1.5). The two players solve the minimax of Eq. (4)
+Networks", ICLR 2019; official code `whxbergkamp/RobustDL_GAN` (`*/train_gan_*.py`,
+`*/run_gan_*.py`). The two players solve the minimax of Eq. (4)
 
     min_theta max_phi F(theta, phi) = CE(D(x), y) + lambda CE(D(x + eps G(x)), y),
 
@@ -24,15 +24,16 @@ One `train_step` on a batch (Sec. 3.2):
    - "exact": double back-propagation (nested `tf.GradientTape`);
    - "none": plain F (gamma is ignored).
 
-Readings and deviations (see notes §1.4-1.5 and §6):
+Readings and deviations (the official code is `*/train_gan_*.py`):
 - Sign: Eqs. (8)-(9) add +gamma (g(phi + h v) - g(phi)) / h; the official code
   adds the opposite, i.e. it minimises F - gamma/2 ||grad_phi F||^2. We follow
   the paper with gamma = 0.01; `gamma=-0.01` is the code's sign.
 - h: the code uses lr_D / 10 as a plain SGD step even where G uses Adam; the
   paper's rule eta_G / 10 is our default, `fd_h` gives the code's value.
 - MNIST: the code runs five G updates (five steps each) on five new batches
-  and updates D every fifth batch; here, as the issue specifies, `g_updates=5`
-  runs the 25 G steps on the one batch before D's step.
+  and updates D every fifth batch; here `g_updates=5` runs the 25 G steps on
+  the one batch before D's step, so that one `train_step` consumes one batch,
+  as Keras' `fit` expects.
 - Clipping: the code never clips x + eps G(x) to the pixel range; `clip=True`
   (default) projects onto [0, 1] so the adversarial images are valid images;
   `clip=False` is the code.

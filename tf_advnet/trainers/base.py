@@ -26,8 +26,8 @@ def scale_for_replicas(loss):
 def l2_penalty(model, weight_decay):
     """Coupled weight decay 0.5 * wd * sum ||W||^2 over conv/dense kernels only.
 
-    Biases and BN parameters are excluded, as in Wang & Yu's and BAT's code
-    (see shared/reference notes §1.4 and §5.3).
+    Biases and BN parameters are excluded, as in Wang & Yu's code
+    (`whxbergkamp/RobustDL_GAN`, `*/train_gan_*.py`) and BAT's (`wide_resnet.py`).
     """
     if not weight_decay:
         return tf.constant(0.0)

@@ -3,7 +3,8 @@
     min_theta E_(x,y) [ L(f_theta(x'), y') ],  x' in S_x(x),  y' in S_y(y)   (Eq. 10)
 
 Both the image and the label are perturbed; the training batch holds only the
-perturbed pairs (x', y') (paper Sec. 4; implementation notes §5.1). Per step:
+perturbed pairs (x', y') (paper Sec. 4; official code
+`wjyouch/bilateral-adversarial-training`, `train.py`). Per step:
 
 1. a clean forward pass in inference mode gives the logits z(x);
 2. the adversarial image: a random start x_0 = x + U[-eps_x, eps_x] (Eq. 3; not

@@ -7,14 +7,16 @@ T = the batch samples the classifier currently classifies correctly (prediction 
 clean batch), F = the misclassified ones. Delta_x is the DeepFool perturbation as a
 differentiable function of the weights (`tf_advnet.attacks.deepfool_diff`): multi-class
 DeepFool from the prediction for T, binary DeepFool towards the true label for F. Per
-batch, as in the reference code (implementation notes §4.1):
+batch, as in the reference code (`ZiangYan/deepdefense.pytorch`, `deepdefense.py`,
+`train()`):
 
     loss = mean_k CE_k + (1/B) sum_k lambda R_k
 
 so raising r for correct samples and lowering it for wrong ones lowers the loss.
 Defaults: lambda = 15, c = 25, d = 5, u = 5 DeepFool steps, overshoot 0.02 (MNIST and
 CIFAR-10; ImageNet: lambda = 5, c = 500). DeepDefense fine-tunes a reference model
-(batch 100, SGD lr 5e-4 momentum 0.9, lr halved at 0.8 epochs; notes §4.4).
+(batch 100, SGD lr 5e-4 momentum 0.9, lr halved at 0.8 epochs: the paper's
+Table 2 and the argparse defaults of the reference `deepdefense.py`).
 
 DeepFool runs on the classifier in inference mode (`classifier_fn`); the cross-entropy
 uses training mode. `regularized_layers` restricts the regulariser's gradient to some

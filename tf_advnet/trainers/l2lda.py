@@ -1,8 +1,8 @@
 """L2L-DA: adversarial training against a learned, recursive, stochastic attacker.
 
 Jang, Zhao, Hong, Lee, "Adversarial Defense via Learning to Generate Diverse
-Attacks", ICCV 2019; official code `YunseokJANG/l2l-da` (implementation notes
-§2.1-2.5). One `train_step` is Algorithm 1:
+Attacks", ICCV 2019; official code `YunseokJANG/l2l-da` (`adv_defence/trainer.py`,
+`train()`; `adv_defence/config.py`). One `train_step` is Algorithm 1:
 
 1. x, y duplicated, [x; x], [y; y], with z = [z1; z2] (one independent z row per
    example; rows i and B+i form the pair of Eq. 7);
@@ -65,7 +65,8 @@ _DIV_EPS = 1e-8
 
 
 def _sgd():
-    # Implementation notes §2.4: SGD lr 0.01, momentum 0.9, gradient-norm clip 1.
+    # The official `config.py` and `trainer.py`: SGD lr 0.01, momentum 0.9,
+    # gradient-norm clip 1.
     return keras.optimizers.SGD(0.01, momentum=0.9, global_clipnorm=1.0)
 
 

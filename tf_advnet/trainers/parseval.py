@@ -1,4 +1,4 @@
-"""Parseval training (Cisse et al., ICML 2017), DeepDefense's baseline (notes §4.5).
+"""Parseval training (Cisse et al., ICML 2017), DeepDefense's baseline (Yan et al., Sec. 4).
 
 After each SGD step on the cross-entropy, every dense / convolution kernel, viewed as
 a matrix W with one row per output unit (a Keras kernel of shape (..., out) reshaped to

@@ -9,7 +9,7 @@ CIFAR-10 -- both are reachable through `num_steps` and `step_size`). The classif
 is trained on adversarial examples only (no clean term), as in Madry et al. and
 Wang & Yu's code; `clean_weight` > 0 mixes in the clean loss.
 
-`norm="2"` gives the L2 baselines of the PGN paper (implementation notes §3.4):
+`norm="2"` gives the L2 baselines of the PGN paper (`ATPGN/ATPGN`, `main.py`):
 PGD-AT with 10 steps of eps/6 (the default step for L2) and a random start, and
 Goodfellow's FGM-AT, one step of eps from x (`fgm_at_trainer`). Deviations from
 the PGN code (cleverhans 3.0.1): the L2 random start is uniform in the ball

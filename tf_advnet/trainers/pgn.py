@@ -2,9 +2,9 @@
 
 Lee, Han & Lee, "Adversarial training with perturbation generator networks",
 ICLR 2020 submission, https://openreview.net/forum?id=S1xXiREKDB; official code
-`ATPGN/ATPGN` (`main.py`, `train.py`, `models/PGN.py`; implementation notes
-§3.2-3.4). The typeset equations are missing from our copy; the forms below
-are the notes' reconstruction from the code.
+`ATPGN/ATPGN` (`main.py`, `train.py`, `models/PGN.py`). The typeset equations
+are missing from our copy of the paper; the forms below are read from that code
+and agree with the paper's text and equation numbers.
 
 The classifier F and the generator G play (Eq. 4)
 
@@ -56,7 +56,7 @@ from tf_advnet.attacks.pgn import one_hot_labels, tanh_space, true_class_gradien
 from tf_advnet.errors import UserError, check_arg_range
 from tf_advnet.trainers.base import ClassifierTrainer, regularization, scale_for_replicas
 
-DEFAULT_LR = 5e-4  # the official code's Adam learning rate [notes §3.4]
+DEFAULT_LR = 5e-4  # the Adam learning rate of the official code's `main.py`
 
 
 def _default_adam():
