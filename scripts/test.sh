@@ -11,5 +11,6 @@ if [ $# -eq 0 ]; then  # the whole suite: lint first (seconds), then the tests
 fi
 # One worker per core (TF_ADVNET_TEST_WORKERS overrides; 0 runs in this process); a
 # test file stays on one worker, so its module fixtures (the tiny reproductions) run once.
+# --durations: the slowest tests are named in every CI log, so a slow one is seen.
 exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider -n "${TF_ADVNET_TEST_WORKERS:-auto}" \
-  --dist loadfile "${@:-tests}"
+  --dist loadfile --durations=25 "${@:-tests}"

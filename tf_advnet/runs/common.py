@@ -180,40 +180,39 @@ def _readable_h5(path):
 def check_backup(backup_dir, progress=print, *, key=None):
     """Checks a resumable backup before training resumes from it.
 
-    A backup resumes only under the run key it was written for (`key`, see
-    `runs.train.run_key`): one written under another config, other data or another
-    initial model is deleted and training starts over. A corrupt
-    `latest.weights.h5` is replaced by the previous backup when that one is readable
-    (one epoch or `backup_every` steps are redone); otherwise a CheckpointError says
-    what to delete.
+    A corrupt `latest.weights.h5` is replaced by the previous backup when that one
+    is readable (one epoch or `backup_every` steps are redone); otherwise a
+    CheckpointError says what to delete. Then a backup resumes only under the run
+    key it was written for (`key`, see `runs.train.run_key`): one written under
+    another config, other data or another initial model is deleted and training
+    starts over.
     """
-    if key is not None:
-        key_path = os.path.join(backup_dir, "run_key.txt")
-        if os.path.isdir(backup_dir) and os.listdir(backup_dir):
-            written = None
-            if os.path.exists(key_path):
-                with open(key_path) as f:
-                    written = f.read().strip()
-            if written != key:
-                progress(f"[train] {backup_dir} was written by another run (config, data "
-                         "or initial model differ); starting over")
-                shutil.rmtree(backup_dir)
-        os.makedirs(backup_dir, exist_ok=True)
-        with open(key_path, "w") as f:
-            f.write(key)
     latest = os.path.join(backup_dir, "latest.weights.h5")
-    if not os.path.exists(latest) or _readable_h5(latest):
-        return
-    meta = os.path.join(backup_dir, "training_metadata.json")
-    if _readable_h5(latest + ".bkp"):
+    if os.path.exists(latest) and not _readable_h5(latest):
+        meta = os.path.join(backup_dir, "training_metadata.json")
+        if not _readable_h5(latest + ".bkp"):
+            raise CheckpointError(
+                f"checkpoint {latest} is corrupt; delete it (and {meta}) to restart "
+                "training from scratch, or start with a new --out_dir")
         progress(f"[train] {latest} is corrupt; resuming from the previous backup")
         shutil.copyfile(latest + ".bkp", latest)
         if os.path.exists(meta + ".bkp"):
             shutil.copyfile(meta + ".bkp", meta)
+    if key is None:
         return
-    raise CheckpointError(
-        f"checkpoint {latest} is corrupt; delete it (and {meta}) to restart "
-        "training from scratch, or start with a new --out_dir")
+    key_path = os.path.join(backup_dir, "run_key.txt")
+    if os.path.isdir(backup_dir) and os.listdir(backup_dir):
+        written = None
+        if os.path.exists(key_path):
+            with open(key_path) as f:
+                written = f.read().strip()
+        if written != key:
+            progress(f"[train] {backup_dir} was written by another run (config, data "
+                     "or initial model differ); starting over")
+            shutil.rmtree(backup_dir)
+    os.makedirs(backup_dir, exist_ok=True)
+    with open(key_path, "w") as f:
+        f.write(key)
 
 
 def images_per_second(n_images, seconds):
