@@ -48,7 +48,9 @@ def test_reproduce_trains_every_model_and_writes_the_report(tiny):
         rows = saved["generator_attacks"][target]
         assert set(rows) == {"original", "g0:4", "g2:4"}
         assert set(rows["g0:4"]) == {target, "A'", "B'", "C'"}
-        assert (runs / "generator_attacks" / f"{target}_g0_k4.keras").exists()
+    # One stored generator per (target, spec), each under its target's weights.
+    stored = list((runs / "store" / "advnet_attack_generator").glob("*/generator.keras"))
+    assert len(stored) == 3 * 2
     for name in ("advnet.md", "table.png", "perturbations.png"):
         assert (out / name).stat().st_size > 500
     md = (out / "advnet.md").read_text()
