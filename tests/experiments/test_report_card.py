@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.experiments._run import run_binary
+from tests.experiments._run import assert_one_line_error, run_binary
 from tf_advnet.errors import UserError
 
 TINY = dict(train_limit=96, test_limit=24, epochs=1, finetune_epochs=1, apgd_steps=4,
@@ -140,13 +140,16 @@ def test_presets_and_rows():
     (["--rows=standard,trades"], "--rows='trades' is not valid"),
     (["--eps=2"], "--eps=2.0 is out of range"),
 ])
-def test_binary_one_line_errors(args, message):
-    proc = run_binary("report_card.py", *args)
-    assert proc.returncode != 0
-    assert "Traceback" not in proc.stderr
-    # TensorFlow's C++ start-up lines may precede it; the error itself is one line.
-    last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: ") and message in last
+def test_binary_one_line_errors(args, message, cli):
+    status, _, err = cli("report-card", *args)
+    assert_one_line_error(status, err, message)
+
+
+def test_binary_one_line_error_in_a_fresh_process():
+    """The binary itself, after TensorFlow's start-up: one line, nothing on stdout."""
+    proc = run_binary("report_card.py", "--eps=2")
+    assert_one_line_error(proc.returncode, proc.stderr, "--eps=2.0 is out of range")
+    assert not proc.stdout, proc.stdout[-2000:]
 
 
 def test_budget_marks_a_diverged_row():
