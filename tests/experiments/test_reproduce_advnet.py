@@ -13,6 +13,8 @@ TINY = dict(train_limit=64, test_limit=24, generator="g0:4", g_steps=1,
             eval_batch_size=24, pgd_steps=2)
 
 
+# The tests that use this fixture are marked slow: it alone takes about 23 s
+# on 2 CPU cores (the last full run).
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     from tf_advnet.runs.advnet import reproduce
@@ -26,6 +28,7 @@ def tiny(tmp_path_factory):
     return tmp, res, lines
 
 
+@pytest.mark.slow
 def test_reproduce_trains_every_model_and_writes_the_report(tiny):
     tmp, res, _ = tiny
     out = tmp / "results"
@@ -59,6 +62,7 @@ def test_reproduce_trains_every_model_and_writes_the_report(tiny):
     assert "--dataset=synthetic" in saved["provenance"]["command"]
 
 
+@pytest.mark.slow
 def test_rerun_reuses_every_model_and_generator(tiny, tmp_path):
     from tf_advnet.runs.advnet import reproduce
 

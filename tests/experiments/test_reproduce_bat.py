@@ -17,6 +17,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 TINY = dict(train_limit=256, test_limit=64, epochs=1, batch_size=64)
 
 
+# The tests that use this fixture are marked slow: it alone takes about 25 s
+# on 2 CPU cores (the last full run).
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bat")
@@ -28,6 +30,7 @@ def study(tmp_path_factory):
     return tmp, names, res, lines
 
 
+@pytest.mark.slow
 def test_reproduce_writes_json_markdown_plot(study):
     tmp, names, res, _ = study
     out = tmp / "results"
@@ -60,6 +63,7 @@ def test_reproduce_writes_json_markdown_plot(study):
     assert "(Table 2)" in md
 
 
+@pytest.mark.slow
 def test_reproduce_again_reuses_trained_models(study):
     tmp, names, _, _ = study
     lines = []

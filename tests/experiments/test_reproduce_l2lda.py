@@ -15,6 +15,8 @@ TINY = dict(train_limit=64, test_limit=16, g_width=4, num_steps=2, attack_sample
             eval_batch_size=16, attack_train_limit=32, table1=False)
 
 
+# The tests that use this fixture are marked slow: it alone takes about 140 s
+# on 2 CPU cores (the last full run).
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     from tf_advnet.runs.l2lda import reproduce
@@ -28,6 +30,7 @@ def tiny(tmp_path_factory):
     return tmp, res, lines
 
 
+@pytest.mark.slow
 def test_reproduce_trains_every_model_and_writes_the_report(tiny):
     from tf_advnet.runs.l2lda import TABLE2_COLUMNS, TABLE2_ROWS
 
@@ -67,6 +70,7 @@ def test_reproduce_trains_every_model_and_writes_the_report(tiny):
     assert "--dataset=synthetic" in saved["provenance"]["command"]
 
 
+@pytest.mark.slow
 def test_rerun_reuses_models_generators_and_cells(tiny, tmp_path):
     from tf_advnet.runs.l2lda import reproduce
 
