@@ -162,6 +162,7 @@ def _meaningful(acc):
     assert 0.15 <= acc <= 0.85, acc
 
 
+@pytest.mark.slow  # runs ART's AutoAttack: 39 s on 2 cores with DeepFool at 100 steps
 def test_apgd_ce_matches_art(setup):
     # ART's AutoAttack runs APGD-CE first, on every clean-correct point, so the
     # points it leaves unbroken are ART's APGD-CE robust set.
@@ -184,6 +185,7 @@ def test_square_at_least_as_strong_as_art_same_schedule(setup):
     assert ours <= art + 0.02 + 1e-9, (ours, art)
 
 
+@pytest.mark.slow  # 36 s on 2 cores in the last full run (APGD-T, FAB-T x 9 targets)
 def test_strong_worst_case_not_weaker_than_art_autoattack(setup):
     art_robust, _ = setup.art_auto()
     art = art_robust.mean()
