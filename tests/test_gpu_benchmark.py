@@ -12,6 +12,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# The tests that use this fixture are marked slow: it alone takes about 29 s
+# on 2 CPU cores (the last full run).
 @pytest.fixture(scope="module")
 def dry_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("gpu") / "gpu_dry_run.json"
@@ -24,6 +26,7 @@ def dry_run(tmp_path_factory):
         return json.load(fh)
 
 
+@pytest.mark.slow
 def test_every_cell_trains(dry_run):
     cells = dry_run["cells"]
     seen = {(c["method"], c["xla"], c["mixed_precision"]) for c in cells}
@@ -41,6 +44,7 @@ def test_every_cell_trains(dry_run):
         assert all(v == v and abs(v) < 1e6 for v in c["final_logs"].values())
 
 
+@pytest.mark.slow
 def test_attack_rows_and_provenance(dry_run):
     overhead = dry_run["attacks"]["overhead"]
     for k in (10, 40):

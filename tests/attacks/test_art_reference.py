@@ -24,8 +24,13 @@ ART's eager gradient calls cheaper).
 - Worst case: our `strong` (APGD-CE, APGD-T, FAB-T, Square, run on the
   survivors) at most 1 point above ART's `AutoAttack` worst case over its default
   attack list (APGD-CE, APGD-DLR, DeepFool, Square p_init 0.8). To fit a test,
-  both Square runs get 300 queries and ART's attacks one restart each (ART's
-  defaults: 5 restarts, Square 5,000 queries x 5);
+  both Square runs get 300 queries, ART's attacks one restart each (ART's
+  defaults: 5 restarts, Square 5,000 queries x 5) and its DeepFool 20 iterations
+  instead of 100: DeepFool's steps are independent per image, and on these 200
+  images the points it breaks within eps are the same after 10, 20 and 100
+  iterations (measured; after 5, fewer), so ART's worst case is unchanged, while
+  100 iterations cost 4x as long (ART's DeepFool keeps stepping the few images it
+  never flips, all of them far outside the eps ball);
   `benchmarks/autoattack_art.py` compares the full versions.
 """
 
@@ -52,6 +57,7 @@ from tf_advnet.attacks.square import square  # noqa: E402
 N = 200
 EPS = 0.06
 SQUARE_QUERIES = 300
+DEEPFOOL_STEPS = 20  # see the module docstring: the same worst case as 100
 
 
 class _DLR:
@@ -115,7 +121,7 @@ class _Setup:
             attacks = [
                 self.art_apgd("ce"),
                 self.art_apgd("dlr"),
-                DeepFool(self.art_ce, max_iter=100, epsilon=1e-3, nb_grads=10,
+                DeepFool(self.art_ce, max_iter=DEEPFOOL_STEPS, epsilon=1e-3, nb_grads=10,
                          batch_size=N, verbose=False),
                 self.art_square(),
             ]
@@ -156,6 +162,7 @@ def _meaningful(acc):
     assert 0.15 <= acc <= 0.85, acc
 
 
+@pytest.mark.slow  # runs ART's AutoAttack: 39 s on 2 cores with DeepFool at 100 steps
 def test_apgd_ce_matches_art(setup):
     # ART's AutoAttack runs APGD-CE first, on every clean-correct point, so the
     # points it leaves unbroken are ART's APGD-CE robust set.
@@ -178,6 +185,7 @@ def test_square_at_least_as_strong_as_art_same_schedule(setup):
     assert ours <= art + 0.02 + 1e-9, (ours, art)
 
 
+@pytest.mark.slow  # 36 s on 2 cores in the last full run (APGD-T, FAB-T x 9 targets)
 def test_strong_worst_case_not_weaker_than_art_autoattack(setup):
     art_robust, _ = setup.art_auto()
     art = art_robust.mean()

@@ -1,24 +1,21 @@
 """End-to-end smoke tests of the experiment binaries on generated data, and the
-one-line messages for user mistakes (no stack traces)."""
+one-line messages for user mistakes (no stack traces).
+
+The user mistakes run in this process (the `cli` fixture, tests/experiments/
+conftest.py); one per binary runs in a subprocess, the only place TensorFlow's C++
+start-up lines could show next to the message."""
 
 import json
 
 import keras
 import pytest
 
-from tests.experiments._run import run_binary
+from tests.experiments._run import assert_one_line_error, run_binary
 
 TINY = ["--dataset=synthetic", "--train_limit=1024", "--test_limit=64", "--epochs=2"]
 
 
 _run = run_binary
-
-
-def _one_line_error(proc, needle):
-    assert proc.returncode != 0
-    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
-    lines = [l for l in proc.stderr.splitlines() if needle in l]
-    assert lines, proc.stderr[-2000:]
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +41,11 @@ def test_train_writes_model_checkpoints_results(trained):
     assert res["test_clean_acc"] > 0.6 and res["train_images_per_second"] > 0
 
 
-def test_train_again_reuses_finished_run(trained):
+def test_train_again_reuses_finished_run(trained, cli):
     work, _ = trained
-    proc = _run("train.py", "--method=pgd_at", "--attack_steps=2", "--eps=0.03", *TINY,
-                f"--out_dir={work}")
-    assert proc.returncode == 0 and "already trained" in proc.stdout
+    status, out, _ = cli("train", "--method=pgd_at", "--attack_steps=2", "--eps=0.03",
+                         *TINY, f"--out_dir={work}")
+    assert status == 0 and "already trained" in out
 
 
 def test_evaluate_writes_json_markdown_plot(trained, tmp_path):
@@ -95,22 +92,26 @@ def test_evaluate_writes_json_markdown_plot(trained, tmp_path):
     (["--preset=gpu"], "--preset"),
     (["stray"], "unexpected arguments: ['stray']"),
 ])
-def test_train_bad_flags(args, needle, tmp_path):
-    _one_line_error(_run("train.py", *TINY, f"--out_dir={tmp_path}", *args), needle)
+def test_train_bad_flags(args, needle, tmp_path, cli):
+    status, _, err = cli("train", *TINY, f"--out_dir={tmp_path}", *args)
+    assert_one_line_error(status, err, needle)
 
 
-def test_corrupt_checkpoint_message(tmp_path):
+def test_corrupt_checkpoint_message(tmp_path, cli):
     (tmp_path / "backup").mkdir()
     (tmp_path / "backup" / "latest.weights.h5").write_bytes(b"not an h5 file")
-    _one_line_error(_run("train.py", *TINY, f"--out_dir={tmp_path}"),
-                    "is corrupt; delete it")
+    status, _, err = cli("train", *TINY, f"--out_dir={tmp_path}")
+    assert_one_line_error(status, err, "is corrupt; delete it")
 
 
 def test_missing_dataset_message(tmp_path):
+    """In a subprocess: TensorFlow starts and looks for the data; stderr is still our
+    one line and nothing reaches stdout."""
     proc = _run("train.py", "--dataset=cifar10", f"--data_dir={tmp_path}",
                 f"--out_dir={tmp_path}/w")
-    _one_line_error(proc, "cifar10")
+    assert_one_line_error(proc.returncode, proc.stderr, "cifar10")
     assert str(tmp_path) in proc.stderr
+    assert not proc.stdout, proc.stdout[-2000:]
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -119,18 +120,22 @@ def test_missing_dataset_message(tmp_path):
     (["--attacks=laser"], "unknown attack 'laser'"),
     (["--eps=-1"], "--eps=-1.0 is out of range"),
 ])
-def test_evaluate_bad_flags(args, needle, tmp_path):
+def test_evaluate_bad_flags(args, needle, tmp_path, cli):
     base = [f"--model_path={tmp_path}/x.keras", "--dataset=synthetic",
             f"--out_dir={tmp_path}"]
     (tmp_path / "x.keras").write_bytes(b"garbage")
-    _one_line_error(_run("evaluate.py", *base, *args), needle)
+    status, _, err = cli("evaluate", *base, *args)
+    assert_one_line_error(status, err, needle)
 
 
 def test_evaluate_corrupt_model(tmp_path):
+    """In a subprocess: TensorFlow starts and Keras tries the file; stderr is still
+    our one line and nothing reaches stdout."""
     (tmp_path / "x.keras").write_bytes(b"garbage")
-    _one_line_error(_run("evaluate.py", f"--model_path={tmp_path}/x.keras",
-                         "--dataset=synthetic", f"--out_dir={tmp_path}"),
-                    "is corrupt or not a Keras model")
+    proc = _run("evaluate.py", f"--model_path={tmp_path}/x.keras",
+                "--dataset=synthetic", f"--out_dir={tmp_path}")
+    assert_one_line_error(proc.returncode, proc.stderr, "is corrupt or not a Keras model")
+    assert not proc.stdout, proc.stdout[-2000:]
 
 
 def test_training_resumes_after_interruption(tmp_path):
@@ -173,15 +178,15 @@ def test_corrupt_latest_backup_falls_back_to_previous(tmp_path):
     assert res["epochs_run_this_invocation"] == 2  # the previous backup was epoch 1
 
 
-def test_evaluate_strong_attacks_and_checks(trained, tmp_path):
+def test_evaluate_strong_attacks_and_checks(trained, tmp_path, cli):
     """`--attacks=strong` expands to AutoAttack's standard version (APGD-CE, APGD-T,
     FAB-T, Square); `--checks` adds the gradient-masking checks, each with its reason,
     to the JSON and the Markdown."""
     work, _ = trained
-    proc = _run("evaluate.py", f"--model_path={work}/model.keras", "--dataset=synthetic",
-                "--test_limit=32", "--attacks=pgd5,strong", "--eps=0.1", "--checks",
-                "--steps_grid=1,2", f"--out_dir={tmp_path}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    status, _, err = cli("evaluate", f"--model_path={work}/model.keras",
+                         "--dataset=synthetic", "--test_limit=32", "--attacks=pgd5,strong",
+                         "--eps=0.1", "--checks", "--steps_grid=1,2", f"--out_dir={tmp_path}")
+    assert status == 0, err[-3000:]
     res = json.loads((tmp_path / "eval.json").read_text())["models"]["model"]
     assert list(res["attacks"]) == ["pgd5", "apgd100", "apgdt100:targets=9",
                                     "fabt100:targets=9", "square5000"]

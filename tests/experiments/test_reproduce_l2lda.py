@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.experiments._run import run_binary
+from tests.experiments._run import assert_one_line_error, run_binary
 from tf_advnet.errors import UserError
 
 # Table 1's six extra generators are trained in the L2L-DA rows' code path; the
@@ -15,6 +15,8 @@ TINY = dict(train_limit=64, test_limit=16, g_width=4, num_steps=2, attack_sample
             eval_batch_size=16, attack_train_limit=32, table1=False)
 
 
+# The tests that use this fixture are marked slow: it alone takes about 140 s
+# on 2 CPU cores (the last full run).
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     from tf_advnet.runs.l2lda import reproduce
@@ -28,6 +30,7 @@ def tiny(tmp_path_factory):
     return tmp, res, lines
 
 
+@pytest.mark.slow
 def test_reproduce_trains_every_model_and_writes_the_report(tiny):
     from tf_advnet.runs.l2lda import TABLE2_COLUMNS, TABLE2_ROWS
 
@@ -67,6 +70,7 @@ def test_reproduce_trains_every_model_and_writes_the_report(tiny):
     assert "--dataset=synthetic" in saved["provenance"]["command"]
 
 
+@pytest.mark.slow
 def test_rerun_reuses_models_generators_and_cells(tiny, tmp_path):
     from tf_advnet.runs.l2lda import reproduce
 
@@ -163,19 +167,19 @@ def test_study_errors_are_one_line():
 
 
 def test_binary_rejects_bad_flags_in_one_line():
+    """The binary itself, after TensorFlow's start-up: one line, nothing on stdout."""
     res = run_binary("reproduce_l2lda.py", "--preset=cpu", "--dataset=cifar10")
-    assert res.returncode != 0 and "Traceback" not in res.stderr
-    last = res.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: --dataset='cifar10'") and "mnist_5k" in last
+    assert_one_line_error(res.returncode, res.stderr, "error: --dataset='cifar10'")
+    assert "mnist_5k" in res.stderr and not res.stdout
 
 
-def test_train_binary_init_model_errors_are_one_line(tmp_path):
-    res = run_binary("train.py", "--method=l2lda", "--dataset=synthetic",
-                     f"--init_model={tmp_path / 'missing.keras'}",
-                     f"--out_dir={tmp_path / 'run'}")
-    last = res.stderr.strip().splitlines()[-1]
-    assert res.returncode != 0 and "Traceback" not in res.stderr
-    assert last.startswith("error: --init_model") and "no such file" in last
-    res = run_binary("train.py", "--method=l2lda", "--dataset=synthetic",
-                     "--l2lda_generator=unet", f"--out_dir={tmp_path / 'run'}")
-    assert "--l2lda_generator" in res.stderr and "l2l_star" in res.stderr
+def test_train_binary_init_model_errors_are_one_line(tmp_path, cli):
+    status, _, err = cli("train", "--method=l2lda", "--dataset=synthetic",
+                         f"--init_model={tmp_path / 'missing.keras'}",
+                         f"--out_dir={tmp_path / 'run'}")
+    assert_one_line_error(status, err, "error: --init_model")
+    assert "no such file" in err
+    status, _, err = cli("train", "--method=l2lda", "--dataset=synthetic",
+                         "--l2lda_generator=unet", f"--out_dir={tmp_path / 'run'}")
+    assert_one_line_error(status, err, "--l2lda_generator")
+    assert "l2l_star" in err

@@ -20,6 +20,8 @@ def test_config_from_dict_round_trips():
         assert config_from_dict(json.loads(json.dumps(to_dict(cfg)))) == cfg
 
 
+# The tests that use this fixture are marked slow: it alone takes about 23 s
+# on 2 CPU cores (the last full run).
 @pytest.fixture(scope="module")
 def remeasured(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dd_costs")
@@ -34,6 +36,7 @@ def remeasured(tmp_path_factory):
     return before, json.loads(path.read_text()), (tmp / "results" / "deepdefense.md")
 
 
+@pytest.mark.slow
 def test_every_row_retimed_and_old_numbers_kept(remeasured):
     before, after, _ = remeasured
     cm = after["cost_measurement"]
@@ -55,6 +58,7 @@ def test_every_row_retimed_and_old_numbers_kept(remeasured):
     assert cm["provenance"]["command"].startswith("-m tf_advnet.runs.deepdefense_costs")
 
 
+@pytest.mark.slow
 def test_markdown_says_how_it_was_measured(remeasured):
     _, after, md = remeasured
     text = md.read_text()

@@ -448,7 +448,8 @@ COMPARABLE_BLACK_POINTS = 3.0
 
 
 def findings(results):
-    """The issue's four claims, answered from our numbers (percentage points)."""
+    """The paper's four claims (Tables 1-5), answered from our numbers
+    (percentage points)."""
     t = results["table"]
     pts = {r: {c: 100 * v for c, v in row.items()} for r, row in t.items()}
     a, b, c = pts["A"], pts["B"], pts["C"]

@@ -326,7 +326,8 @@ def _table(results, key, names):
 
 
 def _findings(results):
-    """The issue's three questions, answered from the numbers (None = not run)."""
+    """The paper's three claims (Tables 2-4: BAT against Madry, the one-step
+    variants, the label adversary), answered from the numbers (None = not run)."""
     def acc(name, col):
         return _ours(results, name, col)
 

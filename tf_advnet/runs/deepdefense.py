@@ -54,6 +54,10 @@ from tf_advnet.errors import UserError, check_choice, check_range
 from tf_advnet.eval import metrics
 from tf_advnet.eval.batching import map_batches
 from tf_advnet.eval.robustness import as_model_fn, predict
+# Method names and labels live with the report (which reads only results), so this
+# module depends on it and not the other way round.
+from tf_advnet.runs.deepdefense_report import (  # noqa: F401  (re-exported)
+    METHOD_LABELS, METHODS, MNIST_LIKE, _family)
 from tf_advnet.utils.timing import StepTimer, reported_images_per_second
 
 FINETUNE_BATCH = 100
@@ -158,7 +162,6 @@ MODELS = {"mlp": "deepdefense_mlp", "lenet": "deepdefense_lenet",
 CPU_DATASETS = ("mnist_5k", "fashion_mnist", "synthetic")
 CPU_MODELS = ("mlp", "lenet")
 PAPER_MODELS = {"mnist": ("mlp", "lenet"), "cifar10": ("convnet", "nin")}
-MNIST_LIKE = ("mnist", "mnist_5k", "fashion_mnist", "synthetic")
 CPU_TEST_LIMIT = 1000
 # cpu: Fashion-MNIST's first 12,000 training images keep a data set within 60 minutes.
 CPU_TRAIN_LIMIT = {"fashion_mnist": 12000}
@@ -171,19 +174,11 @@ PARSEVAL_BETA = {"mnist_like": 1e-4, "cifar10": 3e-4}
 # Test images of the per-epoch curves (Figs. 2, 6); None: the whole test set.
 CURVE_LIMIT = {"cpu": 500, "paper": None}
 # Row order of Table 1; "deepfool_at" is the paper's "Adv. Train".
-METHODS = ("reference", "parseval", "deepfool_at", "deepdefense")
-METHOD_LABELS = {"reference": "Reference", "parseval": "Par. Train",
-                 "deepfool_at": "Adv. Train (DeepFool)", "deepdefense": "DeepDefense",
-                 "clean": "Clean"}
 # "clean" is Fig. 2's fine-tuning on clean images with the plain objective.
 FINETUNE_TRAINER = {"parseval": "parseval", "deepfool_at": "standard",
                     "deepdefense": "deepdefense", "clean": "standard"}
 FINETUNE_METHODS = ("deepdefense", "parseval", "deepfool_at", "clean")
 BENCH_STEPS = 10  # warm steps of a step-throughput measurement
-
-
-def _family(dataset):
-    return "mnist_like" if dataset in MNIST_LIKE else "cifar10"
 
 
 def _check(dataset, model, preset_name):

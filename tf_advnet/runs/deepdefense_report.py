@@ -9,7 +9,17 @@ import math
 import os
 
 from tf_advnet.eval import report
-from tf_advnet.runs.deepdefense import METHOD_LABELS, METHODS, _family
+
+MNIST_LIKE = ("mnist", "mnist_5k", "fashion_mnist", "synthetic")
+METHODS = ("reference", "parseval", "deepfool_at", "deepdefense")
+METHOD_LABELS = {"reference": "Reference", "parseval": "Par. Train",
+                 "deepfool_at": "Adv. Train (DeepFool)", "deepdefense": "DeepDefense",
+                 "clean": "Clean"}
+
+
+def _family(dataset):
+    return "mnist_like" if dataset in MNIST_LIKE else "cifar10"
+
 
 # Table 1 of the paper: acc (%), rho_2, rho_inf, Acc@0.2 / 0.5 / 1.0 eps_ref (%).
 PAPER_COLUMNS = ("acc", "rho_2", "rho_inf", "acc@0.2", "acc@0.5", "acc@1.0")
@@ -63,7 +73,8 @@ def _fmt_row(row):
 
 
 def findings(results):
-    """The issue's questions, answered from our numbers."""
+    """The paper's claims about Table 1 (robustness and accuracy against the
+    baselines), answered from our numbers."""
     ms = {m: results["models"][m]["metrics"] for m in METHODS}
     rows = {m: _row(ms[m]) for m in METHODS}
     dd, ref = rows["deepdefense"], rows["reference"]

@@ -511,7 +511,8 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/pgn", results_d
 
 
 def findings(results):
-    """The issue's three questions, answered from our numbers."""
+    """The paper's three claims (Table 2, Figs. 2-3: robustness at matched accuracy,
+    rho_cw, attack strength), answered from our numbers."""
     s = results["study"]
     base = [v for v in results["models"].values() if v["width"] == s["width"]]
     curves = {m: sorted((v for v in base if v["method"] == m), key=lambda v: v["acc"])

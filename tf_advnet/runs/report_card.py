@@ -43,12 +43,10 @@ from typing import Optional, Tuple
 
 from tf_advnet.errors import check_choice, check_range
 from tf_advnet.runs.common import override_study
+from tf_advnet.runs.report_card_report import LABELS  # noqa: F401  (re-exported)
 
 PRESETS = ("cpu", "paper")
 ROWS = ("standard", "pgd_at", "bat", "advnet", "l2lda", "pgn", "deepdefense")
-LABELS = {"standard": "Standard", "pgd_at": "PGD-AT (Madry)", "bat": "BAT (R-MC-LA)",
-          "advnet": "Adv. network (Wang & Yu)", "l2lda": "L2L-DA (Jang)",
-          "pgn": "PGN", "deepdefense": "DeepDefense (Yan)"}
 # Rows trained from the standard row's weights (their papers fine-tune a plain model).
 FINETUNED = ("l2lda", "deepdefense")
 

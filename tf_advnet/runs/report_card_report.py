@@ -11,8 +11,11 @@ import json
 import os
 
 from tf_advnet.eval.report import pct
-from tf_advnet.runs.report_card import LABELS
 from tf_advnet.utils.provenance import write_json
+
+LABELS = {"standard": "Standard", "pgd_at": "PGD-AT (Madry)", "bat": "BAT (R-MC-LA)",
+          "advnet": "Adv. network (Wang & Yu)", "l2lda": "L2L-DA (Jang)",
+          "pgn": "PGN", "deepdefense": "DeepDefense (Yan)"}
 
 SHORT = {"apgd": "APGD-CE", "apgdt": "APGD-T", "fabt": "FAB-T", "square": "Square"}
 
