@@ -65,3 +65,18 @@ def test_markdown_says_how_it_was_measured(remeasured):
     assert "re-measured at commit" in text and "Superseded images/s" in text
     ips = after["models"]["deepdefense"]["training"]["train_images_per_second"]
     assert f"| DeepDefense | 1 | {ips:.0f} |" in text
+
+
+@pytest.mark.slow
+def test_summary_lists_before_and_after_of_every_row(remeasured, tmp_path):
+    from tf_advnet.runs.deepdefense_costs import summary
+
+    before, after, md = remeasured
+    table = summary([str(md.parent / "deepdefense.json")])
+    rows = table.splitlines()[2:]
+    assert len(rows) == len(dd_run.METHODS) + 1
+    new = after["models"]["deepdefense"]["training"]["train_images_per_second"]
+    old = before["models"]["deepdefense"]["training"]["train_images_per_second"]
+    assert f"| deepdefense | {old:,.0f} | {new:,.0f} |" in table
+    (tmp_path / "plain.json").write_text(json.dumps(before))  # never re-measured
+    assert len(summary([str(tmp_path / "plain.json")]).splitlines()) == 2

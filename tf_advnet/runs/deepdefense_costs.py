@@ -127,6 +127,27 @@ def remeasure(results_path, *, work_dir="runs/deepdefense", plain_steps=PLAIN_ST
     return res
 
 
+def summary(paths):
+    """Markdown: each re-measured file's rows, the superseded images/s beside the
+    re-measured ones (what results/README reports as changed)."""
+    lines = ["| results | row | images/s before | images/s re-measured |",
+             "|---|---|---|---|"]
+    for path in paths:
+        with open(path) as f:
+            res = json.load(f)
+        old = res.get("cost_measurement", {}).get("superseded")
+        if old is None:
+            continue
+        name = os.path.relpath(os.path.dirname(path), "results")
+        for m in METHODS:
+            new = res["models"][m]["training"]["train_images_per_second"]
+            lines.append(f"| {name} | {m} | {old[m]:,.0f} | {new:,.0f} |")
+        st, st_old = res["step_throughput"], old["step_throughput"]
+        lines.append(f"| {name} | DeepDefense step / plain step | "
+                     f"{st_old['slowdown']:.1f}x | {st['slowdown']:.1f}x |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     import argparse
     import sys
@@ -140,7 +161,12 @@ def main(argv=None):
     p.add_argument("--plain_steps", type=int, default=PLAIN_STEPS)
     p.add_argument("--deepdefense_steps", type=int, default=None)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--summary", action="store_true",
+                   help="print the before/after table of already re-measured files")
     args = p.parse_args(argv)
+    if args.summary:
+        print(summary(args.results))
+        return
     for path in args.results:
         res = remeasure(path, work_dir=args.work_dir, plain_steps=args.plain_steps,
                         deepdefense_steps=args.deepdefense_steps, rounds=args.rounds,

@@ -194,8 +194,10 @@ def write_report(results, out_dir):
                f"({p['started'][:10]}, {p['device']['cpu_count']} CPU cores) by "
                f"`{p['command']}`: {cm['steps']['plain']} warm steps per plain row, "
                f"{cm['steps']['deepdefense']} DeepDefense steps, tracing apart, load "
-               f"average {cm.get('load_average_1min_at_end', '?')} at the end; the wall "
-               "times are those of the original training. Superseded images/s: "
+               f"average {cm.get('load_average_1min_at_end', '?')} at the end. The "
+               "images/s are those of the code at that commit; the wall times are "
+               "those of the original training, on the code of the run's own commit "
+               f"(`{results['provenance']['commit'][:7]}`). Superseded images/s: "
                + ", ".join(f"{METHOD_LABELS[m]} {cm['superseded'][m]:.3g}"
                            for m in METHODS) + "."]
     else:
