@@ -40,17 +40,19 @@ def check_choice(flag, value, allowed):
     return value
 
 
+def _outside(value, low, high, low_inclusive):
+    """Whether `value` lies outside [low, high] ((low, high] if not low_inclusive)."""
+    if low is not None and (value < low if low_inclusive else value <= low):
+        return True
+    return high is not None and value > high
+
+
 def check_range(flag, value, low=None, high=None, low_inclusive=True):
     """Raises UserError naming `--flag` if `value` is outside [low, high] (or (low, high]).
 
     For the command-line layer; library code uses `check_arg_range`.
     """
-    bad = False
-    if low is not None:
-        bad |= value < low if low_inclusive else value <= low
-    if high is not None:
-        bad |= value > high
-    if bad:
+    if _outside(value, low, high, low_inclusive):
         lo = "[" if low_inclusive else "("
         rng = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}]"
         raise UserError(f"--{flag}={value} is out of range; allowed range: {rng}")
@@ -85,12 +87,7 @@ def check_arg_range(name, value, low=None, high=None, low_inclusive=True):
     `low_inclusive=False` makes the lower bound strict. The message reads
     `lam must be >= 0, got -1` or `eps must be in [0, 1], got 1.5`.
     """
-    bad = False
-    if low is not None:
-        bad |= value < low if low_inclusive else value <= low
-    if high is not None:
-        bad |= value > high
-    if bad:
+    if _outside(value, low, high, low_inclusive):
         if high is None:
             rng = f"{'>=' if low_inclusive else '>'} {_number(low)}"
         elif low is None:

@@ -138,8 +138,8 @@ def test_ascent_step_matches_cleverhans_optimize_linear(norm):
 
 @pytest.mark.parametrize("fn", ["ascent_step", "project"])
 def test_l2_helpers_have_finite_derivatives_at_zero(fn):
-    # Attacks that are differentiated through (PGN's L2 baselines, notes
-    # §3.4) must not turn a zero vector into NaN weights.
+    # Attacks that are differentiated through (PGN's L2 FGM/PGD-AT baselines, the
+    # official code's `main.py`) must not turn a zero vector into NaN weights.
     v = tf.zeros([2, 3])
     with tf.GradientTape() as tape:
         tape.watch(v)

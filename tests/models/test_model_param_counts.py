@@ -1,4 +1,6 @@
-"""Parameter counts derived by hand from the layer tables (notes §1.3-§5.3).
+"""Parameter counts derived by hand from each paper's layer table (and, where the paper
+has none, the official code's model definition: RobustDL_GAN, l2l-da, ATPGN,
+deepdefense.pytorch, bilateral-adversarial-training).
 
 Counts include BN moving statistics (Keras `count_params`); `bn(c)` is
 4c parameters of which 2c are trainable. The expected values are written as

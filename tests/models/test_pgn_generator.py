@@ -1,4 +1,5 @@
-"""PGN's perturbation generator (notes §3.3) and the tanh change of variables (Eq. 5)."""
+"""PGN's perturbation generator (the official code's `models/PGN.py`, ATPGN/ATPGN) and
+the tanh change of variables (Eq. 5)."""
 
 import keras
 import numpy as np
