@@ -8,7 +8,7 @@ weights, an initialisation checkpoint). Change any of them and the key changes, 
 exactly what depends on the change is made again; nothing else is.
 
     store = Store(os.path.join(work_dir, "store"))
-    entry = store.entry("pgn_eval", model=fingerprint_model(clf), data=(x, y), cfg=cfg)
+    entry = store.entry("pgn_eval", model=clf, data=(x, y), cfg=cfg)
     metrics = entry.json("metrics.json", lambda: evaluate(clf, x, y, cfg))
 
 `fingerprint(obj)` canonicalises nested dicts, lists, tuples, dataclasses, NumPy
@@ -22,9 +22,10 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
 
 import numpy as np
+
+from tf_advnet.utils.provenance import write_json
 
 # Bump when the meaning of stored artifacts changes (a new evaluation rule): every key
 # changes with it, so nothing made under the old rule is served.
@@ -136,7 +137,7 @@ class Entry:
             with open(os.path.join(self.dir, name)) as f:
                 return json.load(f)
         value = compute()
-        write_atomic_json(self.path(name), value)
+        write_json(self.path(name), value)
         return value
 
     def model(self, name, make, load):
@@ -147,9 +148,6 @@ class Entry:
         model = make()
         save_model_atomic(model, self.path(name))
         return model
-
-    def clear(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
 
     def __repr__(self):
         return f"Entry({self.kind!r}, {self.key[:12]})"
@@ -165,14 +163,6 @@ class Store:
         """The entry of an artifact of `kind` made from `spec` (hashed, see
         `fingerprint`); its files exist only if made before under the same spec."""
         return Entry(self.root, kind, spec)
-
-
-def write_atomic_json(path, value):
-    """Writes JSON to `path` via a temporary file, so a reader never sees half a file."""
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(value, f, indent=1)
-    os.replace(tmp, path)
 
 
 def save_model_atomic(model, path):

@@ -371,8 +371,7 @@ def finetune_l2lda(s, clf, init_generator, x, y, store=None, *, progress=print,
             slots.finetune(x, y, s.attack_epochs)
             return slots.gen
         common.set_seed(s.seed)
-        gen = keras.models.clone_model(init_generator)
-        gen.set_weights(init_generator.get_weights())
+        gen = _copy(init_generator)
         clf.trainable = False  # the generator alone trains (the trainer's frozen mode)
         trainer = L2LDATrainer(clf, gen, eps=s.eps, num_steps=s.num_steps, lam=s.lam,
                                g_weight_decay=s.weight_decay, seed=s.seed)
