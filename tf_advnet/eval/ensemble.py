@@ -36,7 +36,6 @@ Example:
 """
 
 import dataclasses
-import hashlib
 import json
 import os
 import re
@@ -48,6 +47,7 @@ import numpy as np
 from tf_advnet.data.validation import check_finite
 from tf_advnet.errors import UserError
 from tf_advnet.eval.robustness import as_model_fn, predict, run_attack
+from tf_advnet.store import fingerprint
 
 # Bumped whenever the state layout or what a spec computes changes, so an old file is
 # ignored, not misread or resumed with stale results. 2: any-iterate PGD/CW-PGD/MIM
@@ -259,15 +259,11 @@ def _state_key(model, x, y, attacks, *, seed, standalone, batch_size):
     it; the attack's norm, eps and steps are because a spec alone does not fix
     the budget (`parse_attack(spec, eps=...)`).
     """
-    data = hashlib.sha256()
-    for arr in (np.ascontiguousarray(x), np.ascontiguousarray(y)):
-        data.update(f"{arr.dtype}{arr.shape}".encode())
-        data.update(arr.tobytes())
     key = {
         "version": STATE_VERSION,
         "attacks": [[a.spec, a.family, a.norm, a.eps, a.num_steps] for a in attacks],
         "n": int(len(x)),
-        "data": data.hexdigest()[:32],
+        "data": fingerprint(np.asarray(x), np.asarray(y))[:32],
         "model": _model_fingerprint(model),
         "seed": None if seed is None else int(seed),
         "standalone": bool(standalone),
@@ -278,15 +274,7 @@ def _state_key(model, x, y, attacks, *, seed, standalone, batch_size):
 
 def _model_fingerprint(model):
     """A hash of the model's weights, or None for a bare callable (not checked)."""
-    weights = getattr(model, "weights", None)
-    if weights is None:
-        return None
-    h = hashlib.sha256()
-    for w in weights:
-        arr = np.ascontiguousarray(w.numpy() if hasattr(w, "numpy") else np.asarray(w))
-        h.update(f"{arr.dtype}{arr.shape}".encode())
-        h.update(arr.tobytes())
-    return h.hexdigest()[:32]
+    return None if getattr(model, "weights", None) is None else fingerprint(model)[:32]
 
 
 def _save_state(path, key, state):
