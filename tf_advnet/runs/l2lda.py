@@ -68,6 +68,7 @@ from tf_advnet.errors import UserError, check_choice, check_range
 from tf_advnet.runs.l2lda_report import (  # noqa: F401  (re-exported)
     LABELS, SURROGATES, TABLE1_COLUMNS, TABLE1A_ROWS, TABLE1B_ROWS, TABLE2_COLUMNS,
     TABLE2_ROWS, TABLE3_ATTACKS, findings)
+from tf_advnet.utils.provenance import write_json
 
 PRESETS = ("cpu", "paper")
 # The generator settings of each L2L-type row: (generator, recursive, diversity,
@@ -255,10 +256,7 @@ class Cache:
     def get(self, name, compute):
         if name not in self.cells:
             self.cells[name] = float(compute())
-            tmp = self.path + ".tmp"
-            with open(tmp, "w") as f:
-                json.dump({"key": self.key, "cells": self.cells}, f, indent=1)
-            os.replace(tmp, self.path)
+            write_json(self.path, {"key": self.key, "cells": self.cells})
         return self.cells[name]
 
 
