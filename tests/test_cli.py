@@ -194,7 +194,10 @@ def test_train_flags_then_set_build_the_config():
 def test_set_reaches_every_study_field():
     """Every field of each study's and the report card's config is a --set key, and
     the value reaches the study the pipeline builds."""
-    from tf_advnet.runs import advnet, l2lda, pgn, report_card
+    from tf_advnet.papers.advnet import pipeline as advnet
+    from tf_advnet.papers.l2lda import pipeline as l2lda
+    from tf_advnet.papers.pgn import pipeline as pgn
+    from tf_advnet.papers.report_card import pipeline as report_card
 
     for mod, build, name in ((advnet, advnet.study, "reproduce_advnet"),
                              (l2lda, l2lda.study, "reproduce_l2lda"),
@@ -217,7 +220,7 @@ def test_set_reaches_every_study_field():
 
 
 def test_deepdefense_set_reaches_reference_and_finetunings():
-    from tf_advnet.runs.deepdefense import finetune_config, reference_config
+    from tf_advnet.papers.deepdefense.pipeline import finetune_config, reference_config
 
     dd = _module("reproduce", "deepdefense")
     dd.COMMAND.parse(["--dataset=synthetic", "--set", "finetune.dd_lambda=4",

@@ -70,5 +70,5 @@ def test_cycle_finder_finds_a_cycle():
 
 def test_no_import_cycle_in_tf_advnet():
     graph = _graph()
-    assert "tf_advnet.attacks.pgd" in graph and graph["tf_advnet.runs.l2lda"]
+    assert "tf_advnet.attacks.pgd" in graph and graph["tf_advnet.papers.l2lda.pipeline"]
     assert _cycles(graph) == []

@@ -81,7 +81,7 @@ def _pgn_settings(**kw):
 def test_pgn_eval_stale_after_the_model_is_retrained(tmp_path):
     """reproduce_pgn reported a retrained model's old accuracy and rho_cw: its cache
     was keyed by (n, C&W budget) only. Now the weights and the data are in the key."""
-    from tf_advnet.runs import pgn
+    from tf_advnet.papers.pgn import pipeline as pgn
 
     x, y = toy_data(16)
     clf = toy_classifier(seed=0)
@@ -99,7 +99,7 @@ def test_pgn_eval_stale_after_the_model_is_retrained(tmp_path):
 
 def test_pgn_attack_generator_stale_after_the_classifier_is_retrained(tmp_path):
     """Fig. 3's attack generators were reused whenever their file existed."""
-    from tf_advnet.runs import pgn
+    from tf_advnet.papers.pgn import pipeline as pgn
 
     x, y = toy_data(16)
     clf = toy_classifier(seed=0)
@@ -120,7 +120,7 @@ def test_pgn_attack_generator_stale_after_the_classifier_is_retrained(tmp_path):
 
 def test_train_backup_stale_under_another_run(tmp_path):
     """train() restored backup/ whatever config had written it."""
-    from tf_advnet.runs import common
+    from tf_advnet.pipelines import common
 
     backup = tmp_path / "backup"
     lines = []
@@ -140,7 +140,7 @@ def test_train_run_stale_after_its_init_model_or_data_changes(tmp_path):
     its data had changed."""
     from tf_advnet.configs import ExperimentConfig
     from tf_advnet.configs.base import TrainConfig
-    from tf_advnet.runs.train import run_key
+    from tf_advnet.pipelines.train import run_key
 
     init = tmp_path / "init.keras"
     keras_model = toy_classifier(seed=0)
@@ -157,7 +157,7 @@ def test_train_run_stale_after_its_init_model_or_data_changes(tmp_path):
 
 def test_l2lda_eval_cells_stale_after_a_model_is_retrained(tmp_path):
     """L2L-DA's table cells were keyed by the study config alone."""
-    from tf_advnet.runs.l2lda import Cache
+    from tf_advnet.papers.l2lda.pipeline import Cache
 
     models = {"plain": toy_classifier(seed=0)}
     data = toy_data(8)

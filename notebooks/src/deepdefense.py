@@ -47,7 +47,7 @@ import numpy as np
 from tf_advnet import data, models
 from tf_advnet.attacks.deepfool import deepfool
 from tf_advnet.eval import metrics
-from tf_advnet.runs.deepdefense import CurveRecorder, finetune_optimizer
+from tf_advnet.papers.deepdefense.pipeline import CurveRecorder, finetune_optimizer
 from tf_advnet.trainers import StandardTrainer
 from tf_advnet.trainers.deepdefense import DeepDefenseTrainer
 
@@ -77,7 +77,7 @@ print("reference rho_2:", metrics.rho_2(reference, x_test)["rho_2"])
 # ## Fine-tune with DeepDefense through `model.fit`
 # lambda = 15, c = 25, d = 5, u = 5 DeepFool steps (Table 2), batch 100, SGD with
 # momentum 0.9, lr halved for the last 20% of the epochs. The lr is 2e-2 rather than
-# the paper's 5e-4, which was meant for 0-255 pixels (see `tf_advnet.runs.deepdefense`).
+# the paper's 5e-4, which was meant for 0-255 pixels (see `tf_advnet.papers.deepdefense.pipeline`).
 # `CurveRecorder` evaluates test accuracy and rho_2 before training and after each epoch.
 
 # %%

@@ -65,7 +65,7 @@ def test_evaluate_writes_json_markdown_plot(trained, tmp_path):
     md = (tmp_path / "eval.md").read_text()
     assert "## Minimal-perturbation attacks" in md and "| a | deepfool |" in md
     # The Markdown is generated from the JSON: rendering again gives the same file.
-    from tf_advnet.runs.evaluate import render
+    from tf_advnet.pipelines.evaluate import render
 
     (tmp_path / "eval.md").unlink()
     render(str(tmp_path))
@@ -141,7 +141,7 @@ def test_evaluate_corrupt_model(tmp_path):
 def test_training_resumes_after_interruption(tmp_path):
     """Interrupt during epoch 2 of 3; the second call finishes epochs 2-3 only."""
     from tf_advnet.configs import override, preset
-    from tf_advnet.runs.train import train
+    from tf_advnet.pipelines.train import train
 
     class Interrupt(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -159,7 +159,7 @@ def test_training_resumes_after_interruption(tmp_path):
 
 def test_corrupt_latest_backup_falls_back_to_previous(tmp_path):
     from tf_advnet.configs import override, preset
-    from tf_advnet.runs.train import train
+    from tf_advnet.pipelines.train import train
 
     class Interrupt(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):

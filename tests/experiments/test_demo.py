@@ -26,8 +26,10 @@ def fake_studies(monkeypatch):
     overrides (so an override the study does not know fails) and writes
     `<results_dir>/<study>.json` with its findings, as the real one does. Returns
     {study: (bound arguments, config, findings)}."""
-    from tf_advnet.runs import advnet, l2lda, pgn
-    from tf_advnet.runs import deepdefense as dd
+    from tf_advnet.papers.advnet import pipeline as advnet
+    from tf_advnet.papers.l2lda import pipeline as l2lda
+    from tf_advnet.papers.pgn import pipeline as pgn
+    from tf_advnet.papers.deepdefense import pipeline as dd
 
     calls = {}
 
@@ -85,8 +87,8 @@ def fake_studies(monkeypatch):
 
 def test_demo_trains_attacks_and_runs_deepdefense_pgn_advnet_and_l2lda(tmp_path,
                                                                        fake_studies):
-    from tf_advnet.runs import demo as demo_mod
-    from tf_advnet.runs.demo import METHODS, demo
+    from tf_advnet.papers.demo import pipeline as demo_mod
+    from tf_advnet.papers.demo.pipeline import METHODS, demo
 
     lines = []
     argv = ["demo.py", "--dataset=synthetic"]
@@ -164,7 +166,7 @@ def test_demo_trains_attacks_and_runs_deepdefense_pgn_advnet_and_l2lda(tmp_path,
 
 
 def test_demo_skips_studies_off_their_data_sets(tmp_path):
-    from tf_advnet.runs.demo import _advnet, _deepdefense, _l2lda, _pgn
+    from tf_advnet.papers.demo.pipeline import _advnet, _deepdefense, _l2lda, _pgn
 
     lines = []
     assert _deepdefense("cifar10", "cpu", str(tmp_path), str(tmp_path), {}, None,

@@ -1,4 +1,4 @@
-"""Report card (`tf_advnet.runs.report_card`): every row trained on one architecture and
+"""Report card (`tf_advnet.papers.report_card.pipeline`): every row trained on one architecture and
 evaluated under its paper's protocol and the strong one on a tiny synthetic card; the
 worst case per example, reuse on rerun, the README table, configs and one-line errors."""
 
@@ -18,7 +18,7 @@ TINY = dict(train_limit=96, test_limit=24, epochs=1, finetune_epochs=1, apgd_ste
 # on 2 CPU cores (the last full run).
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from tf_advnet.runs.report_card import reproduce
+    from tf_advnet.papers.report_card.pipeline import reproduce
 
     tmp = tmp_path_factory.mktemp("card")
     lines = []
@@ -30,7 +30,7 @@ def tiny(tmp_path_factory):
 
 @pytest.mark.slow
 def test_every_row_is_trained_evaluated_and_reported(tiny):
-    from tf_advnet.runs.report_card import PAPER_PROTOCOL, ROWS
+    from tf_advnet.papers.report_card.pipeline import PAPER_PROTOCOL, ROWS
 
     tmp, res, _ = tiny
     saved = json.loads((tmp / "results" / "report_card.json").read_text())
@@ -94,7 +94,7 @@ def test_finetuned_rows_start_from_the_standard_row(tiny):
 
 @pytest.mark.slow
 def test_rerun_reuses_rows_and_evaluations(tiny, tmp_path):
-    from tf_advnet.runs.report_card import ROWS, reproduce
+    from tf_advnet.papers.report_card.pipeline import ROWS, reproduce
 
     tmp, first, _ = tiny
     lines = []
@@ -109,7 +109,7 @@ def test_rerun_reuses_rows_and_evaluations(tiny, tmp_path):
 
 @pytest.mark.slow
 def test_readme_table_is_refreshed_between_markers(tiny, tmp_path):
-    from tf_advnet.runs.report_card_report import update_readme
+    from tf_advnet.papers.report_card.report import update_readme
 
     tmp, _, _ = tiny
     readme = tmp_path / "README.md"
@@ -124,7 +124,7 @@ def test_readme_table_is_refreshed_between_markers(tiny, tmp_path):
 
 
 def test_presets_and_rows():
-    from tf_advnet.runs.report_card import card, paper_specs, strong_specs
+    from tf_advnet.papers.report_card.pipeline import card, paper_specs, strong_specs
 
     cpu = card("cpu", "fashion_mnist")
     assert (cpu.eps, cpu.model, cpu.apgd_steps, cpu.apgd_targets) == (0.1, "small_cnn",
@@ -160,7 +160,7 @@ def test_binary_one_line_error_in_a_fresh_process():
 
 
 def test_budget_marks_a_diverged_row():
-    from tf_advnet.runs.report_card import budget
+    from tf_advnet.papers.report_card.pipeline import budget
 
     def run(losses):
         return {"provenance": {"wall_time_s": 60.0}, "train_images_per_second": 100.0,
@@ -173,7 +173,7 @@ def test_budget_marks_a_diverged_row():
 
 
 def test_deepdefense_row_uses_the_finetuning_recipe():
-    from tf_advnet.runs.report_card import card, row_config
+    from tf_advnet.papers.report_card.pipeline import card, row_config
 
     c = card("cpu", "mnist_5k")
     cfg = row_config(c, "deepdefense", init_model="std.keras")
@@ -184,7 +184,7 @@ def test_deepdefense_row_uses_the_finetuning_recipe():
 
 
 def test_unknown_field():
-    from tf_advnet.runs.report_card import card
+    from tf_advnet.papers.report_card.pipeline import card
 
     with pytest.raises(UserError, match="unknown report card study field"):
         card("cpu", "synthetic", {"g_width": 3})
@@ -195,7 +195,7 @@ def test_compare_table_puts_two_cards_side_by_side():
     import copy
     import pathlib
 
-    from tf_advnet.runs.report_card_report import compare_table
+    from tf_advnet.papers.report_card.report import compare_table
 
     path = pathlib.Path(__file__).parents[2] / "results/report_card/mnist_5k/report_card.json"
     after = json.loads(path.read_text())

@@ -1,4 +1,4 @@
-"""Wang & Yu reproduction (`tf_advnet.runs.advnet`): the pipeline end to end on a tiny
+"""Wang & Yu reproduction (`tf_advnet.papers.advnet.pipeline`): the pipeline end to end on a tiny
 synthetic study, reuse on rerun, the findings by hand, configs and one-line errors."""
 
 import json
@@ -17,7 +17,7 @@ TINY = dict(train_limit=64, test_limit=24, generator="g0:4", g_steps=1,
 # on 2 CPU cores (the last full run).
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from tf_advnet.runs.advnet import reproduce
+    from tf_advnet.papers.advnet.pipeline import reproduce
 
     tmp = tmp_path_factory.mktemp("advnet")
     lines = []
@@ -64,7 +64,7 @@ def test_reproduce_trains_every_model_and_writes_the_report(tiny):
 
 @pytest.mark.slow
 def test_rerun_reuses_every_model_and_generator(tiny, tmp_path):
-    from tf_advnet.runs.advnet import reproduce
+    from tf_advnet.papers.advnet.pipeline import reproduce
 
     tmp, first, _ = tiny
     lines = []
@@ -77,7 +77,7 @@ def test_rerun_reuses_every_model_and_generator(tiny, tmp_path):
 
 
 def test_findings_by_hand():
-    from tf_advnet.runs.advnet import findings
+    from tf_advnet.papers.advnet.pipeline import findings
 
     def row(clean, fgs, pgd, black):
         return {"clean": clean, "fgs": fgs, "pgd": pgd,
@@ -102,7 +102,7 @@ def test_findings_by_hand():
 
 
 def test_paper_preset_follows_the_notes():
-    from tf_advnet.runs.advnet import model_config, study
+    from tf_advnet.papers.advnet.pipeline import model_config, study
 
     s = study("paper", "cifar10")
     assert (s.model, s.generator, s.g_optimizer, s.g_learning_rate) == (
@@ -119,7 +119,7 @@ def test_paper_preset_follows_the_notes():
 
 def test_train_builds_both_new_methods_from_configs(tmp_path):
     from tf_advnet.configs import override, preset
-    from tf_advnet.runs.train import train
+    from tf_advnet.pipelines.train import train
     from tf_advnet.trainers import AdvNetTrainer, EnsembleATTrainer
 
     cfg = override(preset("cpu", "synthetic", "advnet"), train_limit=64, test_limit=32,
@@ -130,7 +130,7 @@ def test_train_builds_both_new_methods_from_configs(tmp_path):
     eat = override(preset("cpu", "synthetic", "ensemble_at"), train_limit=64,
                    test_limit=32, epochs=1, batch_size=32,
                    eat_sources=(res["model_path"],)).validate()
-    from tf_advnet.runs.train import build_classifier, build_trainer
+    from tf_advnet.pipelines.train import build_classifier, build_trainer
 
     t = build_trainer(eat, build_classifier(eat, (28, 28, 1), 10))
     assert isinstance(t, EnsembleATTrainer) and len(t.sources) == 1
@@ -142,7 +142,7 @@ def test_train_builds_both_new_methods_from_configs(tmp_path):
     ({"generator": "g7:8"}, "generator"), ({"generator": "g0:x"}, "generator"),
     ({"eps": 0.0}, "eps"), ({"at_epochs": 0}, "at_epochs"), ({"nope": 1}, "nope")])
 def test_bad_study_fields_are_one_line_user_errors(overrides, flag):
-    from tf_advnet.runs.advnet import study
+    from tf_advnet.papers.advnet.pipeline import study
 
     with pytest.raises(UserError, match=flag) as err:
         study("cpu", "mnist_5k", overrides)

@@ -10,8 +10,8 @@ import pytest
 
 from tests.experiments._run import assert_one_line_error, run_binary
 from tf_advnet.errors import UserError
-from tf_advnet.runs import bat as bat_run
-from tf_advnet.runs.train import build_classifier, build_trainer
+from tf_advnet.papers.bat import pipeline as bat_run
+from tf_advnet.pipelines.train import build_classifier, build_trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = dict(train_limit=256, test_limit=64, epochs=1, batch_size=64)
@@ -110,7 +110,7 @@ def test_paper_preset_matches_the_paper(dataset):
 def test_paper_preset_starts_on_synthetic_batches():
     """The paper recipe (WRN, SGD + schedule + wd, R-MC-LA at 8/255) trains a few
     steps; only the width and the data are shrunk."""
-    from tf_advnet.runs.train import _optimizer
+    from tf_advnet.pipelines.train import _optimizer
 
     spec = bat_run.model_specs(["R-MC-LA"])[0]
     cfg = bat_run.bat_config("paper", "cifar10", spec, overrides=dict(width=1))

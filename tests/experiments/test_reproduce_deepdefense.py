@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tf_advnet.errors import UserError
-from tf_advnet.runs.deepdefense import (evaluate_model, finetune_optimizer,
+from tf_advnet.papers.deepdefense.pipeline import (evaluate_model, finetune_optimizer,
                                         finetune_schedule, make_deepfool_training_set)
 
 
@@ -70,7 +70,7 @@ TINY = dict(train_limit=256, test_limit=48, epochs=1, dd_iters=2)
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    from tf_advnet.runs import deepdefense as dd_run
+    from tf_advnet.papers.deepdefense import pipeline as dd_run
 
     tmp = tmp_path_factory.mktemp("deepdefense")
     lines = []
@@ -84,7 +84,7 @@ def study(tmp_path_factory):
 def test_reproduce_writes_json_and_markdown(study):
     import json
 
-    from tf_advnet.runs import deepdefense as dd_run
+    from tf_advnet.papers.deepdefense import pipeline as dd_run
 
     tmp, res, _ = study
     out = tmp / "results"
@@ -126,8 +126,8 @@ def test_reproduce_records_convergence_curves(study):
     import json
 
     from tf_advnet.eval.robustness import as_model_fn, predict
-    from tf_advnet.runs import common
-    from tf_advnet.runs import deepdefense as dd_run
+    from tf_advnet.pipelines import common
+    from tf_advnet.papers.deepdefense import pipeline as dd_run
 
     tmp, res, _ = study
     saved = json.loads((tmp / "results" / "deepdefense.json").read_text())
@@ -153,8 +153,8 @@ def test_reproduce_records_convergence_curves(study):
 
 
 def _finished_setting(study):
-    from tf_advnet.runs import common
-    from tf_advnet.runs import deepdefense as dd_run
+    from tf_advnet.pipelines import common
+    from tf_advnet.papers.deepdefense import pipeline as dd_run
 
     tmp, res, _ = study
     root = tmp / "runs" / "synthetic" / "mlp"
@@ -167,8 +167,8 @@ def _finished_setting(study):
 
 def test_reproduce_reuses_finished_models(study):
     """A rerun finds the reference (train()) and each fine-tuned model finished."""
-    from tf_advnet.runs import deepdefense as dd_run
-    from tf_advnet.runs.train import train
+    from tf_advnet.papers.deepdefense import pipeline as dd_run
+    from tf_advnet.pipelines.train import train
 
     _, res, lines = study
     assert not any("reusing" in line for line in lines)
@@ -193,8 +193,8 @@ def test_reproduce_reuses_finished_models(study):
 def test_finetune_stale_after_the_reference_is_retrained(study, tmp_path):
     """A fine-tuned model is tied to the reference's weights and the data, not only
     to its config: a retrained reference (or other data) is not served the old one."""
-    from tf_advnet.runs import common
-    from tf_advnet.runs import deepdefense as dd_run
+    from tf_advnet.pipelines import common
+    from tf_advnet.papers.deepdefense import pipeline as dd_run
 
     _, res, _ = study
     root, ref_cfg, x, y, curve = _finished_setting(study)
@@ -212,7 +212,7 @@ def test_finetune_stale_after_the_reference_is_retrained(study, tmp_path):
 
 
 def test_bad_combinations_are_one_line_errors():
-    from tf_advnet.runs import deepdefense as dd_run
+    from tf_advnet.papers.deepdefense import pipeline as dd_run
 
     with pytest.raises(UserError, match="--model='nin'"):
         dd_run.reference_config("mnist_5k", "nin", "cpu")
@@ -242,7 +242,7 @@ def test_sweep_fine_tunes_each_lambda_c_from_the_shared_reference(study):
     """Fig. 4: one DeepDefense fine-tuning per (lambda, c), from Table 1's reference."""
     import json
 
-    from tf_advnet.runs.deepdefense_sweep import sweep
+    from tf_advnet.papers.deepdefense.sweep import sweep
 
     tmp, res, _ = study
     lines = []
@@ -280,8 +280,8 @@ def test_binary_bad_sweep_values_are_one_line():
 
 def test_finetune_stops_and_flags_a_diverged_run(study, tmp_path):
     """A NaN loss stops the fine-tuning (TerminateOnNaN) and marks it diverged."""
-    from tf_advnet.runs import common
-    from tf_advnet.runs import deepdefense as dd_run
+    from tf_advnet.pipelines import common
+    from tf_advnet.papers.deepdefense import pipeline as dd_run
 
     _, res, _ = study
     ref_cfg = dd_run.reference_config("synthetic", "mlp", "cpu", TINY)

@@ -1,4 +1,4 @@
-"""L2L-DA reproduction (`tf_advnet.runs.l2lda`): the pipeline end to end on a tiny
+"""L2L-DA reproduction (`tf_advnet.papers.l2lda.pipeline`): the pipeline end to end on a tiny
 synthetic study, reuse on rerun, the findings by hand, the presets and one-line
 errors."""
 
@@ -19,7 +19,7 @@ TINY = dict(train_limit=64, test_limit=16, g_width=4, num_steps=2, attack_sample
 # on 2 CPU cores (the last full run).
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from tf_advnet.runs.l2lda import reproduce
+    from tf_advnet.papers.l2lda.pipeline import reproduce
 
     tmp = tmp_path_factory.mktemp("l2lda")
     lines = []
@@ -32,7 +32,7 @@ def tiny(tmp_path_factory):
 
 @pytest.mark.slow
 def test_reproduce_trains_every_model_and_writes_the_report(tiny):
-    from tf_advnet.runs.l2lda import TABLE2_COLUMNS, TABLE2_ROWS
+    from tf_advnet.papers.l2lda.pipeline import TABLE2_COLUMNS, TABLE2_ROWS
 
     tmp, res, _ = tiny
     out = tmp / "results"
@@ -72,7 +72,7 @@ def test_reproduce_trains_every_model_and_writes_the_report(tiny):
 
 @pytest.mark.slow
 def test_rerun_reuses_models_generators_and_cells(tiny, tmp_path):
-    from tf_advnet.runs.l2lda import reproduce
+    from tf_advnet.papers.l2lda.pipeline import reproduce
 
     tmp, first, _ = tiny
     lines = []
@@ -84,7 +84,7 @@ def test_rerun_reuses_models_generators_and_cells(tiny, tmp_path):
 
 
 def test_table1_rows_configs():
-    from tf_advnet.runs.l2lda import model_config, models_to_train, study
+    from tf_advnet.papers.l2lda.pipeline import model_config, models_to_train, study
 
     s = study("cpu", "mnist_5k")
     names = models_to_train(s)
@@ -104,7 +104,7 @@ def test_table1_rows_configs():
 
 
 def _cells(clean, **cols):
-    from tf_advnet.runs.l2lda import TABLE2_COLUMNS
+    from tf_advnet.papers.l2lda.pipeline import TABLE2_COLUMNS
 
     out = {"clean": clean, **{c: cols.get(c, cols.get("rest", 0.5)) for c in TABLE2_COLUMNS}}
     out["min"] = min(out[c] for c in TABLE2_COLUMNS)
@@ -112,7 +112,7 @@ def _cells(clean, **cols):
 
 
 def test_findings_by_hand():
-    from tf_advnet.runs.l2lda import findings
+    from tf_advnet.papers.l2lda.pipeline import findings
 
     t2 = {"plain": _cells(0.99, rest=0.0), "pgd10": _cells(0.98, pgd10=0.9, pgd100=0.8,
                                                           cw1000=0.85, rest=0.9),
@@ -139,7 +139,7 @@ def test_findings_by_hand():
 
 
 def test_paper_preset_follows_the_notes():
-    from tf_advnet.runs.l2lda import model_config, study
+    from tf_advnet.papers.l2lda.pipeline import model_config, study
 
     s = study("paper", "mnist")
     assert (s.g_width, s.z_dim, s.num_steps, s.lam, s.batch_size, s.seed) == (
@@ -156,7 +156,7 @@ def test_paper_preset_follows_the_notes():
 
 
 def test_study_errors_are_one_line():
-    from tf_advnet.runs.l2lda import study
+    from tf_advnet.papers.l2lda.pipeline import study
 
     with pytest.raises(UserError, match="--dataset"):
         study("paper", "cifar10")

@@ -1,4 +1,4 @@
-"""PGN reproduction (`tf_advnet.runs.pgn`): the pipeline end to end on a tiny synthetic
+"""PGN reproduction (`tf_advnet.papers.pgn.pipeline`): the pipeline end to end on a tiny synthetic
 study, matching, the curve comparisons, and one-line errors."""
 
 import json
@@ -17,7 +17,7 @@ TINY = dict(train_limit=64, test_limit=24, epochs=1, eps_grid=(0.5, 1.0),
 # on 2 CPU cores (the last full run).
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from tf_advnet.runs.pgn import reproduce
+    from tf_advnet.papers.pgn.pipeline import reproduce
 
     tmp = tmp_path_factory.mktemp("pgn")
     lines = []
@@ -87,7 +87,7 @@ def test_fig2_and_fig3_records(tiny):
 
 @pytest.mark.slow
 def test_rerun_reuses_models_and_evaluations(tiny):
-    from tf_advnet.runs.pgn import reproduce
+    from tf_advnet.papers.pgn.pipeline import reproduce
 
     tmp, res, _ = tiny
     lines = []
@@ -101,7 +101,7 @@ def test_rerun_reuses_models_and_evaluations(tiny):
 
 
 def test_curve_comparisons_by_hand():
-    from tf_advnet.runs.pgn import attack_stronger, curve_outside
+    from tf_advnet.papers.pgn.pipeline import attack_stronger, curve_outside
 
     other = [{"acc": 0.9, "rho_cw": 0.5}, {"acc": 0.7, "rho_cw": 1.5}]
     # At accuracy 0.8 the other curve has rho 1.0 (linear in accuracy).
@@ -115,7 +115,7 @@ def test_curve_comparisons_by_hand():
 
 
 def test_study_errors_are_one_line():
-    from tf_advnet.runs.pgn import study
+    from tf_advnet.papers.pgn.pipeline import study
 
     with pytest.raises(UserError, match="--fig3_eps=0.3 must be one of --eps_grid"):
         study("cpu", overrides={"fig3_eps": 0.3})
@@ -147,8 +147,8 @@ def test_paper_preset_starts_on_synthetic_batches(dataset, classes):
     width is shrunk."""
     import numpy as np
 
-    from tf_advnet.runs.pgn import model_config, study
-    from tf_advnet.runs.train import build_classifier, build_trainer, compile_trainer
+    from tf_advnet.papers.pgn.pipeline import model_config, study
+    from tf_advnet.pipelines.train import build_classifier, build_trainer, compile_trainer
 
     s = study("paper", dataset, {"width": 0.25})
     rng = np.random.default_rng(0)

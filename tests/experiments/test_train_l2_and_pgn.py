@@ -1,4 +1,4 @@
-"""`runs.train.train` builds the PGN paper's trainers from a config: PGN with its c_L
+"""`pipelines.train.train` builds the PGN paper's trainers from a config: PGN with its c_L
 and L2 PGD-AT / FGM-AT (norm "2", random start off)."""
 
 import json
@@ -16,7 +16,7 @@ def _config(method, **fields):
 
 
 def test_pgn_config_trains_and_logs_generator_metrics(tmp_path):
-    from tf_advnet.runs.train import build_trainer, train
+    from tf_advnet.pipelines.train import build_trainer, train
     from tf_advnet.trainers.pgn import PGNTrainer
 
     cfg = _config("pgn", c_l=7.5)
@@ -35,7 +35,7 @@ def test_pgn_config_trains_and_logs_generator_metrics(tmp_path):
           random_start=False), 1, 1.5, False),                        # FGM-AT
 ])
 def test_l2_pgd_at_configs(fields, steps, step, start):
-    from tf_advnet.runs.train import build_trainer
+    from tf_advnet.pipelines.train import build_trainer
 
     cfg = _config("pgd_at", **fields)
     t = build_trainer(cfg, _classifier(cfg))

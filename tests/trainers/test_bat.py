@@ -293,7 +293,7 @@ def test_fit_logs_finite_metrics(variant):
 
 
 def test_config_builds_the_variant():
-    from tf_advnet.runs.train import build_trainer
+    from tf_advnet.pipelines.train import build_trainer
 
     cfg = override(preset("cpu", "synthetic", "bat"), bat_variant="R-FGSM-LS",
                    eps_y=0.3, eps=0.05, bat_steps=2).validate()

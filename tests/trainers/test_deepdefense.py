@@ -164,7 +164,7 @@ def test_bad_hyper_parameters(kwargs, message):
 
 
 def test_config_builds_the_trainer():
-    from tf_advnet.runs.train import build_trainer
+    from tf_advnet.pipelines.train import build_trainer
 
     cfg = override(preset("cpu", "synthetic", "deepdefense"), dd_lambda=5.0, dd_c=10.0,
                    dd_d=2.0, dd_iters=3).validate()

@@ -44,7 +44,7 @@ def _train(strategy, method):
     import tensorflow as tf
 
     from tests.trainers._toy import toy_classifier
-    from tf_advnet.runs.common import shard_by_data
+    from tf_advnet.pipelines.common import shard_by_data
     from tf_advnet.trainers import build_trainer
 
     x, y = _data()
@@ -84,7 +84,7 @@ def _worker(out_path):
     def say(what):  # timings in the worker's log, shown when the test fails
         print(f"[worker] {what} at {time.monotonic() - t0:.1f} s", flush=True)
 
-    from tf_advnet.runs.common import get_strategy
+    from tf_advnet.pipelines.common import get_strategy
 
     say("imported")
     strategy = get_strategy("multi_worker")  # before any other TF op
@@ -315,7 +315,7 @@ def test_replicated_copies_a_one_device_model(attack_setup, two_cpu_strategy):
 
 def test_multi_worker_needs_tf_config(monkeypatch):
     from tf_advnet.errors import UserError
-    from tf_advnet.runs.common import get_strategy
+    from tf_advnet.pipelines.common import get_strategy
 
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(UserError, match="TF_CONFIG"):
@@ -329,7 +329,7 @@ def test_multi_worker_needs_tf_config(monkeypatch):
 def test_task_dir_chief_and_workers(tmp_path):
     import tensorflow as tf
 
-    from tf_advnet.runs.common import task_dir
+    from tf_advnet.pipelines.common import task_dir
 
     class _Strategy:
         def __init__(self, jobs, task_type, task_id):

@@ -93,7 +93,7 @@ def test_mirrored_two_cpus_equals_one_device(two_cpu_strategy):
 
 
 def test_config_and_bad_beta():
-    from tf_advnet.runs.train import build_trainer
+    from tf_advnet.pipelines.train import build_trainer
 
     cfg = override(preset("cpu", "synthetic", "parseval"), parseval_beta=3e-4).validate()
     trainer = build_trainer(cfg, _classifier())

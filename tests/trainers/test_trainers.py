@@ -131,7 +131,7 @@ def test_pgd_at_eps_warmup_ramps_the_budget():
 
 def test_warmup_epochs_become_steps():
     from tf_advnet.configs import override, preset
-    from tf_advnet.runs.train import build_trainer as build_from_config
+    from tf_advnet.pipelines.train import build_trainer as build_from_config
 
     cfg = override(preset("cpu", "mnist_5k", "pgd_at"), eps_warmup_epochs=2.5)
     trainer = build_from_config(cfg, _classifier(), steps_per_epoch=32)

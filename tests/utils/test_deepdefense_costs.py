@@ -7,8 +7,8 @@ import statistics
 import pytest
 
 from tf_advnet.configs import preset, to_dict
-from tf_advnet.runs import deepdefense as dd_run
-from tf_advnet.runs.deepdefense_costs import config_from_dict, remeasure
+from tf_advnet.papers.deepdefense import pipeline as dd_run
+from tf_advnet.papers.deepdefense.costs import config_from_dict, remeasure
 
 TINY = dict(train_limit=256, test_limit=48, epochs=1, dd_iters=2)
 
@@ -31,7 +31,7 @@ def remeasured(tmp_path_factory):
     path = tmp / "results" / "deepdefense.json"
     before = json.loads(path.read_text())
     remeasure(str(path), work_dir=str(tmp / "runs"), plain_steps=6,
-              deepdefense_steps=3, rounds=3, argv=["-m", "tf_advnet.runs.deepdefense_costs"],
+              deepdefense_steps=3, rounds=3, argv=["-m", "tf_advnet.papers.deepdefense.costs"],
               progress=lambda _: None)
     return before, json.loads(path.read_text()), (tmp / "results" / "deepdefense.md")
 
@@ -55,7 +55,7 @@ def test_every_row_retimed_and_old_numbers_kept(remeasured):
     # Table 1's metrics are untouched.
     for m in dd_run.METHODS:
         assert after["models"][m]["metrics"] == before["models"][m]["metrics"]
-    assert cm["provenance"]["command"].startswith("-m tf_advnet.runs.deepdefense_costs")
+    assert cm["provenance"]["command"].startswith("-m tf_advnet.papers.deepdefense.costs")
 
 
 @pytest.mark.slow
@@ -69,7 +69,7 @@ def test_markdown_says_how_it_was_measured(remeasured):
 
 @pytest.mark.slow
 def test_summary_lists_before_and_after_of_every_row(remeasured, tmp_path):
-    from tf_advnet.runs.deepdefense_costs import summary
+    from tf_advnet.papers.deepdefense.costs import summary
 
     before, after, md = remeasured
     table = summary([str(md.parent / "deepdefense.json")])

@@ -1,4 +1,4 @@
-"""The L2L-DA study's reused trainer and attack (runs.l2lda.AttackSlots) give the same
+"""The L2L-DA study's reused trainer and attack (papers.l2lda.pipeline.AttackSlots) give the same
 fine-tuned generator and the same adversarial images as fresh objects per row."""
 
 import dataclasses
@@ -7,7 +7,7 @@ import numpy as np
 
 from tf_advnet.models import build_model
 from tf_advnet.models.l2lda_generator import l2lda_generator
-from tf_advnet.runs import l2lda
+from tf_advnet.papers.l2lda import pipeline as l2lda
 
 
 def _setting(tmp_path):

@@ -31,7 +31,7 @@ _L2LDA = C.bool("l2lda", True, "also run the demo-sized L2L-DA study (cpu preset
 
 
 def main():
-    from tf_advnet.runs.demo import demo
+    from tf_advnet.papers.demo.pipeline import demo
 
     demo(_DATASET.value, _PRESET.value, work_dir=_WORK.value, results_dir=_RESULTS.value,
          overrides=dict(epochs=_EPOCHS.value, train_limit=_TRAIN_LIMIT.value,

@@ -67,14 +67,14 @@ def _check_attacks():
 
 
 def main():
-    from tf_advnet.runs import common
+    from tf_advnet.pipelines import common
 
     # A multi-worker strategy must exist before any other TensorFlow op runs.
     strategy = common.get_strategy(_STRATEGY.value)
     from tf_advnet.configs import DataConfig, EvalConfig
     from tf_advnet.data import DATASET_NAMES
     from tf_advnet.errors import check_choice, check_range
-    from tf_advnet.runs.evaluate import evaluate
+    from tf_advnet.pipelines.evaluate import evaluate
     from tf_advnet.utils.cli import positive_ints
 
     check_choice("dataset", _DATASET.value, DATASET_NAMES)

@@ -139,7 +139,7 @@ def apply_sets(config, assignments):
 
 
 def flat_overrides(assignments, rename=lambda path: path):
-    """{dotted path: value} as the flat `overrides` dicts of tf_advnet.runs, whose
+    """{dotted path: value} as the flat `overrides` dicts of tf_advnet.papers, whose
     override functions skip None (an unset flag): a None is refused here."""
     out = {}
     for path, value in assignments.items():

@@ -18,10 +18,10 @@ def main():
         raise UserError("--results_dir is required: a directory holding eval.json or "
                         "report_card.json")
     if os.path.exists(os.path.join(_DIR.value, "report_card.json")):
-        from tf_advnet.runs.report_card_report import rerender
+        from tf_advnet.papers.report_card.report import rerender
 
         print(f"rendered {rerender(_DIR.value)}")
         return
-    from tf_advnet.runs.evaluate import render
+    from tf_advnet.pipelines.evaluate import render
 
     print(f"rendered {render(_DIR.value)}")

@@ -10,14 +10,14 @@ to resume: trained rows are reused and each evaluation resumes from its saved st
 evaluates each under its paper's attacks, APGD-CE, APGD-T, FAB-T, Square and the
 gradient-masking checks, and writes results/report_card/<dataset>/
 (report_card.json, report_card.md). `--readme` also refreshes the README's table.
-`--set` reaches every field of the card (tf_advnet/runs/report_card.py, Card).
+`--set` reaches every field of the card (tf_advnet/papers/report_card/pipeline.py, Card).
 """
 
 from tf_advnet.cli._command import RESERVED_STUDY, Command
 
 
 def _schema():
-    from tf_advnet.runs.report_card import Card
+    from tf_advnet.papers.report_card.pipeline import Card
 
     return Card
 
@@ -64,8 +64,8 @@ def overrides():
 
 
 def main():
-    from tf_advnet.runs.report_card import reproduce
-    from tf_advnet.runs.report_card_report import findings, update_readme
+    from tf_advnet.papers.report_card.pipeline import reproduce
+    from tf_advnet.papers.report_card.report import findings, update_readme
 
     results = reproduce(_PRESET.value, _DATASET.value, work_dir=_WORK.value,
                         results_dir=_OUT.value, overrides=overrides())

@@ -10,14 +10,14 @@ C' (other seed), ensemble adversarial training (Table 4), C with other generator
 under runs/advnet/<dataset>/ (kill and rerun to resume; finished models are reused);
 writes results/advnet/<dataset>/ (advnet.json, advnet.md, table.png,
 perturbations.png). `--set` reaches every field of the study
-(tf_advnet/runs/advnet.py, Study).
+(tf_advnet/papers/advnet/pipeline.py, Study).
 """
 
 from tf_advnet.cli._command import RESERVED_STUDY, Command
 
 
 def _schema():
-    from tf_advnet.runs.advnet import Study
+    from tf_advnet.papers.advnet.pipeline import Study
 
     return Study
 
@@ -72,7 +72,7 @@ def overrides():
 
 
 def main():
-    from tf_advnet.runs.advnet import reproduce
+    from tf_advnet.papers.advnet.pipeline import reproduce
 
     results = reproduce(_PRESET.value, _DATASET.value, work_dir=_WORK.value,
                         results_dir=_OUT.value, overrides=overrides())

@@ -57,7 +57,7 @@ def overrides():
 
 
 def main():
-    from tf_advnet.runs.bat import reproduce
+    from tf_advnet.papers.bat.pipeline import reproduce
     from tf_advnet.utils.cli import positive_ints
 
     results = reproduce(_DATASET.value, _PRESET.value, work_dir=_WORK.value,

@@ -62,7 +62,7 @@ _SWEEP_LAMBDA = C.list("sweep_lambda", "5,15,25", "values of lambda")
 
 
 def overrides():
-    """(overrides, finetune_overrides) of tf_advnet.runs.deepdefense: the flat
+    """(overrides, finetune_overrides) of tf_advnet.papers.deepdefense.pipeline: the flat
     ExperimentConfig overrides of the named flags, then --set."""
     from tf_advnet.cli.overrides import experiment_flat_name, flat_overrides
 
@@ -77,8 +77,8 @@ def overrides():
 
 
 def main():
-    from tf_advnet.runs.deepdefense import reproduce
-    from tf_advnet.runs.deepdefense_sweep import sweep
+    from tf_advnet.papers.deepdefense.pipeline import reproduce
+    from tf_advnet.papers.deepdefense.sweep import sweep
     from tf_advnet.utils.cli import positive_numbers
 
     both, finetune = overrides()

@@ -9,14 +9,14 @@ L2L-DA (full) and the ablations of Table 1, plus the surrogates of Table 3 (plai
 FGSM-AT, PGD10-AT with another seed), under runs/l2lda/<dataset>/ (kill and rerun to
 resume: finished models, attack generators and table cells are reused); writes
 results/l2lda/<dataset>/ (l2lda.json, l2lda.md, fig2.png, trajectories.png).
-`--set` reaches every field of the study (tf_advnet/runs/l2lda.py, Study).
+`--set` reaches every field of the study (tf_advnet/papers/l2lda/pipeline.py, Study).
 """
 
 from tf_advnet.cli._command import RESERVED_STUDY, Command
 
 
 def _schema():
-    from tf_advnet.runs.l2lda import Study
+    from tf_advnet.papers.l2lda.pipeline import Study
 
     return Study
 
@@ -63,7 +63,7 @@ def overrides():
 
 
 def main():
-    from tf_advnet.runs.l2lda import reproduce
+    from tf_advnet.papers.l2lda.pipeline import reproduce
 
     results = reproduce(_PRESET.value, _DATASET.value, work_dir=_WORK.value,
                         results_dir=_OUT.value, overrides=overrides())

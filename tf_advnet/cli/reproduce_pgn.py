@@ -10,14 +10,14 @@ FGM-AT / PGD-AT classifiers (Fig. 3), under runs/pgn/<dataset>/ (kill and rerun 
 resume; finished models are reused); writes results/pgn/<dataset>/ (pgn.json,
 pgn.md, robustness_curve.png, capacity.png, attack_strength.png,
 fgm_overfitting.png). `--set` reaches every field of the study
-(tf_advnet/runs/pgn.py, Study).
+(tf_advnet/papers/pgn/pipeline.py, Study).
 """
 
 from tf_advnet.cli._command import RESERVED_STUDY, Command
 
 
 def _schema():
-    from tf_advnet.runs.pgn import Study
+    from tf_advnet.papers.pgn.pipeline import Study
 
     return Study
 
@@ -73,7 +73,7 @@ def overrides():
 
 
 def main():
-    from tf_advnet.runs.pgn import reproduce
+    from tf_advnet.papers.pgn.pipeline import reproduce
 
     results = reproduce(_PRESET.value, _DATASET.value, work_dir=_WORK.value,
                         results_dir=_OUT.value, overrides=overrides())

@@ -115,7 +115,7 @@ def config():
 
 
 def main():
-    from tf_advnet.runs.train import train
+    from tf_advnet.pipelines.train import train
 
     cfg = config()
     out = _OUT.value or f"runs/{cfg.data.dataset}_{cfg.train.method}"

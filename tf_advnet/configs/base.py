@@ -5,7 +5,7 @@ from typing import Optional, Tuple
 
 from tf_advnet.errors import UserError, check_choice, check_range
 
-# tf.distribute strategies of --strategy (made by tf_advnet.runs.common.get_strategy):
+# tf.distribute strategies of --strategy (made by tf_advnet.pipelines.common.get_strategy):
 # one device, the GPUs of one machine, the workers of $TF_CONFIG, a TPU (untested).
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 

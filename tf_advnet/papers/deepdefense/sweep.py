@@ -3,7 +3,7 @@
 Fig. 4 fine-tunes the MNIST LeNet with d = 5 fixed, c in {5, 10, ..., 45} and
 lambda in {5, 15, 25}, and plots test accuracy against rho_2, one curve per lambda
 whose points are the values of c. `sweep` does the same from our reference model
-(trained or reused by `tf_advnet.runs.deepdefense.reproduce`'s `train` call): one
+(trained or reused by `tf_advnet.papers.deepdefense.pipeline.reproduce`'s `train` call): one
 DeepDefense fine-tuning per (lambda, c) under `<work_dir>/<dataset>/<model>/sweep/`,
 each reused when finished, then accuracy and rho_2 on the test set, written to
 `results/deepdefense/<dataset>/<model>/sweep.{json,md,png}`.
@@ -36,15 +36,15 @@ def sweep(dataset, model="lenet", preset_name="cpu", *, cs=None, lambdas=LAMBDAS
 
     Args:
       dataset, model, preset_name, work_dir, overrides, argv, progress: as in
-        `tf_advnet.runs.deepdefense.reproduce` (the reference is shared with it).
+        `tf_advnet.papers.deepdefense.pipeline.reproduce` (the reference is shared with it).
       cs: values of c (default: the preset's grid, CPU_C or PAPER_C).
       lambdas: values of lambda.
       results_dir: default results/deepdefense/<dataset>/<model>.
       finetune_overrides: overrides of the fine-tunings only (cpu default: 5 epochs).
     """
-    from tf_advnet.runs import common
-    from tf_advnet.runs import deepdefense as dd
-    from tf_advnet.runs.train import train
+    from tf_advnet.pipelines import common
+    from tf_advnet.papers.deepdefense import pipeline as dd
+    from tf_advnet.pipelines.train import train
     from tf_advnet.utils.provenance import Provenance
 
     cs = tuple(cs or (CPU_C if preset_name == "cpu" else PAPER_C))
@@ -140,7 +140,7 @@ def write_sweep_report(results, out_dir):
           f"(lr {results['learning_rate']:g}) per (lambda, c), d = {results['d']:g}; "
           f"accuracy and rho_2 on {results['n_test']} test images. Plot: sweep.png "
           "(points on a curve: c decreasing from left to right, as in Fig. 4). "
-          "Generated from sweep.json by tf_advnet.runs.deepdefense_sweep; do not edit.",
+          "Generated from sweep.json by tf_advnet.papers.deepdefense.sweep; do not edit.",
           "", "| lambda | c | acc (%) | rho_2 | rho_inf |", "|---|---|---|---|---|",
           f"| reference | — | {100 * ref['acc']:.2f} | {ref['rho_2']:.3g} | "
           f"{ref['rho_inf']:.3g} |"]

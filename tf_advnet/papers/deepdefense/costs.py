@@ -11,7 +11,7 @@ trainer is traced once, then every row is timed in each of a few interleaved rou
 numbers and the measurement's own provenance under "cost_measurement", and the
 Markdown is rendered again from it.
 
-    python -m tf_advnet.runs.deepdefense_costs \
+    python -m tf_advnet.papers.deepdefense.costs \
         --results=results/deepdefense/fashion_mnist/mlp/deepdefense.json
 """
 
@@ -19,7 +19,7 @@ import json
 import os
 import statistics
 
-from tf_advnet.runs.deepdefense import METHODS
+from tf_advnet.papers.deepdefense.pipeline import METHODS
 
 PLAIN_STEPS = 300  # warm steps of every plain-cost row
 DEEPDEFENSE_STEPS = {"mlp": 100, "lenet": 40}  # ~1 min each on 2 quiet cores
@@ -40,8 +40,8 @@ def config_from_dict(d):
 
 
 def _reference_trainer(cfg, x, y, steps):
-    from tf_advnet.runs import common
-    from tf_advnet.runs.train import build_classifier, build_trainer, compile_trainer
+    from tf_advnet.pipelines import common
+    from tf_advnet.pipelines.train import build_classifier, build_trainer, compile_trainer
 
     common.set_seed(cfg.seed)
     clf = build_classifier(cfg, tuple(x.shape[1:]), int(y.max()) + 1)
@@ -49,8 +49,8 @@ def _reference_trainer(cfg, x, y, steps):
 
 
 def _finetune_trainer(cfg, reference_path, steps):
-    from tf_advnet.runs import common
-    from tf_advnet.runs.deepdefense import _compiled_trainer
+    from tf_advnet.pipelines import common
+    from tf_advnet.papers.deepdefense.pipeline import _compiled_trainer
 
     common.set_seed(cfg.seed)
     return _compiled_trainer(cfg, reference_path, steps)[1]
@@ -60,9 +60,9 @@ def remeasure(results_path, *, work_dir="runs/deepdefense", plain_steps=PLAIN_ST
               deepdefense_steps=None, rounds=3, argv=None, progress=print):
     """Re-times every row of results_path's cost table; rewrites the JSON and the
     Markdown next to it. Returns the updated results dict."""
-    from tf_advnet.runs import common
-    from tf_advnet.runs.deepdefense_report import write_report
-    from tf_advnet.runs.train import train
+    from tf_advnet.pipelines import common
+    from tf_advnet.papers.deepdefense.report import write_report
+    from tf_advnet.pipelines.train import train
     from tf_advnet.utils.provenance import Provenance
     from tf_advnet.utils.timing import time_fit
 
@@ -113,7 +113,7 @@ def remeasure(results_path, *, work_dir="runs/deepdefense", plain_steps=PLAIN_ST
         "deepdefense_images_per_second": dd, "plain_images_per_second": plain,
         "slowdown": plain / dd}
     res["cost_measurement"] = {
-        "method": "tf_advnet.runs.deepdefense_costs: warm steps of each row's trainer "
+        "method": "tf_advnet.papers.deepdefense.costs: warm steps of each row's trainer "
                   "and batch (tf_advnet.utils.timing.time_fit), one process, every row "
                   "timed in each of `rounds` interleaved rounds, the median kept",
         "steps": {"plain": plain_steps, "deepdefense": dd_steps}, "rounds": rounds,
@@ -170,7 +170,7 @@ def main(argv=None):
     for path in args.results:
         res = remeasure(path, work_dir=args.work_dir, plain_steps=args.plain_steps,
                         deepdefense_steps=args.deepdefense_steps, rounds=args.rounds,
-                        argv=["-m", "tf_advnet.runs.deepdefense_costs"]
+                        argv=["-m", "tf_advnet.papers.deepdefense.costs"]
                         + list(sys.argv[1:] if argv is None else argv))
         st = res["step_throughput"]
         print(f"{path}: DeepDefense {st['deepdefense_images_per_second']:.0f} images/s, "

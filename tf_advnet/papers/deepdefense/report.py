@@ -1,6 +1,6 @@
 """DeepDefense reports: the paper's Table 1 beside ours, findings, curves (Figs. 2, 6).
 
-Everything here is generated from the results dict that `tf_advnet.runs.deepdefense`
+Everything here is generated from the results dict that `tf_advnet.papers.deepdefense.pipeline`
 writes as deepdefense.json; `write_report` rewrites deepdefense.md and curves.png from
 it (`experiments/render.py` style: never edit the outputs by hand).
 """
@@ -162,7 +162,7 @@ def write_report(results, out_dir):
           f"{results['eps_ref']:.4g}, the DeepDefense model's 50%-error FGS eps, used "
           "for every model. Pixels are in [0, 1] (the paper's are mean-subtracted), so "
           f"rho values compare only roughly. Paper rows: Table 1, {paper['dataset']} "
-          f"{model}. Generated from deepdefense.json by tf_advnet.runs.deepdefense_report; "
+          f"{model}. Generated from deepdefense.json by tf_advnet.papers.deepdefense.report; "
           "do not edit.", "",
           "| method | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for m in METHODS:

@@ -12,7 +12,7 @@ budget eps, the rows
 - `deepdefense` (Yan et al., NeurIPS 2018: fine-tuned from the standard row, as the
   paper; its regulariser has no eps),
 
-each with `tf_advnet.runs.train.train` under `<work_dir>/<dataset>/<row>` (kill and rerun
+each with `tf_advnet.pipelines.train.train` under `<work_dir>/<dataset>/<row>` (kill and rerun
 to resume: trained rows are reused, and each row's evaluation resumes from its saved
 state). Every row is then evaluated on the same test images by
 
@@ -32,7 +32,7 @@ state). Every row is then evaluated on the same test images by
 
 The training budget of each row (images/s, wall time; the fine-tuned rows add the
 standard row's) is in the card. `results_dir` gets report_card.json (with provenance)
-and report_card.md, generated from it by `tf_advnet.runs.report_card_report`.
+and report_card.md, generated from it by `tf_advnet.papers.report_card.report`.
 """
 
 import dataclasses
@@ -42,8 +42,8 @@ import time
 from typing import Optional, Tuple
 
 from tf_advnet.errors import check_choice, check_range
-from tf_advnet.runs.common import override_study
-from tf_advnet.runs.report_card_report import LABELS  # noqa: F401  (re-exported)
+from tf_advnet.pipelines.common import override_study
+from tf_advnet.papers.report_card.report import LABELS  # noqa: F401  (re-exported)
 
 PRESETS = ("cpu", "paper")
 ROWS = ("standard", "pgd_at", "bat", "advnet", "l2lda", "pgn", "deepdefense")
@@ -148,7 +148,7 @@ def row_config(c, row, *, init_model=None):
 
     From-scratch rows share the optimiser, epochs and data of `c`; L2L-DA fine-tunes
     the standard row with its code's recipe (generator SGD 0.01, global clip 1);
-    DeepDefense fine-tunes it with the recipe of `tf_advnet.runs.deepdefense`
+    DeepDefense fine-tunes it with the recipe of `tf_advnet.papers.deepdefense.pipeline`
     (SGD, momentum 0.9, batch 100, lr halved at 0.8 of the epochs) at
     `dd_learning_rate`: 5e-3, since the DeepDefense study's 2e-2 diverged on conv nets
     (Fashion-MNIST LeNet there; mnist_5k small CNN in this card's first run).
@@ -164,7 +164,7 @@ def row_config(c, row, *, init_model=None):
     elif row == "bat":
         train.update(bat_variant="R-MC-LA", beta=9.0)  # BAT's best row
     elif row == "advnet":
-        from tf_advnet.runs.advnet import parse_generator
+        from tf_advnet.papers.advnet.pipeline import parse_generator
 
         kind, k = parse_generator(c.advnet_generator)
         train.update(advnet_generator=kind, advnet_k=k)
@@ -182,7 +182,7 @@ def row_config(c, row, *, init_model=None):
         eval=EvalConfig(attacks="fgsm", eps=c.eps, batch_size=c.eval_batch_size),
         seed=c.seed, preset=c.preset)
     if row == "deepdefense":
-        from tf_advnet.runs import deepdefense as dd
+        from tf_advnet.papers.deepdefense import pipeline as dd
 
         cfg = dd.finetune_config(cfg, c.dataset, "deepdefense", overrides=dict(
             epochs=c.finetune_epochs, dd_lambda=c.dd_lambda, init_model=init_model,
@@ -193,7 +193,7 @@ def row_config(c, row, *, init_model=None):
 
 def train_rows(c, root, *, argv=None, progress=print):
     """Trains (or reuses) every row of `c`; returns {row: train results}."""
-    from tf_advnet.runs.train import train
+    from tf_advnet.pipelines.train import train
 
     runs = {}
     for row in c.rows:
@@ -332,8 +332,8 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/report_card",
 
     Returns the results dict (also written to results_dir/report_card.json).
     """
-    from tf_advnet.runs import common
-    from tf_advnet.runs.report_card_report import write_report
+    from tf_advnet.pipelines import common
+    from tf_advnet.papers.report_card.report import write_report
     from tf_advnet.utils.provenance import Provenance
 
     c = card(preset_name, dataset, overrides)

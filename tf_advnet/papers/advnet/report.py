@@ -1,6 +1,6 @@
 """Wang & Yu reports: the 9-column table (Tables 1-4, 6), the generator attacks
 (Tables 5, 10, 11), a bar chart and the generated perturbations, all generated
-from the results dict of `tf_advnet.runs.advnet.reproduce` (advnet.json); never
+from the results dict of `tf_advnet.papers.advnet.pipeline.reproduce` (advnet.json); never
 edit the outputs by hand."""
 
 import os
@@ -137,7 +137,7 @@ def write_report(results, out_dir, examples=None):
           f"{s['gamma']:g} ({s['hvp']}). Epochs: A {s['epochs']}, B {s['at_epochs']}, C "
           f"{s['advnet_epochs']}, EAT {s['eat_epochs']}. FGS: Eq. 10; PGD: Eq. 11 (random "
           f"start, {s['pgd_steps']} steps of eps/4). A', B', C': the same recipes with "
-          "another seed. Generated from advnet.json by tf_advnet.runs.advnet_report; do "
+          "another seed. Generated from advnet.json by tf_advnet.papers.advnet.report; do "
           "not edit.", "",
           "## White box and black box (Tables 1-4; rows C[...]: Table 6)", "",
           "| training method \\ attack | " + " | ".join(HEADERS) + " |",

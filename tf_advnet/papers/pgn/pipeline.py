@@ -1,6 +1,6 @@
 """PGN reproduction (Lee, Han & Lee, ICLR 2020 submission): curves, Table 2, Figs. 2-5.
 
-What `reproduce` trains (each with `tf_advnet.runs.train.train`, under
+What `reproduce` trains (each with `tf_advnet.pipelines.train.train`, under
 `<work_dir>/<dataset>/<name>`, so every model resumes after an interruption and is
 reused when its config matches):
 
@@ -131,7 +131,7 @@ def study(preset_name="cpu", dataset=None, overrides=None):
     if preset_name == "cpu" and dataset in ("cifar10", "cifar100"):
         fields.update(model="convpool_cnn", width=0.25, augment="crop_flip",
                       attack_eps=0.5, fig3_eps=0.5, eps_grid=(0.1, 0.25, 0.5, 1.0))
-    from tf_advnet.runs.common import override_study
+    from tf_advnet.pipelines.common import override_study
 
     s = override_study(dataclasses.replace(base, **fields), overrides, "PGN")
     for flag, grid in (("eps_grid", s.eps_grid), ("c_l_grid", s.c_l_grid),
@@ -183,7 +183,7 @@ def model_config(s, method, value=None, *, width=None, seed_offset=0, epochs=Non
 
 def _train(s, work_root, method, value=None, *, progress, argv, name=None,
            callbacks=(), **kw):
-    from tf_advnet.runs.train import train
+    from tf_advnet.pipelines.train import train
 
     name = name or _name(method, value, kw.get("width"))
     cfg = model_config(s, method, value, **kw)
@@ -285,7 +285,7 @@ def train_attack_generator(clf, c_l, x, y, s, store, *, progress=print):
     `clf` (trainable = False); kept in `store` under clf's weights, the data and
     the recipe, so a retrained classifier gets a new generator."""
     from tf_advnet import data as data_lib
-    from tf_advnet.runs import common
+    from tf_advnet.pipelines import common
     from tf_advnet.trainers.pgn import PGNTrainer
 
     entry = store.entry("pgn_attack_generator", classifier=clf, data=(x, y), c_l=c_l,
@@ -313,7 +313,7 @@ def attack_strength(classifier_path, x, y, x_train, y_train, s, store, *,
     from tf_advnet.attacks.pgn import pgn_attack
     from tf_advnet.eval.batching import map_batches
     from tf_advnet.eval.robustness import as_model_fn
-    from tf_advnet.runs import common
+    from tf_advnet.pipelines import common
 
     clf = common.load_keras_model(classifier_path)
     clf.trainable = False
@@ -351,8 +351,8 @@ def step_throughput(s, x, y, *, steps=10):
     For each method (at the middle of its grid), `steps` batches are fitted twice on
     a fresh classifier; the second pass is timed (the first includes tracing).
     """
-    from tf_advnet.runs import common
-    from tf_advnet.runs.train import build_classifier, build_trainer, compile_trainer
+    from tf_advnet.pipelines import common
+    from tf_advnet.pipelines.train import build_classifier, build_trainer, compile_trainer
 
     n = min(len(x), s.batch_size * steps)
     out = {}
@@ -417,8 +417,8 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/pgn", results_d
     from tf_advnet.eval.batching import map_batches
     from tf_advnet.eval.matching import pick_per_method
     from tf_advnet.eval.robustness import as_model_fn
-    from tf_advnet.runs import common
-    from tf_advnet.runs.pgn_report import write_report
+    from tf_advnet.pipelines import common
+    from tf_advnet.papers.pgn.report import write_report
     from tf_advnet.utils.provenance import Provenance
 
     s = study(preset_name, dataset, overrides)

@@ -1,6 +1,6 @@
 """Wang & Yu (ICLR 2019) reproduction: Tables 1-4 (white/black box), 5/10/11, 6.
 
-What `reproduce` trains (each with `tf_advnet.runs.train.train` under
+What `reproduce` trains (each with `tf_advnet.pipelines.train.train` under
 `<work_dir>/<dataset>/<name>`, so every model resumes after an interruption and is
 reused when its config matches):
 
@@ -190,7 +190,7 @@ def study(preset_name="cpu", dataset=None, overrides=None):
             fields.update(eps=0.1, epochs=1, at_epochs=1, advnet_epochs=1, eat_epochs=1,
                           eps_warmup_epochs=0, attack_epochs=1, test_limit=None)
         s = dataclasses.replace(CPU, **fields)
-    from tf_advnet.runs.common import override_study
+    from tf_advnet.pipelines.common import override_study
 
     s = override_study(s, overrides, "advnet")
     for spec in (s.generator,) + s.table6_generators + s.attack_generators:
@@ -252,7 +252,7 @@ def model_config(s, role, *, generator=None, seed_offset=0, sources=()):
 
 
 def _train(s, root, name, role, *, progress, argv, **kw):
-    from tf_advnet.runs.train import train
+    from tf_advnet.pipelines.train import train
 
     cfg = model_config(s, role, **kw)
     return train(cfg, os.path.join(root, name), argv=argv, progress=progress, verbose=2)
@@ -305,8 +305,8 @@ def train_attack_generator(clf, spec, x, y, s, store, *, progress=print):
     weights, the data and the recipe, so a retrained classifier gets a new one."""
     from tf_advnet import data as data_lib
     from tf_advnet.models.advnet_generators import build_generator
-    from tf_advnet.runs import common
-    from tf_advnet.runs.train import generator_optimizer
+    from tf_advnet.pipelines import common
+    from tf_advnet.pipelines.train import generator_optimizer
     from tf_advnet.trainers.advnet import AdvNetTrainer
 
     cfg = model_config(s, "C", generator=spec)  # C's recipe for G's optimiser
@@ -380,8 +380,8 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/advnet", result
     """
     import time
 
-    from tf_advnet.runs import common
-    from tf_advnet.runs.advnet_report import write_report
+    from tf_advnet.pipelines import common
+    from tf_advnet.papers.advnet.report import write_report
     from tf_advnet.utils.provenance import Provenance
 
     s = study(preset_name, dataset, overrides)

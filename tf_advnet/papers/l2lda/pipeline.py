@@ -1,6 +1,6 @@
 """L2L-DA (Jang et al., ICCV 2019) reproduction: Tables 1(a), 1(b), 2, 3 and Fig. 2.
 
-What `reproduce` trains (each with `tf_advnet.runs.train.train` under
+What `reproduce` trains (each with `tf_advnet.pipelines.train.train` under
 `<work_dir>/<dataset>/<name>`, so each model resumes after an interruption and is
 reused when its config matches):
 
@@ -65,7 +65,7 @@ import numpy as np
 from tf_advnet.errors import UserError, check_choice, check_range
 # The tables' rows, columns and labels, and the findings, live with the report (which
 # reads only results), so this module depends on it and not the other way round.
-from tf_advnet.runs.l2lda_report import (  # noqa: F401  (re-exported)
+from tf_advnet.papers.l2lda.report import (  # noqa: F401  (re-exported)
     LABELS, SURROGATES, TABLE1_COLUMNS, TABLE1A_ROWS, TABLE1B_ROWS, TABLE2_COLUMNS,
     TABLE2_ROWS, TABLE3_ATTACKS, findings)
 from tf_advnet.utils.provenance import write_json
@@ -162,7 +162,7 @@ def study(preset_name="cpu", dataset=None, overrides=None):
                           attack_samples=2, cw_binary_steps=1, test_limit=None,
                           attack_width=0.25)
         s = dataclasses.replace(CPU, **fields)
-    from tf_advnet.runs.common import override_study
+    from tf_advnet.pipelines.common import override_study
 
     s = override_study(s, overrides, "l2lda")
     check_range("eps", s.eps, 0.0, 1.0, low_inclusive=False)
@@ -331,7 +331,7 @@ class AttackSlots:
     def finetune(self, x, y, epochs):
         """Trains the generator alone from its loaded weights, the optimiser fresh."""
         from tf_advnet import data as data_lib
-        from tf_advnet.runs import common
+        from tf_advnet.pipelines import common
 
         for v, value in zip(self.trainer.g_optimizer.variables, self._fresh, strict=True):
             v.assign(value)
@@ -359,7 +359,7 @@ def finetune_l2lda(s, clf, init_generator, x, y, store=None, *, progress=print,
     import keras
 
     from tf_advnet import data as data_lib
-    from tf_advnet.runs import common
+    from tf_advnet.pipelines import common
     from tf_advnet.trainers.l2lda import L2LDATrainer
 
     def make():
@@ -415,9 +415,9 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results
     from tf_advnet.attacks.transfer import craft
     from tf_advnet.eval.loss_trajectories import loss_trajectories
     from tf_advnet.eval.robustness import as_model_fn, predict
-    from tf_advnet.runs import common
-    from tf_advnet.runs.l2lda_report import write_report
-    from tf_advnet.runs.train import train
+    from tf_advnet.pipelines import common
+    from tf_advnet.papers.l2lda.report import write_report
+    from tf_advnet.pipelines.train import train
     from tf_advnet.utils.provenance import Provenance
 
     s = study(preset_name, dataset, overrides)

@@ -12,7 +12,7 @@
   FGS eps).
 
 - `reproduce`: what `experiments/reproduce_deepdefense.py` calls. It trains the
-  reference model (method "standard") with `tf_advnet.runs.train.train` (work dir
+  reference model (method "standard") with `tf_advnet.pipelines.train.train` (work dir
   `<work_dir>/<dataset>/<model>/reference`, so it resumes and is reused), fine-tunes
   from its weights DeepDefense (lambda 15, c 25, d 5, u 5), Parseval (beta 1e-4 on
   MNIST-like data, 3e-4 on CIFAR-10), DeepFool-AT (fixed DeepFool set from the
@@ -21,7 +21,7 @@
   accuracy / rho_2 curve, `CurveRecorder`) and reused when the config matches;
   evaluates the four of Table 1 with `evaluate_model` (eps_ref from the DeepDefense
   model) and writes `results/deepdefense/<dataset>/<model>/` (deepdefense.json,
-  deepdefense.md, curves.png; `tf_advnet.runs.deepdefense_report`).
+  deepdefense.md, curves.png; `tf_advnet.papers.deepdefense.report`).
 
 Presets:
 - `cpu` (mnist_5k, fashion_mnist's first 12,000 training images; models mlp,
@@ -56,7 +56,7 @@ from tf_advnet.eval.batching import map_batches
 from tf_advnet.eval.robustness import as_model_fn, predict
 # Method names and labels live with the report (which reads only results), so this
 # module depends on it and not the other way round.
-from tf_advnet.runs.deepdefense_report import (  # noqa: F401  (re-exported)
+from tf_advnet.papers.deepdefense.report import (  # noqa: F401  (re-exported)
     METHOD_LABELS, METHODS, MNIST_LIKE, _family)
 from tf_advnet.utils.timing import StepTimer, reported_images_per_second
 
@@ -281,8 +281,8 @@ class CurveRecorder(keras.callbacks.Callback):
 
 
 def _compiled_trainer(cfg, reference_path, steps_per_epoch):
-    from tf_advnet.runs import common
-    from tf_advnet.runs.train import build_trainer
+    from tf_advnet.pipelines import common
+    from tf_advnet.pipelines.train import build_trainer
 
     classifier = common.load_keras_model(reference_path)
     trainer = build_trainer(cfg, classifier, steps_per_epoch)
@@ -329,7 +329,7 @@ def finetune(cfg, reference_path, x, y, out_dir, *, make_data=None, curve_data=N
     """
     from tf_advnet import data as data_lib
     from tf_advnet.configs import to_dict
-    from tf_advnet.runs import common
+    from tf_advnet.pipelines import common
     from tf_advnet.utils.provenance import write_json
 
     key = _finetune_key(cfg, reference_path, x, y, curve_data)
@@ -380,7 +380,7 @@ def finetune(cfg, reference_path, x, y, out_dir, *, make_data=None, curve_data=N
 def step_throughput(cfg, reference_path, x, y, *, steps=BENCH_STEPS, progress=None):
     """Images/s of `steps` warm training steps of cfg's trainer from the reference
     (`tf_advnet.utils.timing.time_fit`: one tracing step first)."""
-    from tf_advnet.runs import common
+    from tf_advnet.pipelines import common
 
     if progress:
         progress(f"[deepdefense] timing {steps} {cfg.train.method} steps")
@@ -419,9 +419,9 @@ def reproduce(dataset, model="mlp", preset_name="cpu", *, work_dir="runs/deepdef
       the results dict (also written to deepdefense.json).
     """
     from tf_advnet.configs import to_dict
-    from tf_advnet.runs import common
-    from tf_advnet.runs.deepdefense_report import paper_rows, write_report
-    from tf_advnet.runs.train import train
+    from tf_advnet.pipelines import common
+    from tf_advnet.papers.deepdefense.report import paper_rows, write_report
+    from tf_advnet.pipelines.train import train
     from tf_advnet.utils.provenance import Provenance
 
     ref_cfg = reference_config(dataset, model, preset_name, overrides)

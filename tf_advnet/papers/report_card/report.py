@@ -199,7 +199,7 @@ if __name__ == "__main__":
     import sys
 
     if len(sys.argv) != 3:
-        raise SystemExit("usage: python -m tf_advnet.runs.report_card_report "
+        raise SystemExit("usage: python -m tf_advnet.papers.report_card.report "
                          "BEFORE/report_card.json AFTER/report_card.json")
     with open(sys.argv[1]) as f1, open(sys.argv[2]) as f2:
         print(compare_table(json.load(f1), json.load(f2)))

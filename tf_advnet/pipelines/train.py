@@ -24,7 +24,7 @@ from tf_advnet import data as data_lib
 from tf_advnet import models as models_lib
 from tf_advnet import trainers as trainers_lib
 from tf_advnet.configs import to_dict
-from tf_advnet.runs import common
+from tf_advnet.pipelines import common
 from tf_advnet.trainers.callbacks import LearningRates, PerturbationImages
 from tf_advnet.utils.provenance import Provenance, write_json
 from tf_advnet.utils.timing import StepTimer, reported_images_per_second

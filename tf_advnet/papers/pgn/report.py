@@ -1,6 +1,6 @@
 """PGN reports: Table 2, the robustness curves (Fig. 5), attack strength (Fig. 3) and
 FGM-AT over epochs (Fig. 2), all generated from the results dict of
-`tf_advnet.runs.pgn.reproduce` (pgn.json); never edit the outputs by hand."""
+`tf_advnet.papers.pgn.pipeline.reproduce` (pgn.json); never edit the outputs by hand."""
 
 import functools
 import os
@@ -85,7 +85,7 @@ def write_report(results, out_dir):
           f"{s['batch_size']}. L2 budgets in [0, 1] pixel units. rho_cw (Eq. 6): mean "
           f"L2 over the test images C&W-L2 ({s['cw_iterations']} iterations, "
           f"{s['cw_binary_steps']} binary steps) misclassifies. Generated from pgn.json "
-          "by tf_advnet.runs.pgn_report; do not edit.", "",
+          "by tf_advnet.papers.pgn.report; do not edit.", "",
           "## Table 2 at matched benign accuracy", "",
           f"Matching target: the baseline's benign accuracy, {_pct(m['target_acc'])}%. "
           "Chosen models: " + ", ".join(f"{SHORT[k]} `{v}`" for k, v in m["chosen"].items())

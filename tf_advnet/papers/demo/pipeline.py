@@ -4,14 +4,14 @@ Trains the classifiers (BAT is its R-MC-LA variant, beta = 9) at a preset (`cpu`
 default, Fashion-MNIST), evaluates them under the preset's attacks, prints the
 robustness table and writes `results_dir/eval.{json,md}`, `acc_vs_eps.png` and
 `demo.json` (training cost and provenance). Then, on the MNIST-like cpu data sets,
-DeepDefense's Table 1 for the MLP (`tf_advnet.runs.deepdefense.reproduce`: reference,
+DeepDefense's Table 1 for the MLP (`tf_advnet.papers.deepdefense.pipeline.reproduce`: reference,
 Parseval, DeepFool-AT and DeepDefense) into `results_dir/deepdefense/`, and a
-demo-sized PGN study (`tf_advnet.runs.pgn.reproduce` with one eps and one c_L:
+demo-sized PGN study (`tf_advnet.papers.pgn.pipeline.reproduce` with one eps and one c_L:
 baseline, FGM-AT, PGD-AT and PGN at matched accuracy, rho_cw, the PGN attack) into
-`results_dir/pgn/`, and a demo-sized Wang & Yu study (`tf_advnet.runs.advnet.reproduce`
+`results_dir/pgn/`, and a demo-sized Wang & Yu study (`tf_advnet.papers.advnet.pipeline.reproduce`
 with DEMO_ADVNET: A, B, the adversarial network C, their surrogates and ensemble AT,
 the 9-column white/black-box table, one generator attack per model) into
-`results_dir/advnet/`, and a demo-sized L2L-DA study (`tf_advnet.runs.l2lda.reproduce`
+`results_dir/advnet/`, and a demo-sized L2L-DA study (`tf_advnet.papers.l2lda.pipeline.reproduce`
 with DEMO_L2LDA: Table 2's six rows, its nine attacks and Min, Table 3, Fig. 2; no
 Table 1 ablations) into `results_dir/l2lda/`. Later issues add their defences here.
 """
@@ -20,8 +20,8 @@ import os
 import time
 
 from tf_advnet.configs import override, preset
-from tf_advnet.runs.evaluate import evaluate
-from tf_advnet.runs.train import train
+from tf_advnet.pipelines.evaluate import evaluate
+from tf_advnet.pipelines.train import train
 from tf_advnet.utils.provenance import Provenance, write_json
 
 METHODS = ("standard", "pgd_at", "bat")
@@ -130,7 +130,7 @@ def _study_overrides(overrides):
 
 
 def _deepdefense(dataset, preset_name, work_dir, results_dir, overrides, argv, progress):
-    from tf_advnet.runs import deepdefense as dd
+    from tf_advnet.papers.deepdefense import pipeline as dd
 
     if preset_name != "cpu" or dataset not in dd.CPU_DATASETS:
         progress(f"[demo] DeepDefense skipped: its cpu study takes "
@@ -151,7 +151,7 @@ def _deepdefense(dataset, preset_name, work_dir, results_dir, overrides, argv, p
 
 def _pgn(dataset, preset_name, work_dir, results_dir, overrides, pgn_overrides, argv,
          progress):
-    from tf_advnet.runs import pgn
+    from tf_advnet.papers.pgn import pipeline as pgn
 
     if preset_name != "cpu" or dataset not in pgn.DATASETS["cpu"]:
         progress(f"[demo] PGN skipped: for {dataset} at the {preset_name} preset run "
@@ -171,7 +171,7 @@ def _pgn(dataset, preset_name, work_dir, results_dir, overrides, pgn_overrides, 
 
 def _advnet(dataset, preset_name, work_dir, results_dir, overrides, advnet_overrides,
             argv, progress):
-    from tf_advnet.runs import advnet
+    from tf_advnet.papers.advnet import pipeline as advnet
 
     if preset_name != "cpu" or dataset not in advnet.DATASETS["cpu"]:
         progress(f"[demo] adversarial networks skipped: for {dataset} at the "
@@ -194,7 +194,7 @@ def _advnet(dataset, preset_name, work_dir, results_dir, overrides, advnet_overr
 
 def _l2lda(dataset, preset_name, work_dir, results_dir, overrides, l2lda_overrides, argv,
            progress):
-    from tf_advnet.runs import l2lda
+    from tf_advnet.papers.l2lda import pipeline as l2lda
 
     if preset_name != "cpu" or dataset not in l2lda.DATASETS["cpu"]:
         progress(f"[demo] L2L-DA skipped: for {dataset} at the {preset_name} preset run "

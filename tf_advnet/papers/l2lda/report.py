@@ -1,6 +1,6 @@
 """L2L-DA reports: Tables 1(a), 1(b), 2 and 3 beside the paper's numbers, Fig. 2
 and the perturbation trajectories, all generated from the results dict of
-`tf_advnet.runs.l2lda.reproduce` (l2lda.json); never edit the outputs by hand."""
+`tf_advnet.papers.l2lda.pipeline.reproduce` (l2lda.json); never edit the outputs by hand."""
 
 import os
 
@@ -189,7 +189,7 @@ def write_report(results, out_dir, examples=None):
           f"binary-search steps; AdvGAN, GAP and the L2L-DA attack fine-tuned "
           f"{s['attack_epochs']} epoch(s) against each classifier; L2L-DA attack with "
           f"{s['attack_samples']} z samples. Generated from l2lda.json by "
-          "tf_advnet.runs.l2lda_report; do not edit.", ""]
+          "tf_advnet.papers.l2lda.report; do not edit.", ""]
     if not is_mnist:
         md += [f"The paper has no {s['dataset']} experiment; its MNIST numbers (eps 0.3) "
                "are shown as the nearest reference.", ""]

@@ -13,7 +13,7 @@ from tf_advnet.errors import check_choice
 from tf_advnet.eval import metrics as metrics_lib
 from tf_advnet.eval import plots, report
 from tf_advnet.eval.robustness import accuracy_vs_eps, accuracy_vs_steps, evaluate_attacks
-from tf_advnet.runs import common
+from tf_advnet.pipelines import common
 from tf_advnet.utils.provenance import Provenance, write_json
 
 METRICS = ("rho2", "rho_inf", "eps_ref", "rho_cw")
@@ -151,7 +151,7 @@ def write_outputs(results, out_dir, *, title=None, write_json_file=True):
         write_json(os.path.join(out_dir, "eval.json"), results)
     md = [f"# {title or 'Robustness on ' + results['dataset']}", "",
           f"Accuracy (%) on {results['n']} {results['dataset']} test images. "
-          "Generated from eval.json by tf_advnet.runs.evaluate; do not edit.", "",
+          "Generated from eval.json by tf_advnet.pipelines.evaluate; do not edit.", "",
           report.robustness_table(results["models"]), report.attack_legend(results["models"])]
     minimal = report.minimal_attack_table(results["models"])
     if minimal:

@@ -2,7 +2,7 @@
 tabulate next to the paper.
 
 `reproduce(dataset, preset_name)` is what `experiments/reproduce_bat.py` calls. It
-trains every model with `tf_advnet.runs.train.train` (work dirs
+trains every model with `tf_advnet.pipelines.train.train` (work dirs
 `<work_dir>/<dataset>/<model>`, so an interrupted run resumes and finished models
 are reused), evaluates them with `tf_advnet.eval.robustness`, and writes
 `<results_dir>/bat.json` (all numbers, training cost, provenance), `bat.md` (the
@@ -41,8 +41,8 @@ from typing import Optional
 from tf_advnet.attacks.registry import parse_attacks
 from tf_advnet.configs import override, preset
 from tf_advnet.errors import UserError, check_choice
-from tf_advnet.runs import common
-from tf_advnet.runs.train import train
+from tf_advnet.pipelines import common
+from tf_advnet.pipelines.train import train
 from tf_advnet.utils.provenance import Provenance, write_json
 
 PRESETS = ("cpu", "paper")
@@ -366,7 +366,7 @@ def write_report(results, out_dir):
           f"L-inf eps = {eps:.4g}. FGSM: no random start, step eps; CE-k / CW-k: k "
           "PGD steps of eps/4 from a random start on the cross-entropy / the CW margin "
           "(kappa = 50). Paper rows are the paper's CIFAR-10 numbers (eps = 8/255), "
-          "for reference. Generated from bat.json by tf_advnet.runs.bat; do not edit.",
+          "for reference. Generated from bat.json by tf_advnet.papers.bat.pipeline; do not edit.",
           "", "## Stronger training attacks (Table 1): PGD7-2 (Madry) vs PGD2-8", "",
           _table(results, "table1", ["Madry", "Madry-PGD2-8"]),
           "## Label leaking, one-step training (Table 3)", "",

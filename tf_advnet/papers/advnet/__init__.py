@@ -1,0 +1,1 @@
+"""The advnet study: see pipeline.py."""

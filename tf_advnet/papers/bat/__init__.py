@@ -1,0 +1,1 @@
+"""The bat study: see pipeline.py."""

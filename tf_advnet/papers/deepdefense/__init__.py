@@ -1,0 +1,1 @@
+"""The deepdefense study: see pipeline.py."""

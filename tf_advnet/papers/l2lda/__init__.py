@@ -1,0 +1,1 @@
+"""The l2lda study: see pipeline.py."""

@@ -1,0 +1,1 @@
+"""The pgn study: see pipeline.py."""

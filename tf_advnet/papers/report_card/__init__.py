@@ -1,0 +1,1 @@
+"""The report_card study: see pipeline.py."""

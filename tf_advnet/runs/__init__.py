@@ -1,1 +1,0 @@
-"""Library entry points behind the experiment binaries: train, evaluate, demo."""
