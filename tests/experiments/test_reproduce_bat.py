@@ -58,7 +58,9 @@ def test_reproduce_writes_json_markdown_plot(study):
     assert (out / "acc_vs_steps.png").stat().st_size > 0
     claims = {c["id"]: c for c in saved["claims"]}
     assert "training speed" in claims["r_mc_la_beats_madry"]["ours"]
-    assert claims["random_start_prevents_label_leaking"]["verdict"] != "not run"
+    # Answered from the models that ran; not run where a pair is missing (no R-FGSM).
+    assert claims["cw_stronger_than_ce_on_bat"]["verdict"] in ("held", "not held")
+    assert claims["random_start_prevents_label_leaking"]["verdict"] == "not run"
     assert "## Claims" in md
     grads = saved["gradient_magnitude"]
     assert set(grads) == {"undefended", "Madry", "R-MC-LA"}
