@@ -42,7 +42,7 @@ def fake_studies(monkeypatch):
         models = {m: {"label": dd.METHOD_LABELS[m],
                       "metrics": {"rho_2": 0.01 * (i + 1), "acc": 0.5 + 0.1 * i}}
                   for i, m in enumerate(dd.METHODS)}
-        return cfg, {"models": models}
+        return cfg, {"models": models, "model": a["model"]}
 
     def pgn_result(a):
         s = pgn.study(a["preset_name"], a["dataset"], a["overrides"])
@@ -87,7 +87,6 @@ def fake_studies(monkeypatch):
 
 def test_demo_trains_attacks_and_runs_deepdefense_pgn_advnet_and_l2lda(tmp_path,
                                                                        fake_studies):
-    from tf_advnet.papers.demo import pipeline as demo_mod
     from tf_advnet.papers.demo.pipeline import METHODS, demo
 
     lines = []
@@ -133,9 +132,11 @@ def test_demo_trains_attacks_and_runs_deepdefense_pgn_advnet_and_l2lda(tmp_path,
            "Adv. Train (DeepFool) 0.03, DeepDefense 0.04; clean accuracy reference " \
            "50.0%, DeepDefense 80.0%" in lines
 
-    # PGN: DEMO_PGN (one eps, one c_L), then the demo's sizes, then pgn_overrides.
+    # PGN: its study's DEMO (one eps, one c_L), then the demo's sizes, then pgn_overrides.
+    from tf_advnet.papers.pgn import study as pgn_study
+
     args, s, _ = fake_studies["pgn"]
-    assert args["overrides"] == dict(demo_mod.DEMO_PGN, train_limit=200, test_limit=40,
+    assert args["overrides"] == dict(pgn_study.DEMO, train_limit=200, test_limit=40,
                                      epochs=1, **TINY_PGN)
     assert s.c_l_grid == (0.1,) and s.eps_grid == (1.0,)
     assert s.test_limit == TINY["test_limit"] and s.epochs == TINY["epochs"]
@@ -166,18 +167,16 @@ def test_demo_trains_attacks_and_runs_deepdefense_pgn_advnet_and_l2lda(tmp_path,
 
 
 def test_demo_skips_studies_off_their_data_sets(tmp_path):
-    from tf_advnet.papers.demo.pipeline import _advnet, _deepdefense, _l2lda, _pgn
+    from tf_advnet.papers.demo.pipeline import STUDIES, _run_study
 
+    for name, dataset in zip(STUDIES, ("cifar10", "svhn", "cifar10", "cifar10")):
+        lines = []
+        assert _run_study(name, dataset, "cpu", str(tmp_path), str(tmp_path), {}, None,
+                          lines.append) is None
+        assert "skipped" in lines[0] and f"tf-advnet reproduce {name}" in lines[0], lines
+        assert dataset in lines[0]
+    # Only the cpu preset runs them (the paper preset is each study's own command).
     lines = []
-    assert _deepdefense("cifar10", "cpu", str(tmp_path), str(tmp_path), {}, None,
-                        lines.append) is None
-    assert "DeepDefense skipped" in lines[0] and "reproduce_deepdefense.py" in lines[0]
-    assert _pgn("svhn", "cpu", str(tmp_path), str(tmp_path), {}, None, None,
-                lines.append) is None
-    assert "PGN skipped" in lines[1] and "reproduce_pgn.py" in lines[1]
-    assert _advnet("cifar10", "cpu", str(tmp_path), str(tmp_path), {}, None, None,
-                   lines.append) is None
-    assert "adversarial networks skipped" in lines[2] and "reproduce_advnet.py" in lines[2]
-    assert _l2lda("cifar10", "cpu", str(tmp_path), str(tmp_path), {}, None, None,
-                  lines.append) is None
-    assert "L2L-DA skipped" in lines[3] and "reproduce_l2lda.py" in lines[3]
+    assert _run_study("pgn", "fashion_mnist", "paper", str(tmp_path), str(tmp_path), {},
+                      None, lines.append) is None
+    assert "skipped" in lines[0]

@@ -1,7 +1,7 @@
 """Wang & Yu (ICLR 2019), adversarial networks: Tables 1-6, 10, 11 at a preset of
 `PRESETS`. The package is the study's protocol (`tf_advnet.papers._study`)."""
 
-from tf_advnet.papers.advnet.study import PRESETS  # noqa: F401  (the protocol's)
+from tf_advnet.papers.advnet.study import PRESETS, demo_overrides  # noqa: F401  (the protocol's)
 
 NAME = "advnet"
 TITLE = "Wang & Yu, ICLR 2019 — adversarial networks"
@@ -27,3 +27,18 @@ def render(results, out_dir, results_file=None, examples=None):
     from tf_advnet.papers.advnet.report import render as render_
 
     return render_(results, out_dir, claims_of(results), examples=examples)
+
+
+def datasets(preset_name):
+    """The data sets the study takes at `preset_name`."""
+    from tf_advnet.papers.advnet.pipeline import DATASETS
+
+    return DATASETS[preset_name]
+
+
+def summary_line(results):
+    """One line of the study's headline numbers (what the main job prints)."""
+    t, black = results["table"], "pgd(C')"
+    return f"adversarial networks (eps {results['study']['eps']:g}): " + ", ".join(
+        f"{r} clean {100 * t[r]['clean']:.1f}% PGD {100 * t[r]['pgd']:.1f}% black-box "
+        f"PGD(C') {100 * t[r][black]:.1f}%" for r in ("A", "B", "C", "EAT") if r in t)

@@ -2,7 +2,7 @@
 Fig. 4's (lambda, c) sweep (`sweep`) at a preset of `PRESETS`. The package is the
 study's protocol (`tf_advnet.papers._study`)."""
 
-from tf_advnet.papers.deepdefense.study import PRESETS  # noqa: F401  (the protocol's)
+from tf_advnet.papers.deepdefense.study import PRESETS, demo_overrides  # noqa: F401  (the protocol's)
 
 NAME = "deepdefense"
 TITLE = "Yan et al., NeurIPS 2018 — DeepDefense"
@@ -33,3 +33,21 @@ def render(results, out_dir, results_file=None):
     if results_file == "sweep.json" or "points" in results:
         return sweep.render(results, out_dir, found)
     return report.render(results, out_dir, found)
+
+
+def datasets(preset_name):
+    """The data sets the study takes at `preset_name`."""
+    from tf_advnet.papers.deepdefense.pipeline import CPU_DATASETS, PAPER_MODELS
+
+    return CPU_DATASETS if preset_name == "cpu" else tuple(PAPER_MODELS)
+
+
+def summary_line(results):
+    """One line of the study's headline numbers (what the main job prints)."""
+    from tf_advnet.papers.deepdefense.report import METHODS
+
+    ms = results["models"]
+    return (f"DeepDefense ({results['model'].upper()}): rho_2 " + ", ".join(
+        f"{ms[m]['label']} {ms[m]['metrics']['rho_2']:.3g}" for m in METHODS)
+        + f"; clean accuracy reference {100 * ms['reference']['metrics']['acc']:.1f}%, "
+        f"DeepDefense {100 * ms['deepdefense']['metrics']['acc']:.1f}%")

@@ -1,3 +1,10 @@
-"""The DeepDefense study's configuration: its presets."""
+"""The DeepDefense study's configuration: its presets and its part of the main job."""
 
 PRESETS = ("cpu", "paper")
+
+
+def demo_overrides(sized):
+    """Overrides of the main job's DeepDefense part (Table 1 for the MLP at the cpu
+    preset) from the main job's sizing flags `sized` (epochs, train_limit,
+    test_limit, data_dir: those set)."""
+    return dict(sized)

@@ -1,7 +1,7 @@
 """L2L-DA (Jang et al., ICCV 2019): Tables 1(a), 1(b), 2, 3 and Fig. 2 at a preset of
 `PRESETS`. The package is the study's protocol (`tf_advnet.papers._study`)."""
 
-from tf_advnet.papers.l2lda.study import PRESETS  # noqa: F401  (the protocol's)
+from tf_advnet.papers.l2lda.study import PRESETS, demo_overrides  # noqa: F401  (the protocol's)
 
 NAME = "l2lda"
 TITLE = "Jang et al., ICCV 2019 — L2L-DA"
@@ -27,3 +27,20 @@ def render(results, out_dir, results_file=None, examples=None):
     from tf_advnet.papers.l2lda.report import render as render_
 
     return render_(results, out_dir, claims_of(results), examples=examples)
+
+
+def datasets(preset_name):
+    """The data sets the study takes at `preset_name`."""
+    from tf_advnet.papers.l2lda.pipeline import DATASETS
+
+    return DATASETS[preset_name]
+
+
+def summary_line(results):
+    """One line of the study's headline numbers (what the main job prints)."""
+    from tf_advnet.papers.l2lda.report import LABELS
+
+    t2 = results["tables"]["table2"]
+    return f"L2L-DA (eps {results['study']['eps']:g}, Table 2): " + ", ".join(
+        f"{LABELS[r]} clean {100 * t2[r]['clean']:.1f}% Min {100 * t2[r]['min']:.1f}%"
+        for r in t2)

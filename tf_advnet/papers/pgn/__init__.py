@@ -1,7 +1,7 @@
 """The perturbation generator network (ICLR 2020 submission): Table 2, Figs. 2, 3, 5 at
 a preset of `PRESETS`. The package is the study's protocol (`tf_advnet.papers._study`)."""
 
-from tf_advnet.papers.pgn.study import PRESETS  # noqa: F401  (the protocol's)
+from tf_advnet.papers.pgn.study import PRESETS, demo_overrides  # noqa: F401  (the protocol's)
 
 NAME = "pgn"
 TITLE = "ICLR 2020 submission — perturbation generator network"
@@ -26,3 +26,18 @@ def render(results, out_dir, results_file=None):
     from tf_advnet.papers.pgn.report import render as render_
 
     return render_(results, out_dir, claims_of(results))
+
+
+def datasets(preset_name):
+    """The data sets the study takes at `preset_name`."""
+    from tf_advnet.papers.pgn.pipeline import DATASETS
+
+    return DATASETS[preset_name]
+
+
+def summary_line(results):
+    """One line of the study's headline numbers (what the main job prints)."""
+    return "PGN (L2, matched benign accuracy): " + ", ".join(
+        f"{m} acc {100 * r['acc']:.1f}% rho_cw "
+        + ("—" if r["rho_cw"] is None else f"{r['rho_cw']:.3f}")
+        for m, r in results["table2"].items())
