@@ -156,18 +156,21 @@ def test_train_run_stale_after_its_init_model_or_data_changes(tmp_path):
 
 
 def test_l2lda_eval_cells_stale_after_a_model_is_retrained(tmp_path):
-    """L2L-DA's table cells were keyed by the study config alone."""
-    from tf_advnet.papers.l2lda.pipeline import Cache
-
+    """L2L-DA's table cells were keyed by the study config alone; now they are values
+    of a store entry keyed by the study, the models and the data (as its pipeline)."""
     models = {"plain": toy_classifier(seed=0)}
     data = toy_data(8)
-    key = fingerprint(study={"eps": 0.3}, models=models, data=data)
-    path = str(tmp_path / "cells.json")
-    Cache(path, key).get("plain/clean", lambda: 0.5)
-    assert Cache(path, key).get("plain/clean", lambda: 0.9) == 0.5
+
+    def cells():
+        return Store(str(tmp_path)).entry("l2lda_cells", study={"eps": 0.3},
+                                          models=models, data=data)
+
+    assert cells().value("plain/clean", lambda: 0.5) == 0.5
+    assert cells().value("plain/clean", lambda: 0.9) == 0.5  # resumed from disk
+    assert cells().value("pgd10/fgsm", lambda: 0.25) == 0.25  # added beside it
+    assert cells().value("plain/clean", lambda: 0.9) == 0.5
     models["plain"] = toy_classifier(seed=1)
-    key2 = fingerprint(study={"eps": 0.3}, models=models, data=data)
-    assert Cache(path, key2).get("plain/clean", lambda: 0.9) == 0.9
+    assert cells().value("plain/clean", lambda: 0.9) == 0.9
 
 
 def test_keras_models_from_the_store_round_trip(tmp_path):

@@ -117,6 +117,7 @@ class Entry:
         self.key = fingerprint(kind, **spec)
         self.dir = os.path.join(root, kind, self.key[:20])
         self._spec = spec
+        self._values = {}
 
     def path(self, name):
         """Where this entry's file `name` lives (the directory is made)."""
@@ -139,6 +140,19 @@ class Entry:
         value = compute()
         write_json(self.path(name), value)
         return value
+
+    def value(self, name, compute, *, file="values.json"):
+        """The number stored under `name` in this entry's `file` (one JSON dict of
+        many small values, e.g. a table's cells), else `compute()`'s, added to it;
+        each new value is written at once, so an interrupted run resumes."""
+        values = self._values.get(file)
+        if values is None:
+            values = self.json(file, dict) if self.done(file) else {}
+            self._values[file] = values
+        if name not in values:
+            values[name] = float(compute())
+            write_json(self.path(file), values)
+        return values[name]
 
     def model(self, name, make, load):
         """The Keras model stored under `name` (loaded with `load(path)`), else

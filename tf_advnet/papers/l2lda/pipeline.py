@@ -30,8 +30,8 @@ attack (T steps, `attack_samples` z samples, robust only if no sample fools);
 "Min" = the lowest accuracy over a table's attack columns. Table 3 feeds
 L2L-DA / PGD10 / PGD100 examples crafted on each surrogate to every Table 2 row.
 Fig. 2: PGD, L2L and L2L-DA loss curves on the PGD10 and L2L-DA classifiers.
-Each table cell is cached in `<root>/eval_cache.json` as it is computed, so an
-interrupted evaluation resumes.
+Each table cell is stored as it is computed (`Store`, keyed by the study, every
+model's weights and the data), so an interrupted evaluation resumes.
 
 Presets:
 - `paper` (official `adv_defence/config.py`, README and `trainer.py`): MNIST, LeNet-5,
@@ -55,7 +55,6 @@ Every field can be overridden (`overrides`: flat names of `Study`).
 """
 
 import dataclasses
-import json
 import math
 import os
 from typing import Optional
@@ -69,7 +68,6 @@ from tf_advnet.papers.l2lda.report import (  # noqa: F401  (re-exported)
     LABELS, SURROGATES, TABLE1_COLUMNS, TABLE1A_ROWS, TABLE1B_ROWS, TABLE2_COLUMNS,
     TABLE2_ROWS, TABLE3_ATTACKS)
 from tf_advnet.papers.l2lda.study import PRESETS
-from tf_advnet.utils.provenance import write_json
 
 # The generator settings of each L2L-type row: (generator, recursive, diversity,
 # delta, label, normalise).
@@ -238,28 +236,6 @@ def models_to_train(s):
 
 # -------------------------------------------------------------------- evaluation
 
-class Cache:
-    """Table cells saved to JSON as they are computed (an evaluation resumes)."""
-
-    def __init__(self, path, key):
-        self.path, self.key = path, key
-        self.cells = {}
-        if os.path.exists(path):
-            try:
-                with open(path) as f:
-                    saved = json.load(f)
-            except (OSError, ValueError):
-                saved = {}
-            if saved.get("key") == key:
-                self.cells = saved.get("cells", {})
-
-    def get(self, name, compute):
-        if name not in self.cells:
-            self.cells[name] = float(compute())
-            write_json(self.path, {"key": self.key, "cells": self.cells})
-        return self.cells[name]
-
-
 def gradient_attacks(s):
     """FGSM, PGD10, PGD100, C&W100, C&W1000 of Table 2 as attack callables."""
     from tf_advnet.attacks.cw_linf import carlini_wagner_linf
@@ -410,7 +386,7 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results
     import time
 
     from tf_advnet.attacks.generator_attacks import advgan_attack, gap_attack
-    from tf_advnet.store import Store, fingerprint
+    from tf_advnet.store import Store
     from tf_advnet.trainers.attack_generators import train_attack_generator
     from tf_advnet.attacks.transfer import craft
     from tf_advnet.eval.loss_trajectories import loss_trajectories
@@ -448,9 +424,9 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results
     store = Store(os.path.join(root, "store"))
     # Whether Table 1 is run changes no cell, so its cells stay valid either way; the
     # cells depend on every model's weights and the data, so those are in the key.
-    cache = Cache(os.path.join(root, "eval_cache.json"), fingerprint(
-        study={k: v for k, v in dataclasses.asdict(s).items() if k != "table1"},
-        models=models, data=(x_test, y_test, x_att, y_att)))
+    table_cells = store.entry(
+        "l2lda_cells", study={k: v for k, v in dataclasses.asdict(s).items() if k != "table1"},
+        models=models, data=(x_test, y_test, x_att, y_att))
 
     def acc(fn, xs):
         return float((predict(fn, xs, s.eval_batch_size) == y_test).mean())
@@ -488,7 +464,7 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results
             out = acc(fn, xa)
             attack_seconds[f"{row}/{col}"] = round(time.time() - t0, 1)
             return out
-        return cache.get(f"{row}/{col}", compute)
+        return table_cells.value(f"{row}/{col}", compute)
 
     def table(rows, cols):
         out = {}
@@ -523,14 +499,14 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results
 
     table3 = {}
     for row in TABLE2_ROWS:
-        cells = {}
+        row_cells = {}
         for letter in SURROGATES:
             for a in TABLE3_ATTACKS:
                 key = f"{a}({letter})"
-                cells[key] = cache.get(f"black/{row}/{key}",
-                                       lambda: acc(fns[row], black(letter, a)))
-        cells["min"] = min(cells.values())
-        table3[row] = cells
+                row_cells[key] = table_cells.value(
+                    f"black/{row}/{key}", lambda: acc(fns[row], black(letter, a)))
+        row_cells["min"] = min(row_cells.values())
+        table3[row] = row_cells
     tables["table3"] = table3
 
     progress("[l2lda] loss curves (Fig. 2)")
