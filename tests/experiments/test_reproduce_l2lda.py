@@ -52,8 +52,8 @@ def test_reproduce_trains_every_model_and_writes_the_report(tiny):
     assert cfg["pgd10_s2"]["train"]["init_model"].endswith("plain_s2/model.keras")
     assert cfg["pgd10_s2"]["seed"] == cfg["l2lda"]["seed"] + 1
     star = cfg["l2l_star"]["train"]
-    assert (star["l2lda_generator"], star["l2lda_recursive"], star["l2lda_normalize"]) == (
-        "l2l_star", False, False)
+    own = star["trainer"]
+    assert (own["generator"], own["recursive"], own["normalize"]) == ("l2l_star", False, False)
     assert cfg["cw100"]["train"]["method"] == "cw_at"
     # One stored generator per row (and per Table 3 surrogate for L2L-DA's), each
     # under the weights of the classifier it attacks.
@@ -180,6 +180,6 @@ def test_train_binary_init_model_errors_are_one_line(tmp_path, cli):
     assert_one_line_error(status, err, "error: --init_model")
     assert "no such file" in err
     status, _, err = cli("train", "--method=l2lda", "--dataset=synthetic",
-                         "--l2lda_generator=unet", f"--out_dir={tmp_path / 'run'}")
-    assert_one_line_error(status, err, "--l2lda_generator")
+                         "--set", "trainer.generator=unet", f"--out_dir={tmp_path / 'run'}")
+    assert_one_line_error(status, err, "trainer.generator")
     assert "l2l_star" in err
