@@ -304,7 +304,7 @@ def test_set_method_switch_resets_the_trainer_config():
     (["--method=l2lda", "--set", "trainer.z_dim=0"], "trainer.z_dim must be >= 1, got 0"),
     (["--method=deepdefense", "--set", "trainer.lamda=1"],
      "--set trainer.lamda: unknown key; close matches: train.trainer.lam"),
-    (["--set", "train.method=trades"], "--set method=trades: unknown; allowed values: "
+    (["--set", "train.method=trades"], "--method='trades' is not valid; allowed values: "
                                        "standard, pgd_at"),
 ])
 def test_trainer_config_errors_name_the_key(args, message):

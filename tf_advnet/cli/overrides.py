@@ -187,11 +187,10 @@ def apply_sets(config, assignments):
     for f in dataclasses.fields(config):
         selector = f.metadata.get("selector")
         if selector in top and top[selector] != getattr(config, selector):
-            classes = f.metadata["classes"]()
-            if top[selector] not in classes:
-                raise UserError(f"--set {selector}={top[selector]}: unknown; allowed "
-                                "values: " + ", ".join(classes))
-            top[f.name] = classes[top[selector]]()
+            cls = f.metadata["classes"]().get(top[selector])
+            # An unknown selector leaves None, which validate() reports with the
+            # allowed values (as for a bad --method).
+            top[f.name] = None if cls is None else cls()
     for head, sub in nested.items():
         top[head] = apply_sets(top.get(head, getattr(config, head)), sub)
     return dataclasses.replace(config, **top)

@@ -217,7 +217,9 @@ def reference_config(dataset, model="mlp", preset_name="cpu", overrides=None):
             cfg, data=dataclasses.replace(cfg.data, train_limit=None),
             model=dataclasses.replace(cfg.model, variant=None),
             train=dataclasses.replace(cfg.train, lr_boundaries=lr_boundaries))
-    cfg = override(cfg, **common.given(overrides))
+    # The overrides of the reference and the fine-tunings: a trainer key applies
+    # where the method has it.
+    cfg = override(cfg, trainer_subset=True, **common.given(overrides))
     return cfg.validate()
 
 
