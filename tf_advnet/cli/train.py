@@ -26,9 +26,9 @@ COMMAND = Command("train", __doc__, set_schema=_schema, reserved={
     "data.dataset": "use --dataset (the preset depends on it)", "preset": "use --preset"})
 C = COMMAND
 _METHOD = C.string("method", "standard",
-                   "standard | pgd_at | bat | deepdefense | parseval | pgn | "
-                   "advnet | ensemble_at | l2lda | cw_at (its own hyper-parameters: "
-                   "--set trainer.<key>=value; --set=help lists them)")
+                   "a method of tf_advnet/trainers/registry.py (standard, pgd_at, bat, "
+                   "...; a wrong name lists them); its own hyper-parameters: --set "
+                   "trainer.<key>=value, listed by --set=help")
 _DATASET = C.string("dataset", "fashion_mnist", "data set name")
 _PRESET = C.enum("preset", "cpu", PRESET_NAMES, "hyper-parameter preset")
 _STRATEGY = C.enum("strategy", "default", STRATEGIES, "tf.distribute strategy")
