@@ -24,8 +24,8 @@ def fake_studies(monkeypatch):
     """Replaces each study's `reproduce` by a fake that records its arguments (bound to
     the real signature, so a wrong call fails), builds the real study config from its
     overrides (so an override the study does not know fails) and writes
-    `<results_dir>/<study>.json` with its findings, as the real one does. Returns
-    {study: (bound arguments, config, findings)}."""
+    `<results_dir>/<study>.json` with its claims, as the real one does. Returns
+    {study: (bound arguments, config, claims)}."""
     from tf_advnet.papers.advnet import pipeline as advnet
     from tf_advnet.papers.l2lda import pipeline as l2lda
     from tf_advnet.papers.pgn import pipeline as pgn
@@ -68,13 +68,13 @@ def fake_studies(monkeypatch):
             bound = inspect.signature(real).bind(*args, **kwargs)
             bound.apply_defaults()
             config, res = result(bound.arguments)
-            findings = {f"{name} claim": "reproduced"}
-            calls[name] = (dict(bound.arguments), config, findings)
+            claims = [{"id": f"{name}_claim", "verdict": "held"}]
+            calls[name] = (dict(bound.arguments), config, claims)
             os.makedirs(bound.arguments["results_dir"], exist_ok=True)
             with open(os.path.join(bound.arguments["results_dir"], f"{name}.json"),
                       "w") as f:
-                json.dump({"findings": findings}, f)
-            return dict(res, findings=findings)
+                json.dump({"claims": claims}, f)
+            return dict(res, claims=claims)
 
         monkeypatch.setattr(module, "reproduce", fake)
 
@@ -111,16 +111,16 @@ def test_demo_trains_attacks_and_runs_deepdefense_pgn_advnet_and_l2lda(tmp_path,
 
     # Each study: called once on the demo's data set and preset, in its own work and
     # results folders, and demo.json points at the JSON it wrote there, with its
-    # findings.
+    # claims.
     assert set(fake_studies) == set(STUDIES)
-    for name, (args, _, findings) in fake_studies.items():
+    for name, (args, _, claims) in fake_studies.items():
         assert (args["dataset"], args["preset_name"]) == ("synthetic", "cpu"), name
         assert args["work_dir"] == str(tmp_path / "runs" / name)
         assert args["results_dir"] == str(out / name)
         assert args["argv"] == argv
         assert summary[name]["results"] == f"{name}/{name}.json"
         saved = json.loads((out / summary[name]["results"]).read_text())
-        assert summary[name]["findings"] == saved["findings"] == findings
+        assert summary[name]["claims"] == saved["claims"] == claims
 
     # The tiny overrides reach DeepDefense's runs too (its test set and fine-tuning).
     args, cfg, _ = fake_studies["deepdefense"]

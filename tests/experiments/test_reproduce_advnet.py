@@ -1,5 +1,5 @@
 """Wang & Yu reproduction (`tf_advnet.papers.advnet.pipeline`): the pipeline end to end on a tiny
-synthetic study, reuse on rerun, the findings by hand, configs and one-line errors."""
+synthetic study, reuse on rerun, the claims by hand, configs and one-line errors."""
 
 import json
 
@@ -76,8 +76,11 @@ def test_rerun_reuses_every_model_and_generator(tiny, tmp_path):
         first["generator_attacks"]["A"]["original"]
 
 
-def test_findings_by_hand():
-    from tf_advnet.papers.advnet.pipeline import findings
+def test_claims_by_hand():
+    from tf_advnet.papers.advnet.claims import claims
+
+    def findings(res):
+        return {c.id: c for c in claims(res)}
 
     def row(clean, fgs, pgd, black):
         return {"clean": clean, "fgs": fgs, "pgd": pgd,
@@ -88,17 +91,19 @@ def test_findings_by_hand():
            "generator_attacks": {"A": {"original": {"A": 0.99}, "g0:8": {"A": 0.4},
                                        "g3:16": {"A": 0.1}}}}
     f = findings(res)
-    assert f["C's clean accuracy close to A's (within 1 point below)"] is True
-    assert f["C far above A under PGD (by >= 20 points)"] is True
-    assert f["B best under white-box PGD"] is True
-    assert f["B and C comparable in black-box (means within 3 points)"] is True
-    assert f["black-box columns where C >= B"] == "0 of 6"
-    assert f["strongest generator against A (Table 5)"].startswith("g3:16 (10.00%")
+    assert f["c_keeps_clean_accuracy"].verdict == "held"
+    assert f["c_far_above_a_white_box"].verdict == "held"
+    assert f["b_best_white_box"].verdict == "held"
+    assert f["c_comparable_to_b_black_box"].verdict == "held"
+    assert "C >= B in 0 of 6 columns" in f["c_comparable_to_b_black_box"].ours
+    assert f["eat_below_c_white_box"].verdict == "not run"  # no EAT row
+    assert f["generator_attack_on_a"].ours == "g3:16: 99.00% -> 10.00%"
+    assert f["generator_attack_on_a"].verdict == "held"
     res["table"]["C"] = row(0.95, 0.9, 0.95, 0.5)
     f = findings(res)
-    assert f["C's clean accuracy close to A's (within 1 point below)"] is False
-    assert f["B best under white-box PGD"] is False
-    assert f["B and C comparable in black-box (means within 3 points)"] is False
+    assert f["c_keeps_clean_accuracy"].verdict == "not held"
+    assert f["b_best_white_box"].verdict == "not held"
+    assert f["c_comparable_to_b_black_box"].verdict == "not held"
 
 
 def test_paper_preset_follows_the_notes():

@@ -24,7 +24,7 @@ def study(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bat")
     names = ["undefended", "Madry", "R-MC-LA", "FGSM", "R-MC-LA_seed1"]
     lines = []
-    res = bat_run.reproduce("synthetic", "cpu", work_dir=str(tmp / "runs"),
+    res = bat_run.reproduce("cpu", "synthetic", work_dir=str(tmp / "runs"),
                             results_dir=str(tmp / "results"), models=names,
                             overrides=TINY, progress=lines.append)
     return tmp, names, res, lines
@@ -56,7 +56,10 @@ def test_reproduce_writes_json_markdown_plot(study):
     ours = 100 * saved["models"]["R-MC-LA"]["eval"]["clean_acc"]
     assert f"| R-MC-LA (ours) | {ours:.1f} |" in md
     assert (out / "acc_vs_steps.png").stat().st_size > 0
-    assert "R-MC-LA training speed / Madry" in saved["findings"]
+    claims = {c["id"]: c for c in saved["claims"]}
+    assert "training speed" in claims["r_mc_la_beats_madry"]["ours"]
+    assert claims["random_start_prevents_label_leaking"]["verdict"] != "not run"
+    assert "## Claims" in md
     grads = saved["gradient_magnitude"]
     assert set(grads) == {"undefended", "Madry", "R-MC-LA"}
     assert grads["R-MC-LA"]["all"]["n"] == saved["n"]
@@ -67,7 +70,7 @@ def test_reproduce_writes_json_markdown_plot(study):
 def test_reproduce_again_reuses_trained_models(study):
     tmp, names, _, _ = study
     lines = []
-    bat_run.reproduce("synthetic", "cpu", work_dir=str(tmp / "runs"),
+    bat_run.reproduce("cpu", "synthetic", work_dir=str(tmp / "runs"),
                       results_dir=str(tmp / "again"), models=["R-MC-LA"],
                       overrides=TINY, progress=lines.append)
     assert any("already trained" in line for line in lines)

@@ -74,7 +74,7 @@ def study(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("deepdefense")
     lines = []
-    res = dd_run.reproduce("synthetic", "mlp", "cpu", work_dir=str(tmp / "runs"),
+    res = dd_run.reproduce("cpu", "synthetic", "mlp", work_dir=str(tmp / "runs"),
                            results_dir=str(tmp / "results"), overrides=TINY,
                            argv=["reproduce_deepdefense.py", "--dataset=synthetic"],
                            progress=lines.append)
@@ -112,10 +112,11 @@ def test_reproduce_writes_json_and_markdown(study):
     assert "--dataset=synthetic" in prov["command"]
     st = saved["step_throughput"]
     assert st["deepdefense_images_per_second"] > 0 and st["plain_images_per_second"] > 0
-    assert any("beats Parseval" in k for k in saved["findings"])
+    claims = {c["id"]: c for c in saved["claims"]}
+    assert {"rho2_raised", "clean_accuracy_kept", "beats_baselines"} <= set(claims)
     md = (out / "deepdefense.md").read_text()
     assert "DeepDefense (ours)" in md and "DeepDefense (paper, MNIST)" in md
-    assert "Adv. Train (DeepFool) (ours)" in md and "## Findings" in md
+    assert "Adv. Train (DeepFool) (ours)" in md and "## Claims" in md
     acc = 100 * saved["models"]["reference"]["metrics"]["acc"]
     assert f"| Reference (ours) | {acc:.2f} |" in md
 
@@ -249,7 +250,7 @@ def test_sweep_fine_tunes_each_lambda_c_from_the_shared_reference(study):
     out = tmp / "sweep_results"
     kw = dict(cs=(5, 45), lambdas=(15,), work_dir=str(tmp / "runs"),
               results_dir=str(out), overrides=TINY, progress=lines.append)
-    got = sweep("synthetic", "mlp", "cpu", **kw)
+    got = sweep("cpu", "synthetic", "mlp", **kw)
     assert any("already trained" in line for line in lines)  # reference reused
     ref = res["models"]["reference"]["metrics"]
     assert got["points"][0]["acc"] == pytest.approx(ref["acc"])
@@ -265,7 +266,7 @@ def test_sweep_fine_tunes_each_lambda_c_from_the_shared_reference(study):
     assert "provenance" in saved and (out / "sweep.png").stat().st_size > 5000
     assert "| 15 | 45 |" in (out / "sweep.md").read_text()
     again = []
-    sweep("synthetic", "mlp", "cpu", **dict(kw, progress=again.append))
+    sweep("cpu", "synthetic", "mlp", **dict(kw, progress=again.append))
     assert sum("already fine-tuned" in line for line in again) == 2
 
 

@@ -1,5 +1,5 @@
 """L2L-DA reproduction (`tf_advnet.papers.l2lda.pipeline`): the pipeline end to end on a tiny
-synthetic study, reuse on rerun, the findings by hand, the presets and one-line
+synthetic study, reuse on rerun, the claims by hand, the presets and one-line
 errors."""
 
 import json
@@ -111,8 +111,11 @@ def _cells(clean, **cols):
     return out
 
 
-def test_findings_by_hand():
-    from tf_advnet.papers.l2lda.pipeline import findings
+def test_claims_by_hand():
+    from tf_advnet.papers.l2lda.claims import claims
+
+    def verdicts(res):
+        return {c.id: c.verdict for c in claims(res)}
 
     t2 = {"plain": _cells(0.99, rest=0.0), "pgd10": _cells(0.98, pgd10=0.9, pgd100=0.8,
                                                           cw1000=0.85, rest=0.9),
@@ -124,18 +127,20 @@ def test_findings_by_hand():
     res = {"tables": {"table2": t2, "table1a": t1a,
                       "table3": {r: {"min": v["min"]} for r, v in t2.items()}},
            "fig2": {"l2lda": {"l2lda": {"max": [1.0, 1.5]}}}}
-    f = findings(res)
-    assert f["recursion raises Min (both pairs)"] is True
-    assert f["diversity raises Min (both pairs)"] is True
-    assert f["L2L-DA (full) has the best Min"] is True
-    assert f["L2L* collapses under PGD100 (below 10%, paper 0.02)"] is True
-    assert f["PGD10-AT loses more than L2L-DA (L2L-DA above 10% under PGD10)"] is True
+    f = verdicts(res)
+    assert f["recursion_helps"] == "held"
+    assert f["diversity_helps"] == "held"
+    assert f["l2lda_best_min"] == "held"
+    assert f["l2l_star_collapses"] == "held"
+    assert f["l2lda_beats_l2l_star"] == "held"
+    assert f["pgd_at_overfits_its_attack"] == "held"
+    assert f["attack_loss_rises"] == "held"
     t1a["rx_do"]["min"] = 0.7
     t2["pgd10"] = _cells(0.98, rest=0.96)
-    f = findings(res)
-    assert f["diversity raises Min (both pairs)"] is False
-    assert f["L2L-DA (full) has the best Min"] is False
-    assert f["PGD10-AT loses more than L2L-DA (L2L-DA above 10% under PGD10)"] is False
+    f = verdicts(res)
+    assert f["diversity_helps"] == "not held"
+    assert f["l2lda_best_min"] == "not held"
+    assert f["pgd_at_overfits_its_attack"] == "not held"
 
 
 def test_paper_preset_follows_the_notes():

@@ -102,7 +102,7 @@ def test_rerun_reuses_models_and_evaluations(tiny):
 
 
 def test_curve_comparisons_by_hand():
-    from tf_advnet.papers.pgn.pipeline import attack_stronger, curve_outside
+    from tf_advnet.papers.pgn.claims import attack_stronger, curve_outside
 
     other = [{"acc": 0.9, "rho_cw": 0.5}, {"acc": 0.7, "rho_cw": 1.5}]
     # At accuracy 0.8 the other curve has rho 1.0 (linear in accuracy).

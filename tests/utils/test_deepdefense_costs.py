@@ -25,7 +25,7 @@ def test_config_from_dict_round_trips():
 @pytest.fixture(scope="module")
 def remeasured(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dd_costs")
-    dd_run.reproduce("synthetic", "mlp", "cpu", work_dir=str(tmp / "runs"),
+    dd_run.reproduce("cpu", "synthetic", "mlp", work_dir=str(tmp / "runs"),
                      results_dir=str(tmp / "results"), overrides=TINY,
                      argv=["reproduce_deepdefense.py"], progress=lambda _: None)
     path = tmp / "results" / "deepdefense.json"

@@ -64,10 +64,10 @@ def main():
     from tf_advnet.papers.bat.pipeline import reproduce
     from tf_advnet.utils.cli import positive_ints
 
-    results = reproduce(_DATASET.value, _PRESET.value, work_dir=_WORK.value,
+    results = reproduce(_PRESET.value, _DATASET.value, work_dir=_WORK.value,
                         results_dir=_OUT.value, models=_MODELS.value,
                         overrides=overrides(), strategy=_STRATEGY.value,
                         extra_steps=positive_ints("extra_steps", _EXTRA_STEPS.value,
                                                   allow_empty=True))
-    for key, value in results["findings"].items():
-        print(f"[bat] {key}: {value}")
+    for c in results["claims"]:
+        print(f"[bat] {c['verdict']}: {c['statement']} (ours: {c['ours']})")

@@ -91,9 +91,9 @@ def main():
     if _SWEEP.value:
         cs = _SWEEP_C.value and positive_numbers("sweep_c", _SWEEP_C.value)
         lambdas = positive_numbers("sweep_lambda", _SWEEP_LAMBDA.value)
-        results = sweep(_DATASET.value, _MODEL.value, _PRESET.value, cs=cs,
+        results = sweep(_PRESET.value, _DATASET.value, _MODEL.value, cs=cs,
                         lambdas=lambdas, **common)
     else:
-        results = reproduce(_DATASET.value, _MODEL.value, _PRESET.value, **common)
-    for key, value in results["findings"].items():
-        print(f"[deepdefense] {key}: {value}")
+        results = reproduce(_PRESET.value, _DATASET.value, _MODEL.value, **common)
+    for c in results["claims"]:
+        print(f"[deepdefense] {c['verdict']}: {c['statement']} (ours: {c['ours']})")

@@ -67,5 +67,5 @@ def main():
 
     results = reproduce(_PRESET.value, _DATASET.value, work_dir=_WORK.value,
                         results_dir=_OUT.value, overrides=overrides())
-    for key, value in results["findings"].items():
-        print(f"[l2lda] {key}: {value}")
+    for c in results["claims"]:
+        print(f"[l2lda] {c['verdict']}: {c['statement']} (ours: {c['ours']})")

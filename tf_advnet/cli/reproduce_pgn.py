@@ -77,5 +77,5 @@ def main():
 
     results = reproduce(_PRESET.value, _DATASET.value, work_dir=_WORK.value,
                         results_dir=_OUT.value, overrides=overrides())
-    for key, value in results["findings"].items():
-        print(f"[pgn] {key}: {value}")
+    for c in results["claims"]:
+        print(f"[pgn] {c['verdict']}: {c['statement']} (ours: {c['ours']})")

@@ -101,12 +101,6 @@ def transfer_table(matrix):
 def provenance_markdown(p):
     """The "Provenance" section of a generated report, from a provenance block."""
     return ["## Provenance", "", f"- command: `{p['command']}`", f"- commit: `{p['commit']}`",
-            f"- seed: {p['seed']}, preset: {p['preset']}, wall time: {p['wall_time_s']} s",
+            f"- seed: {'per model (see each config)' if p['seed'] is None else p['seed']}, "
+            f"preset: {p['preset']}, wall time: {p['wall_time_s']} s",
             f"- versions: {p['versions']}", ""]
-
-
-def findings_and_provenance(results, empty="- (not run)"):
-    """The closing "Findings" and "Provenance" sections of a study's report."""
-    findings = [f"- {k}: **{v}**" for k, v in results["findings"].items()] or [empty]
-    return ["", "## Findings", ""] + findings + [""] + provenance_markdown(
-        results["provenance"])

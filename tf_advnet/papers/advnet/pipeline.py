@@ -53,9 +53,9 @@ from typing import Optional, Tuple
 import numpy as np
 
 from tf_advnet.errors import UserError, check_choice, check_range
+from tf_advnet.papers.advnet.study import PRESETS
 from tf_advnet.store import Store
 
-PRESETS = ("cpu", "paper")
 ROWS = ("A", "B", "C")
 SURROGATES = ("A'", "B'", "C'")
 METHOD_OF = {"A": "standard", "B": "pgd_at", "C": "advnet"}
@@ -380,7 +380,8 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/advnet", result
     import time
 
     from tf_advnet.pipelines import common
-    from tf_advnet.papers.advnet.report import write_report
+    from tf_advnet.papers._study import finish
+    from tf_advnet.papers import advnet as study_module
     from tf_advnet.utils.provenance import Provenance
 
     s = study(preset_name, dataset, overrides)
@@ -432,54 +433,6 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/advnet", result
                       "seconds_this_invocation": seconds[k]}
                   for k, v in runs.items()},
     }
-    results["findings"] = findings(results)
     results["provenance"] = prov.finish()
-    write_report(results, results_dir, examples=ex)
-    return results
+    return finish(study_module, results, results_dir, examples=ex)
 
-
-BLACK_COLUMNS = tuple(f"{a}({s})" for s in SURROGATES for a in ("fgs", "pgd"))
-# "Close" and "far" as read from the paper's tables (MNIST: C 99.32 vs A 99.40,
-# PGD 87.09 vs 0.00; CIFAR-10: 91.08 vs 91.59, 44.28 vs 1.32).
-CLOSE_CLEAN_POINTS = 1.0
-FAR_PGD_POINTS = 20.0
-COMPARABLE_BLACK_POINTS = 3.0
-
-
-def findings(results):
-    """The paper's four claims (Tables 1-5), answered from our numbers
-    (percentage points)."""
-    t = results["table"]
-    pts = {r: {c: 100 * v for c, v in row.items()} for r, row in t.items()}
-    a, b, c = pts["A"], pts["B"], pts["C"]
-    out = {}
-    gap = c["clean"] - a["clean"]
-    out["clean accuracy: C - A (points)"] = round(gap, 2)
-    out[f"C's clean accuracy close to A's (within {CLOSE_CLEAN_POINTS:g} point below)"] = (
-        gap >= -CLOSE_CLEAN_POINTS)
-    out["white-box PGD: C - A (points)"] = round(c["pgd"] - a["pgd"], 2)
-    out[f"C far above A under PGD (by >= {FAR_PGD_POINTS:g} points)"] = (
-        c["pgd"] - a["pgd"] >= FAR_PGD_POINTS)
-    best = max(pts, key=lambda r: pts[r]["pgd"])
-    out["white-box PGD, best row"] = f"{best} ({pts[best]['pgd']:.2f}%)"
-    out["B best under white-box PGD"] = all(b["pgd"] >= v["pgd"] for v in pts.values())
-    mb = float(np.mean([b[k] for k in BLACK_COLUMNS]))
-    mc = float(np.mean([c[k] for k in BLACK_COLUMNS]))
-    out["black-box mean over the 6 columns: B, C (%)"] = f"{mb:.2f}, {mc:.2f}"
-    out["black-box columns where C >= B"] = (
-        f"{sum(c[k] >= b[k] for k in BLACK_COLUMNS)} of {len(BLACK_COLUMNS)}")
-    out[f"B and C comparable in black-box (means within {COMPARABLE_BLACK_POINTS:g} "
-        "points)"] = abs(mb - mc) <= COMPARABLE_BLACK_POINTS
-    if "EAT" in pts:
-        e = pts["EAT"]
-        out["EAT vs C (Table 4): white-box PGD, black-box mean (%)"] = (
-            f"EAT {e['pgd']:.2f} / {np.mean([e[k] for k in BLACK_COLUMNS]):.2f}, "
-            f"C {c['pgd']:.2f} / {mc:.2f}")
-    g = results["generator_attacks"]
-    if "A" in g:
-        specs = [k for k in g["A"] if k != "original"]
-        strongest = min(specs, key=lambda k: g["A"][k]["A"])
-        out["strongest generator against A (Table 5)"] = (
-            f"{strongest} ({100 * g['A'][strongest]['A']:.2f}% accuracy, clean "
-            f"{100 * g['A']['original']['A']:.2f}%)")
-    return out

@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from tf_advnet.eval.report import pct
+from tf_advnet.papers._study import claims_and_provenance, paper_values
 
 COLUMNS = ("clean", "fgs", "pgd", "fgs(A')", "pgd(A')", "fgs(B')", "pgd(B')", "fgs(C')",
            "pgd(C')")
@@ -16,42 +17,9 @@ HEADERS = ("No noise", "FGS", "PGD", "FGS(A')", "PGD(A')", "FGS(B')", "PGD(B')",
 ROW_LABELS = {"A": "standard (A)", "B": "adversarial PGD (B)",
               "C": "adversarial network (C)", "EAT": "ensemble adv. training"}
 
-# The paper's numbers (%), in COLUMNS order: Tables 1-4 and 7.
-PAPER_TABLES = {
-    "mnist": ("Table 1 and Table 4 (MNIST, eps 0.3)", {
-        "A": (99.40, 23.70, 0.00, 39.49, 3.41, 90.56, 86.10, 94.21, 91.36),
-        "B": (98.70, 95.46, 92.92, 95.78, 96.18, 95.58, 95.01, 97.05, 96.48),
-        "C": (99.32, 94.66, 87.09, 95.75, 96.19, 96.15, 95.24, 96.96, 95.78),
-        "EAT": (98.65, 2.52, 0.00, 90.91, 93.91, 90.94, 88.12, 90.79, 89.61)}),
-    "svhn": ("Table 2 and Table 4 (SVHN, eps 0.05)", {
-        "A": (96.34, 64.64, 3.69, 69.47, 49.92, 56.46, 44.25, 89.71, 83.02),
-        "B": (87.45, 55.94, 42.96, 85.21, 83.46, 59.09, 48.20, 87.41, 83.23),
-        "C": (96.34, 91.51, 37.97, 90.02, 88.04, 75.34, 57.52, 91.48, 81.68),
-        "EAT": (95.30, 79.16, 2.74, 95.32, 93.88, 67.97, 54.81, 95.60, 93.21)}),
-    "cifar10": ("Table 3 and Table 4 (CIFAR-10, eps 8/256)", {
-        "A": (91.59, 57.31, 1.32, 67.99, 22.88, 77.13, 75.06, 73.34, 55.34),
-        "B": (75.30, 47.63, 41.16, 74.04, 74.23, 57.73, 55.72, 73.31, 73.09),
-        "C": (91.08, 72.81, 44.28, 81.74, 79.48, 77.23, 74.04, 78.51, 66.74),
-        "EAT": (87.17, 57.91, 11.35, 85.01, 85.19, 68.76, 67.41, 79.64, 70.98)}),
-    "cifar100": ("Table 7 (CIFAR-100, eps 8/256)", {
-        "A": (70.11, 31.27, 4.61, 44.24, 32.55, 53.65, 50.51, 47.82, 34.99),
-        "B": (55.53, 32.13, 28.48, 53.91, 54.62, 41.80, 40.61, 54.55, 53.57),
-        "C": (70.99, 41.86, 18.25, 58.11, 56.94, 53.15, 51.87, 53.35, 46.61)}),
-}
-PAPER_FOR = {"mnist": "mnist", "mnist_5k": "mnist", "svhn": "svhn", "cifar10": "cifar10",
-             "cifar100": "cifar100"}
-# Tables 5, 10, 11 (CIFAR-10 only in the paper): generator -> (target, A', B', C').
-PAPER_GENERATOR_ATTACKS = {
-    "A": {"original": (91.59, 90.54, 75.71, 89.21), "autoencoder k=8": (31.07, 41.40, 74.56, 84.59),
-          "autoencoder k=64": (6.08, 14.74, 75.52, 86.64),
-          "random Gaussian": (45.27, 58.68, 75.02, 87.33), "label": (11.17, 23.29, 74.78, 82.43)},
-    "B": {"original": (75.30, 90.54, 75.71, 89.21), "autoencoder k=8": (72.74, 88.38, 73.07, 87.89),
-          "autoencoder k=64": (71.26, 87.64, 71.98, 87.02),
-          "random Gaussian": (74.13, 88.71, 74.70, 88.45), "label": (70.15, 84.95, 70.10, 84.96)},
-    "C": {"original": (91.08, 90.54, 75.71, 89.21), "autoencoder k=8": (74.66, 66.95, 74.42, 80.55),
-          "autoencoder k=64": (53.68, 46.37, 73.08, 72.18),
-          "random Gaussian": (85.91, 71.00, 75.00, 86.55), "label": (81.46, 77.46, 73.09, 83.98)},
-}
+# The paper's numbers (%): tables in COLUMNS order (Tables 1-4 and 7), and the
+# generator attacks of Tables 5, 10, 11 (CIFAR-10 only): generator -> (target, A', B', C').
+PAPER = paper_values(os.path.dirname(__file__))
 GEN_LABELS = {"g0": "autoencoder", "g1": "autoencoder (residual)", "g2": "random Gaussian",
               "g3": "label"}
 
@@ -116,17 +84,15 @@ def plot_examples(examples, path, eps):
     return path
 
 
-def write_report(results, out_dir, examples=None):
-    """advnet.json, advnet.md, table.png and (with examples) perturbations.png."""
-    from tf_advnet.eval import report
-    from tf_advnet.utils.provenance import write_json
-
+def render(results, out_dir, claims, examples=None):
+    """advnet.md, table.png and (given the generator's examples) perturbations.png,
+    from the results dict; returns their paths."""
     os.makedirs(out_dir, exist_ok=True)
-    write_json(os.path.join(out_dir, "advnet.json"), results)
-    plot_table(results, os.path.join(out_dir, "table.png"))
+    paths = [plot_table(results, os.path.join(out_dir, "table.png"))]
     s = results["study"]
     if examples is not None:
-        plot_examples(examples, os.path.join(out_dir, "perturbations.png"), s["eps"])
+        paths.append(plot_examples(examples, os.path.join(out_dir, "perturbations.png"),
+                                   s["eps"]))
     t = results["table"]
     md = [f"# Wang & Yu adversarial networks on {s['dataset']} ({s['preset']} preset)", "",
           f"{results['n_train']} training images, {results['n_test']} test images, "
@@ -146,9 +112,9 @@ def write_report(results, out_dir, examples=None):
         label = ROW_LABELS.get(r, f"adv. network, G = {gen_label(r[2:-1])}"
                                if r.startswith("C[") else r)
         md.append(f"| {label} | " + " | ".join(_pct(row[c]) for c in COLUMNS) + " |")
-    paper = PAPER_TABLES.get(PAPER_FOR.get(s["dataset"], ""))
+    paper = PAPER["tables"].get(PAPER["table_for_dataset"].get(s["dataset"], ""))
     if paper:
-        title, rows = paper
+        title, rows = paper["title"], paper["rows"]
         md += ["", f"Paper, {title}:", "", "| training method \\ attack | "
                + " | ".join(HEADERS) + " |", "|---" * (len(HEADERS) + 1) + "|"]
         md += [f"| {ROW_LABELS[r]} | " + " | ".join(f"{v:.2f}" for v in vals) + " |"
@@ -172,7 +138,7 @@ def write_report(results, out_dir, examples=None):
             md.append(f"| {label} | " + " | ".join(_pct(accs[c]) for c in cols) + " |")
         md.append("")
     md += ["Paper (CIFAR-10, D2, G1; columns: target, A', B', C'):", ""]
-    for target, rows in PAPER_GENERATOR_ATTACKS.items():
+    for target, rows in PAPER["generator_attacks"].items():
         md.append(f"- against {ROW_LABELS[target]}: " + "; ".join(
             f"{k} " + "/".join(f"{v:.2f}" for v in vals) for k, vals in rows.items()))
     md += ["", "## Training", "", "| model | epochs | clean test acc (%) | train images/s "
@@ -180,7 +146,8 @@ def write_report(results, out_dir, examples=None):
     for k, v in results["train"].items():
         md.append(f"| {k} | {v['epochs']} | {_pct(v['test_clean_acc'])} | "
                   f"{v['train_images_per_second']:.0f} | {v['seconds_this_invocation']:.0f} |")
-    md += report.findings_and_provenance(results)
-    with open(os.path.join(out_dir, "advnet.md"), "w") as f:
+    md += claims_and_provenance(claims, results)
+    paths.append(os.path.join(out_dir, "advnet.md"))
+    with open(paths[-1], "w") as f:
         f.write("\n".join(md))
-    return out_dir
+    return paths

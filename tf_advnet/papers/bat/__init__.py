@@ -1,1 +1,28 @@
-"""The bat study: see pipeline.py."""
+"""Bilateral Adversarial Training (Wang & Zhang, ICCV 2019): Tables 1-3, 5-7 and Fig. 1
+at a preset of `PRESETS`. The package is the study's protocol (`tf_advnet.papers._study`)."""
+
+from tf_advnet.papers.bat.study import PRESETS  # noqa: F401  (the protocol's)
+
+NAME = "bat"
+TITLE = "Wang & Zhang, ICCV 2019 — Bilateral Adversarial Training"
+RESULTS_FILES = ("bat.json",)
+
+
+def run(preset_name="cpu", dataset="fashion_mnist", **kwargs):
+    """Trains and evaluates every model of the study; `pipeline.reproduce`."""
+    from tf_advnet.papers.bat.pipeline import reproduce
+
+    return reproduce(preset_name, dataset, **kwargs)
+
+
+def claims_of(results, results_file=None):
+    from tf_advnet.papers.bat.claims import claims as claims_
+
+    return claims_(results)
+
+
+def render(results, out_dir, results_file=None):
+    """bat.md and acc_vs_steps.png from the results dict."""
+    from tf_advnet.papers.bat.report import render as render_
+
+    return render_(results, out_dir, claims_of(results))

@@ -1,7 +1,7 @@
 """Reproduce Bilateral Adversarial Training (Wang & Zhang, ICCV 2019): train, attack,
 tabulate next to the paper.
 
-`reproduce(dataset, preset_name)` is what `experiments/reproduce_bat.py` calls. It
+`reproduce(preset_name, dataset)` is what `experiments/reproduce_bat.py` calls. It
 trains every model with `tf_advnet.pipelines.train.train` (work dirs
 `<work_dir>/<dataset>/<model>`, so an interrupted run resumes and finished models
 are reused), evaluates them with `tf_advnet.eval.robustness`, and writes
@@ -41,11 +41,11 @@ from typing import Optional
 from tf_advnet.attacks.registry import parse_attacks
 from tf_advnet.configs import override, preset
 from tf_advnet.errors import UserError, check_choice
+from tf_advnet.papers.bat.study import PRESETS
 from tf_advnet.pipelines import common
 from tf_advnet.pipelines.train import train
-from tf_advnet.utils.provenance import Provenance, write_json
+from tf_advnet.utils.provenance import Provenance
 
-PRESETS = ("cpu", "paper")
 CPU_DATASETS = ("fashion_mnist", "mnist", "synthetic")
 PAPER_DATASETS = ("cifar10", "svhn")
 CPU_EPOCHS = 3
@@ -157,15 +157,15 @@ def _attacks(preset_name, spec, extra_steps=()):
     return specs
 
 
-def reproduce(dataset="fashion_mnist", preset_name="cpu", *, work_dir="runs/bat",
+def reproduce(preset_name="cpu", dataset="fashion_mnist", *, work_dir="runs/bat",
               results_dir=None, models=None, overrides=None, strategy="default",
               extra_steps=(),
               argv=None, progress=print):
     """Trains and evaluates the study; returns the results dict (also bat.json).
 
     Args:
-      dataset: "fashion_mnist" (cpu) or "cifar10" / "svhn" (paper).
       preset_name: "cpu" or "paper".
+      dataset: "fashion_mnist" (cpu) or "cifar10" / "svhn" (paper).
       work_dir: root of the per-model training dirs.
       results_dir: output dir (default results/bat/<dataset>).
       models: names from `model_specs()` to run (default all).
@@ -175,6 +175,9 @@ def reproduce(dataset="fashion_mnist", preset_name="cpu", *, work_dir="runs/bat"
         (200, 1000) (the paper's CE/CW-200 and "1000 on request").
     """
     from tf_advnet.attacks.transfer import transfer_matrix
+    from tf_advnet.papers import bat as study_module
+    from tf_advnet.papers._study import finish
+    from tf_advnet.papers.bat.report import PAPER
     from tf_advnet.eval.robustness import (accuracy_vs_steps, as_model_fn,
                                            evaluate_attacks)
 
@@ -243,168 +246,4 @@ def reproduce(dataset="fashion_mnist", preset_name="cpu", *, work_dir="runs/bat"
         n: gradient_magnitude_stats(loaded[n], x, y, batch_size=bs)
         for n in ("undefended", "Madry", "R-MC-LA") if n in loaded}
     out["provenance"] = prov.finish()
-    write_report(out, results_dir)
-    return out
-
-
-# ----------------------------------------------------------------------------- report
-
-# The paper's CIFAR-10 numbers (accuracy %, eps = 8/255), keyed by our model names
-# and column names (see `attack_columns`).
-PAPER = {
-    "table1": {  # Madry's PGD7-2 vs the weaker PGD2-8 in training
-        "columns": ["clean", "FGSM", "CE2_8", "CE7", "CE20", "CE100"],
-        "rows": {"Madry": [88.0, 57.0, 53.0, 51.2, 47.6, 47.2],
-                 "Madry-PGD2-8": [88.2, 56.9, 53.2, 50.5, 46.7, 46.2]}},
-    "table3": {  # one-step adversarial training, eps_x = 8
-        "columns": ["clean", "FGSM", "FGSM_RS", "CE7_noRS", "CE7", "black"],
-        "rows": {"FGSM": [55.2, 99.1, 68.6, 0.0, 0.0, 56.2],
-                 "R-FGSM": [89.8, 55.8, 63.6, 46.4, 48.0, 88.0],
-                 "LL": [92.6, 97.9, 86.2, 0.0, 0.0, 80.9],
-                 "R-LL": [91.4, 46.6, 56.6, 34.1, 36.0, 88.2],
-                 "MC": [86.4, 70.7, 73.0, 37.6, 40.3, 84.3],
-                 "R-MC": [89.9, 62.6, 70.2, 46.8, 48.4, 87.1]}},
-    "table5": {
-        "columns": ["clean", "FGSM", "CE7", "CE20"],
-        "rows": {"R-MC": [89.9, 62.6, 48.4, 43.4],
-                 "R-MC-LS": [91.1, 70.6, 59.2, 53.3],
-                 "R-MC-LA": [90.7, 69.6, 59.9, 55.3],
-                 "Madry": [88.0, 57.0, 51.2, 47.6],
-                 "Madry-LA": [86.8, 63.4, 57.8, 53.2]}},
-    "table6": {  # mean of 3 runs; eps_x = 8 unless named
-        "columns": ["clean", "CE20", "CW20", "CE100", "CW100", "CW200"],
-        "rows": {"R-MC-LA": [90.8, 54.6, 53.7, 52.9, 51.9, 51.7],
-                 "R-MC-LA (eps_x = 4)": [93.0, 63.1, 61.5, 60.1, 58.0, 57.6],
-                 "Madry": [88.0, 47.6, 48.6, 47.2, 48.1, 48.1]}},
-    "table7": {
-        "columns": ["clean", "undefended/FGSM", "undefended/CE20",
-                    "R-MC-LA_seed1/FGSM", "R-MC-LA_seed1/CE20"],
-        "rows": {"R-MC-LA": [90.7, 87.8, 88.8, 74.4, 71.0]}},
-}
-
-
-def _ours(results, name, column):
-    """Our accuracy (%) of model `name` in a paper column, or None."""
-    m = results["models"].get(name)
-    if m is None:
-        return None
-    ev = m["eval"]
-    if column == "clean":
-        return 100 * ev["clean_acc"]
-    bb = results.get("black_box", {}).get("transfer", {}).get(name, {})
-    if column == "black":
-        column = "undefended/FGSM"
-    if "/" in column:
-        sur, col = column.split("/")
-        v = bb.get(f"{sur}/{col}")
-        return None if v is None else 100 * v
-    rec = ev["attacks"].get(results["attack_columns"][column])
-    return None if rec is None else 100 * rec["acc"]
-
-
-def _fmt(v):
-    return "—" if v is None else f"{v:.1f}"
-
-
-def _table(results, key, names):
-    t = results["paper"][key]
-    cols = t["columns"]
-    lines = ["| model | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    for name in names:
-        if name in results["models"]:
-            lines.append(f"| {name} (ours) | "
-                         + " | ".join(_fmt(_ours(results, name, c)) for c in cols) + " |")
-        paper_name = name if name in t["rows"] else None
-        if paper_name:
-            lines.append(f"| {name} (paper, CIFAR-10) | "
-                         + " | ".join(_fmt(v) for v in t["rows"][paper_name]) + " |")
-    for name, row in t["rows"].items():
-        if name not in names:
-            lines.append(f"| {name} (paper, CIFAR-10) | "
-                         + " | ".join(_fmt(v) for v in row) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _findings(results):
-    """The paper's three claims (Tables 2-4: BAT against Madry, the one-step
-    variants, the label adversary), answered from the numbers (None = not run)."""
-    def acc(name, col):
-        return _ours(results, name, col)
-
-    out = {}
-    leak = [(a, b) for a, b in (("R-FGSM", "FGSM"), ("R-MC", "LL"), ("R-LL", "LL"))
-            if acc(a, "CE7") is not None and acc(b, "CE7") is not None]
-    if leak:
-        out["random start / MC prevent label leaking (CE7 of R-variant > plain)"] = all(
-            acc(a, "CE7") > acc(b, "CE7") for a, b in leak)
-    if acc("R-MC-LA", "CE100") is not None and acc("Madry", "CE100") is not None:
-        ra = results["models"]["R-MC-LA"]["training"]["train_images_per_second"]
-        ma = results["models"]["Madry"]["training"]["train_images_per_second"]
-        out["R-MC-LA beats Madry under CE100 and CW100"] = (
-            acc("R-MC-LA", "CE100") > acc("Madry", "CE100")
-            and acc("R-MC-LA", "CW100") > acc("Madry", "CW100"))
-        out["R-MC-LA training speed / Madry"] = round(ra / ma, 2)
-    if acc("Madry", "CE100") is not None and acc("Madry-PGD2-8", "CE100") is not None:
-        out["PGD2-8 training within 2 points of PGD7-2 under CE100 (Table 1)"] = (
-            abs(acc("Madry", "CE100") - acc("Madry-PGD2-8", "CE100")) <= 2.0)
-    if acc("R-MC-LA", "CW100") is not None:
-        out["CW100 stronger than CE100 on R-MC-LA"] = (
-            acc("R-MC-LA", "CW100") < acc("R-MC-LA", "CE100"))
-    return out
-
-
-def write_report(results, out_dir):
-    """Writes bat.json, bat.md and acc_vs_steps.png from a results dict."""
-    from tf_advnet.eval import plots, report
-
-    os.makedirs(out_dir, exist_ok=True)
-    results["findings"] = _findings(results)
-    write_json(os.path.join(out_dir, "bat.json"), results)
-    ds, eps = results["dataset"], results["eps"]
-    md = [f"# Bilateral Adversarial Training on {ds} ({results['preset']} preset)", "",
-          f"Accuracy (%) on {results['n']} {ds} test images, white-box, untargeted, "
-          f"L-inf eps = {eps:.4g}. FGSM: no random start, step eps; CE-k / CW-k: k "
-          "PGD steps of eps/4 from a random start on the cross-entropy / the CW margin "
-          "(kappa = 50). Paper rows are the paper's CIFAR-10 numbers (eps = 8/255), "
-          "for reference. Generated from bat.json by tf_advnet.papers.bat.pipeline; do not edit.",
-          "", "## Stronger training attacks (Table 1): PGD7-2 (Madry) vs PGD2-8", "",
-          _table(results, "table1", ["Madry", "Madry-PGD2-8"]),
-          "## Label leaking, one-step training (Table 3)", "",
-          _table(results, "table3", ["FGSM", "R-FGSM", "LL", "R-LL", "MC", "R-MC"]),
-          "## Label smoothing and label adversary (Table 5)", "",
-          _table(results, "table5", ["R-MC", "R-MC-LS", "R-MC-LA", "Madry", "Madry-LA"]),
-          "## CE and CW attacks (Table 6)", "",
-          _table(results, "table6", ["R-MC-LA", "R-MC-LS", "Madry", "Madry-LA"]
-                 + [n for n in results["models"] if n.startswith("R-MC-LA_eps")]),
-          "## Black-box (Table 7): FGSM / CE20 crafted on another model", "",
-          _table(results, "table7", ["R-MC-LA", "R-MC-LS", "Madry"]),
-          "## Gradient magnitude ||grad_x CE||_2^2 on the test images (Table 2)", "",
-          "Pixels in [0, 1] (the paper's [-1, 1] scale gives 1/4 of these values).", "",
-          "| model | set | n | min | mean | max |", "|---|---|---|---|---|---|"]
-    for name, g in results.get("gradient_magnitude", {}).items():
-        for subset, st in g.items():
-            md.append(f"| {name} | {subset} | {st['n']} | " + " | ".join(
-                "—" if st[k] is None else f"{st[k]:.3g}" for k in ("min", "mean", "max"))
-                + " |")
-    md += ["", "## Training cost", "",
-          "| model | train eps | epochs | images/s | wall time (s) |", "|---|---|---|---|---|"]
-    for name, m in results["models"].items():
-        t = m["training"]
-        md.append(f"| {name} | {m['train_eps']:.4g} | {t['epochs']} | "
-                  f"{t['train_images_per_second']:.0f} | {t['wall_time_s']} |")
-    md += report.findings_and_provenance(results)
-    with open(os.path.join(out_dir, "bat.md"), "w") as f:
-        f.write("\n".join(md))
-    avs = results["acc_vs_steps"]
-    if avs["ce"]:
-        curves = {}
-        for name, accs in avs["ce"].items():
-            label = name
-            if name.startswith("R-MC-LA") or name == "R-MC-LA":
-                label = f"{name} (eps_x={results['models'][name]['train_eps']:.3g})"
-            curves[label] = accs
-        plots.plot_curves(os.path.join(out_dir, "acc_vs_steps.png"), avs["steps"],
-                          curves, logx=True,
-                          xlabel=f"PGD steps (CE, eps={eps:.3g}, step eps/4)",
-                          title=f"{ds}: accuracy vs attack steps (BAT Fig. 1)")
-    return out_dir
+    return finish(study_module, out, results_dir)

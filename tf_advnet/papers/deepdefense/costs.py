@@ -56,7 +56,8 @@ def remeasure(results_path, *, work_dir="runs/deepdefense", plain_steps=PLAIN_ST
     """Re-times every row of results_path's cost table; rewrites the JSON and the
     Markdown next to it. Returns the updated results dict."""
     from tf_advnet.pipelines import common
-    from tf_advnet.papers.deepdefense.report import write_report
+    from tf_advnet.papers import deepdefense as study_module
+    from tf_advnet.papers._study import finish
     from tf_advnet.pipelines.train import train
     from tf_advnet.utils.provenance import Provenance
     from tf_advnet.utils.timing import time_fit
@@ -118,8 +119,7 @@ def remeasure(results_path, *, work_dir="runs/deepdefense", plain_steps=PLAIN_ST
         "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         "provenance": prov.finish(),
     }
-    write_report(res, os.path.dirname(results_path))  # JSON, Markdown, curves
-    return res
+    return finish(study_module, res, os.path.dirname(results_path))
 
 
 def summary(paths):

@@ -58,6 +58,7 @@ from tf_advnet.eval.robustness import as_model_fn, predict
 # module depends on it and not the other way round.
 from tf_advnet.papers.deepdefense.report import (  # noqa: F401  (re-exported)
     METHOD_LABELS, METHODS, MNIST_LIKE, _family)
+from tf_advnet.papers.deepdefense.study import PRESETS
 from tf_advnet.utils.timing import StepTimer, reported_images_per_second
 
 FINETUNE_BATCH = 100
@@ -156,7 +157,6 @@ def evaluate_model(model, x, y, *, eps_ref=None, rho_iters=50, batch_size=256):
 
 # ------------------------------------------------------------------------ reproduce
 
-PRESETS = ("cpu", "paper")
 MODELS = {"mlp": "deepdefense_mlp", "lenet": "deepdefense_lenet",
           "convnet": "deepdefense_convnet", "nin": "nin"}
 CPU_DATASETS = ("mnist_5k", "fashion_mnist", "synthetic")
@@ -414,16 +414,17 @@ def _curve_subset(preset_name, x, y, overrides):
     return (x, y) if limit is None else (x[:limit], y[:limit])
 
 
-def reproduce(dataset, model="mlp", preset_name="cpu", *, work_dir="runs/deepdefense",
+def reproduce(preset_name="cpu", dataset="fashion_mnist", model="mlp", *,
+              work_dir="runs/deepdefense",
               results_dir=None, overrides=None, finetune_overrides=None, argv=None,
               progress=print):
     """Reference -> DeepDefense / Parseval / DeepFool-AT / clean fine-tuning -> Table 1.
 
     Args:
+      preset_name: "cpu" or "paper".
       dataset: "mnist_5k" / "fashion_mnist" (cpu; "synthetic" for tests) or
         "mnist" / "cifar10" (paper).
       model: "mlp" | "lenet" (MNIST-like), "convnet" | "nin" (CIFAR-10).
-      preset_name: "cpu" or "paper".
       work_dir: root of the training dirs (<work_dir>/<dataset>/<model>/<method>).
       results_dir: output dir (default results/deepdefense/<dataset>/<model>).
       overrides: flat config overrides applied to the reference and to every
@@ -439,7 +440,9 @@ def reproduce(dataset, model="mlp", preset_name="cpu", *, work_dir="runs/deepdef
     """
     from tf_advnet.configs import to_dict
     from tf_advnet.pipelines import common
-    from tf_advnet.papers.deepdefense.report import paper_rows, write_report
+    from tf_advnet.papers import deepdefense as study_module
+    from tf_advnet.papers._study import finish
+    from tf_advnet.papers.deepdefense.report import paper_rows
     from tf_advnet.pipelines.train import train
     from tf_advnet.utils.provenance import Provenance
 
@@ -531,7 +534,6 @@ def reproduce(dataset, model="mlp", preset_name="cpu", *, work_dir="runs/deepdef
         "paper": paper_rows(dataset, model),
     }
     results["provenance"] = prov.finish()
-    write_report(results, results_dir)
-    return results
+    return finish(study_module, results, results_dir)
 
 

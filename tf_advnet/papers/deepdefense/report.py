@@ -1,14 +1,14 @@
-"""DeepDefense reports: the paper's Table 1 beside ours, findings, curves (Figs. 2, 6).
+"""DeepDefense reports: the paper's Table 1 beside ours, the claims, curves (Figs. 2, 6).
 
 Everything here is generated from the results dict that `tf_advnet.papers.deepdefense.pipeline`
-writes as deepdefense.json; `write_report` rewrites deepdefense.md and curves.png from
-it (`experiments/render.py` style: never edit the outputs by hand).
+writes as deepdefense.json; `render` rewrites deepdefense.md and curves.png from it
+(never edit the outputs by hand).
 """
 
 import math
 import os
 
-from tf_advnet.eval import report
+from tf_advnet.papers._study import claims_and_provenance, paper_values
 
 MNIST_LIKE = ("mnist", "mnist_5k", "fashion_mnist", "synthetic")
 METHODS = ("reference", "parseval", "deepfool_at", "deepdefense")
@@ -23,26 +23,8 @@ def _family(dataset):
 
 # Table 1 of the paper: acc (%), rho_2, rho_inf, Acc@0.2 / 0.5 / 1.0 eps_ref (%).
 PAPER_COLUMNS = ("acc", "rho_2", "rho_inf", "acc@0.2", "acc@0.5", "acc@1.0")
-PAPER = {
-    "MNIST": {
-        "mlp": {"reference": [98.31, 0.111, 0.0540, 72.76, 29.08, 3.31],
-                "parseval": [98.32, 0.111, 0.0578, 77.44, 28.95, 2.96],
-                "deepfool_at": [98.49, 0.162, 0.0946, 87.70, 59.69, 22.55],
-                "deepdefense": [98.65, 0.225, 0.153, 95.04, 88.93, 50.00]},
-        "lenet": {"reference": [99.02, 0.205, 0.129, 90.95, 53.88, 19.75],
-                  "parseval": [99.10, 0.203, 0.150, 91.68, 66.48, 19.64],
-                  "deepfool_at": [99.18, 0.263, 0.205, 95.20, 74.82, 41.40],
-                  "deepdefense": [99.34, 0.284, 0.236, 96.51, 88.93, 50.00]}},
-    "CIFAR-10": {
-        "convnet": {"reference": [79.74, 0.0259, 0.00527, 61.62, 37.84, 23.85],
-                    "parseval": [80.48, 0.0342, 0.00802, 69.19, 50.43, 22.13],
-                    "deepfool_at": [80.65, 0.0305, 0.00637, 65.16, 45.03, 35.53],
-                    "deepdefense": [81.70, 0.0532, 0.0158, 72.15, 59.02, 50.00]},
-        "nin": {"reference": [89.64, 0.0420, 0.0105, 75.61, 49.22, 33.56],
-                "parseval": [88.20, 0.0433, 0.0107, 75.39, 49.75, 17.74],
-                "deepfool_at": [89.87, 0.0525, 0.0176, 78.87, 58.85, 45.90],
-                "deepdefense": [89.96, 0.0558, 0.0215, 80.70, 70.73, 50.00]}},
-}
+_PAPER = paper_values(os.path.dirname(__file__))
+PAPER = _PAPER["table1"]
 
 
 def paper_rows(dataset, model):
@@ -69,40 +51,6 @@ def _fmt_row(row):
             out.append(f"{v:.3g}")
         else:
             out.append(f"{v:.2f}")
-    return out
-
-
-def findings(results):
-    """The paper's claims about Table 1 (robustness and accuracy against the
-    baselines), answered from our numbers."""
-    ms = {m: results["models"][m]["metrics"] for m in METHODS}
-    rows = {m: _row(ms[m]) for m in METHODS}
-    dd, ref = rows["deepdefense"], rows["reference"]
-    out = {}
-    diverged = [m for m in METHODS if results["models"][m]["training"].get("diverged")]
-    if diverged:
-        out["fine-tunings that diverged (NaN loss; their rows are meaningless)"] = (
-            ", ".join(diverged))
-    ratio = (dd[1] / ref[1] if ref[1] and math.isfinite(ref[1]) and ref[1] > 0
-             else None)
-    out["DeepDefense rho_2 / reference rho_2 (paper: ~2x)"] = (
-        None if ratio is None else round(ratio, 2))
-    out["DeepDefense raises rho_2 ~2x (>= 1.5x) over the reference"] = (
-        ratio is not None and ratio >= 1.5)
-    out["DeepDefense clean accuracy minus reference (points)"] = round(dd[0] - ref[0], 2)
-    out["DeepDefense keeps the reference's clean accuracy (within 0.5 points)"] = (
-        dd[0] >= ref[0] - 0.5)
-    cols = {"rho_2": 1, "rho_inf": 2, "Acc@0.2 eps_ref": 3, "Acc@0.5 eps_ref": 4,
-            "Acc@1.0 eps_ref": 5}
-    beats = {}
-    for other in ("parseval", "deepfool_at"):
-        for name, i in cols.items():
-            a, b = dd[i], rows[other][i]
-            beats[f"{other}/{name}"] = (a is not None and b is not None and a > b)
-    out["DeepDefense beats Parseval and DeepFool-AT on rho_2, rho_inf and the eps_ref "
-        "accuracies"] = all(beats.values())
-    lost = [k for k, v in beats.items() if not v]
-    out["comparisons DeepDefense does not win"] = ", ".join(lost) if lost else "none"
     return out
 
 
@@ -142,13 +90,10 @@ def _curve_lines(results):
     return out
 
 
-def write_report(results, out_dir):
-    """Writes deepdefense.json, deepdefense.md and curves.png from the results dict."""
-    from tf_advnet.utils.provenance import write_json
-
+def render(results, out_dir, claims):
+    """deepdefense.md and curves.png from the results dict; returns their paths."""
     os.makedirs(out_dir, exist_ok=True)
-    results["findings"] = findings(results)
-    write_json(os.path.join(out_dir, "deepdefense.json"), results)
+    paths = [os.path.join(out_dir, "deepdefense.md")]
     paper = results["paper"]
     ds, model = results["dataset"], results["model"]
     cols = ["Acc. (%)", "rho_2", "rho_inf", "Acc.@0.2 eps_ref (%)",
@@ -205,9 +150,9 @@ def write_report(results, out_dir):
                "(`tf_advnet.utils.timing.StepTimer`), the tracing steps apart."]
     md += [""]
     md += _curve_lines(results)
-    md += report.findings_and_provenance(results)
+    md += claims_and_provenance(claims, results)
     if results.get("curves"):
-        plot_convergence(results, os.path.join(out_dir, "curves.png"))
-    with open(os.path.join(out_dir, "deepdefense.md"), "w") as f:
+        paths.append(plot_convergence(results, os.path.join(out_dir, "curves.png")))
+    with open(paths[0], "w") as f:
         f.write("\n".join(md))
-    return out_dir
+    return paths

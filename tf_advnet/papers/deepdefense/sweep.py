@@ -15,7 +15,6 @@ CPU session; the paper preset uses the paper's grid and Table 1's schedule.
 
 import os
 
-import numpy as np
 
 from tf_advnet.errors import UserError
 
@@ -29,21 +28,23 @@ def _point_dir(root, lam, c):
     return os.path.join(root, "sweep", f"lambda{lam:g}_c{c:g}")
 
 
-def sweep(dataset, model="lenet", preset_name="cpu", *, cs=None, lambdas=LAMBDAS,
-          work_dir="runs/deepdefense", results_dir=None, overrides=None,
+def sweep(preset_name="cpu", dataset="mnist_5k", model="lenet", *, cs=None,
+          lambdas=LAMBDAS, work_dir="runs/deepdefense", results_dir=None, overrides=None,
           finetune_overrides=None, argv=None, progress=print):
     """Fine-tunes DeepDefense for every (lambda, c); returns the sweep.json dict.
 
     Args:
-      dataset, model, preset_name, work_dir, overrides, argv, progress: as in
+      preset_name, dataset, model, work_dir, overrides, argv, progress: as in
         `tf_advnet.papers.deepdefense.pipeline.reproduce` (the reference is shared with it).
       cs: values of c (default: the preset's grid, CPU_C or PAPER_C).
       lambdas: values of lambda.
       results_dir: default results/deepdefense/<dataset>/<model>.
       finetune_overrides: overrides of the fine-tunings only (cpu default: 5 epochs).
     """
-    from tf_advnet.pipelines import common
+    from tf_advnet.papers import deepdefense as study_module
+    from tf_advnet.papers._study import finish
     from tf_advnet.papers.deepdefense import pipeline as dd
+    from tf_advnet.pipelines import common
     from tf_advnet.pipelines.train import train
     from tf_advnet.utils.provenance import Provenance
 
@@ -87,42 +88,17 @@ def sweep(dataset, model="lenet", preset_name="cpu", *, cs=None, lambdas=LAMBDAS
                "d": cfg.train.trainer.d, "epochs": cfg.train.epochs,
                "learning_rate": cfg.train.learning_rate, "cs": list(cs),
                "lambdas": list(lambdas), "points": points}
-    results["findings"] = sweep_findings(results)
     results["provenance"] = prov.finish()
-    write_sweep_report(results, results_dir)
-    return results
+    return finish(study_module, results, results_dir, results_file="sweep.json")
 
 
-def sweep_findings(results):
-    """Fig. 4's reading: larger c trades accuracy for rho_2 less and less; does every
-    (lambda, c) raise rho_2 over the reference, and which keeps accuracy best?"""
-    ref = results["points"][0]
-    pts = results["points"][1:]
-    better = [p for p in pts if p["rho_2"] > ref["rho_2"]]
-    keep = [p for p in pts if p["acc"] >= ref["acc"] - 0.005]
-    best = max(keep or pts, key=lambda p: p["rho_2"])
-    out = {"points raising rho_2 over the reference": f"{len(better)} of {len(pts)}",
-           "points within 0.5 points of the reference's accuracy": f"{len(keep)} of "
-                                                                     f"{len(pts)}",
-           "largest rho_2 among those (lambda, c, rho_2, acc %)": (
-               f"{best['lambda']:g}, {best['c']:g}, {best['rho_2']:.3g}, "
-               f"{100 * best['acc']:.1f}")}
-    for lam in results["lambdas"]:
-        curve = sorted((p for p in pts if p["lambda"] == lam), key=lambda p: p["c"])
-        rhos = [p["rho_2"] for p in curve]
-        out[f"lambda={lam:g}: rho_2 falls as c grows (Fig. 4's left-to-right order)"] = (
-            bool(np.all(np.diff(rhos) <= 0)))
-    return out
-
-
-def write_sweep_report(results, out_dir):
-    """sweep.json, sweep.md and sweep.png (accuracy against rho_2, a curve per lambda)."""
-    from tf_advnet.eval import report
+def render(results, out_dir, claims):
+    """sweep.md and sweep.png (accuracy against rho_2, a curve per lambda) from the
+    sweep's results dict; returns their paths."""
     from tf_advnet.eval.plots import plot_panels
-    from tf_advnet.utils.provenance import write_json
+    from tf_advnet.papers._study import claims_and_provenance
 
     os.makedirs(out_dir, exist_ok=True)
-    write_json(os.path.join(out_dir, "sweep.json"), results)
     ref = results["points"][0]
     curves = {}
     for lam in results["lambdas"]:
@@ -131,7 +107,8 @@ def write_sweep_report(results, out_dir):
         curves[f"lambda={lam:g}"] = ([p["rho_2"] for p in curve],
                                      [100 * p["acc"] for p in curve])
     curves["reference"] = ([ref["rho_2"]], [100 * ref["acc"]])
-    plot_panels(os.path.join(out_dir, "sweep.png"), [("test accuracy (%)", curves)],
+    paths = [os.path.join(out_dir, "sweep.md"), os.path.join(out_dir, "sweep.png")]
+    plot_panels(paths[1], [("test accuracy (%)", curves)],
                 xlabel="test rho_2",
                 title=f"{results['dataset']}, {results['model']}: c and lambda (d = "
                       f"{results['d']:g})")
@@ -148,7 +125,7 @@ def write_sweep_report(results, out_dir):
     for p in results["points"][1:]:
         md.append(f"| {p['lambda']:g} | {p['c']:g} | {100 * p['acc']:.2f} | "
                   f"{p['rho_2']:.3g} | {p['rho_inf']:.3g} |")
-    md += report.findings_and_provenance(results)
-    with open(os.path.join(out_dir, "sweep.md"), "w") as f:
+    md += claims_and_provenance(claims, results)
+    with open(paths[0], "w") as f:
         f.write("\n".join(md))
-    return out_dir
+    return paths

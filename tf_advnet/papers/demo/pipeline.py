@@ -111,7 +111,7 @@ def demo(dataset="fashion_mnist", preset_name="cpu", *, work_dir="runs/demo",
         res = run_study() if wanted else None
         if res is not None:
             parts[name] = round(time.time() - t, 2)
-            summary[name] = {"results": f"{name}/{name}.json", "findings": res["findings"]}
+            summary[name] = {"results": f"{name}/{name}.json", "claims": res["claims"]}
     summary["provenance"] = prov.finish()  # wall_time_s: the whole main job
     write_json(os.path.join(results_dir, "demo.json"), summary)
     md_path = os.path.join(results_dir, "eval.md")
@@ -139,7 +139,7 @@ def _deepdefense(dataset, preset_name, work_dir, results_dir, overrides, argv, p
                  f"{', '.join(dd.CPU_DATASETS)}; for {dataset} run "
                  "experiments/reproduce_deepdefense.py")
         return None
-    res = dd.reproduce(dataset, "mlp", "cpu", work_dir=os.path.join(work_dir, "deepdefense"),
+    res = dd.reproduce("cpu", dataset, "mlp", work_dir=os.path.join(work_dir, "deepdefense"),
                        results_dir=os.path.join(results_dir, "deepdefense"),
                        overrides=_study_overrides(overrides),
                        argv=argv, progress=progress)

@@ -63,14 +63,14 @@ from typing import Optional
 import numpy as np
 
 from tf_advnet.errors import UserError, check_choice, check_range
-# The tables' rows, columns and labels, and the findings, live with the report (which
+# The tables' rows, columns and labels live with the report (which
 # reads only results), so this module depends on it and not the other way round.
 from tf_advnet.papers.l2lda.report import (  # noqa: F401  (re-exported)
     LABELS, SURROGATES, TABLE1_COLUMNS, TABLE1A_ROWS, TABLE1B_ROWS, TABLE2_COLUMNS,
-    TABLE2_ROWS, TABLE3_ATTACKS, findings)
+    TABLE2_ROWS, TABLE3_ATTACKS)
+from tf_advnet.papers.l2lda.study import PRESETS
 from tf_advnet.utils.provenance import write_json
 
-PRESETS = ("cpu", "paper")
 # The generator settings of each L2L-type row: (generator, recursive, diversity,
 # delta, label, normalise).
 _L2L_ROWS = {
@@ -417,7 +417,8 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results
     from tf_advnet.eval.loss_trajectories import loss_trajectories
     from tf_advnet.eval.robustness import as_model_fn, predict
     from tf_advnet.pipelines import common
-    from tf_advnet.papers.l2lda.report import write_report
+    from tf_advnet.papers import l2lda as study_module
+    from tf_advnet.papers._study import finish
     from tf_advnet.pipelines.train import train
     from tf_advnet.utils.provenance import Provenance
 
@@ -560,9 +561,8 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results
                   for k, v in runs.items()},
         "attack_seconds_this_invocation": attack_seconds,
     }
-    results["findings"] = findings(results)
     results["provenance"] = prov.finish()
-    write_report(results, results_dir, examples=trajectory_examples)
+    finish(study_module, results, results_dir, examples=trajectory_examples)
     return results
 
 

@@ -6,6 +6,8 @@ import os
 
 import numpy as np
 
+from tf_advnet.papers._study import claims_and_provenance, paper_values
+
 TABLE2_ROWS = ("plain", "pgd10", "pgd100", "cw100", "l2l_star", "l2lda")
 TABLE1A_ROWS = ("l2l_star", "rx_dx", "rx_do", "ro_dx", "l2lda")
 TABLE1B_ROWS = ("l2lda", "dO_yX", "dX_yO", "dX_yX")
@@ -23,39 +25,7 @@ HEADERS = {"clean": "Natural", "fgsm": "FGSM", "pgd10": "PGD10", "pgd100": "PGD1
            "cw100": "C&W100", "cw1000": "C&W1000", "advgan": "AdvGAN", "gap": "GAP",
            "l2lda": "L2L-DA", "min": "Min"}
 # The paper's MNIST numbers (%), in the column order of each table.
-PAPER = {
-    "table1a": {"l2l_star": (98.95, 36.59, 0.02, 2.46, 0.02),
-                "rx_dx": (98.81, 97.02, 87.86, 86.12, 86.12),
-                "rx_do": (98.94, 97.46, 91.40, 90.45, 90.45),
-                "ro_dx": (98.51, 96.91, 93.97, 94.68, 93.97),
-                "l2lda": (98.47, 97.87, 95.15, 95.26, 95.15)},
-    "table1b": {"l2lda": (98.47, 97.87, 95.15, 95.26, 95.15),
-                "dO_yX": (98.51, 96.75, 93.44, 94.02, 93.44),
-                "dX_yO": (98.50, 95.73, 92.46, 93.59, 92.46),
-                "dX_yX": (98.40, 95.58, 92.36, 93.24, 92.36)},
-    "table2": {"plain": (99.14, 0.90, 0.00, 0.00, 63.14, 0.85, 0.47, 3.94, 0.00, 0.00),
-               "pgd10": (98.52, 96.14, 92.21, 90.22, 96.66, 88.92, 98.30, 96.56, 89.49,
-                         88.92),
-               "pgd100": (98.29, 94.07, 90.15, 88.93, 96.48, 89.76, 95.00, 96.79, 89.95,
-                          88.93),
-               "cw100": (99.09, 17.54, 0.25, 0.25, 69.99, 0.05, 4.90, 3.74, 34.51, 0.05),
-               "l2l_star": (98.95, 36.59, 0.18, 0.02, 81.63, 2.46, 10.87, 2.01, 3.89,
-                            0.02),
-               "l2lda": (98.47, 97.87, 95.70, 95.15, 97.26, 95.26, 95.72, 96.92, 94.61,
-                         94.61)},
-    # Columns: L2L-DA (A, B, C), PGD10 (A, B, C), PGD100 (A, B, C), Min.
-    "table3": {"plain": (0.00, 42.70, 90.36, 0.01, 44.46, 86.04, 0.00, 42.36, 84.54, 0.00),
-               "pgd10": (94.13, 94.61, 96.52, 94.90, 95.45, 95.85, 94.89, 95.52, 95.49,
-                         94.13),
-               "pgd100": (94.23, 94.91, 96.32, 94.91, 95.52, 95.29, 95.05, 95.59, 94.91,
-                          94.23),
-               "cw100": (15.15, 41.76, 93.49, 23.55, 41.72, 89.30, 21.47, 39.10, 88.63,
-                         15.15),
-               "l2l_star": (59.29, 70.62, 94.79, 69.36, 75.01, 93.43, 66.83, 72.91, 93.13,
-                            59.29),
-               "l2lda": (95.08, 95.40, 96.65, 95.72, 96.00, 96.31, 95.63, 96.09, 96.03,
-                         95.08)},
-}
+PAPER = paper_values(os.path.dirname(__file__))["tables"]
 TABLE3_COLUMNS = tuple(f"{a}({s})" for a in ("l2lda", "pgd10", "pgd100")
                        for s in SURROGATES) + ("min",)
 TITLES = {"table1a": "Table 1(a): recursion (R) and diversity (D)",
@@ -152,28 +122,16 @@ def plot_trajectories(examples, path, eps):
     return path
 
 
-def rerender(out_dir):
-    """Rewrites l2lda.md and fig2.png (and the findings) from out_dir/l2lda.json;
-    trajectories.png needs the models and is left as it is."""
-    import json
-
-    with open(os.path.join(out_dir, "l2lda.json")) as f:
-        results = json.load(f)
-    results["findings"] = findings(results)
-    return write_report(results, out_dir)
-
-
-def write_report(results, out_dir, examples=None):
-    """l2lda.json, l2lda.md, fig2.png and (with examples) trajectories.png."""
-    from tf_advnet.eval import report
-    from tf_advnet.utils.provenance import write_json
-
+def render(results, out_dir, claims, examples=None):
+    """l2lda.md, fig2.png and (given the generator's examples, which need the models)
+    trajectories.png from the results dict; returns their paths."""
     os.makedirs(out_dir, exist_ok=True)
-    write_json(os.path.join(out_dir, "l2lda.json"), results)
     s = results["study"]
-    plot_fig2(results, os.path.join(out_dir, "fig2.png"))
+    paths = [os.path.join(out_dir, "l2lda.md"),
+             plot_fig2(results, os.path.join(out_dir, "fig2.png"))]
     if examples is not None:
-        plot_trajectories(examples, os.path.join(out_dir, "trajectories.png"), s["eps"])
+        paths.append(plot_trajectories(examples, os.path.join(out_dir, "trajectories.png"),
+                                       s["eps"]))
     is_mnist = s["dataset"] in ("mnist", "mnist_5k")
     md = [f"# L2L-DA on {s['dataset']} ({s['preset']} preset)", "",
           f"{results['n_train']} training images, {results['n_test']} test images, "
@@ -215,53 +173,7 @@ def write_report(results, out_dir, examples=None):
         md.append(f"| {k} | {v['epochs']} | {100 * v['test_clean_acc']:.2f} | "
                   f"{v['train_images_per_second']:.0f} | "
                   f"{v['seconds_this_invocation']:.0f} |")
-    md += report.findings_and_provenance(results)
-    with open(os.path.join(out_dir, "l2lda.md"), "w") as f:
+    md += claims_and_provenance(claims, results)
+    with open(paths[0], "w") as f:
         f.write("\n".join(md))
-    return out_dir
-
-
-# ------------------------------------------------------------------------ claims
-
-def findings(results):
-    """The paper's four claims (Tables 1-3, Fig. 2), answered from our numbers
-    (percentage points; the paper's MNIST numbers are in the keys)."""
-    t = results["tables"]
-    t2 = t["table2"]
-    pct = lambda v: round(100 * v, 2)  # noqa: E731
-    out = {}
-    if "table1a" in t:
-        a = t["table1a"]
-        rec = [(a["ro_dx"]["min"] - a["rx_dx"]["min"]), (a["l2lda"]["min"] - a["rx_do"]["min"])]
-        div = [(a["rx_do"]["min"] - a["rx_dx"]["min"]), (a["l2lda"]["min"] - a["ro_dx"]["min"])]
-        out["recursion: Min gain without / with diversity (points; paper +3.0 / +3.7)"] = (
-            f"{pct(rec[0]):+.2f} / {pct(rec[1]):+.2f}")
-        out["recursion raises Min (both pairs)"] = all(v > 0 for v in rec)
-        out["diversity: Min gain one-shot / recursive (points; paper +4.33 / +1.18)"] = (
-            f"{pct(div[0]):+.2f} / {pct(div[1]):+.2f}")
-        out["diversity raises Min (both pairs)"] = all(v > 0 for v in div)
-    best = max(t2, key=lambda r: t2[r]["min"])
-    out["Table 2 best Min"] = f"{LABELS[best]} ({pct(t2[best]['min']):.2f}%)"
-    out["L2L-DA (full) has the best Min"] = all(
-        t2["l2lda"]["min"] >= v["min"] for v in t2.values())
-    star = t2["l2l_star"]
-    out["L2L*: clean / PGD100 (%)"] = f"{pct(star['clean']):.2f} / {pct(star['pgd100']):.2f}"
-    out["L2L* collapses under PGD100 (below 10%, paper 0.02)"] = star["pgd100"] < 0.10
-    drop = {}
-    for row in ("pgd10", "l2lda"):
-        r = t2[row]
-        drop[row] = (r["pgd10"] - min(r["pgd100"], r["cw1000"]))
-    out["PGD10 -> worst of PGD100/C&W1000 drop: PGD10-AT, L2L-DA (points; paper "
-        "3.29, 0.55 MNIST)"] = (
-        f"{pct(drop['pgd10']):.2f} (from {pct(t2['pgd10']['pgd10']):.2f}), "
-        f"{pct(drop['l2lda']):.2f} (from {pct(t2['l2lda']['pgd10']):.2f})")
-    # A model already near 0 under PGD10 has little to lose: not evidence.
-    out["PGD10-AT loses more than L2L-DA (L2L-DA above 10% under PGD10)"] = (
-        drop["pgd10"] > drop["l2lda"] and t2["l2lda"]["pgd10"] >= 0.10)
-    t3 = t["table3"]
-    best3 = max(t3, key=lambda r: t3[r]["min"])
-    out["Table 3 best Min (black-box)"] = f"{LABELS[best3]} ({pct(t3[best3]['min']):.2f}%)"
-    f2 = results["fig2"]["l2lda"]["l2lda"]["max"]
-    out["L2L-DA attack's loss rises over the steps on the L2L-DA classifier (Fig. 2)"] = (
-        f2[-1] > f2[0])
-    return out
+    return paths

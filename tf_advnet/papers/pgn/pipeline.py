@@ -58,9 +58,9 @@ import keras
 import numpy as np
 
 from tf_advnet.errors import UserError, check_choice, check_range
+from tf_advnet.papers.pgn.study import PRESETS
 from tf_advnet.store import Store
 
-PRESETS = ("cpu", "paper")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -369,46 +369,6 @@ def step_throughput(s, x, y, *, steps=10):
     return out
 
 
-# ---------------------------------------------------------------- comparisons
-
-def _interp(xs, ys, at):
-    """Linear interpolation of the curve (xs, ys) at `at`; None outside its range."""
-    order = np.argsort(xs)
-    xs, ys = np.asarray(xs, float)[order], np.asarray(ys, float)[order]
-    if len(xs) == 0 or at < xs[0] or at > xs[-1]:
-        return None
-    return float(np.interp(at, xs, ys))
-
-
-def curve_outside(curve, other):
-    """Fig. 5: is `curve` (points with acc, rho_cw) outside `other` where they overlap?
-
-    Returns (wins, compared): at each point of `curve` whose accuracy lies in
-    `other`'s range, `other`'s rho_cw interpolated at that accuracy is compared.
-    """
-    oa = [p["acc"] for p in other if p["rho_cw"] is not None]
-    orho = [p["rho_cw"] for p in other if p["rho_cw"] is not None]
-    wins = compared = 0
-    for p in curve:
-        ref = _interp(oa, orho, p["acc"]) if p["rho_cw"] is not None else None
-        if ref is not None:
-            compared += 1
-            wins += p["rho_cw"] > ref
-    return wins, compared
-
-
-def attack_stronger(points, other):
-    """Fig. 3: at each PGN-attack point, is its accuracy below `other`'s at that L2?"""
-    wins = compared = 0
-    for p in points:
-        ref = _interp([q["mean_l2"] for q in other], [q["acc"] for q in other],
-                      p["mean_l2"])
-        if ref is not None:
-            compared += 1
-            wins += p["acc"] < ref
-    return wins, compared
-
-
 # ---------------------------------------------------------------------- driver
 
 def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/pgn", results_dir=None,
@@ -421,7 +381,8 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/pgn", results_d
     from tf_advnet.eval.matching import pick_per_method
     from tf_advnet.eval.robustness import as_model_fn
     from tf_advnet.pipelines import common
-    from tf_advnet.papers.pgn.report import write_report
+    from tf_advnet.papers import pgn as study_module
+    from tf_advnet.papers._study import finish
     from tf_advnet.utils.provenance import Provenance
 
     s = study(preset_name, dataset, overrides)
@@ -507,62 +468,5 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/pgn", results_d
                "matching": {"target_acc": target, "chosen": chosen},
                "table2": table2, "fig2": fig2, "fig3": fig3,
                "black_box_source": bb_name, "speed": speed}
-    results["findings"] = findings(results)
     results["provenance"] = prov.finish()
-    write_report(results, results_dir)
-    return results
-
-
-def findings(results):
-    """The paper's three claims (Table 2, Figs. 2-3: robustness at matched accuracy,
-    rho_cw, attack strength), answered from our numbers."""
-    s = results["study"]
-    base = [v for v in results["models"].values() if v["width"] == s["width"]]
-    curves = {m: sorted((v for v in base if v["method"] == m), key=lambda v: v["acc"])
-              for m in ("fgm_at", "pgd_at", "pgn")}
-    out = {}
-    for other in ("fgm_at", "pgd_at"):
-        wins, n = curve_outside(curves["pgn"], curves[other])
-        out[f"PGN curve outside {other} (PGN points with larger rho_cw at equal "
-            f"accuracy)"] = f"{wins} of {n}"
-    counts = [tuple(int(t) for t in v.split(" of ")) for v in out.values()]
-    # None: the curves do not overlap in accuracy, so the claim cannot be tested.
-    out["PGN curve lies outside FGM-AT and PGD-AT"] = (
-        None if any(n == 0 for _, n in counts) else all(w == n for w, n in counts))
-    strong = []
-    for clf, res in results["fig3"].items():
-        for other in ("fgm", "pgd"):
-            wins, n = attack_stronger(res["pgn"], res[other])
-            out[f"PGN attack on {clf} below {other.upper()}'s accuracy at equal L2"] = (
-                f"{wins} of {n}")
-            strong.append((wins, n))
-    out["PGN attack stronger than FGM and PGD at equal L2"] = (
-        None if any(n == 0 for _, n in strong) else all(w == n for w, n in strong))
-    f2 = results["fig2"]
-    if len(f2["epoch"]) >= 2 and None not in f2["rho_cw"]:
-        acc_slope = float(np.polyfit(f2["epoch"], f2["acc"], 1)[0])
-        rho_slope = float(np.polyfit(f2["epoch"], f2["rho_cw"], 1)[0])
-        out["FGM-AT over epochs: benign accuracy slope, rho_cw slope (per epoch)"] = (
-            f"{acc_slope:+.4f}, {rho_slope:+.4f}")
-        out["FGM-AT overfits: accuracy rises while rho_cw falls (Fig. 2)"] = (
-            acc_slope > 0 > rho_slope)
-    wide = [v for v in results["models"].values()
-            if v["method"] == "pgn" and v["width"] != s["width"]]
-    narrow = {v["value"]: v for v in base if v["method"] == "pgn"}
-    pairs = [(v, narrow[v["value"]]) for v in wide if v["value"] in narrow
-             and v["rho_cw"] is not None and narrow[v["value"]]["rho_cw"] is not None]
-    if pairs:
-        out["wider classifiers move PGN's curve right: wider model with larger rho_cw "
-            "and no lower accuracy at the same c_L (Fig. 5 right)"] = (
-            f"{sum(w['rho_cw'] > n['rho_cw'] and w['acc'] >= n['acc'] for w, n in pairs)}"
-            f" of {len(pairs)}")
-    speed = results["speed"]
-    pgn_ips, pgd_ips = speed.get("pgn"), speed.get("pgd_at")
-    out["training images/s, timed back to back"] = ", ".join(
-        f"{m} {v:.0f}" for m, v in speed.items())
-    out["PGN training images/s / PGD-AT (10 steps) images/s"] = (
-        None if not (pgn_ips and pgd_ips) else round(pgn_ips / pgd_ips, 2))
-    # Back-to-back timings on a shared CPU move by several percent from run to run.
-    out["PGN trains faster than PGD-AT (by more than 10%)"] = bool(
-        pgn_ips and pgd_ips and pgn_ips > 1.1 * pgd_ips)
-    return out
+    return finish(study_module, results, results_dir)

@@ -67,14 +67,12 @@ def plot_figures(results, out_dir):
     return paths
 
 
-def write_report(results, out_dir):
-    """pgn.json, pgn.md and the figures, from the results dict."""
-    from tf_advnet.eval import report
-    from tf_advnet.utils.provenance import write_json
+def render(results, out_dir, claims):
+    """pgn.md and the figures from the results dict; returns their paths."""
+    from tf_advnet.papers._study import claims_and_provenance
 
     os.makedirs(out_dir, exist_ok=True)
-    write_json(os.path.join(out_dir, "pgn.json"), results)
-    plot_figures(results, out_dir)
+    paths = [os.path.join(out_dir, "pgn.md")] + plot_figures(results, out_dir)
     s = results["study"]
     m = results["matching"]
     md = [f"# PGN on {s['dataset']} ({s['preset']} preset)", "",
@@ -130,7 +128,7 @@ def write_report(results, out_dir):
            "|---" * (len(f2["epoch"]) + 1) + "|",
            "| benign acc (%) | " + " | ".join(_pct(a) for a in f2["acc"]) + " |",
            "| rho_cw | " + " | ".join(_f(r) for r in f2["rho_cw"]) + " |"]
-    md += report.findings_and_provenance(results)
-    with open(os.path.join(out_dir, "pgn.md"), "w") as f:
+    md += claims_and_provenance(claims, results)
+    with open(paths[0], "w") as f:
         f.write("\n".join(md))
-    return out_dir
+    return paths

@@ -44,8 +44,8 @@ from typing import Optional, Tuple
 from tf_advnet.errors import check_choice, check_range
 from tf_advnet.pipelines.common import override_study
 from tf_advnet.papers.report_card.report import LABELS  # noqa: F401  (re-exported)
+from tf_advnet.papers.report_card.study import PRESETS
 
-PRESETS = ("cpu", "paper")
 ROWS = ("standard", "pgd_at", "bat", "advnet", "l2lda", "pgn", "deepdefense")
 # Rows trained from the standard row's weights (their papers fine-tune a plain model).
 FINETUNED = ("l2lda", "deepdefense")
@@ -335,7 +335,8 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/report_card",
     Returns the results dict (also written to results_dir/report_card.json).
     """
     from tf_advnet.pipelines import common
-    from tf_advnet.papers.report_card.report import write_report
+    from tf_advnet.papers import report_card as study_module
+    from tf_advnet.papers._study import finish
     from tf_advnet.utils.provenance import Provenance
 
     c = card(preset_name, dataset, overrides)
@@ -355,5 +356,4 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/report_card",
         rows[row].update(budget=budget(runs, row), transfer_source=src)
     results = {"card": dataclasses.asdict(c), "n_test": int(len(x)), "rows": rows,
                "provenance": prov.finish()}
-    write_report(results, results_dir)
-    return results
+    return finish(study_module, results, results_dir)

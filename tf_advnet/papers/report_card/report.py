@@ -1,7 +1,7 @@
 """The report card's Markdown, generated from report_card.json (never edit by hand).
 
-`write_report(results, out_dir)` writes report_card.json and report_card.md;
-`rerender(out_dir)` regenerates the Markdown from the JSON; `card_table(results)` is
+`write_md(results, out_dir)` writes report_card.md (the pipeline writes the JSON
+first; `tf-advnet render` regenerates the Markdown from it); `card_table(results)` is
 the table alone, which `update_readme` puts between the README's
 `<!-- report-card:<dataset> -->` markers.
 """
@@ -11,7 +11,6 @@ import json
 import os
 
 from tf_advnet.eval.report import pct
-from tf_advnet.utils.provenance import write_json
 
 LABELS = {"standard": "Standard", "pgd_at": "PGD-AT (Madry)", "bat": "BAT (R-MC-LA)",
           "advnet": "Adv. network (Wang & Yu)", "l2lda": "L2L-DA (Jang)",
@@ -128,19 +127,9 @@ def render(results):
     return "\n".join(lines) + "\n"
 
 
-def write_report(results, out_dir):
+def write_md(results, out_dir):
+    """report_card.md from the results dict; returns its path."""
     os.makedirs(out_dir, exist_ok=True)
-    results = dict(results, findings=findings(results))
-    write_json(os.path.join(out_dir, "report_card.json"), results)
-    path = os.path.join(out_dir, "report_card.md")
-    with open(path, "w") as f:
-        f.write(render(results))
-    return path
-
-
-def rerender(out_dir):
-    with open(os.path.join(out_dir, "report_card.json")) as f:
-        results = json.load(f)
     path = os.path.join(out_dir, "report_card.md")
     with open(path, "w") as f:
         f.write(render(results))

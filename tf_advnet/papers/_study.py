@@ -1,0 +1,158 @@
+"""The shape every study shares, and the claims it reports.
+
+Each `tf_advnet/papers/<name>/` holds the same files:
+
+  __init__.py       the protocol: NAME, TITLE, RESULTS_FILES (the first is what `run`
+                    writes), PRESETS, and
+                    run(preset_name, dataset, **kw) -> results dict (trains and
+                    evaluates, writes the results JSON and the report),
+                    render(results, out_dir, results_file=None) -> paths (the Markdown
+                    and figures, from the results dict alone, never the models),
+                    claims_of(results, results_file=None) -> [Claim]
+  study.py          the study's configuration and presets
+  pipeline.py       what `run` does: the models, attacks and tables the paper needs
+  report.py         the Markdown tables and figures
+  claims.py         the paper's claims, each answered from the results
+  paper_values.json the paper's statements and numbers the claims compare with
+
+`render(results)` reads only the results dict, so a committed results JSON
+re-renders its report after any change of code that does not change the numbers
+(`tf-advnet render --results_dir=...`).
+"""
+
+import dataclasses
+import importlib
+import json
+import os
+
+STUDY_NAMES = ("advnet", "bat", "deepdefense", "l2lda", "pgn", "report_card", "demo")
+
+HELD, NOT_HELD, INCONCLUSIVE, NOT_RUN = "held", "not held", "inconclusive", "not run"
+VERDICTS = (HELD, NOT_HELD, INCONCLUSIVE, NOT_RUN)
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """One claim of a paper, answered from our numbers.
+
+    Attributes:
+      id: a stable identifier (`c_keeps_clean_accuracy`), what tests and the claims
+        ledger refer to.
+      statement: the claim as the paper makes it, in a few words.
+      paper: the paper's number(s) behind it, with the table or figure.
+      ours: our number(s), formatted.
+      rule: how `verdict` follows from `ours` (e.g. "C - A >= -1 point").
+      verdict: one of VERDICTS; `not run` when the results lack the rows it needs.
+    """
+
+    id: str
+    statement: str
+    paper: str
+    ours: str
+    rule: str
+    verdict: str
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, "
+                             f"got {self.verdict!r}")
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+def verdict(held):
+    """HELD / NOT_HELD from a boolean, NOT_RUN from None."""
+    if held is None:
+        return NOT_RUN
+    return HELD if held else NOT_HELD
+
+
+def paper_values(study_dir):
+    """The study's paper_values.json (its paper's statements and numbers)."""
+    with open(os.path.join(study_dir, "paper_values.json")) as f:
+        return json.load(f)
+
+
+def make_claim(paper, claim_id, *, ours, held, rule=None):
+    """A Claim whose statement, paper number and default rule come from the study's
+    paper_values.json entry `claims.<claim_id>`."""
+    entry = paper["claims"][claim_id]
+    return Claim(id=claim_id, statement=entry["statement"], paper=entry["paper"],
+                 ours="—" if ours is None else ours,
+                 rule=rule if rule is not None else entry["rule"], verdict=verdict(held))
+
+
+def claims_markdown(claims):
+    """The "Claims" section of a report: one table row per claim."""
+    out = ["", "## Claims", ""]
+    if not claims:
+        return out + ["- (not run)"]
+    out += ["| claim | paper | ours | rule | verdict |", "|---|---|---|---|---|"]
+    out += ["| " + " | ".join(_cell(v) for v in (c.statement, c.paper, c.ours, c.rule))
+            + f" | **{c.verdict}** |" for c in claims]
+    return out
+
+
+def claims_and_provenance(claims, results):
+    """The closing "Claims" and "Provenance" sections of a study's report."""
+    from tf_advnet.eval.report import provenance_markdown
+
+    return claims_markdown(claims) + [""] + provenance_markdown(results["provenance"])
+
+
+def finish(study, results, out_dir, *, results_file=None, **render_kw):
+    """The end of every study's run: its claims into the results dict, the results
+    JSON (`results_file`, default `study.RESULTS_FILES[0]`) written, the report
+    rendered; returns results."""
+    from tf_advnet.utils.provenance import write_json
+
+    os.makedirs(out_dir, exist_ok=True)
+    results_file = results_file or study.RESULTS_FILES[0]
+    results["claims"] = [c.as_dict() for c in study.claims_of(results, results_file)]
+    write_json(os.path.join(out_dir, results_file), results)
+    study.render(results, out_dir, results_file=results_file, **render_kw)
+    return results
+
+
+def _cell(text):
+    return str(text).replace("|", "\\|")
+
+
+def load(name):
+    """The study package `tf_advnet.papers.<name>` (its protocol)."""
+    from tf_advnet.errors import check_choice
+
+    check_choice("study", name, STUDY_NAMES)
+    return importlib.import_module(f"tf_advnet.papers.{name}")
+
+
+def results_files():
+    """{results file name: study name}, the file that identifies a results dir."""
+    out = {}
+    for name in STUDY_NAMES:
+        for f in load(name).RESULTS_FILES:
+            out[f] = name
+    return out
+
+
+def rerender(results_dir):
+    """Re-renders every study report found in `results_dir` from its JSON; returns
+    the paths written. Raises UserError when the directory holds no study's JSON."""
+    from tf_advnet.errors import UserError
+
+    written = []
+    for fname, name in results_files().items():
+        path = os.path.join(results_dir, fname)
+        if os.path.exists(path):
+            with open(path) as f:
+                results = json.load(f)
+            written += list(load(name).render(results, results_dir, results_file=fname))
+    if os.path.exists(os.path.join(results_dir, "eval.json")):  # tf-advnet evaluate, demo
+        from tf_advnet.pipelines.evaluate import render
+
+        written.append(render(results_dir))
+    if not written:
+        raise UserError(f"--results_dir={results_dir} holds none of "
+                        + ", ".join(sorted(results_files()) + ["eval.json"]))
+    return written

@@ -1,0 +1,3 @@
+"""The Wang & Yu study's configuration: its presets."""
+
+PRESETS = ("cpu", "paper")

@@ -1,0 +1,3 @@
+"""The BAT study's configuration: its presets."""
+
+PRESETS = ("cpu", "paper")

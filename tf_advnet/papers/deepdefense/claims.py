@@ -1,0 +1,80 @@
+"""DeepDefense's claims (Table 1; Fig. 4 for a sweep), answered from the results dicts
+of `tf_advnet.papers.deepdefense.pipeline.reproduce` and `.sweep.sweep`; the paper's
+statements and numbers are in paper_values.json beside this file."""
+
+import math
+import os
+
+import numpy as np
+
+from tf_advnet.papers._study import make_claim, paper_values
+from tf_advnet.papers.deepdefense.report import METHOD_LABELS, METHODS, _row
+
+PAPER = paper_values(os.path.dirname(__file__))
+KEEP_ACCURACY_POINTS = 0.5
+RATIO_FRACTION = 0.75  # of the paper's rho_2 ratio
+DEFAULT_RATIO = 1.5
+ROBUSTNESS_COLUMNS = {"rho_2": 1, "rho_inf": 2, "Acc@0.2 eps_ref": 3,
+                      "Acc@0.5 eps_ref": 4, "Acc@1.0 eps_ref": 5}
+
+
+def _paper_ratio(model):
+    rows = PAPER["table1"]["MNIST"].get(model) or PAPER["table1"]["CIFAR-10"].get(model)
+    return None if not rows else rows["deepdefense"][1] / rows["reference"][1]
+
+
+def claims(results):
+    """[Claim] of Table 1 for one architecture."""
+    rows = {m: _row(results["models"][m]["metrics"]) for m in METHODS}
+    dd, ref = rows["deepdefense"], rows["reference"]
+    out = []
+    ratio = (dd[1] / ref[1] if ref[1] and math.isfinite(ref[1]) and ref[1] > 0
+             and dd[1] is not None else None)
+    paper_ratio = _paper_ratio(results["model"])
+    need = DEFAULT_RATIO if paper_ratio is None else RATIO_FRACTION * paper_ratio
+    out.append(make_claim(
+        PAPER, "rho2_raised",
+        ours=None if ratio is None else f"{dd[1]:.3g} vs {ref[1]:.3g} ({ratio:.2f}x)",
+        held=None if ratio is None else ratio >= need,
+        rule=f"rho_2 ratio >= {need:.2f}x (3/4 of the paper's for {results['model']})"
+        if paper_ratio else None))
+    gap = dd[0] - ref[0]
+    out.append(make_claim(PAPER, "clean_accuracy_kept",
+                          ours=f"{dd[0]:.2f}% vs {ref[0]:.2f}% ({gap:+.2f})",
+                          held=gap >= -KEEP_ACCURACY_POINTS))
+    lost = [f"{METHOD_LABELS[o]} {name}" for o in ("parseval", "deepfool_at")
+            for name, i in ROBUSTNESS_COLUMNS.items()
+            if not (dd[i] is not None and rows[o][i] is not None and dd[i] > rows[o][i])]
+    out.append(make_claim(PAPER, "beats_baselines",
+                          ours="wins every comparison" if not lost
+                          else f"does not win: {', '.join(lost)}",
+                          held=not lost))
+    diverged = [m for m in METHODS if results["models"][m]["training"].get("diverged")]
+    out.append(make_claim(PAPER, "no_divergence",
+                          ours="none diverged" if not diverged
+                          else "diverged (rows meaningless): " + ", ".join(diverged),
+                          held=not diverged))
+    return out
+
+
+def sweep_claims(results):
+    """[Claim] of Fig. 4: every (lambda, c) against the reference, and c's order."""
+    ref, pts = results["points"][0], results["points"][1:]
+    better = [p for p in pts if p["rho_2"] > ref["rho_2"]]
+    keep = [p for p in pts if p["acc"] >= ref["acc"] - KEEP_ACCURACY_POINTS / 100]
+    best = max(keep or pts, key=lambda p: p["rho_2"])
+    out = [make_claim(PAPER, "sweep_raises_rho2",
+                      ours=f"{len(better)} of {len(pts)} points; {len(keep)} keep the "
+                           f"reference's accuracy within {KEEP_ACCURACY_POINTS:g} point, the "
+                           f"best of them lambda {best['lambda']:g}, c {best['c']:g}: rho_2 "
+                           f"{best['rho_2']:.3g}, {100 * best['acc']:.1f}%",
+                      held=len(better) == len(pts))]
+    falls = {}
+    for lam in results["lambdas"]:
+        curve = sorted((p for p in pts if p["lambda"] == lam), key=lambda p: p["c"])
+        falls[lam] = bool(np.all(np.diff([p["rho_2"] for p in curve]) <= 0))
+    out.append(make_claim(PAPER, "sweep_c_tradeoff",
+                          ours=", ".join(f"lambda {lam:g}: {'yes' if f else 'no'}"
+                                         for lam, f in falls.items()),
+                          held=all(falls.values())))
+    return out

@@ -1,0 +1,3 @@
+"""The DeepDefense study's configuration: its presets."""
+
+PRESETS = ("cpu", "paper")

@@ -1,0 +1,3 @@
+"""The l2lda study's configuration: its presets."""
+
+PRESETS = ("cpu", "paper")

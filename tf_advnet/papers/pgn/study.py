@@ -1,0 +1,3 @@
+"""The pgn study's configuration: its presets."""
+
+PRESETS = ("cpu", "paper")

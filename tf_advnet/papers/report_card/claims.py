@@ -1,0 +1,28 @@
+"""The report card's claims: for each defence, does the robust accuracy that its paper's
+own evaluation protocol gives survive the strong protocol (AutoAttack's attacks, the
+worst case over all)? Answered from the results dict of
+`tf_advnet.papers.report_card.pipeline.reproduce`."""
+
+from tf_advnet.papers._study import Claim, verdict
+from tf_advnet.papers.report_card.report import LABELS
+
+# The strong protocol may find a few more examples on any model; more than this is a
+# robustness the paper's protocol overstated.
+TOLERANCE_POINTS = 1.0
+
+
+def claims(results):
+    """[Claim] per row: paper-protocol worst case against the strong worst case."""
+    out = []
+    for row, r in results["rows"].items():
+        paper, strong = r["paper_protocol"]["worst_case"], r["worst_case"]
+        gap = 100 * (paper - strong)
+        out.append(Claim(
+            id=f"{row}_holds_under_strong_protocol",
+            statement=f"{LABELS[row]}: the paper protocol's robust accuracy holds under "
+                      "the strong protocol",
+            paper=f"{100 * paper:.1f}% (our run, the paper's own attacks)",
+            ours=f"{100 * strong:.1f}% worst case ({-gap:+.1f} points)",
+            rule=f"strong worst case >= paper protocol's - {TOLERANCE_POINTS:g} point",
+            verdict=verdict(gap <= TOLERANCE_POINTS)))
+    return out

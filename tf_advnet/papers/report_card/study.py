@@ -1,0 +1,3 @@
+"""The report_card study's configuration: its presets."""
+
+PRESETS = ("cpu", "paper")
