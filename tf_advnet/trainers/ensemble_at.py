@@ -147,12 +147,28 @@ class Config(TrainerConfig):
         return self
 
     def build(self, classifier, train, *, seed, steps_per_epoch):
-        from tf_advnet.pipelines.common import load_keras_model
-
         del seed, steps_per_epoch
-        return EnsembleATTrainer(classifier, [load_keras_model(p) for p in self.sources],
+        return EnsembleATTrainer(classifier, [_load_source(p) for p in self.sources],
                                  eps=train.eps, pgd_steps=train.attack_steps,
                                  step_size=train.step_size, weight_decay=train.weight_decay)
 
     def model_files(self):
         return tuple(self.sources)
+
+
+def _load_source(path):
+    """The static model saved at `path`, or a one-line CheckpointError naming the
+    key `trainer.sources`."""
+    import os
+
+    import tf_advnet.models  # noqa: F401  registers the custom layers
+    from tf_advnet.errors import CheckpointError
+
+    if not os.path.exists(path):
+        raise CheckpointError(f"trainer.sources: {path}: no such file (a .keras "
+                              "classifier, e.g. <work_dir>/model.keras of a standard run)")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as e:  # zip/h5/json errors all mean the same to a user
+        raise CheckpointError(f"trainer.sources: {path} is corrupt or not a Keras model "
+                              f"({type(e).__name__})") from None
