@@ -58,7 +58,7 @@ def test_reproduce_trains_every_model_and_writes_the_report(tiny):
         assert (out / name).stat().st_size > 500
     md = (out / "advnet.md").read_text()
     assert "Paper" not in md.split("## Generators")[0]  # no paper table for synthetic
-    assert "## Findings" in md and "adv. network, G = label k=4" in md
+    assert "## Claims" in md and "adv. network, G = label k=4" in md
     assert "--dataset=synthetic" in saved["provenance"]["command"]
 
 

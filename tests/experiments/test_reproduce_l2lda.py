@@ -66,7 +66,7 @@ def test_reproduce_trains_every_model_and_writes_the_report(tiny):
     for name in ("l2lda.md", "fig2.png", "trajectories.png"):
         assert (out / name).stat().st_size > 500
     md = (out / "l2lda.md").read_text()
-    assert "Table 2" in md and "Paper (MNIST" in md and "## Findings" in md
+    assert "Table 2" in md and "Paper (MNIST" in md and "## Claims" in md
     assert "--dataset=synthetic" in saved["provenance"]["command"]
 
 

@@ -52,7 +52,7 @@ def test_reproduce_trains_every_model_and_writes_the_report(tiny):
         assert (out / name).stat().st_size > 500
     assert "--dataset=synthetic" in saved["provenance"]["command"]
     md = (out / "pgn.md").read_text()
-    assert "## Table 2 at matched benign accuracy" in md and "## Findings" in md
+    assert "## Table 2 at matched benign accuracy" in md and "## Claims" in md
     assert set(saved["speed"]) == {"standard", "fgm_at", "pgd_at", "pgn"}
     assert all(v > 0 for v in saved["speed"].values())
 
