@@ -90,14 +90,14 @@ def test_table1_rows_configs():
     names = models_to_train(s)
     assert names[:2] == ["plain", "plain_s2"] and len(names) == 15
     t = {n: model_config(s, n, init_model="p.keras").train for n in names}
-    flags = {n: (t[n].l2lda_recursive, t[n].l2lda_diversity, t[n].l2lda_delta,
-                 t[n].l2lda_label) for n in names if t[n].method == "l2lda"}
+    flags = {n: (t[n].trainer.recursive, t[n].trainer.diversity, t[n].trainer.delta,
+                 t[n].trainer.label) for n in names if t[n].method == "l2lda"}
     assert flags == {"l2l_star": (False, False, False, False),
                      "rx_dx": (False, False, True, True), "rx_do": (False, True, True, True),
                      "ro_dx": (True, False, True, True), "l2lda": (True, True, True, True),
                      "dO_yX": (True, True, True, False), "dX_yO": (True, True, False, True),
                      "dX_yX": (True, True, False, False)}
-    assert t["l2l_star"].l2lda_normalize is False and t["l2lda"].l2lda_normalize is True
+    assert t["l2l_star"].trainer.normalize is False and t["l2lda"].trainer.normalize is True
     assert (t["pgd10"].attack_steps, t["fgsm_s2"].attack_steps) == (10, 1)
     assert t["fgsm_s2"].random_start is False and t["cw100"].method == "cw_at"
     assert "rx_dx" not in models_to_train(study("cpu", "mnist_5k", {"table1": False}))
@@ -155,7 +155,7 @@ def test_paper_preset_follows_the_notes():
     assert (t.optimizer, t.learning_rate, t.momentum, t.weight_decay, t.clipnorm) == (
         "sgd", 0.01, 0.9, 1e-5, 1.0)
     assert t.lr_boundaries == (s.epochs // 2,) and t.init_model == "plain.keras"
-    assert (t.g_optimizer, t.g_learning_rate) == ("sgd", 0.01)
+    assert (t.trainer.g_optimizer, t.trainer.g_learning_rate) == ("sgd", 0.01)
     p100 = model_config(s, "pgd100").train
     assert (p100.attack_steps, p100.step_size) == (100, 0.3 / 12)
 
