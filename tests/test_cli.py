@@ -8,6 +8,7 @@ directory without PYTHONPATH, as a user would.
 """
 
 import dataclasses
+import typing
 import os
 import re
 import shlex
@@ -115,24 +116,29 @@ def test_dispatcher_errors_name_the_allowed_values(capsys):
 # --set: one implementation over dataclass fields.
 
 def test_set_types_come_from_the_fields():
-    sets = ov.parse_sets(["dd_lambda=3", "eval.batch_size=7", "lr_boundaries=2,4",
+    sets = ov.parse_sets(["trainer.lam=3", "eval.batch_size=7", "lr_boundaries=2,4",
                           "eps_y=none", "random_start=false", "data.augment=crop",
                           "seed=5", "train.eps=0.05"], ExperimentConfig)
-    assert sets == {"train.dd_lambda": 3.0, "eval.batch_size": 7,
-                    "train.lr_boundaries": (2, 4), "train.eps_y": None,
+    assert sets == {"train.trainer.lam": 3.0, "eval.batch_size": 7,
+                    "train.lr_boundaries": (2, 4), "train.trainer.eps_y": None,
                     "train.random_start": False, "data.augment": "crop", "seed": 5,
                     "train.eps": 0.05}
     assert type(sets["eval.batch_size"]) is int
-    cfg = ov.apply_sets(preset("cpu", "synthetic"), sets)
-    assert (cfg.train.dd_lambda, cfg.eval.batch_size, cfg.train.lr_boundaries,
-            cfg.train.eps_y, cfg.seed, cfg.train.eps, cfg.eval.eps) == (
-        3.0, 7, (2, 4), None, 5, 0.05, preset("cpu", "synthetic").eval.eps)
+    # lam is DeepDefense's, eps_y BAT's: each applies to a config of its method.
+    dd_sets = {k: v for k, v in sets.items() if k != "train.trainer.eps_y"}
+    cfg = ov.apply_sets(preset("cpu", "synthetic", "deepdefense"), dd_sets)
+    assert (cfg.train.trainer.lam, cfg.eval.batch_size, cfg.train.lr_boundaries,
+            cfg.seed, cfg.train.eps, cfg.eval.eps) == (
+        3.0, 7, (2, 4), 5, 0.05, preset("cpu", "synthetic").eval.eps)
+    bat = ov.apply_sets(preset("cpu", "synthetic", "bat"),
+                        {"train.trainer.eps_y": 0.3})
+    assert ov.apply_sets(bat, {"train.trainer.eps_y": None}).train.trainer.eps_y is None
 
 
 @pytest.mark.parametrize("item,needle", [
     ("eval_batch=3", "--set eval_batch: unknown key; close matches: eval.batch_size"),
     ("eps=0.1", "--set eps: ambiguous; use one of train.eps, eval.eps"),
-    ("dd_lambda=abc", "--set train.dd_lambda=abc: expected float"),
+    ("lam=abc", "--set train.trainer.lam=abc: expected float"),
     ("attack_steps=2.5", "--set train.attack_steps=2.5: expected int"),
     ("random_start=maybe", "--set train.random_start=maybe: expected bool"),
     ("step_size=big", "--set train.step_size=big: expected float or none"),
@@ -147,13 +153,17 @@ def test_set_errors_are_one_line(item, needle):
 
 def test_every_experiment_field_maps_to_its_flat_override_name():
     """reproduce bat / deepdefense pass `--set` through `configs.override`'s flat
-    names: each dotted path must land on the same field as a nested replace."""
-    base = preset("cpu", "synthetic")
-    for path, (tp, _) in ov.leaf_fields(ExperimentConfig).items():
-        old = ov.apply_sets(base, {})
-        value = _other_value(tp, _get(old, path))
-        flat = override(base, **{ov.experiment_flat_name(path): value})
-        assert flat == ov.apply_sets(base, {path: value}), path
+    names: each dotted path, the fields of every method's own config included,
+    must land on the same field as a nested replace."""
+    from tf_advnet.trainers.registry import METHOD_NAMES
+
+    for method in METHOD_NAMES:
+        base = preset("cpu", "synthetic", method)
+        for path, (tp, _) in ov.leaf_fields(base).items():
+            value = _other_value(tp, _get(base, path))
+            flat = override(base, **ov.flat_overrides({path: value},
+                                                      ov.experiment_flat_name))
+            assert flat == ov.apply_sets(base, {path: value}), (method, path)
 
 
 def _get(cfg, path):
@@ -181,10 +191,10 @@ def _other_value(tp, current):
 def test_train_flags_then_set_build_the_config():
     train = _module("train", None)
     train.COMMAND.parse(["--method=deepdefense", "--dataset=synthetic", "--epochs=2",
-                         "--set", "dd_lambda=4", "--set", "train.dd_iters=2",
+                         "--set", "lam=4", "--set", "train.trainer.num_iter=2",
                          "--set", "epochs=3", "--set", "clipnorm=1"])
     cfg = train.config()
-    assert (cfg.train.method, cfg.train.dd_lambda, cfg.train.dd_iters,
+    assert (cfg.train.method, cfg.train.trainer.lam, cfg.train.trainer.num_iter,
             cfg.train.epochs, cfg.train.clipnorm) == ("deepdefense", 4.0, 2, 3, 1.0)
     train.COMMAND.parse(["--set", "dataset=mnist"])
     with pytest.raises(UserError, match=r"^--set dataset: use --dataset"):
@@ -223,7 +233,7 @@ def test_deepdefense_set_reaches_reference_and_finetunings():
     from tf_advnet.papers.deepdefense.pipeline import finetune_config, reference_config
 
     dd = _module("reproduce", "deepdefense")
-    dd.COMMAND.parse(["--dataset=synthetic", "--set", "finetune.dd_lambda=4",
+    dd.COMMAND.parse(["--dataset=synthetic", "--set", "finetune.lam=4",
                       "--set", "all.train.weight_decay=0.001",
                       "--set", "finetune.data.batch_size=32"])
     both, finetune = dd.overrides()
@@ -231,12 +241,76 @@ def test_deepdefense_set_reaches_reference_and_finetunings():
     ft = finetune_config(ref, "synthetic", "deepdefense", dict(both, **{
         k: v for k, v in finetune.items() if v is not None}))
     assert ref.train.weight_decay == ft.train.weight_decay == 0.001
-    assert ft.train.dd_lambda == 4.0 and ref.train.dd_lambda != 4.0
+    assert ft.train.trainer.lam == 4.0 and getattr(ref.train.trainer, "lam", None) != 4.0
     assert ft.data.batch_size == 32 and ref.data.batch_size != 32
-    dd.COMMAND.parse(["--set", "dd_lambda=4"])
-    with pytest.raises(UserError, match="ambiguous; use one of all.train.dd_lambda, "
-                                        "finetune.train.dd_lambda"):
+    dd.COMMAND.parse(["--set", "lam=4"])
+    with pytest.raises(UserError, match="ambiguous; use one of all.train.trainer.lam, "
+                                        "finetune.train.trainer.lam"):
         dd.COMMAND.sets()
+
+
+# --set and the trainer configs of tf_advnet.trainers.registry.
+
+def _train_config(*args):
+    train = _module("train", None)
+    train.COMMAND.parse(["--dataset=synthetic", *args])
+    return train.config()
+
+
+def test_every_trainer_config_field_is_reachable_by_set():
+    """Each field of each method's Config, by its full path and by `trainer.<name>`,
+    reaches `cfg.train.trainer` through `tf-advnet train --set`."""
+    from tf_advnet.trainers.registry import REGISTRY
+
+    for method, (_, config_cls) in REGISTRY.items():
+        base = preset("cpu", "synthetic", method).train.trainer
+        assert type(base) is config_cls
+        hints = typing.get_type_hints(config_cls)
+        for f in dataclasses.fields(config_cls):
+            value = _other_value(hints[f.name], getattr(base, f.name))
+            text = (",".join(map(str, value)) if isinstance(value, tuple)
+                    else str(value))
+            for key in (f"train.trainer.{f.name}", f"trainer.{f.name}"):
+                train = _module("train", None)
+                train.COMMAND.parse([f"--method={method}", "--dataset=synthetic",
+                                     "--set", f"{key}={text}"])
+                cfg = ov.apply_sets(preset("cpu", "synthetic", method),
+                                    train.COMMAND.sets(base=preset("cpu", "synthetic",
+                                                                   method)))
+                assert getattr(cfg.train.trainer, f.name) == value, (method, key)
+
+
+def test_set_method_switch_resets_the_trainer_config():
+    cfg = _train_config("--method=deepdefense", "--set", "trainer.lam=3",
+                        "--set", "train.method=bat", "--set", "trainer.beta=4")
+    assert cfg.train.method == "bat"
+    assert cfg.train.trainer == dataclasses.replace(
+        preset("cpu", "synthetic", "bat").train.trainer, beta=4.0)
+    # A switch away and back starts from the defaults again.
+    cfg = _train_config("--method=bat", "--set", "trainer.beta=4", "--set",
+                        "train.method=pgd_at", "--set", "method=bat")
+    assert cfg.train.trainer.beta == 9.0
+    # Keys resolve against the method as set so far: lam is DeepDefense's only.
+    with pytest.raises(UserError, match=r"^--set lam: unknown key"):
+        _train_config("--method=bat", "--set", "lam=3")
+    assert _train_config("--method=bat", "--set", "method=deepdefense",
+                         "--set", "lam=3").train.trainer.lam == 3.0
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--method=deepdefense", "--set", "trainer.lam=-1"], "trainer.lam must be >= 0, got -1"),
+    (["--method=advnet", "--set", "trainer.hvp=fd"],
+     "trainer.hvp must be one of finite_difference, exact, none; got 'fd'"),
+    (["--method=l2lda", "--set", "trainer.z_dim=0"], "trainer.z_dim must be >= 1, got 0"),
+    (["--method=deepdefense", "--set", "trainer.lamda=1"],
+     "--set trainer.lamda: unknown key; close matches: train.trainer.lam"),
+    (["--set", "train.method=trades"], "--method='trades' is not valid; allowed values: "
+                                       "standard, pgd_at"),
+])
+def test_trainer_config_errors_name_the_key(args, message):
+    with pytest.raises(UserError) as e:
+        _train_config(*args)
+    assert str(e.value).startswith(message) and "\n" not in str(e.value)
 
 
 # Subprocesses: the installed entry point, as a user runs it.
@@ -287,6 +361,6 @@ def test_first_line_after_tensorflow_start_up_is_ours(tmp_path):
     quiet = run()
     assert quiet[0].startswith("--set keys of ExperimentConfig"), quiet[:5]
     assert not [line for line in quiet if any(n in line for n in NOISE)]
-    assert any(line.split()[:2] == ["train.dd_lambda", "float"] for line in quiet)
+    assert any(line.split()[:2] == ["train.trainer.lam", "float"] for line in quiet)
     verbose = run("--verbose")
     assert [line for line in verbose if any(n in line for n in NOISE)], verbose[:5]

@@ -6,7 +6,9 @@ trace (see `tf_advnet.cli._command.Command.run`).
 Two families of checks: the library's (`check_arg_choice`, `check_arg_range`) name
 the Python argument (`lam must be >= 0, got -1`); the command-line layer's
 (`check_choice`, `check_range`, used by `tf_advnet.configs` before anything is
-built) name the flag (`--advnet_lambda=-1.0 is out of range; ...`).
+built) name the flag (`--eps=1.5 is out of range; ...`). A trainer's own config
+(`tf_advnet.trainers.<method>.Config.validate`) names its `--set` key with the
+library's form (`trainer.lam must be >= 0, got -1`).
 """
 
 

@@ -44,7 +44,7 @@ def test_reproduce_trains_every_model_and_writes_the_report(tiny):
                for d in ("standard", "pgd_at", "advnet", "advnet_s2", "ensemble_at")}
     assert methods["advnet"]["train"]["method"] == "advnet"
     assert methods["advnet_s2"]["seed"] == methods["advnet"]["seed"] + 1
-    assert methods["ensemble_at"]["train"]["eat_sources"] == [
+    assert methods["ensemble_at"]["train"]["trainer"]["sources"] == [
         saved["train"]["A"]["model_path"]]
     assert (runs / "advnet" / "generator.keras").exists()
     for target in ("A", "B", "C"):
@@ -128,13 +128,13 @@ def test_train_builds_both_new_methods_from_configs(tmp_path):
     from tf_advnet.trainers import AdvNetTrainer, EnsembleATTrainer
 
     cfg = override(preset("cpu", "synthetic", "advnet"), train_limit=64, test_limit=32,
-                   epochs=1, batch_size=32, advnet_generator="g2", advnet_k=4, g_steps=1,
-                   advnet_hvp="exact").validate()
+                   epochs=1, batch_size=32,
+                   trainer=dict(generator="g2", k=4, g_steps=1, hvp="exact")).validate()
     res = train(cfg, str(tmp_path / "c"), progress=lambda s: None, verbose=0)
     assert {"grad_norm_sq", "g_loss", "adv_acc"} <= set(res["history"])
     eat = override(preset("cpu", "synthetic", "ensemble_at"), train_limit=64,
                    test_limit=32, epochs=1, batch_size=32,
-                   eat_sources=(res["model_path"],)).validate()
+                   trainer={"sources": (res["model_path"],)}).validate()
     from tf_advnet.pipelines.train import build_classifier, build_trainer
 
     t = build_trainer(eat, build_classifier(eat, (28, 28, 1), 10))

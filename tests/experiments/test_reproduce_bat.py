@@ -44,7 +44,7 @@ def test_reproduce_writes_json_markdown_plot(study):
         ev = saved["models"][name]["eval"]
         assert all(0.0 <= a["acc"] <= ev["clean_acc"] for a in ev["attacks"].values())
         assert saved["models"][name]["training"]["train_images_per_second"] > 0
-    assert saved["models"]["R-MC-LA"]["training"]["config"]["train"]["bat_variant"] == \
+    assert saved["models"]["R-MC-LA"]["training"]["config"]["train"]["trainer"]["variant"] == \
         "R-MC-LA"
     assert saved["models"]["R-MC-LA_seed1"]["seed"] == saved["models"]["R-MC-LA"]["seed"] + 1
     bb = saved["black_box"]["transfer"]["R-MC-LA"]
@@ -104,7 +104,7 @@ def test_paper_preset_matches_the_paper(dataset):
     assert (t.optimizer, t.momentum, t.weight_decay, t.lr_boundaries, t.epochs) == (
         "sgd", 0.9, 2e-4, (60, 90), 100)
     assert t.learning_rate == (0.1 if dataset == "cifar10" else 0.01)
-    assert (t.eps, cfg.eval.eps, t.beta, t.bat_variant) == (
+    assert (t.eps, cfg.eval.eps, t.trainer.beta, t.trainer.variant) == (
         pytest.approx(8 / 255), pytest.approx(8 / 255), 9.0, "R-MC-LA")
     assert cfg.data.augment == ("crop_flip" if dataset == "cifar10" else None)
     madry = bat_run.bat_config("paper", dataset, bat_run.model_specs(["Madry"])[0])

@@ -65,7 +65,7 @@ def test_evaluate_model_columns():
 
 # ------------------------------------------------------------------ reproduce()
 
-TINY = dict(train_limit=256, test_limit=48, epochs=1, dd_iters=2)
+TINY = dict(train_limit=256, test_limit=48, epochs=1, trainer={"num_iter": 2})
 
 
 @pytest.fixture(scope="module")
@@ -100,9 +100,9 @@ def test_reproduce_writes_json_and_markdown(study):
     cfgs = saved["configs"]
     assert cfgs["reference"]["train"]["method"] == "standard"
     assert cfgs["deepdefense"]["train"]["method"] == "deepdefense"
-    assert (cfgs["deepdefense"]["train"]["dd_lambda"], cfgs["deepdefense"]["train"]["dd_c"],
-            cfgs["deepdefense"]["train"]["dd_d"]) == (15.0, 25.0, 5.0)
-    assert cfgs["parseval"]["train"]["parseval_beta"] == pytest.approx(1e-4)
+    dd_own = cfgs["deepdefense"]["train"]["trainer"]
+    assert (dd_own["lam"], dd_own["c"], dd_own["d"]) == (15.0, 25.0, 5.0)
+    assert cfgs["parseval"]["train"]["trainer"]["beta"] == pytest.approx(1e-4)
     assert cfgs["deepfool_at"]["train"]["method"] == "standard"
     ft = cfgs["deepdefense"]["train"]
     assert (ft["optimizer"], ft["learning_rate"], ft["momentum"],
@@ -186,7 +186,7 @@ def test_reproduce_reuses_finished_models(study):
         assert run["model_path"] == res["model_paths"][method]
     assert sum("reusing" in line for line in again) == 1 + len(dd_run.FINETUNE_METHODS)
     other = dd_run.finetune_config(ref_cfg, "synthetic", "deepdefense",
-                                   dict(TINY, dd_iters=3))
+                                   dict(TINY, trainer={"num_iter": 3}))
     key = dd_run._finetune_key(other, ref["model_path"], x, y, curve)
     assert dd_run._finished_run(str(root / "deepdefense"), key) is None
 
@@ -221,7 +221,7 @@ def test_bad_combinations_are_one_line_errors():
         dd_run.reference_config("cifar10", "convnet", "cpu")
     cfg = dd_run.reference_config("cifar10", "convnet", "paper")
     ft = dd_run.finetune_config(cfg, "cifar10", "parseval")
-    assert (ft.train.epochs, ft.train.lr_boundaries, ft.train.parseval_beta) == (
+    assert (ft.train.epochs, ft.train.lr_boundaries, ft.train.trainer.beta) == (
         50, (40,), pytest.approx(3e-4))
     assert cfg.model.name == "deepdefense_convnet" and cfg.data.train_limit is None
 
@@ -260,7 +260,7 @@ def test_sweep_fine_tunes_each_lambda_c_from_the_shared_reference(study):
         meta = json.loads((tmp / "runs" / "synthetic" / "mlp" / "sweep" /
                            f"lambda{lam}_c{c}" / "finetune.json").read_text())
         train = meta["config"]["train"]
-        assert (train["dd_lambda"], train["dd_c"], train["epochs"]) == (lam, c, 1)
+        assert (train["trainer"]["lam"], train["trainer"]["c"], train["epochs"]) == (lam, c, 1)
     saved = json.loads((out / "sweep.json").read_text())
     assert saved["points"] == json.loads(json.dumps(got["points"]))
     assert "provenance" in saved and (out / "sweep.png").stat().st_size > 5000

@@ -52,8 +52,8 @@ def test_reproduce_trains_every_model_and_writes_the_report(tiny):
     assert cfg["pgd10_s2"]["train"]["init_model"].endswith("plain_s2/model.keras")
     assert cfg["pgd10_s2"]["seed"] == cfg["l2lda"]["seed"] + 1
     star = cfg["l2l_star"]["train"]
-    assert (star["l2lda_generator"], star["l2lda_recursive"], star["l2lda_normalize"]) == (
-        "l2l_star", False, False)
+    own = star["trainer"]
+    assert (own["generator"], own["recursive"], own["normalize"]) == ("l2l_star", False, False)
     assert cfg["cw100"]["train"]["method"] == "cw_at"
     # One stored generator per row (and per Table 3 surrogate for L2L-DA's), each
     # under the weights of the classifier it attacks.
@@ -90,14 +90,14 @@ def test_table1_rows_configs():
     names = models_to_train(s)
     assert names[:2] == ["plain", "plain_s2"] and len(names) == 15
     t = {n: model_config(s, n, init_model="p.keras").train for n in names}
-    flags = {n: (t[n].l2lda_recursive, t[n].l2lda_diversity, t[n].l2lda_delta,
-                 t[n].l2lda_label) for n in names if t[n].method == "l2lda"}
+    flags = {n: (t[n].trainer.recursive, t[n].trainer.diversity, t[n].trainer.delta,
+                 t[n].trainer.label) for n in names if t[n].method == "l2lda"}
     assert flags == {"l2l_star": (False, False, False, False),
                      "rx_dx": (False, False, True, True), "rx_do": (False, True, True, True),
                      "ro_dx": (True, False, True, True), "l2lda": (True, True, True, True),
                      "dO_yX": (True, True, True, False), "dX_yO": (True, True, False, True),
                      "dX_yX": (True, True, False, False)}
-    assert t["l2l_star"].l2lda_normalize is False and t["l2lda"].l2lda_normalize is True
+    assert t["l2l_star"].trainer.normalize is False and t["l2lda"].trainer.normalize is True
     assert (t["pgd10"].attack_steps, t["fgsm_s2"].attack_steps) == (10, 1)
     assert t["fgsm_s2"].random_start is False and t["cw100"].method == "cw_at"
     assert "rx_dx" not in models_to_train(study("cpu", "mnist_5k", {"table1": False}))
@@ -155,7 +155,7 @@ def test_paper_preset_follows_the_notes():
     assert (t.optimizer, t.learning_rate, t.momentum, t.weight_decay, t.clipnorm) == (
         "sgd", 0.01, 0.9, 1e-5, 1.0)
     assert t.lr_boundaries == (s.epochs // 2,) and t.init_model == "plain.keras"
-    assert (t.g_optimizer, t.g_learning_rate) == ("sgd", 0.01)
+    assert (t.trainer.g_optimizer, t.trainer.g_learning_rate) == ("sgd", 0.01)
     p100 = model_config(s, "pgd100").train
     assert (p100.attack_steps, p100.step_size) == (100, 0.3 / 12)
 
@@ -185,6 +185,6 @@ def test_train_binary_init_model_errors_are_one_line(tmp_path, cli):
     assert_one_line_error(status, err, "error: --init_model")
     assert "no such file" in err
     status, _, err = cli("train", "--method=l2lda", "--dataset=synthetic",
-                         "--l2lda_generator=unet", f"--out_dir={tmp_path / 'run'}")
-    assert_one_line_error(status, err, "--l2lda_generator")
+                         "--set", "trainer.generator=unet", f"--out_dir={tmp_path / 'run'}")
+    assert_one_line_error(status, err, "trainer.generator")
     assert "l2l_star" in err

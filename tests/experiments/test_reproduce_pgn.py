@@ -44,7 +44,8 @@ def test_reproduce_trains_every_model_and_writes_the_report(tiny):
             assert cfg["attack_steps"] == (1 if m["method"] == "fgm_at" else 10)
             assert cfg["random_start"] == (m["method"] == "pgd_at")
         elif m["method"] == "pgn":
-            assert (cfg["c_l"], cfg["pgn_generator_width"]) == (m["value"], 4)
+            own = cfg["trainer"]
+            assert (own["c_l"], own["generator_width"]) == (m["value"], 4)
             assert (tmp / "runs" / "synthetic" / name / "generator.keras").exists()
     for name in ("pgn.md", "robustness_curve.png", "attack_strength.png",
                  "fgm_overfitting.png"):

@@ -19,14 +19,14 @@ def test_pgn_config_trains_and_logs_generator_metrics(tmp_path):
     from tf_advnet.pipelines.train import build_trainer, train
     from tf_advnet.trainers.pgn import PGNTrainer
 
-    cfg = _config("pgn", c_l=7.5)
+    cfg = _config("pgn", trainer={"c_l": 7.5})
     trainer = build_trainer(cfg, _classifier(cfg))
     assert isinstance(trainer, PGNTrainer) and trainer.c_l == 7.5
     res = train(cfg, str(tmp_path / "pgn"), progress=lambda s: None, verbose=0)
     hist = json.loads((tmp_path / "pgn" / "train_results.json").read_text())["history"]
     assert {"g_loss", "l2", "adv_acc"} <= set(hist)
     assert np.all(np.asarray(hist["l2"]) > 0)
-    assert res["config"]["train"]["c_l"] == 7.5
+    assert res["config"]["train"]["trainer"]["c_l"] == 7.5
 
 
 @pytest.mark.parametrize("fields,steps,step,start", [

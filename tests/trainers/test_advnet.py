@@ -191,7 +191,7 @@ def test_fit_with_every_generator_kind():
     ({"fd_h": 0.0}, "fd_h must be > 0, got 0"),
     ({"lam": -1}, "lam must be >= 0, got -1")])
 def test_bad_arguments_name_the_argument(kwargs, message):
-    """Library errors name the Python argument, not the CLI flag (--advnet_lambda)."""
+    """Library errors name the Python argument, not the CLI key (trainer.lam)."""
     args = {"eps": 0.3, **kwargs}
     with pytest.raises(UserError) as err:
         AdvNetTrainer(toy_classifier(), _gen(), **args)

@@ -295,16 +295,17 @@ def test_fit_logs_finite_metrics(variant):
 def test_config_builds_the_variant():
     from tf_advnet.pipelines.train import build_trainer
 
-    cfg = override(preset("cpu", "synthetic", "bat"), bat_variant="R-FGSM-LS",
-                   eps_y=0.3, eps=0.05, bat_steps=2).validate()
+    cfg = override(preset("cpu", "synthetic", "bat"), eps=0.05, trainer=dict(
+        variant="R-FGSM-LS", eps_y=0.3, num_steps=2)).validate()
     trainer = build_trainer(cfg, _classifier())
     assert isinstance(trainer, BATTrainer)
     assert (trainer.variant, trainer.label, trainer.eps_y, trainer.num_steps,
             trainer.step_size, trainer.seed) == ("R-FGSM-LS", "ls", 0.3, 2, 0.025,
                                                  cfg.seed)
-    madry = build_trainer(override(cfg, bat_variant="Madry-LA", attack_steps=3), _classifier())
+    madry = build_trainer(override(cfg, trainer={"variant": "Madry-LA"}, attack_steps=3),
+                          _classifier())
     assert madry.num_steps == 3 and madry.step_size == pytest.approx(0.05 / 4)
-    with pytest.raises(UserError, match="--bat_variant='R-X'"):
-        override(cfg, bat_variant="R-X").validate()
-    with pytest.raises(UserError, match="--beta"):
-        override(cfg, beta=0.0).validate()
+    with pytest.raises(UserError, match="trainer.variant='R-X'"):
+        override(cfg, trainer={"variant": "R-X"}).validate()
+    with pytest.raises(UserError, match=r"^trainer\.beta must be > 0, got 0$"):
+        override(cfg, trainer={"beta": 0.0}).validate()

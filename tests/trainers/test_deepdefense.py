@@ -166,10 +166,10 @@ def test_bad_hyper_parameters(kwargs, message):
 def test_config_builds_the_trainer():
     from tf_advnet.pipelines.train import build_trainer
 
-    cfg = override(preset("cpu", "synthetic", "deepdefense"), dd_lambda=5.0, dd_c=10.0,
-                   dd_d=2.0, dd_iters=3).validate()
+    cfg = override(preset("cpu", "synthetic", "deepdefense"), trainer=dict(
+        lam=5.0, c=10.0, d=2.0, num_iter=3)).validate()
     trainer = build_trainer(cfg, _classifier())
     assert isinstance(trainer, DeepDefenseTrainer)
     assert (trainer.lam, trainer.c, trainer.d, trainer.num_iter) == (5.0, 10.0, 2.0, 3)
-    with pytest.raises(UserError, match="--dd_c"):
-        override(cfg, dd_c=-1.0).validate()
+    with pytest.raises(UserError, match=r"^trainer\.c must be > 0, got -1$"):
+        override(cfg, trainer={"c": -1.0}).validate()

@@ -95,10 +95,10 @@ def test_mirrored_two_cpus_equals_one_device(two_cpu_strategy):
 def test_config_and_bad_beta():
     from tf_advnet.pipelines.train import build_trainer
 
-    cfg = override(preset("cpu", "synthetic", "parseval"), parseval_beta=3e-4).validate()
+    cfg = override(preset("cpu", "synthetic", "parseval"), trainer={"beta": 3e-4}).validate()
     trainer = build_trainer(cfg, _classifier())
     assert isinstance(trainer, ParsevalTrainer) and trainer.beta == 3e-4
-    with pytest.raises(UserError, match="--parseval_beta"):
-        override(cfg, parseval_beta=0.0).validate()
+    with pytest.raises(UserError, match=r"^trainer\.beta must be in \(0, 0.5\], got 0$"):
+        override(cfg, trainer={"beta": 0.0}).validate()
     with pytest.raises(UserError, match=r"^beta must be in \(0, 0.5\], got 2$"):
         ParsevalTrainer(_classifier(), beta=2.0)

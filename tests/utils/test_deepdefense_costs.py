@@ -10,7 +10,7 @@ from tf_advnet.configs import preset, to_dict
 from tf_advnet.papers.deepdefense import pipeline as dd_run
 from tf_advnet.papers.deepdefense.costs import config_from_dict, remeasure
 
-TINY = dict(train_limit=256, test_limit=48, epochs=1, dd_iters=2)
+TINY = dict(train_limit=256, test_limit=48, epochs=1, trainer={"num_iter": 2})
 
 
 def test_config_from_dict_round_trips():

@@ -45,7 +45,7 @@ class Command:
         if set_schema is not None:
             self._set = flags.DEFINE_multi_string(
                 "set", [], "key=value: set any field of the command's config (a dotted "
-                "path such as train.dd_lambda=15, or the field's name alone where that is "
+                "path such as train.trainer.lam=15, or the field's name alone where that is "
                 "unique); repeatable, applied after the named flags; --set=help lists "
                 "the keys, their types and defaults", flag_values=self.flags)
 
@@ -107,13 +107,16 @@ class Command:
             raise UserError(f"unexpected arguments: {rest[1:]} (flags look like "
                             "--name=value)")
 
-    def sets(self):
-        """The `--set` assignments parsed against the schema: {dotted path: value}."""
+    def sets(self, base=None):
+        """The `--set` assignments parsed against the schema, or against `base`, the
+        config instance they will apply to (then a `train.method=...` makes the
+        following `trainer.*` keys the new method's): {dotted path: value}."""
         from tf_advnet.cli.overrides import parse_sets
 
         if self._set is None:
             return {}
-        return parse_sets(self._set.value, self.set_schema(), self.reserved)
+        schema = self.set_schema() if base is None else base
+        return parse_sets(self._set.value, schema, self.reserved)
 
     def run(self, main, args):
         """Parses `args`, quiets TensorFlow's start-up unless --verbose, then calls

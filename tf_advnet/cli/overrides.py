@@ -2,8 +2,11 @@
 
 Written once over `dataclasses.fields`, so a field added to a config is reachable
 without a new flag. A key is a dotted path through nested dataclasses
-(`train.dd_lambda`, `data.batch_size`) or, where that is unique, some of its
-parts in order ending with the field's name (`dd_lambda`). Values are converted from the field's annotated type: int, float,
+(`train.trainer.lam`, `data.batch_size`) or, where that is unique, some of its
+parts in order ending with the field's name (`trainer.lam`, `lam`). The method's
+own config `train.trainer` has the fields of the method's class
+(`tf_advnet.trainers.registry`); setting `train.method` resets it to the new
+method's defaults. Values are converted from the field's annotated type: int, float,
 str, bool (true/false, yes/no, 1/0), `Optional[...]` (`none` for None) and
 `Tuple[X, ...]` (comma-separated, empty for ()).
 """
@@ -20,23 +23,46 @@ _FALSE = ("false", "no", "0", "off")
 
 def leaf_fields(schema, prefix=""):
     """{dotted path: (annotated type, default)} of every non-dataclass field of
-    `schema`, a dataclass type, descending into nested dataclass fields; the
-    default is `dataclasses.MISSING` for a field without one."""
+    `schema`, a dataclass type or instance, descending into nested dataclass fields;
+    the default is `dataclasses.MISSING` for a field without one.
+
+    A polymorphic field (metadata "selector": the field that picks its class,
+    "classes": a callable returning {selector value: dataclass}, as
+    `TrainConfig.trainer`) is descended into the class of the instance's value, or,
+    given only the type, into every class (a key any of them has; the type and
+    default of the first, no default where they differ).
+    """
+    instance = None
+    if not isinstance(schema, type):
+        instance, schema = schema, type(schema)
     hints = typing.get_type_hints(schema)
     out = {}
     for f in dataclasses.fields(schema):
         tp = hints[f.name]
-        if dataclasses.is_dataclass(tp):
-            out.update(leaf_fields(tp, f"{prefix}{f.name}."))
+        value = None if instance is None else getattr(instance, f.name)
+        path = f"{prefix}{f.name}"
+        if "classes" in f.metadata:
+            if value is not None:
+                out.update(leaf_fields(value, path + "."))
+                continue
+            union = {}
+            for cls in f.metadata["classes"]().values():
+                for key, (ktp, default) in leaf_fields(cls, path + ".").items():
+                    if key in union and union[key][1] != default:
+                        default = dataclasses.MISSING
+                    union[key] = union.get(key, (ktp, default))[:1] + (default,)
+            out.update(union)
+        elif dataclasses.is_dataclass(tp):
+            out.update(leaf_fields(tp if value is None else value, path + "."))
         else:
-            out[f"{prefix}{f.name}"] = (tp, f.default)
+            out[path] = (tp, f.default)
     return out
 
 
 def resolve(key, leaves):
     """The dotted path `key` names among `leaves` (a whole path, or some of its parts
-    in order ending with the field's name, where that is unique: `dd_lambda` or
-    `finetune.dd_lambda` for `finetune.train.dd_lambda`), or a one-line UserError
+    in order ending with the field's name, where that is unique: `lam` or
+    `finetune.lam` for `finetune.train.trainer.lam`), or a one-line UserError
     that lists close matches (unknown key) or the candidates (ambiguous key)."""
     if key in leaves:
         return key
@@ -105,10 +131,15 @@ def coerce(key, text, tp):
 
 
 def parse_sets(values, schema, reserved=None):
-    """["key=value", ...] -> {dotted path: typed value} against `schema`; later
-    assignments of the same key win. `reserved` maps the paths a command fixes
-    itself (the preset is chosen by --dataset) to the line that says how to change
-    them, e.g. "use --dataset"."""
+    """["key=value", ...] -> {dotted path: typed value} against `schema` (a dataclass
+    type, or the instance the assignments will apply to); later assignments of the
+    same key win. Given an instance, each key is resolved against the config as the
+    assignments before it left it, so after `train.method=bat` the `trainer.*` keys
+    are BAT's (and earlier `trainer.*` assignments are dropped: a new method starts
+    from its defaults). `reserved` maps the paths a command fixes itself (the
+    preset is chosen by --dataset) to the line that says how to change them, e.g.
+    "use --dataset"."""
+    current = None if isinstance(schema, type) else schema
     leaves = leaf_fields(schema)
     out = {}
     for item in values:
@@ -121,11 +152,31 @@ def parse_sets(values, schema, reserved=None):
         if path in (reserved or {}):
             raise UserError(f"--set {key.strip()}: {reserved[path]}")
         out[path] = coerce(path, text, leaves[path][0])
+        if current is not None:
+            after = apply_sets(current, {path: out[path]})
+            for reset in _reset_paths(current, after):
+                out = {p: v for p, v in out.items() if not p.startswith(reset + ".")}
+            current, leaves = after, leaf_fields(after)
+    return out
+
+
+def _reset_paths(before, after, prefix=""):
+    """Dotted paths of the polymorphic fields whose class differs between two
+    configs of the same schema (their method changed)."""
+    out = []
+    for f in dataclasses.fields(before):
+        a, b = getattr(before, f.name), getattr(after, f.name)
+        if "classes" in f.metadata and type(a) is not type(b):
+            out.append(prefix + f.name)
+        elif dataclasses.is_dataclass(a) and not isinstance(a, type):
+            out += _reset_paths(a, b, f"{prefix}{f.name}.")
     return out
 
 
 def apply_sets(config, assignments):
-    """`config` (a frozen dataclass instance) with {dotted path: value} replaced."""
+    """`config` (a frozen dataclass instance) with {dotted path: value} replaced. A
+    changed selector (`train.method`) first resets its polymorphic field
+    (`train.trainer`) to the new class's defaults; its keys then apply to those."""
     nested, top = {}, {}
     for path, value in assignments.items():
         head, _, rest = path.partition(".")
@@ -133,31 +184,47 @@ def apply_sets(config, assignments):
             nested.setdefault(head, {})[rest] = value
         else:
             top[head] = value
+    for f in dataclasses.fields(config):
+        selector = f.metadata.get("selector")
+        if selector in top and top[selector] != getattr(config, selector):
+            cls = f.metadata["classes"]().get(top[selector])
+            # An unknown selector leaves None, which validate() reports with the
+            # allowed values (as for a bad --method).
+            top[f.name] = None if cls is None else cls()
     for head, sub in nested.items():
-        top[head] = apply_sets(getattr(config, head), sub)
+        top[head] = apply_sets(top.get(head, getattr(config, head)), sub)
     return dataclasses.replace(config, **top)
 
 
 def flat_overrides(assignments, rename=lambda path: path):
     """{dotted path: value} as the flat `overrides` dicts of tf_advnet.papers, whose
-    override functions skip None (an unset flag): a None is refused here."""
+    override functions skip None (an unset flag): a None is refused here. Names
+    `rename` maps to `trainer.<field>` gather in one dict under "trainer" (the
+    `trainer=` of `tf_advnet.configs.override`)."""
     out = {}
     for path, value in assignments.items():
         if value is None:
             raise UserError(f"--set {path}=none: this command cannot set a field to "
                             "none; set it in the command that trains the model")
-        out[rename(path)] = value
+        name = rename(path)
+        if name.startswith("trainer."):
+            out.setdefault("trainer", {})[name[len("trainer."):]] = value
+        else:
+            out[name] = value
     return out
 
 
 def experiment_flat_name(path):
     """The name `tf_advnet.configs.override` takes for an ExperimentConfig path:
-    the field's own name, or `eval_<name>` where data or train has it too."""
+    the field's own name, or `eval_<name>` where data or train has it too, or
+    `trainer.<name>` for a field of the method's own config."""
     from tf_advnet.configs.base import _locate
 
     section, _, name = path.rpartition(".")
     if not section:
         return name  # seed, preset
+    if section == "train.trainer":
+        return f"trainer.{name}"
     for flat in (name, f"{section}_{name}"):
         try:
             if _locate(flat) == (section, name):
@@ -168,10 +235,12 @@ def experiment_flat_name(path):
 
 
 def describe(schema):
-    """The text of --set=help: every key with its type and default."""
+    """The text of --set=help: every key with its type and default (`train.trainer.*`:
+    the keys of every method's config, no default where the methods' differ)."""
     leaves = leaf_fields(schema)
     width = max(len(p) for p in leaves)
-    lines = [f"--set keys of {schema.__name__} (key=value; the field's name alone, or "
+    name = getattr(schema, "__name__", type(schema).__name__)
+    lines = [f"--set keys of {name} (key=value; the field's name alone, or "
              "with some of the parts before it, where that is unique; the preset's "
              "values replace these defaults):"]
     for path, (tp, default) in leaves.items():

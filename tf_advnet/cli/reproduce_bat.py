@@ -51,8 +51,12 @@ def overrides():
 
     out = dict(epochs=_EPOCHS.value, train_limit=_TRAIN_LIMIT.value,
                test_limit=_TEST_LIMIT.value, name=_MODEL.value, width=_WIDTH.value,
-               beta=_BETA.value, eps_y=_EPS_Y.value, data_dir=_DATA_DIR.value)
-    out.update(flat_overrides(COMMAND.sets(), experiment_flat_name))
+               data_dir=_DATA_DIR.value)
+    # --beta and --eps_y: the BAT models' own config (a PGD-AT model has neither).
+    bat = {k: v for k, v in (("beta", _BETA.value), ("eps_y", _EPS_Y.value))
+           if v is not None}
+    sets = flat_overrides(COMMAND.sets(), experiment_flat_name)
+    out.update(sets, trainer=dict(bat, **sets.get("trainer", {})))
     return out
 
 

@@ -16,7 +16,8 @@ fine-tunes DeepDefense for each (lambda, c) of Fig. 4 from the same reference an
 writes sweep.{json,md,png} there. `--set` reaches every field of ExperimentConfig
 (tf_advnet/configs/base.py): `all.<path>` of the reference and the fine-tunings,
 `finetune.<path>` of the fine-tunings only, e.g.
-`--set finetune.train.dd_iters=3 --set all.data.batch_size=64`.
+`--set finetune.trainer.num_iter=3 --set all.data.batch_size=64` (a `trainer.*` key
+applies to the runs whose method has it).
 """
 
 import dataclasses
@@ -72,7 +73,10 @@ def overrides():
     for path, value in COMMAND.sets().items():
         part, _, rest = path.partition(".")
         target = both if part == "all" else finetune
-        target.update(flat_overrides({rest: value}, experiment_flat_name))
+        flat = flat_overrides({rest: value}, experiment_flat_name)
+        if "trainer" in flat:
+            flat["trainer"] = dict(target.get("trainer", {}), **flat["trainer"])
+        target.update(flat)
     return both, finetune
 
 

@@ -1,7 +1,7 @@
 """Config dataclasses for training and evaluation runs."""
 
 import dataclasses
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 from tf_advnet.errors import UserError, check_choice, check_range
 
@@ -50,82 +50,45 @@ class ModelConfig:
     variant: Optional[str] = None
 
 
+def _trainer_config_classes():
+    """{method: its Config class} of `tf_advnet.trainers.registry` (imported late:
+    the trainer modules import TensorFlow)."""
+    from tf_advnet.trainers.registry import REGISTRY
+
+    return {name: cfg for name, (_, cfg) in REGISTRY.items()}
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """How to train.
+    """How to train: the fields every method shares, and `trainer`, the method's own.
 
     Attributes:
       method: a name from `tf_advnet.trainers.METHOD_NAMES`.
       epochs: number of epochs.
       optimizer: "sgd" (with momentum) or "adam".
       learning_rate: initial learning rate.
-      momentum: SGD momentum.
+      momentum: SGD momentum (also of a generator's SGD).
       weight_decay: coupled L2 coefficient on kernels (0.5 * wd * ||W||^2).
       lr_boundaries: epochs at which the learning rate is multiplied by lr_factor.
       lr_factor: the multiplier.
       eps: training budget (adversarial methods): L-inf in [0, 1], or L2 (>= 0)
         with norm "2".
-      attack_steps: PGD steps in training.
-      step_size: PGD step in training (None = eps / 4 for L-inf, eps / 6 for L2).
-      norm: threat model of PGD-AT, "inf" or "2" (the PGN paper's L2 baselines).
+      attack_steps: PGD steps in training (PGD-AT, BAT's Madry variants, the PGD
+        examples of ensemble AT).
+      step_size: their PGD step (None = eps / 4 for L-inf, eps / 6 for L2).
+      norm: the threat model of eps, "inf" or "2" (PGD-AT's L2 runs: the PGN
+        paper's baselines); the L-inf-only trainers refuse eps > 1 whatever it says.
       random_start: PGD-AT starts from a random point of the ball (False with one
         step of size eps is Goodfellow's FGM-AT).
-      eps_warmup_epochs: PGD-AT ramps its budget linearly to eps over this many
-        epochs (0 = none; see PGDATTrainer).
-      bat_variant: BAT variant (method "bat"), e.g. "R-MC-LA", "R-MC-LS", "R-FGSM",
-        "Madry-LA" (see tf_advnet.trainers.bat.VARIANT_NAMES). Madry variants use
-        attack_steps and step_size; the one-step variants use bat_steps.
-      bat_steps: attack steps of the non-Madry BAT variants (None = 1, step eps/steps).
-      beta: BAT label-adversary multiplier of Eq. (16) (paper: 9).
-      eps_y: BAT label budget: the LS smoothing (None = 0.5), or a fixed LA budget.
-      dd_lambda: DeepDefense regulariser weight lambda (method "deepdefense"; paper 15).
-      dd_c: DeepDefense scale c for correctly classified samples (paper 25).
-      dd_d: DeepDefense scale d for misclassified samples (paper 5).
-      dd_iters: DeepFool steps u inside the DeepDefense regulariser (paper code 5).
-      parseval_beta: Parseval retraction step beta (method "parseval"; 1e-4 MNIST,
-        3e-4 CIFAR).
-      c_l: PGN's penalty on the generated perturbation's squared L2 norm (method
-        "pgn", Eq. 4; paper 50).
-      ema_decay: PGN's exponential moving average of both players' weights (None:
-        off; the official code uses 0.998).
-      pgn_generator_width: channels of PGN's generator convolutions (paper 128).
-      advnet_generator: Wang & Yu's generator (method "advnet"): "g0" (MNIST
-        encoder-decoder), "g1" (residual encoder-decoder), "g2" (Gaussian z) or
-        "g3" (label).
-      advnet_k: the generator's width factor k (None: 64, and 16 for "g3").
-      advnet_lambda: lambda of Eq. (4) (paper 1).
-      advnet_gamma: gradient-regularisation gamma of Eq. (8) (paper 0.01; the
-        official code's sign is -0.01).
-      advnet_hvp: Hessian-vector product of the regulariser: "finite_difference"
-        (Eq. 9), "exact" (double backprop) or "none".
-      advnet_fd_h: finite-difference step h (None: the generator's lr / 10).
-      advnet_clip: clip x + eps G(.) to [0, 1] (the official code does not).
-      g_steps: generator steps per update on one batch (paper 5).
-      g_updates: generator updates per classifier step (paper 1; MNIST 5).
-      g_optimizer: the generator's optimiser, "sgd" (momentum) or "adam".
-      g_learning_rate: the generator's learning rate (constant; paper 0.01 SGD,
-        CIFAR 0.002 Adam).
-      g_beta_1: Adam's beta_1 of the generator (paper 0.5).
-      g_weight_decay: L2 on the generator's kernels (None: weight_decay).
-      eat_sources: .keras files of the static models of ensemble adversarial
-        training (method "ensemble_at").
+      eps_warmup_epochs: PGD-AT and C&W-AT ramp their budget linearly to eps over
+        this many epochs (0 = none; see PGDATTrainer).
       init_model: a .keras classifier whose weights start the training (L2L-DA
         and its baselines start from a pre-trained plain model).
       clipnorm: global gradient-norm clip of every optimiser (None: off;
         L2L-DA's code: 1).
-      l2lda_generator: L2L-DA's generator (method "l2lda"): "l2lda" (the U-Net
-        on x, grad, delta, y, z) or "l2l_star" (on x, grad only: L2L*).
-      l2lda_width: the generator's base width (paper 64).
-      l2lda_z_dim: size of z (paper 8).
-      l2lda_steps: recursive steps T (paper 10); eps_step = eps / 4.
-      l2lda_lambda: diversity weight lambda (code: 0.02 MNIST, 0.5 CIFAR-10).
-      l2lda_recursive: recursion (Eq. 5) or one shot ("R X": T = 1, step eps).
-      l2lda_diversity: the diversity loss of Eq. (7) ("D X": off).
-      l2lda_delta, l2lda_label: the generator takes delta / the label y
-        (Table 1(b) ablations).
-      l2lda_normalize: normalise the generator's gradient input.
-      cw_steps: Adam steps of the L-inf C&W examples of method "cw_at".
-      cw_const: C&W's constant c inside training (no binary search).
+      trainer: the method's own hyper-parameters, an instance of its module's
+        `Config` (e.g. `tf_advnet.trainers.deepdefense.Config(lam=15, c=25)`; see
+        `tf_advnet.trainers.registry`). None gives the method's defaults.
     """
 
     method: str = "standard"
@@ -142,46 +105,18 @@ class TrainConfig:
     norm: str = "inf"
     random_start: bool = True
     eps_warmup_epochs: float = 0.0
-    bat_variant: str = "R-MC-LA"
-    bat_steps: Optional[int] = None
-    beta: float = 9.0
-    eps_y: Optional[float] = None
-    dd_lambda: float = 15.0
-    dd_c: float = 25.0
-    dd_d: float = 5.0
-    dd_iters: int = 5
-    parseval_beta: float = 1e-4
-    c_l: float = 50.0
-    ema_decay: Optional[float] = None
-    pgn_generator_width: int = 128
-    advnet_generator: str = "g0"
-    advnet_k: Optional[int] = None
-    advnet_lambda: float = 1.0
-    advnet_gamma: float = 0.01
-    advnet_hvp: str = "finite_difference"
-    advnet_fd_h: Optional[float] = None
-    advnet_clip: bool = True
-    g_steps: int = 5
-    g_updates: int = 1
-    g_optimizer: str = "sgd"
-    g_learning_rate: float = 0.01
-    g_beta_1: float = 0.5
-    g_weight_decay: Optional[float] = None
-    eat_sources: Tuple[str, ...] = ()
     init_model: Optional[str] = None
     clipnorm: Optional[float] = None
-    l2lda_generator: str = "l2lda"
-    l2lda_width: int = 64
-    l2lda_z_dim: int = 8
-    l2lda_steps: int = 10
-    l2lda_lambda: float = 0.02
-    l2lda_recursive: bool = True
-    l2lda_diversity: bool = True
-    l2lda_delta: bool = True
-    l2lda_label: bool = True
-    l2lda_normalize: bool = True
-    cw_steps: int = 100
-    cw_const: float = 1.0
+    # The type depends on `method`: `tf_advnet.cli.overrides` descends into the
+    # instance's own class, and resets it when the method changes.
+    trainer: Any = dataclasses.field(
+        default=None, metadata={"selector": "method", "classes": _trainer_config_classes})
+
+    def __post_init__(self):
+        if self.trainer is None:
+            classes = _trainer_config_classes()
+            if self.method in classes:  # an unknown method fails in validate()
+                object.__setattr__(self, "trainer", classes[self.method]())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,7 +146,9 @@ class ExperimentConfig:
 
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
-    train: TrainConfig = TrainConfig()
+    # A factory: a TrainConfig looks its trainer config up in the registry, which
+    # imports TensorFlow; importing this module must not.
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     eval: EvalConfig = EvalConfig()
     seed: int = 0
     preset: str = "cpu"
@@ -230,11 +167,15 @@ class ExperimentConfig:
         check_range("batch_size", self.data.batch_size, 0, low_inclusive=False)
         check_range("epochs", self.train.epochs, 0, low_inclusive=False)
         check_choice("norm", self.train.norm, ("inf", "2"))
-        # The L-inf trainers take eps in [0, 1] whatever --norm says; only pgd_at's L2
-        # budget may exceed 1.
-        linf_only = self.train.method in ("bat", "ensemble_at", "l2lda", "cw_at")
+        trainer_cls = _trainer_config_classes()[self.train.method]
+        if type(self.train.trainer) is not trainer_cls:
+            raise UserError(
+                f"train.trainer is a {_class_name(self.train.trainer)}, not the "
+                f"{trainer_cls.__module__}.Config of method {self.train.method!r}")
+        # The L-inf trainers take eps in [0, 1] whatever --norm says; only an L2 run
+        # (PGD-AT's) may exceed 1.
         check_range("eps", self.train.eps, 0.0,
-                    1.0 if self.train.norm == "inf" or linf_only else None)
+                    1.0 if self.train.norm == "inf" or trainer_cls.linf_only else None)
         check_range("eval_eps", self.eval.eps, 0.0, 1.0)
         check_range("attack_steps", self.train.attack_steps, 0)
         check_range("learning_rate", self.train.learning_rate, 0.0, low_inclusive=False)
@@ -250,104 +191,71 @@ class ExperimentConfig:
             check_range("step_size", self.train.step_size, 0.0,
                         1.0 if self.train.norm == "inf" else None)
         check_range("eps_warmup_epochs", self.train.eps_warmup_epochs, 0.0)
-        if self.train.method == "bat":
-            from tf_advnet.trainers.bat import VARIANT_NAMES, parse_variant
-
-            try:
-                variant = parse_variant(self.train.bat_variant)
-            except UserError:
-                raise UserError(f"--bat_variant={self.train.bat_variant!r} is not valid; "
-                                "allowed values: " + ", ".join(VARIANT_NAMES)) from None
-            if variant.multi_step:  # the Madry variants take --attack_steps
-                check_range("attack_steps", self.train.attack_steps, 1)
-            check_range("beta", self.train.beta, 0.0, low_inclusive=False)
-            if self.train.bat_steps is not None:
-                check_range("bat_steps", self.train.bat_steps, 1)
-            if self.train.eps_y is not None:
-                check_range("eps_y", self.train.eps_y, 0.0, 1.0)
-        if self.train.method == "deepdefense":
-            check_range("dd_lambda", self.train.dd_lambda, 0.0)
-            check_range("dd_c", self.train.dd_c, 0.0, low_inclusive=False)
-            check_range("dd_d", self.train.dd_d, 0.0)
-            check_range("dd_iters", self.train.dd_iters, 1)
-        if self.train.method == "pgn":
-            check_range("c_l", self.train.c_l, 0.0, low_inclusive=False)
-            check_range("pgn_generator_width", self.train.pgn_generator_width, 1)
-            if self.train.ema_decay is not None:
-                check_range("ema_decay", self.train.ema_decay, 0.0, 1.0,
-                            low_inclusive=False)
-                if self.train.ema_decay == 1.0:  # the average would never move
-                    raise UserError("--ema_decay=1.0 is out of range; allowed range: "
-                                    "(0.0, 1.0)")
-        if self.train.method == "advnet":
-            from tf_advnet.models.advnet_generators import GENERATOR_NAMES
-            from tf_advnet.trainers.advnet import HVP_MODES
-
-            check_choice("advnet_generator", self.train.advnet_generator,
-                         GENERATOR_NAMES)
-            check_choice("advnet_hvp", self.train.advnet_hvp, HVP_MODES)
-            check_choice("g_optimizer", self.train.g_optimizer, ("sgd", "adam"))
-            check_range("g_steps", self.train.g_steps, 1)
-            check_range("g_updates", self.train.g_updates, 1)
-            check_range("g_learning_rate", self.train.g_learning_rate, 0.0,
-                        low_inclusive=False)
-            check_range("advnet_lambda", self.train.advnet_lambda, 0.0)
-            if self.train.advnet_k is not None:
-                check_range("advnet_k", self.train.advnet_k, 1)
-            if self.train.advnet_fd_h is not None:
-                check_range("advnet_fd_h", self.train.advnet_fd_h, 0.0,
-                            low_inclusive=False)
-        if self.train.method == "l2lda":
-            check_choice("l2lda_generator", self.train.l2lda_generator,
-                         ("l2lda", "l2l_star"))
-            check_range("l2lda_width", self.train.l2lda_width, 1)
-            check_range("l2lda_z_dim", self.train.l2lda_z_dim, 1)
-            check_range("l2lda_steps", self.train.l2lda_steps, 1)
-            check_range("l2lda_lambda", self.train.l2lda_lambda, 0.0)
-            check_choice("g_optimizer", self.train.g_optimizer, ("sgd", "adam"))
-            check_range("g_learning_rate", self.train.g_learning_rate, 0.0,
-                        low_inclusive=False)
-        if self.train.method == "cw_at":
-            check_range("cw_steps", self.train.cw_steps, 1)
-            # CWATTrainer's cap on the constant, max_const, stays at its default 128.
-            check_range("cw_const", self.train.cw_const, 0.0, 128.0, low_inclusive=False)
         if self.train.clipnorm is not None:
             check_range("clipnorm", self.train.clipnorm, 0.0, low_inclusive=False)
-        if self.train.method == "ensemble_at" and not self.train.eat_sources:
-            raise UserError("--eat_sources is required for --method=ensemble_at: the "
-                            ".keras file(s) of pre-trained undefended models")
-        if self.train.method == "parseval":
-            check_range("parseval_beta", self.train.parseval_beta, 0.0, 0.5,
-                        low_inclusive=False)
+        self.train.trainer.validate(self.train)
         return self
 
 
+def _class_name(obj):
+    return f"{type(obj).__module__}.{type(obj).__name__}"
+
+
 def to_dict(config):
+    """`config` as plain data (what every results JSON records under "config")."""
     return dataclasses.asdict(config)
 
 
 _SECTIONS = ("data", "model", "train", "eval")
 
 
-def override(config, **fields):
+def override(config, *, trainer_subset=False, **fields):
     """Returns `config` with flat field overrides, e.g. epochs=3, dataset="mnist".
 
     A field name shared by two sections must be prefixed: `eval_eps`,
     `eval_batch_size` (`eps` and `batch_size` alone mean the training ones).
-    Values of None are ignored, so unset flags keep the preset's value.
+    A value of None sets None (omit a key to keep the preset's value). `trainer`
+    takes the method's own hyper-parameters: a `Config` instance, which replaces
+    them, or a dict of its fields, applied to the method's current config, e.g.
+    `override(cfg, method="deepdefense", trainer={"lam": 5.0})`. A `method` that
+    differs from the config's resets the trainer to the new method's defaults
+    first. With `trainer_subset`, keys of a `trainer` dict that the method's
+    config lacks are skipped (one set of overrides for runs of several methods).
     """
     updates = {s: {} for s in _SECTIONS}
     top = {}
+    trainer = fields.pop("trainer", None)
     for key, value in fields.items():
-        if value is None:
-            continue
         if key in ("seed", "preset"):
             top[key] = value
             continue
         section, name = _locate(key)
         updates[section][name] = value
+    train = config.train
+    method = updates["train"].get("method", train.method)
+    if method != train.method:
+        updates["train"]["trainer"] = None  # __post_init__: the new method's defaults
     kwargs = {s: dataclasses.replace(getattr(config, s), **updates[s]) for s in _SECTIONS}
+    if trainer is not None:
+        if trainer_subset and isinstance(trainer, dict):
+            known = {f.name for f in dataclasses.fields(kwargs["train"].trainer)}
+            trainer = {k: v for k, v in trainer.items() if k in known}
+        kwargs["train"] = replace_trainer(kwargs["train"], trainer)
     return dataclasses.replace(config, **kwargs, **top)
+
+
+def replace_trainer(train, trainer):
+    """`train` (a TrainConfig) with `trainer` as its method's config: a Config
+    instance, or a dict of fields of the current one (UserError naming an unknown
+    key `trainer.<key>` and the method's keys)."""
+    if isinstance(trainer, dict):
+        known = {f.name for f in dataclasses.fields(train.trainer)}
+        for key in trainer:
+            if key not in known:
+                raise UserError(f"trainer.{key}: method {train.method!r} has no such "
+                                f"field; its fields: {', '.join(sorted(known)) or 'none'}")
+        trainer = dataclasses.replace(train.trainer, **trainer)
+    return dataclasses.replace(train, trainer=trainer)
 
 
 def _locate(key):
@@ -357,8 +265,50 @@ def _locate(key):
             return "eval", name
     for section, cls in (("data", DataConfig), ("model", ModelConfig),
                          ("train", TrainConfig), ("eval", EvalConfig)):
-        if key in {f.name for f in dataclasses.fields(cls)}:
+        if key in {f.name for f in dataclasses.fields(cls)} and key != "trainer":
             return section, key
     if key == "model_name":
         return "model", "name"
     raise UserError(f"unknown config field {key!r}")
+
+
+def _section(cls, values):
+    """An instance of `cls` from its recorded fields (JSON lists back to tuples)."""
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return cls(**kw)
+
+
+def train_from_dict(d):
+    """The TrainConfig recorded as `d`, in either layout: the nested one of
+    `to_dict` ({"method": ..., "trainer": {...}}) or the flat one of results JSON
+    written before the per-trainer configs, whose method-specific keys
+    (`dd_lambda`, `bat_variant`, ...) map through each trainer Config's
+    `legacy_keys`; the keys of the other methods are dropped."""
+    classes = _trainer_config_classes()
+    d = dict(d)
+    method = d.get("method", "standard")
+    cls = classes.get(method)
+    if cls is None:
+        raise UserError(f"recorded config: unknown method {method!r}; allowed values: "
+                        + ", ".join(classes))
+    trainer = d.pop("trainer", None)
+    shared = {f.name for f in dataclasses.fields(TrainConfig)}
+    legacy = {k: d.pop(k) for k in list(d) if k not in shared}
+    if trainer is None:
+        trainer = {new: legacy[old] for old, new in cls.legacy_keys.items()
+                   if old in legacy}
+    else:
+        unknown = set(legacy)
+        if unknown:
+            raise UserError(f"recorded config: unknown train fields {sorted(unknown)}")
+    return _section(TrainConfig, dict(d, trainer=_section(cls, trainer)))
+
+
+def from_dict(d):
+    """The ExperimentConfig that `to_dict` wrote as `d` (a results JSON's
+    "config"), in the current layout or the flat one of earlier results (see
+    `train_from_dict`)."""
+    return ExperimentConfig(
+        data=_section(DataConfig, d["data"]), model=_section(ModelConfig, d["model"]),
+        train=train_from_dict(d["train"]), eval=_section(EvalConfig, d["eval"]),
+        seed=d["seed"], preset=d["preset"])

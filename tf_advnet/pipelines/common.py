@@ -33,6 +33,13 @@ def override_study(study, overrides, label):
     return dataclasses.replace(study, **updates)
 
 
+def given(overrides):
+    """The entries of a study's flat `overrides` dict that were given: None there
+    means an unset flag (the preset's value stays), while
+    `tf_advnet.configs.override` sets a None it receives."""
+    return {k: v for k, v in (overrides or {}).items() if v is not None}
+
+
 def set_seed(seed):
     keras.utils.set_random_seed(seed)
 

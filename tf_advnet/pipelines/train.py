@@ -84,25 +84,6 @@ def build_classifier(config, input_shape, num_classes):
     return models_lib.build_model(config.model.name, input_shape, num_classes, **kwargs)
 
 
-def generator_optimizer(train_cfg):
-    """A generator's optimiser (Wang & Yu, L2L-DA): constant LR, SGD momentum or
-    Adam(beta_1), with the config's gradient-norm clip."""
-    clip = _clip(train_cfg)
-    if train_cfg.g_optimizer == "adam":
-        return keras.optimizers.Adam(train_cfg.g_learning_rate, beta_1=train_cfg.g_beta_1,
-                                     **clip)
-    return keras.optimizers.SGD(train_cfg.g_learning_rate, momentum=train_cfg.momentum,
-                                **clip)
-
-
-def build_generator(config, input_shape, num_classes):
-    """The Wang & Yu generator of `config.train` (advnet_generator, advnet_k)."""
-    from tf_advnet.models.advnet_generators import build_generator as build
-
-    kw = {} if config.train.advnet_k is None else {"k": config.train.advnet_k}
-    return build(config.train.advnet_generator, input_shape, num_classes, **kw)
-
-
 def _init_from(classifier, path):
     """Copies the weights of the .keras classifier at `path` (--init_model)."""
     from tf_advnet.errors import CheckpointError
@@ -118,75 +99,21 @@ def _init_from(classifier, path):
                               f"{classifier.name} (different architecture)") from None
 
 
-def build_l2lda_generator(config, input_shape, num_classes):
-    """The L2L-DA (or L2L*) generator of `config.train`."""
-    from tf_advnet.models.l2lda_generator import l2l_star_generator, l2lda_generator
-
-    t = config.train
-    if t.l2lda_generator == "l2l_star":
-        return l2l_star_generator(input_shape, width=t.l2lda_width)
-    return l2lda_generator(input_shape, num_classes, width=t.l2lda_width,
-                           z_dim=t.l2lda_z_dim, use_delta=t.l2lda_delta,
-                           use_label=t.l2lda_label)
-
-
 def build_trainer(config, classifier, steps_per_epoch=1):
-    t = config.train
-    kwargs = {"weight_decay": t.weight_decay}
-    if t.method == "pgd_at":
-        kwargs.update(eps=t.eps, num_steps=t.attack_steps, step_size=t.step_size,
-                      eps_warmup_steps=int(round(t.eps_warmup_epochs * steps_per_epoch)),
-                      norm=t.norm, random_start=t.random_start)
-    elif t.method == "bat":
-        from tf_advnet.trainers.bat import parse_variant
-
-        kwargs.update(variant=t.bat_variant, eps=t.eps, beta=t.beta, eps_y=t.eps_y,
-                      seed=config.seed)
-        if parse_variant(t.bat_variant).multi_step:
-            kwargs.update(num_steps=t.attack_steps, step_size=t.step_size)
-        else:
-            kwargs.update(num_steps=t.bat_steps)
-    elif t.method == "deepdefense":
-        kwargs.update(lam=t.dd_lambda, c=t.dd_c, d=t.dd_d, num_iter=t.dd_iters)
-    elif t.method == "parseval":
-        kwargs.update(beta=t.parseval_beta, seed=config.seed)
-    elif t.method == "pgn":
-        kwargs.update(c_l=t.c_l, ema_decay=t.ema_decay,
-                      generator_width=t.pgn_generator_width)
-    elif t.method == "advnet":
-        num_classes = int(classifier.output_shape[-1])
-        kwargs.update(
-            generator=build_generator(config, tuple(classifier.input_shape[1:]),
-                                      num_classes),
-            eps=t.eps, lam=t.advnet_lambda, gamma=t.advnet_gamma, g_steps=t.g_steps,
-            g_updates=t.g_updates, hvp=t.advnet_hvp, fd_h=t.advnet_fd_h,
-            clip=t.advnet_clip, g_weight_decay=t.g_weight_decay)
-    elif t.method == "l2lda":
-        kwargs.update(
-            generator=build_l2lda_generator(config, tuple(classifier.input_shape[1:]),
-                                            int(classifier.output_shape[-1])),
-            eps=t.eps, num_steps=t.l2lda_steps, lam=t.l2lda_lambda,
-            recursive=t.l2lda_recursive, diversity=t.l2lda_diversity,
-            normalize_grad=t.l2lda_normalize, g_weight_decay=t.g_weight_decay,
-            seed=config.seed)
-    elif t.method == "cw_at":
-        kwargs.update(eps=t.eps, max_iterations=t.cw_steps, initial_const=t.cw_const,
-                      eps_warmup_steps=int(round(t.eps_warmup_epochs * steps_per_epoch)))
-    elif t.method == "ensemble_at":
-        kwargs.update(sources=[common.load_keras_model(p) for p in t.eat_sources],
-                      eps=t.eps, pgd_steps=t.attack_steps, step_size=t.step_size)
-    return trainers_lib.build_trainer(t.method, classifier, **kwargs)
+    """The trainer of `config.train`: its method's `Config.build`
+    (`tf_advnet.trainers.registry`) with the shared fields and the run's seed."""
+    return trainers_lib.build_from_config(config.train, classifier, seed=config.seed,
+                                          steps_per_epoch=steps_per_epoch)
 
 
 def compile_trainer(trainer, config, steps_per_epoch):
-    """Compiles `trainer` with config's optimiser; PGN's generator gets its own
-    instance of the same recipe."""
-    opts = {"optimizer": _optimizer(config.train, steps_per_epoch)}
-    if config.train.method == "pgn":
-        opts["g_optimizer"] = _optimizer(config.train, steps_per_epoch)
-    elif config.train.method in ("advnet", "l2lda"):
-        opts["g_optimizer"] = generator_optimizer(config.train)
-    trainer.compile(**opts)
+    """Compiles `trainer` with config's optimiser, plus what its method's
+    `Config.optimizers` adds (a generator's own optimiser)."""
+    def make():
+        return _optimizer(config.train, steps_per_epoch)
+
+    t = config.train
+    trainer.compile(optimizer=make(), **t.trainer.optimizers(t, make))
     return trainer
 
 
@@ -195,14 +122,13 @@ def _generator_images(trainer, config, x_test, y_test, log_dir):
     (adversarial networks, L2L-DA, PGN); nothing for the others."""
     if not hasattr(trainer, "generated_perturbation"):
         return []
-    # PGN's generator reads the gradient of the global-batch mean (see pgn_attack).
-    kw = {"grad_batch_size": config.data.batch_size} if config.train.method == "pgn" else {}
+    kw = config.train.trainer.image_kwargs(config.data.batch_size)
     return [PerturbationImages(x_test[:8], y_test[:8], log_dir, **kw)]
 
 
 def run_key(config, data):
     """The fingerprint of a training run: its config, its data's contents and the
-    contents of the models it reads (`init_model`, `eat_sources`), so a changed
+    contents of the models it reads (`init_model`, its trainer's `model_files`), so a changed
     data file or a retrained model it depends on trains it again
     (`tf_advnet.store`)."""
     from tf_advnet.store import fingerprint, fingerprint_file
@@ -213,7 +139,7 @@ def run_key(config, data):
     t = config.train
     return fingerprint(config=to_dict(config), data=data,
                        init_model=content(t.init_model),
-                       eat_sources=[content(p) for p in t.eat_sources or ()])
+                       model_files=[content(p) for p in t.trainer.model_files()])
 
 
 def train(config, work_dir, *, strategy="default", backup_every=200, verbose="auto",

@@ -20,6 +20,8 @@
   cw_at     -- `CWATTrainer`: adversarial training on L-inf C&W examples, L2L-DA's
                "C&W100" baseline (eps, max_iterations, initial_const).
 
+Each trainer module also defines `Config`, the frozen dataclass of the method's own
+hyper-parameters; `registry.REGISTRY` maps a method name to (trainer class, Config).
 `build_trainer(method, classifier, **kwargs)` resolves a method name.
 """
 
@@ -34,22 +36,26 @@ from tf_advnet.trainers.parseval import ParsevalTrainer
 from tf_advnet.trainers.pgd_at import PGDATTrainer
 from tf_advnet.trainers.pgn import PGNTrainer
 from tf_advnet.trainers.standard import StandardTrainer
+from tf_advnet.trainers.registry import METHOD_NAMES, REGISTRY
 
-TRAINERS = {"standard": StandardTrainer, "pgd_at": PGDATTrainer, "bat": BATTrainer,
-            "deepdefense": DeepDefenseTrainer, "parseval": ParsevalTrainer,
-            "pgn": PGNTrainer, "advnet": AdvNetTrainer, "ensemble_at": EnsembleATTrainer,
-            "l2lda": L2LDATrainer, "cw_at": CWATTrainer}
-METHOD_NAMES = tuple(TRAINERS)
+TRAINERS = {name: cls for name, (cls, _) in REGISTRY.items()}
 
 
 def build_trainer(method, classifier, **kwargs):
-    """Returns the trainer for `method` wrapping `classifier`."""
-    from tf_advnet.errors import check_arg_choice
+    """Returns the trainer for `method` wrapping `classifier` (keyword arguments of
+    its class; `build_from_config` builds one from a `TrainConfig`)."""
+    from tf_advnet.trainers.registry import trainer_class
 
-    check_arg_choice("method", method, METHOD_NAMES)
-    return TRAINERS[method](classifier, **kwargs)
+    return trainer_class(method)(classifier, **kwargs)
+
+
+def build_from_config(train, classifier, *, seed=0, steps_per_epoch=1):
+    """The trainer of `train` (a `tf_advnet.configs.TrainConfig`): its method's
+    `Config.build` with the shared fields as context."""
+    return train.trainer.build(classifier, train, seed=seed,
+                               steps_per_epoch=steps_per_epoch)
 
 
 __all__ = ["AdvNetTrainer", "BATTrainer", "CWATTrainer", "EnsembleATTrainer",
            "L2LDATrainer", "ClassifierTrainer", "DeepDefenseTrainer", "ParsevalTrainer", "PGDATTrainer", "PGNTrainer", "StandardTrainer", "TRAINERS",
-           "METHOD_NAMES", "build_trainer"]
+           "METHOD_NAMES", "REGISTRY", "build_trainer", "build_from_config"]

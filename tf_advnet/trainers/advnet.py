@@ -60,12 +60,16 @@ Example:
     trainer.fit(train_ds, epochs=...)
 """
 
+import dataclasses
+from typing import Optional
+
 import keras
 import tensorflow as tf
 
 from tf_advnet.attacks.generator import generator_inputs, perturb
 from tf_advnet.errors import check_arg_choice, check_arg_range
-from tf_advnet.trainers.base import ClassifierTrainer, regularization, scale_for_replicas
+from tf_advnet.trainers.base import (ClassifierTrainer, TrainerConfig, generator_optimizer,
+                                    regularization, scale_for_replicas)
 
 HVP_MODES = ("finite_difference", "exact", "none")
 
@@ -259,3 +263,92 @@ class AdvNetTrainer(ClassifierTrainer):
 
         return generator_attack(self.generator, x, y, eps=self.eps, clip=self.clip,
                                 training=training)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(TrainerConfig):
+    """Wang & Yu's adversarial network (ICLR 2019): G's architecture, the minimax of
+    Eq. (4), the gradient regularisation of Eq. (8)-(9) and G's optimiser. The
+    perturbation scale eps is the shared `TrainConfig.eps`.
+
+    Attributes:
+      generator: "g0" (MNIST encoder-decoder), "g1" (residual encoder-decoder),
+        "g2" (Gaussian z) or "g3" (label); `tf_advnet.models.advnet_generators`.
+      k: the generator's width factor (None: 64, and 16 for "g3").
+      lam: lambda of Eq. (4) (paper: 1).
+      gamma: gamma of Eq. (8) (paper: 0.01; the official code's sign is -0.01).
+      hvp: the Hessian-vector product of the regulariser: "finite_difference"
+        (Eq. 9), "exact" (double backprop) or "none".
+      fd_h: the finite-difference step h (None: G's learning rate / 10, Sec. 3.1).
+      clip: clip x + eps G(.) to [0, 1] (the official code does not).
+      g_steps: G's steps per update on one batch (paper: 5).
+      g_updates: G's updates per classifier step (paper: 1; MNIST: 5).
+      g_optimizer: G's optimiser, "sgd" (with the shared momentum) or "adam".
+      g_learning_rate: G's constant learning rate (paper: 0.01 SGD; CIFAR-10's
+        code: 0.002 Adam).
+      g_beta_1: Adam's beta_1 for G (the code: 0.5).
+      g_weight_decay: L2 on G's kernels (None: the shared weight_decay, the paper's
+        "for both D and G").
+    """
+
+    generator: str = "g0"
+    k: Optional[int] = None
+    lam: float = 1.0
+    gamma: float = 0.01
+    hvp: str = "finite_difference"
+    fd_h: Optional[float] = None
+    clip: bool = True
+    g_steps: int = 5
+    g_updates: int = 1
+    g_optimizer: str = "sgd"
+    g_learning_rate: float = 0.01
+    g_beta_1: float = 0.5
+    g_weight_decay: Optional[float] = None
+
+    legacy_keys = {"advnet_generator": "generator", "advnet_k": "k",
+                   "advnet_lambda": "lam", "advnet_gamma": "gamma", "advnet_hvp": "hvp",
+                   "advnet_fd_h": "fd_h", "advnet_clip": "clip", "g_steps": "g_steps",
+                   "g_updates": "g_updates", "g_optimizer": "g_optimizer",
+                   "g_learning_rate": "g_learning_rate", "g_beta_1": "g_beta_1",
+                   "g_weight_decay": "g_weight_decay"}
+
+    def validate(self, train):
+        from tf_advnet.models.advnet_generators import GENERATOR_NAMES
+
+        self.choose("generator", GENERATOR_NAMES)
+        self.choose("hvp", HVP_MODES)
+        self.choose("g_optimizer", ("sgd", "adam"))
+        self.check("g_steps", 1)
+        self.check("g_updates", 1)
+        self.check("g_learning_rate", 0.0, low_inclusive=False)
+        self.check("lam", 0.0)
+        self.check("k", 1, optional=True)
+        self.check("fd_h", 0.0, low_inclusive=False, optional=True)
+        return self
+
+    def build_generator(self, input_shape, num_classes):
+        """The generator `generator` with width factor `k`."""
+        from tf_advnet.models.advnet_generators import build_generator
+
+        kw = {} if self.k is None else {"k": self.k}
+        return build_generator(self.generator, input_shape, num_classes, **kw)
+
+    def build(self, classifier, train, *, seed, steps_per_epoch):
+        del seed, steps_per_epoch
+        gen = self.build_generator(tuple(classifier.input_shape[1:]),
+                                   int(classifier.output_shape[-1]))
+        return AdvNetTrainer(classifier, gen, eps=train.eps, lam=self.lam,
+                             gamma=self.gamma, g_steps=self.g_steps,
+                             g_updates=self.g_updates, hvp=self.hvp, fd_h=self.fd_h,
+                             clip=self.clip, weight_decay=train.weight_decay,
+                             g_weight_decay=self.g_weight_decay)
+
+    def generator_optimizer(self, train):
+        """G's optimiser: `g_optimizer` at `g_learning_rate` with the run's
+        momentum and gradient-norm clip."""
+        return generator_optimizer(self.g_optimizer, self.g_learning_rate,
+                                   beta_1=self.g_beta_1, momentum=train.momentum,
+                                   clipnorm=train.clipnorm)
+
+    def optimizers(self, train, make_optimizer):
+        return {"g_optimizer": self.generator_optimizer(train)}

@@ -130,3 +130,81 @@ class ClassifierTrainer(keras.Model):
         self.clean_acc_tracker.update_state(y, logits)
         # Only what was measured: adversarial metrics are not computed at test time.
         return {m.name: m.result() for m in (self.loss_tracker, self.clean_acc_tracker)}
+
+
+class TrainerConfig:
+    """Base of each trainer module's frozen `Config` dataclass: the method's own
+    hyper-parameters, next to the shared ones of `tf_advnet.configs.TrainConfig`
+    (epochs, optimiser, eps, attack_steps, ...), which every hook receives as `train`.
+
+    Class attributes a subclass may set:
+      linf_only: the trainer's eps is an L-inf budget whatever `train.norm` says,
+        so the shared check bounds it by 1.
+      legacy_keys: {flat name of a TrainConfig field written by results JSON of
+        the earlier flat layout (`dd_lambda`): this config's field (`lam`)}; read by
+        `tf_advnet.configs.from_dict`.
+    """
+
+    linf_only = False
+    legacy_keys = {}
+
+    def validate(self, train):
+        """Raises UserError naming the key as typed (`trainer.lam must be >= 0,
+        got -1`) for a value the trainer would refuse; returns self."""
+        del train
+        return self
+
+    def check(self, name, low=None, high=None, low_inclusive=True, optional=False):
+        """`check_arg_range` of field `name` under its `--set` key `trainer.<name>`
+        (a None passes where `optional`)."""
+        from tf_advnet.errors import check_arg_range
+
+        value = getattr(self, name)
+        if optional and value is None:
+            return
+        check_arg_range(f"trainer.{name}", value, low, high, low_inclusive)
+
+    def choose(self, name, allowed):
+        """`check_arg_choice` of field `name` under its key `trainer.<name>`."""
+        from tf_advnet.errors import check_arg_choice
+
+        check_arg_choice(f"trainer.{name}", getattr(self, name), allowed)
+
+    def build(self, classifier, train, *, seed, steps_per_epoch):
+        """The trainer around `classifier` for this config and the shared `train`
+        (a `tf_advnet.configs.TrainConfig`); `seed` seeds its randomness and
+        `steps_per_epoch` turns epoch counts into steps."""
+        raise NotImplementedError
+
+    def optimizers(self, train, make_optimizer):
+        """compile() keyword arguments beyond `optimizer` (the classifier's, built
+        by the pipeline): e.g. {"g_optimizer": ...} for a generator. `make_optimizer()`
+        returns a new instance of the classifier's recipe."""
+        del train, make_optimizer
+        return {}
+
+    def image_kwargs(self, batch_size):
+        """Extra arguments of `callbacks.PerturbationImages` for a trainer with a
+        generator, given the global training batch size."""
+        del batch_size
+        return {}
+
+    def model_files(self):
+        """Paths of the .keras models the trainer reads (their contents belong in
+        the run's fingerprint)."""
+        return ()
+
+
+def eps_warmup_steps(train, steps_per_epoch):
+    """The shared `train.eps_warmup_epochs` as optimiser steps."""
+    return int(round(train.eps_warmup_epochs * steps_per_epoch))
+
+
+def generator_optimizer(name, learning_rate, *, beta_1, momentum, clipnorm):
+    """A generator's optimiser (Wang & Yu's code: SGD with momentum, or Adam with
+    beta_1 = 0.5 on CIFAR-10; L2L-DA's code: SGD): a constant learning rate, with
+    the run's global gradient-norm clip (None: off)."""
+    clip = {} if clipnorm is None else {"global_clipnorm": clipnorm}
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate, beta_1=beta_1, **clip)
+    return keras.optimizers.SGD(learning_rate, momentum=momentum, **clip)

@@ -46,6 +46,7 @@ Example:
 
 import dataclasses
 import re
+from typing import Optional
 
 import keras
 import numpy as np
@@ -53,7 +54,7 @@ import tensorflow as tf
 
 from tf_advnet.attacks import _projections, losses, targets
 from tf_advnet.errors import UserError, check_arg_choice, check_arg_range
-from tf_advnet.trainers.base import ClassifierTrainer, float32_logits
+from tf_advnet.trainers.base import ClassifierTrainer, TrainerConfig, float32_logits
 
 IMAGE_ATTACKS = ("FGSM", "R-FGSM", "LL", "R-LL", "MC", "R-MC", "Madry")
 LABEL_MODES = ("LS", "LA")
@@ -322,3 +323,53 @@ class BATTrainer(ClassifierTrainer):
         self.adv_acc_tracker.update_state(y, adv_logits)
         self.clean_acc_tracker.update_state(y, clean_logits)
         return {m.name: m.result() for m in self.metrics}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(TrainerConfig):
+    """BAT's own hyper-parameters (Wang & Zhang, ICCV 2019).
+
+    Attributes:
+      variant: a name of `VARIANT_NAMES`, e.g. "R-MC-LA" (the method; Table 5),
+        "R-MC-LS", "R-FGSM", "Madry-LA". The Madry variants take the run's shared
+        `attack_steps` and `step_size`; the one-step variants take `num_steps`.
+      num_steps: attack steps of the non-Madry variants (None = 1, step eps/steps).
+      beta: the label adversary's multiplier of Eq. (16) (paper: 9).
+      eps_y: the label budget: LS's smoothing of Eq. (15) (None = 0.5), or a fixed
+        LA budget replacing Eq. (18).
+    The image budget eps_x is the shared `TrainConfig.eps` (L-inf).
+    """
+
+    variant: str = "R-MC-LA"
+    num_steps: Optional[int] = None
+    beta: float = 9.0
+    eps_y: Optional[float] = None
+
+    linf_only = True
+    legacy_keys = {"bat_variant": "variant", "bat_steps": "num_steps", "beta": "beta",
+                   "eps_y": "eps_y"}
+
+    def validate(self, train):
+        from tf_advnet.errors import check_range
+
+        try:
+            variant = parse_variant(self.variant)
+        except UserError:
+            raise UserError(f"trainer.variant={self.variant!r} is not valid; allowed "
+                            "values: " + ", ".join(VARIANT_NAMES)) from None
+        if variant.multi_step:  # the Madry variants run the shared PGD
+            check_range("attack_steps", train.attack_steps, 1)
+        self.check("beta", 0.0, low_inclusive=False)
+        self.check("num_steps", 1, optional=True)
+        self.check("eps_y", 0.0, 1.0, optional=True)
+        return self
+
+    def build(self, classifier, train, *, seed, steps_per_epoch):
+        del steps_per_epoch
+        if parse_variant(self.variant).multi_step:
+            steps = dict(num_steps=train.attack_steps, step_size=train.step_size)
+        else:
+            steps = dict(num_steps=self.num_steps)
+        return BATTrainer(classifier, variant=self.variant, eps=train.eps, beta=self.beta,
+                          eps_y=self.eps_y, seed=seed, weight_decay=train.weight_decay,
+                          **steps)

@@ -35,10 +35,13 @@ Example:
     trainer.fit(train_ds, epochs=10)
 """
 
+import dataclasses
+
 import tensorflow as tf
 
 from tf_advnet.attacks.cw_linf import carlini_wagner_linf
 from tf_advnet.errors import check_arg_range
+from tf_advnet.trainers.base import TrainerConfig, eps_warmup_steps
 from tf_advnet.trainers.pgd_at import PGDATTrainer
 
 
@@ -102,3 +105,33 @@ class CWATTrainer(PGDATTrainer):
             initial_const=self.initial_const, max_const=self.max_const,
             tau=self.tau, confidence=self.confidence, penalty=self.penalty)
         return tf.stop_gradient(x_adv)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(TrainerConfig):
+    """L2L-DA's "C&W100" baseline (Jang et al., ICCV 2019, Table 2): the L-inf C&W
+    examples of `tf_advnet.attacks.cw_linf` at the shared eps (and its warm-up).
+
+    Attributes:
+      max_iterations: Adam steps of each C&W example (L2L-DA: 100).
+      initial_const: C&W's constant c (no binary search inside training; at most
+        `CWATTrainer`'s max_const, 128).
+    """
+
+    max_iterations: int = 100
+    initial_const: float = 1.0
+
+    linf_only = True
+    legacy_keys = {"cw_steps": "max_iterations", "cw_const": "initial_const"}
+
+    def validate(self, train):
+        self.check("max_iterations", 1)
+        self.check("initial_const", 0.0, 128.0, low_inclusive=False)
+        return self
+
+    def build(self, classifier, train, *, seed, steps_per_epoch):
+        del seed
+        return CWATTrainer(classifier, eps=train.eps, max_iterations=self.max_iterations,
+                           initial_const=self.initial_const,
+                           eps_warmup_steps=eps_warmup_steps(train, steps_per_epoch),
+                           weight_decay=train.weight_decay)

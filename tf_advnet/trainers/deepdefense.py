@@ -30,12 +30,15 @@ Example:
     trainer.fit(train_ds, epochs=5)
 """
 
+import dataclasses
+
 import keras
 import tensorflow as tf
 
 from tf_advnet.attacks.deepfool_diff import DEFAULT_NORM_EPS, deepdefense_ratio
 from tf_advnet.errors import UserError, check_arg_choice, check_arg_range
-from tf_advnet.trainers.base import ClassifierTrainer, regularization, scale_for_replicas
+from tf_advnet.trainers.base import (ClassifierTrainer, TrainerConfig, regularization,
+                                    scale_for_replicas)
 
 
 def regulariser_terms(r, correct, *, c, d):
@@ -156,3 +159,34 @@ class DeepDefenseTrainer(ClassifierTrainer):
         self.rho2_tracker.update_state(tf.reduce_mean(r))
         self.clean_acc_tracker.update_state(y, logits)
         return {m.name: m.result() for m in self.metrics}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(TrainerConfig):
+    """DeepDefense's regulariser (Yan et al., NeurIPS 2018, Eq. (5)-(6)).
+
+    Attributes:
+      lam: the regulariser's weight lambda of Eq. (5) (paper: 15).
+      c: the scale of R(-c rho) for correctly classified samples (paper: 25).
+      d: the scale of R(d rho) for misclassified samples (paper: 5).
+      num_iter: DeepFool steps u inside the regulariser (the paper's code: 5).
+    """
+
+    lam: float = 15.0
+    c: float = 25.0
+    d: float = 5.0
+    num_iter: int = 5
+
+    legacy_keys = {"dd_lambda": "lam", "dd_c": "c", "dd_d": "d", "dd_iters": "num_iter"}
+
+    def validate(self, train):
+        self.check("lam", 0.0)
+        self.check("c", 0.0, low_inclusive=False)
+        self.check("d", 0.0)
+        self.check("num_iter", 1)
+        return self
+
+    def build(self, classifier, train, *, seed, steps_per_epoch):
+        del seed, steps_per_epoch
+        return DeepDefenseTrainer(classifier, lam=self.lam, c=self.c, d=self.d,
+                                  num_iter=self.num_iter, weight_decay=train.weight_decay)

@@ -24,13 +24,16 @@ Example:
     trainer.fit(train_ds, epochs=...)
 """
 
+import dataclasses
+from typing import Tuple
+
 import keras
 import tensorflow as tf
 
 from tf_advnet.attacks.fgsm import fgm
 from tf_advnet.attacks.pgd import pgd
 from tf_advnet.errors import UserError, check_arg_range
-from tf_advnet.trainers.base import ClassifierTrainer
+from tf_advnet.trainers.base import ClassifierTrainer, TrainerConfig
 
 PARTS = ("fgs_ml", "pgd", "ll")
 
@@ -118,3 +121,54 @@ class EnsembleATTrainer(ClassifierTrainer):
         self.clean_acc_tracker.update_state(y, logits[:n])
         self.adv_acc_tracker.update_state(y_adv, logits[n:])
         return {m.name: m.result() for m in self.metrics}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(TrainerConfig):
+    """Ensemble adversarial training (Tramer et al., ICLR 2018), Wang & Yu's
+    Table 4 baseline; its PGD examples take the shared eps, attack_steps and
+    step_size.
+
+    Attributes:
+      sources: .keras files of the static, pre-trained undefended models.
+    """
+
+    sources: Tuple[str, ...] = ()
+
+    linf_only = True
+    legacy_keys = {"eat_sources": "sources"}
+
+    def validate(self, train):
+        from tf_advnet.errors import UserError
+
+        if not self.sources:
+            raise UserError("trainer.sources is required for method ensemble_at: the "
+                            ".keras file(s) of pre-trained undefended models")
+        return self
+
+    def build(self, classifier, train, *, seed, steps_per_epoch):
+        del seed, steps_per_epoch
+        return EnsembleATTrainer(classifier, [_load_source(p) for p in self.sources],
+                                 eps=train.eps, pgd_steps=train.attack_steps,
+                                 step_size=train.step_size, weight_decay=train.weight_decay)
+
+    def model_files(self):
+        return tuple(self.sources)
+
+
+def _load_source(path):
+    """The static model saved at `path`, or a one-line CheckpointError naming the
+    key `trainer.sources`."""
+    import os
+
+    import tf_advnet.models  # noqa: F401  registers the custom layers
+    from tf_advnet.errors import CheckpointError
+
+    if not os.path.exists(path):
+        raise CheckpointError(f"trainer.sources: {path}: no such file (a .keras "
+                              "classifier, e.g. <work_dir>/model.keras of a standard run)")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as e:  # zip/h5/json errors all mean the same to a user
+        raise CheckpointError(f"trainer.sources: {path} is corrupt or not a Keras model "
+                              f"({type(e).__name__})") from None

@@ -52,13 +52,17 @@ Example:
     trainer.fit(train_ds, epochs=...)
 """
 
+import dataclasses
+from typing import Optional
+
 import keras
 import tensorflow as tf
 
 from tf_advnet.attacks.l2lda import l2lda_attack, trajectory
 from tf_advnet.errors import check_arg_range
 from tf_advnet.models.l2lda_generator import input_names, z_dim_of
-from tf_advnet.trainers.base import ClassifierTrainer, regularization, scale_for_replicas
+from tf_advnet.trainers.base import (ClassifierTrainer, TrainerConfig, generator_optimizer,
+                                    regularization, scale_for_replicas)
 
 # The code's stabiliser of the diversity ratio's denominator.
 _DIV_EPS = 1e-8
@@ -223,3 +227,92 @@ class L2LDATrainer(ClassifierTrainer):
                             num_steps=self.num_steps, eps_step=self.eps_step,
                             num_samples=num_samples, normalize=self.normalize_grad,
                             training=training, clip=self.clip, seed=seed)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(TrainerConfig):
+    """L2L-DA (Jang et al., ICCV 2019): the generator, Algorithm 1's recursion
+    (Eq. 5) and diversity loss (Eq. 7-8), and the generator's optimiser. The
+    radius eps is the shared `TrainConfig.eps`; eps_step = eps / 4.
+
+    Attributes:
+      generator: "l2lda" (the U-Net on x, grad, delta, y, z) or "l2l_star" (on x
+        and grad only: L2L*, Table 1(a)).
+      g_width: the generator's base width (paper: 64).
+      z_dim: the size of z (paper: 8).
+      num_steps: the recursive steps T (paper: 10).
+      lam: the diversity weight lambda of Eq. (8) (code: 0.02 MNIST, 0.5 CIFAR-10).
+      recursive: the recursion of Eq. (5), or one shot ("R X": T = 1, step eps).
+      diversity: the diversity loss of Eq. (7) ("D X": off).
+      delta, label: the generator takes delta / the label y (Table 1(b)).
+      normalize: normalise the generator's gradient input.
+      g_optimizer: the generator's optimiser, "sgd" (with the shared momentum; the
+        code's) or "adam".
+      g_learning_rate: its constant learning rate (code: 0.01).
+      g_beta_1: Adam's beta_1 where g_optimizer is "adam".
+      g_weight_decay: L2 on the generator's kernels (None: the shared weight_decay).
+    """
+
+    generator: str = "l2lda"
+    g_width: int = 64
+    z_dim: int = 8
+    num_steps: int = 10
+    lam: float = 0.02
+    recursive: bool = True
+    diversity: bool = True
+    delta: bool = True
+    label: bool = True
+    normalize: bool = True
+    g_optimizer: str = "sgd"
+    g_learning_rate: float = 0.01
+    g_beta_1: float = 0.5
+    g_weight_decay: Optional[float] = None
+
+    linf_only = True
+    legacy_keys = {"l2lda_generator": "generator", "l2lda_width": "g_width",
+                   "l2lda_z_dim": "z_dim", "l2lda_steps": "num_steps",
+                   "l2lda_lambda": "lam", "l2lda_recursive": "recursive",
+                   "l2lda_diversity": "diversity", "l2lda_delta": "delta",
+                   "l2lda_label": "label", "l2lda_normalize": "normalize",
+                   "g_optimizer": "g_optimizer", "g_learning_rate": "g_learning_rate",
+                   "g_beta_1": "g_beta_1", "g_weight_decay": "g_weight_decay"}
+
+    def validate(self, train):
+        self.choose("generator", ("l2lda", "l2l_star"))
+        self.check("g_width", 1)
+        self.check("z_dim", 1)
+        self.check("num_steps", 1)
+        self.check("lam", 0.0)
+        self.choose("g_optimizer", ("sgd", "adam"))
+        self.check("g_learning_rate", 0.0, low_inclusive=False)
+        return self
+
+    def build_generator(self, input_shape, num_classes):
+        """The L2L-DA (or L2L*) generator of this config."""
+        from tf_advnet.models.l2lda_generator import l2l_star_generator, l2lda_generator
+
+        if self.generator == "l2l_star":
+            return l2l_star_generator(input_shape, width=self.g_width)
+        return l2lda_generator(input_shape, num_classes, width=self.g_width,
+                               z_dim=self.z_dim, use_delta=self.delta,
+                               use_label=self.label)
+
+    def build(self, classifier, train, *, seed, steps_per_epoch):
+        del steps_per_epoch
+        gen = self.build_generator(tuple(classifier.input_shape[1:]),
+                                   int(classifier.output_shape[-1]))
+        return L2LDATrainer(classifier, gen, eps=train.eps, num_steps=self.num_steps,
+                            lam=self.lam, recursive=self.recursive,
+                            diversity=self.diversity, normalize_grad=self.normalize,
+                            weight_decay=train.weight_decay,
+                            g_weight_decay=self.g_weight_decay, seed=seed)
+
+    def generator_optimizer(self, train):
+        """The generator's optimiser: `g_optimizer` at `g_learning_rate` with the
+        run's momentum and gradient-norm clip (the code's clip: 1)."""
+        return generator_optimizer(self.g_optimizer, self.g_learning_rate,
+                                   beta_1=self.g_beta_1, momentum=train.momentum,
+                                   clipnorm=train.clipnorm)
+
+    def optimizers(self, train, make_optimizer):
+        return {"g_optimizer": self.generator_optimizer(train)}

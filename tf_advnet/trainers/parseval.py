@@ -21,10 +21,12 @@ Example:
     trainer.fit(train_ds, epochs=5)
 """
 
+import dataclasses
+
 import tensorflow as tf
 
 from tf_advnet.errors import check_arg_range
-from tf_advnet.trainers.base import ClassifierTrainer
+from tf_advnet.trainers.base import ClassifierTrainer, TrainerConfig
 
 
 def kernel_matrix(kernel):
@@ -101,3 +103,26 @@ class ParsevalTrainer(ClassifierTrainer):
         self.loss_tracker.update_state(ce)
         self.clean_acc_tracker.update_state(y, logits)
         return {m.name: m.result() for m in self.metrics}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(TrainerConfig):
+    """Parseval training (Cisse et al., ICML 2017, Sec. 4).
+
+    Attributes:
+      beta: the retraction step beta of W <- (1 + beta) W - beta W W^T W (1e-4 on
+        MNIST, 3e-4 on CIFAR-10, as in DeepDefense's comparison).
+    """
+
+    beta: float = 1e-4
+
+    legacy_keys = {"parseval_beta": "beta"}
+
+    def validate(self, train):
+        self.check("beta", 0.0, 0.5, low_inclusive=False)
+        return self
+
+    def build(self, classifier, train, *, seed, steps_per_epoch):
+        del steps_per_epoch
+        return ParsevalTrainer(classifier, beta=self.beta, seed=seed,
+                               weight_decay=train.weight_decay)

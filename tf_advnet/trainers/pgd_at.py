@@ -25,12 +25,14 @@ Example:
     fgm = fgm_at_trainer(classifier, eps=0.02)                       # L2 FGM-AT
 """
 
+import dataclasses
+
 import keras
 import tensorflow as tf
 
 from tf_advnet.attacks.pgd import pgd
 from tf_advnet.errors import check_arg_choice, check_arg_range
-from tf_advnet.trainers.base import ClassifierTrainer
+from tf_advnet.trainers.base import ClassifierTrainer, TrainerConfig, eps_warmup_steps
 
 
 def _norm_name(norm):
@@ -124,3 +126,19 @@ class PGDATTrainer(ClassifierTrainer):
         self.adv_acc_tracker.update_state(y, adv_logits)
         self.clean_acc_tracker.update_state(y, self.classifier_fn(x))
         return {m.name: m.result() for m in self.metrics}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(TrainerConfig):
+    """PGD-AT's inner attack is the run's shared one: `TrainConfig.eps`, `norm`,
+    `attack_steps`, `step_size`, `random_start` and `eps_warmup_epochs` (Madry et
+    al., Eq. (2.1); with one step of eps and no random start, Goodfellow's FGM-AT),
+    so this config holds nothing of its own."""
+
+    def build(self, classifier, train, *, seed, steps_per_epoch):
+        del seed
+        return PGDATTrainer(
+            classifier, eps=train.eps, num_steps=train.attack_steps,
+            step_size=train.step_size, random_start=train.random_start,
+            eps_warmup_steps=eps_warmup_steps(train, steps_per_epoch),
+            weight_decay=train.weight_decay, norm=train.norm)

@@ -49,12 +49,16 @@ Example:
     trainer.swap_ema_weights()            # evaluate / save the EMA weights
 """
 
+import dataclasses
+from typing import Optional
+
 import keras
 import tensorflow as tf
 
 from tf_advnet.attacks.pgn import one_hot_labels, tanh_space, true_class_gradient
 from tf_advnet.errors import UserError, check_arg_range
-from tf_advnet.trainers.base import ClassifierTrainer, regularization, scale_for_replicas
+from tf_advnet.trainers.base import (ClassifierTrainer, TrainerConfig, regularization,
+                                    scale_for_replicas)
 
 DEFAULT_LR = 5e-4  # the Adam learning rate of the official code's `main.py`
 
@@ -239,3 +243,47 @@ class PGNTrainer(ClassifierTrainer):
 
         return pgn_attack(self.classifier_fn, self.generator, x, y,
                           grad_batch_size=grad_batch_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(TrainerConfig):
+    """PGN adversarial training (ICLR 2020 submission, Eq. (4)).
+
+    Attributes:
+      c_l: the penalty c_L on the generated perturbation's squared L2 norm in
+        Eq. (4) (paper: 50).
+      ema_decay: the exponential moving average of both players' weights (None:
+        off; the official code `ATPGN/ATPGN`, `main.py`, uses 0.998).
+      generator_width: channels of the generator's convolutions (paper: 128).
+    The generator's optimiser is a second instance of the classifier's recipe.
+    """
+
+    c_l: float = 50.0
+    ema_decay: Optional[float] = None
+    generator_width: int = 128
+
+    legacy_keys = {"c_l": "c_l", "ema_decay": "ema_decay",
+                   "pgn_generator_width": "generator_width"}
+
+    def validate(self, train):
+        from tf_advnet.errors import UserError
+
+        self.check("c_l", 0.0, low_inclusive=False)
+        self.check("generator_width", 1)
+        self.check("ema_decay", 0.0, 1.0, low_inclusive=False, optional=True)
+        if self.ema_decay == 1.0:  # the average would never move
+            raise UserError("trainer.ema_decay must be in (0, 1) or none, got 1")
+        return self
+
+    def build(self, classifier, train, *, seed, steps_per_epoch):
+        del seed, steps_per_epoch
+        return PGNTrainer(classifier, c_l=self.c_l, ema_decay=self.ema_decay,
+                          generator_width=self.generator_width,
+                          weight_decay=train.weight_decay)
+
+    def optimizers(self, train, make_optimizer):
+        return {"g_optimizer": make_optimizer()}
+
+    def image_kwargs(self, batch_size):
+        # The generator reads the gradient of the global-batch mean (see pgn_attack).
+        return {"grad_batch_size": batch_size}

@@ -218,7 +218,7 @@ def model_config(s, role, *, generator=None, seed_offset=0, sources=()):
       seed_offset: 1 for the surrogates A', B', C'.
       sources: EAT's static models (.keras paths).
     """
-    from tf_advnet.configs import ExperimentConfig
+    from tf_advnet.configs import ExperimentConfig, replace_trainer
     from tf_advnet.configs.base import DataConfig, EvalConfig, ModelConfig, TrainConfig
 
     method = {"A": "standard", "B": "pgd_at", "C": "advnet", "EAT": "ensemble_at"}[role]
@@ -232,20 +232,20 @@ def model_config(s, role, *, generator=None, seed_offset=0, sources=()):
                  eps=s.eps, attack_steps=s.pgd_steps, step_size=s.eps / 4.0)
     if role == "B":
         train.update(eps_warmup_epochs=s.eps_warmup_epochs)
+    own = {}  # the role's trainer config (tf_advnet.trainers.<method>.Config)
     if role == "C":
         kind, k = parse_generator(generator or s.generator)
-        train.update(advnet_generator=kind, advnet_k=k, advnet_gamma=s.gamma,
-                     advnet_hvp=s.hvp, advnet_clip=s.clip, g_steps=s.g_steps,
-                     g_updates=s.g_updates, g_optimizer=s.g_optimizer,
-                     g_learning_rate=s.g_learning_rate)
+        own.update(generator=kind, k=k, gamma=s.gamma, hvp=s.hvp, clip=s.clip,
+                   g_steps=s.g_steps, g_updates=s.g_updates, g_optimizer=s.g_optimizer,
+                   g_learning_rate=s.g_learning_rate)
     if role == "EAT":
-        train.update(eat_sources=tuple(sources))
+        own.update(sources=tuple(sources))
     cfg = ExperimentConfig(
         data=DataConfig(dataset=s.dataset, train_limit=s.train_limit,
                         test_limit=s.test_limit, batch_size=s.batch_size,
                         augment=s.augment, svhn_extra=s.svhn_extra, data_dir=s.data_dir),
         model=ModelConfig(name=s.model, variant=s.variant),
-        train=TrainConfig(**train),
+        train=replace_trainer(TrainConfig(**train), own),
         eval=EvalConfig(attacks="fgsm", eps=s.eps, batch_size=s.eval_batch_size),
         seed=s.seed + seed_offset, preset=s.preset)
     return cfg.validate()
@@ -306,7 +306,6 @@ def train_attack_generator(clf, spec, x, y, s, store, *, progress=print):
     from tf_advnet import data as data_lib
     from tf_advnet.models.advnet_generators import build_generator
     from tf_advnet.pipelines import common
-    from tf_advnet.pipelines.train import generator_optimizer
     from tf_advnet.trainers.advnet import AdvNetTrainer
 
     cfg = model_config(s, "C", generator=spec)  # C's recipe for G's optimiser
@@ -323,7 +322,7 @@ def train_attack_generator(clf, spec, x, y, s, store, *, progress=print):
         clf.trainable = False
         trainer = AdvNetTrainer(clf, gen, eps=s.eps, g_steps=1, hvp="none", clip=s.clip,
                                 g_weight_decay=s.advnet_weight_decay)
-        trainer.compile(g_optimizer=generator_optimizer(cfg.train))
+        trainer.compile(g_optimizer=cfg.train.trainer.generator_optimizer(cfg.train))
         progress(f"[advnet] training generator {spec} against a fixed classifier -> "
                  f"{entry.dir}")
         trainer.fit(data_lib.make_dataset(x, y, s.batch_size, training=True, seed=s.seed),

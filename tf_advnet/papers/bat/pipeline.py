@@ -124,19 +124,19 @@ def bat_config(preset_name, dataset, spec, overrides=None):
             momentum=0.9, weight_decay=2e-4, lr_boundaries=(60, 90), lr_factor=0.1,
             epochs=100, eps=8 / 255, eval_eps=8 / 255, attack_steps=7,
             step_size=2 / 255, eval_batch_size=100, seed=0)
-        # wide_resnet has no `variant` (the advnet_resnet SVHN variant of the base preset)
-        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, variant=None))
     eps = cfg.eval.eps
     fields = dict(seed=cfg.seed + spec.seed_offset,
                   eps=eps if spec.eps_factor == 1 else round(eps * spec.eps_factor, 6))
     if spec.method == "bat":
-        fields.update(bat_variant=spec.variant, beta=9.0)
+        fields.update(trainer={"variant": spec.variant, "beta": 9.0})
     if spec.attack_steps is not None:
         fields["attack_steps"] = spec.attack_steps
     if spec.step_factor is not None:
         fields["step_size"] = fields["eps"] * spec.step_factor
     cfg = override(cfg, **fields)
-    cfg = override(cfg, **(overrides or {}))
+    # One set of overrides for the models of every method: a trainer key applies
+    # where the method has it.
+    cfg = override(cfg, trainer_subset=True, **common.given(overrides))
     return cfg.validate()
 
 

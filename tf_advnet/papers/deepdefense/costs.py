@@ -26,17 +26,12 @@ DEEPDEFENSE_STEPS = {"mlp": 100, "lenet": 40}  # ~1 min each on 2 quiet cores
 
 
 def config_from_dict(d):
-    """The ExperimentConfig that `tf_advnet.configs.to_dict` wrote as `d`."""
-    from tf_advnet.configs import base
+    """The validated ExperimentConfig that `tf_advnet.configs.to_dict` wrote as `d`,
+    in the current layout or the flat one of earlier results
+    (`tf_advnet.configs.from_dict`)."""
+    from tf_advnet.configs import from_dict
 
-    def section(cls, values):
-        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-        return cls(**kw)
-
-    return base.ExperimentConfig(
-        data=section(base.DataConfig, d["data"]), model=section(base.ModelConfig, d["model"]),
-        train=section(base.TrainConfig, d["train"]), eval=section(base.EvalConfig, d["eval"]),
-        seed=d["seed"], preset=d["preset"]).validate()
+    return from_dict(d).validate()
 
 
 def _reference_trainer(cfg, x, y, steps):

@@ -195,6 +195,7 @@ def _check(dataset, model, preset_name):
 def reference_config(dataset, model="mlp", preset_name="cpu", overrides=None):
     """The reference model's ExperimentConfig (method "standard"), validated."""
     from tf_advnet.configs import override, preset
+    from tf_advnet.pipelines import common
 
     _check(dataset, model, preset_name)
     arch = MODELS[model]
@@ -216,17 +217,35 @@ def reference_config(dataset, model="mlp", preset_name="cpu", overrides=None):
             cfg, data=dataclasses.replace(cfg.data, train_limit=None),
             model=dataclasses.replace(cfg.model, variant=None),
             train=dataclasses.replace(cfg.train, lr_boundaries=lr_boundaries))
-    cfg = override(cfg, **(overrides or {}))
+    # The overrides of the reference and the fine-tunings: a trainer key applies
+    # where the method has it.
+    cfg = override(cfg, trainer_subset=True, **common.given(overrides))
     return cfg.validate()
+
+
+def _finetune_params(method, family):
+    """The fine-tuning trainer's own config: DeepDefense's paper values (Sec. 4:
+    lambda 15, c 25, d 5, u 5; `deepdefense.Config`'s defaults), Parseval's beta of
+    the data set's family, none for the standard trainer."""
+    from tf_advnet.trainers import deepdefense, parseval, standard
+
+    trainer = FINETUNE_TRAINER[method]
+    if trainer == "deepdefense":
+        return deepdefense.Config(lam=15.0, c=25.0, d=5.0, num_iter=5)
+    if trainer == "parseval":
+        return parseval.Config(beta=PARSEVAL_BETA[family])
+    return standard.Config()
 
 
 def finetune_config(reference, dataset, method, overrides=None):
     """The fine-tuning ExperimentConfig of `method` (Table 2) from the reference's.
 
-    `overrides` (e.g. epochs=1, dd_iters=2, learning_rate=5e-4, dd_c=15) apply after
-    the preset's values; the lr halving epoch follows the final epochs.
+    `overrides` (e.g. epochs=1, learning_rate=5e-4, trainer={"num_iter": 2, "c": 15})
+    apply after the preset's values (a trainer key where the method has it); the lr
+    halving epoch follows the final epochs.
     """
     from tf_advnet.configs import override
+    from tf_advnet.pipelines import common
 
     check_choice("method", method, tuple(FINETUNE_TRAINER))
     family = _family(dataset)
@@ -237,10 +256,9 @@ def finetune_config(reference, dataset, method, overrides=None):
     cfg = override(reference, method=FINETUNE_TRAINER[method], epochs=epochs,
                    batch_size=FINETUNE_BATCH, optimizer="sgd", learning_rate=FINETUNE_LR,
                    momentum=FINETUNE_MOMENTUM, weight_decay=FINETUNE_WEIGHT_DECAY,
-                   lr_factor=0.5, dd_lambda=15.0, dd_c=25.0, dd_d=5.0, dd_iters=5,
-                   parseval_beta=PARSEVAL_BETA[family])
+                   lr_factor=0.5, trainer=_finetune_params(method, family))
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, augment=None))
-    cfg = override(cfg, **(overrides or {}))
+    cfg = override(cfg, trainer_subset=True, **common.given(overrides))
     halve = max(1, int(round(LR_HALVING_AT * cfg.train.epochs)))
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train,
                                                              lr_boundaries=(halve,)))
@@ -410,7 +428,8 @@ def reproduce(preset_name="cpu", dataset="fashion_mnist", model="mlp", *,
       work_dir: root of the training dirs (<work_dir>/<dataset>/<model>/<method>).
       results_dir: output dir (default results/deepdefense/<dataset>/<model>).
       overrides: flat config overrides applied to the reference and to every
-        fine-tuning (e.g. epochs=1, train_limit=256, dd_iters=2, data_dir=...).
+        fine-tuning (e.g. epochs=1, train_limit=256, data_dir=...,
+        trainer={"num_iter": 2}: a trainer key applies where the method has it).
       finetune_overrides: flat overrides of the fine-tunings only (e.g.
         epochs=30, learning_rate=5e-4).
       argv: command line recorded in provenance.

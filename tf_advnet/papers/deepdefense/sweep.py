@@ -76,7 +76,8 @@ def sweep(preset_name="cpu", dataset="mnist_5k", model="lenet", *, cs=None,
     n = len(cs) * len(lambdas)
     for i, (lam, c) in enumerate(((lam, c) for lam in lambdas for c in cs)):
         cfg = dd.finetune_config(ref_cfg, dataset, "deepdefense",
-                                 dict(ft, dd_lambda=float(lam), dd_c=float(c)))
+                                 dict(ft, trainer=dict(ft.get("trainer", {}), lam=float(lam),
+                                                   c=float(c))))
         progress(f"[deepdefense sweep] point {i + 1}/{n}: lambda={lam:g}, c={c:g}")
         run = dd.finetune(cfg, ref_run["model_path"], x_train, y_train,
                           _point_dir(root, lam, c), progress=progress, verbose=2)
@@ -84,7 +85,7 @@ def sweep(preset_name="cpu", dataset="mnist_5k", model="lenet", *, cs=None,
                        "wall_time_s": run["wall_time_s"]})
     results = {"dataset": dataset, "model": model, "preset": preset_name,
                "n_test": int(len(x_test)), "n_train": int(len(x_train)),
-               "d": cfg.train.dd_d, "epochs": cfg.train.epochs,
+               "d": cfg.train.trainer.d, "epochs": cfg.train.epochs,
                "learning_rate": cfg.train.learning_rate, "cs": list(cs),
                "lambdas": list(lambdas), "points": points}
     results["provenance"] = prov.finish()

@@ -21,6 +21,7 @@ import time
 
 from tf_advnet.configs import override, preset
 from tf_advnet.papers import _study
+from tf_advnet.pipelines import common
 from tf_advnet.pipelines.evaluate import evaluate
 from tf_advnet.pipelines.train import train
 from tf_advnet.utils.provenance import Provenance, write_json
@@ -50,7 +51,8 @@ def demo(dataset="fashion_mnist", preset_name="cpu", *, work_dir="runs/demo",
     models, training = {}, {}
     config = None
     for method in METHODS:
-        config = override(preset(preset_name, dataset, method), **(overrides or {}))
+        config = override(preset(preset_name, dataset, method), trainer_subset=True,
+                          **common.given(overrides))
         config.validate()
         run = train(config, os.path.join(work_dir, dataset, method), argv=argv,
                     progress=progress, verbose=2)

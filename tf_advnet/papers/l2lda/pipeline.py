@@ -181,7 +181,7 @@ def study(preset_name="cpu", dataset=None, overrides=None):
 
 def model_config(s, name, *, init_model=None, seed_offset=0):
     """The ExperimentConfig of model `name` (module docstring), validated."""
-    from tf_advnet.configs import ExperimentConfig
+    from tf_advnet.configs import ExperimentConfig, replace_trainer
     from tf_advnet.configs.base import DataConfig, EvalConfig, ModelConfig, TrainConfig
 
     base = name[:-3] if name.endswith("_s2") else name
@@ -189,6 +189,7 @@ def model_config(s, name, *, init_model=None, seed_offset=0):
                  momentum=0.9, weight_decay=s.weight_decay, clipnorm=s.clipnorm,
                  lr_boundaries=(s.epochs // 2,) if s.lr_decay and s.epochs > 1 else (),
                  eps=s.eps, init_model=init_model)
+    own = {}  # the model's trainer config (tf_advnet.trainers.<method>.Config)
     if base == "plain":
         train.update(method="standard", epochs=s.plain_epochs, optimizer=s.plain_optimizer,
                      learning_rate=s.plain_learning_rate, clipnorm=None, lr_boundaries=(),
@@ -203,15 +204,15 @@ def model_config(s, name, *, init_model=None, seed_offset=0):
         train.update(method="pgd_at", attack_steps=100, step_size=s.eps / 12,
                      eps_warmup_epochs=s.eps_warmup_epochs)
     elif base == "cw100":
-        train.update(method="cw_at", cw_steps=100, cw_const=1.0,
-                     eps_warmup_epochs=s.eps_warmup_epochs)
+        train.update(method="cw_at", eps_warmup_epochs=s.eps_warmup_epochs)
+        own.update(max_iterations=100, initial_const=1.0)
     elif base in _L2L_ROWS:
         gen, rec, div, delta, label, norm = _L2L_ROWS[base]
-        train.update(method="l2lda", l2lda_generator=gen, l2lda_recursive=rec,
-                     l2lda_diversity=div, l2lda_delta=delta, l2lda_label=label,
-                     l2lda_normalize=norm, l2lda_width=s.g_width, l2lda_z_dim=s.z_dim,
-                     l2lda_steps=s.num_steps, l2lda_lambda=s.lam, g_optimizer="sgd",
-                     g_learning_rate=s.g_learning_rate, g_weight_decay=s.weight_decay)
+        train.update(method="l2lda")
+        own.update(generator=gen, recursive=rec, diversity=div, delta=delta, label=label,
+                   normalize=norm, g_width=s.g_width, z_dim=s.z_dim,
+                   num_steps=s.num_steps, lam=s.lam, g_optimizer="sgd",
+                   g_learning_rate=s.g_learning_rate, g_weight_decay=s.weight_decay)
     else:
         raise UserError(f"unknown l2lda model {name!r}")
     cfg = ExperimentConfig(
@@ -219,7 +220,7 @@ def model_config(s, name, *, init_model=None, seed_offset=0):
                         test_limit=s.test_limit, batch_size=s.batch_size,
                         data_dir=s.data_dir),
         model=ModelConfig(name=s.model),
-        train=TrainConfig(**train),
+        train=replace_trainer(TrainConfig(**train), own),
         eval=EvalConfig(attacks="fgsm", eps=s.eps, batch_size=s.eval_batch_size),
         seed=s.seed + seed_offset, preset=s.preset)
     return cfg.validate()

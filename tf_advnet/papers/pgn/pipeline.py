@@ -157,10 +157,12 @@ def _name(method, value=None, width=None):
 def model_config(s, method, value=None, *, width=None, seed_offset=0, epochs=None):
     """The ExperimentConfig of one model of the study (validated)."""
     from tf_advnet.configs import ExperimentConfig
+    from tf_advnet.configs import replace_trainer
     from tf_advnet.configs.base import DataConfig, EvalConfig, ModelConfig, TrainConfig
 
     train = dict(method="standard", epochs=epochs or s.epochs, optimizer=s.optimizer,
                  learning_rate=s.learning_rate)
+    own = {}  # the model's trainer config (tf_advnet.trainers.<method>.Config)
     if method in ("fgm_at", "pgd_at"):
         train.update(method="pgd_at", norm="2", eps=float(value))
         if method == "fgm_at":
@@ -168,14 +170,15 @@ def model_config(s, method, value=None, *, width=None, seed_offset=0, epochs=Non
         else:
             train.update(attack_steps=10, step_size=None, random_start=True)
     elif method == "pgn":
-        train.update(method="pgn", c_l=float(value), ema_decay=s.ema_decay,
-                     pgn_generator_width=s.generator_width)
+        train.update(method="pgn")
+        own.update(c_l=float(value), ema_decay=s.ema_decay,
+                   generator_width=s.generator_width)
     cfg = ExperimentConfig(
         data=DataConfig(dataset=s.dataset, train_limit=s.train_limit,
                         test_limit=s.test_limit, batch_size=s.batch_size,
                         augment=s.augment, data_dir=s.data_dir),
         model=ModelConfig(name=s.model, width=width or s.width),
-        train=TrainConfig(**train),
+        train=replace_trainer(TrainConfig(**train), own),
         eval=EvalConfig(attacks="fgsm", eps=0.0, batch_size=s.eval_batch_size),
         seed=s.seed + seed_offset, preset=s.preset)
     return cfg.validate()

@@ -153,39 +153,41 @@ def row_config(c, row, *, init_model=None):
     `dd_learning_rate`: 5e-3, since the DeepDefense study's 2e-2 diverged on conv nets
     (Fashion-MNIST LeNet there; mnist_5k small CNN in this card's first run).
     """
-    from tf_advnet.configs import ExperimentConfig, override
+    from tf_advnet.configs import ExperimentConfig, override, replace_trainer
     from tf_advnet.configs.base import DataConfig, EvalConfig, ModelConfig, TrainConfig
 
     train = dict(method=row, epochs=c.epochs, optimizer=c.optimizer,
                  learning_rate=c.learning_rate, momentum=0.9, eps=c.eps,
                  attack_steps=c.attack_steps)
+    own = {}  # the row's trainer config (tf_advnet.trainers.<method>.Config)
     if row == "pgd_at":
         train.update(eps_warmup_epochs=c.eps_warmup_epochs)
     elif row == "bat":
-        train.update(bat_variant="R-MC-LA", beta=9.0)  # BAT's best row
+        own.update(variant="R-MC-LA", beta=9.0)  # BAT's best row
     elif row == "advnet":
         from tf_advnet.papers.advnet.pipeline import parse_generator
 
         kind, k = parse_generator(c.advnet_generator)
-        train.update(advnet_generator=kind, advnet_k=k)
+        own.update(generator=kind, k=k)
     elif row == "l2lda":
-        train.update(epochs=c.finetune_epochs, init_model=init_model, clipnorm=1.0,
-                     l2lda_width=c.l2lda_width, g_optimizer="sgd", g_learning_rate=0.01)
+        train.update(epochs=c.finetune_epochs, init_model=init_model, clipnorm=1.0)
+        own.update(g_width=c.l2lda_width, g_optimizer="sgd", g_learning_rate=0.01)
     elif row == "pgn":
-        train.update(c_l=c.pgn_c_l, pgn_generator_width=c.pgn_width)
+        own.update(c_l=c.pgn_c_l, generator_width=c.pgn_width)
     cfg = ExperimentConfig(
         data=DataConfig(dataset=c.dataset, train_limit=c.train_limit,
                         test_limit=c.test_limit, batch_size=c.batch_size,
                         data_dir=c.data_dir),
         model=ModelConfig(name=c.model),
-        train=TrainConfig(**dict(train, method="standard" if row == "deepdefense" else row)),
+        train=replace_trainer(TrainConfig(**dict(
+            train, method="standard" if row == "deepdefense" else row)), own),
         eval=EvalConfig(attacks="fgsm", eps=c.eps, batch_size=c.eval_batch_size),
         seed=c.seed, preset=c.preset)
     if row == "deepdefense":
         from tf_advnet.papers.deepdefense import pipeline as dd
 
         cfg = dd.finetune_config(cfg, c.dataset, "deepdefense", overrides=dict(
-            epochs=c.finetune_epochs, dd_lambda=c.dd_lambda, init_model=init_model,
+            epochs=c.finetune_epochs, trainer={"lam": c.dd_lambda}, init_model=init_model,
             learning_rate=c.dd_learning_rate))
         cfg = override(cfg, preset=c.preset)
     return cfg.validate()
