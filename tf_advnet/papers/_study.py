@@ -25,6 +25,8 @@ import importlib
 import json
 import os
 
+from tf_advnet.errors import UserError, check_choice
+
 STUDY_NAMES = ("advnet", "bat", "deepdefense", "l2lda", "pgn", "report_card", "demo")
 
 HELD, NOT_HELD, INCONCLUSIVE, NOT_RUN = "held", "not held", "inconclusive", "not run"
@@ -119,10 +121,26 @@ def _cell(text):
     return str(text).replace("|", "\\|")
 
 
+def override_study(study, overrides, label):
+    """`study` (a frozen dataclass) with flat field overrides; None values are
+    ignored, so unset flags keep the preset's value.
+
+    Raises:
+      UserError: an unknown field (one line naming the study `label`).
+    """
+    names = {f.name for f in dataclasses.fields(study)}
+    updates = {}
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key not in names:
+            raise UserError(f"unknown {label} study field {key!r}")
+        updates[key] = value
+    return dataclasses.replace(study, **updates)
+
+
 def load(name):
     """The study package `tf_advnet.papers.<name>` (its protocol)."""
-    from tf_advnet.errors import check_choice
-
     check_choice("study", name, STUDY_NAMES)
     return importlib.import_module(f"tf_advnet.papers.{name}")
 
@@ -139,8 +157,6 @@ def results_files():
 def rerender(results_dir):
     """Re-renders every study report found in `results_dir` from its JSON; returns
     the paths written. Raises UserError when the directory holds no study's JSON."""
-    from tf_advnet.errors import UserError
-
     written = []
     for fname, name in results_files().items():
         path = os.path.join(results_dir, fname)

@@ -13,26 +13,6 @@ from tf_advnet.errors import CheckpointError, UserError, check_choice
 from tf_advnet.configs.base import STRATEGIES  # noqa: E402
 
 
-def override_study(study, overrides, label):
-    """`study` (a frozen dataclass) with flat field overrides; None values are
-    ignored, so unset flags keep the preset's value.
-
-    Raises:
-      UserError: an unknown field (one line naming the study `label`).
-    """
-    import dataclasses
-
-    names = {f.name for f in dataclasses.fields(study)}
-    updates = {}
-    for key, value in (overrides or {}).items():
-        if value is None:
-            continue
-        if key not in names:
-            raise UserError(f"unknown {label} study field {key!r}")
-        updates[key] = value
-    return dataclasses.replace(study, **updates)
-
-
 def given(overrides):
     """The entries of a study's flat `overrides` dict that were given: None there
     means an unset flag (the preset's value stays), while

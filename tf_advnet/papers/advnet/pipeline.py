@@ -46,14 +46,12 @@ Every field can be overridden (`overrides`: flat names of `Study`).
 """
 
 import dataclasses
-import math
 import os
-from typing import Optional, Tuple
 
 import numpy as np
 
-from tf_advnet.errors import UserError, check_choice, check_range
-from tf_advnet.papers.advnet.study import PRESETS
+from tf_advnet.papers.advnet.study import (  # noqa: F401  (re-exported)
+    PRESETS, CPU, DATASETS, Study, parse_generator, study)
 from tf_advnet.store import Store
 
 ROWS = ("A", "B", "C")
@@ -62,151 +60,6 @@ METHOD_OF = {"A": "standard", "B": "pgd_at", "C": "advnet"}
 DIR_OF = {"A": "standard", "B": "pgd_at", "C": "advnet", "A'": "standard_s2",
           "B'": "pgd_at_s2", "C'": "advnet_s2", "EAT": "ensemble_at"}
 
-
-@dataclasses.dataclass(frozen=True)
-class Study:
-    """Every setting of one Wang & Yu reproduction (see the module docstring)."""
-
-    dataset: str
-    model: str
-    variant: Optional[str]
-    eps: float
-    epochs: int
-    at_epochs: int
-    advnet_epochs: int
-    eat_epochs: int
-    batch_size: int
-    optimizer: str
-    learning_rate: float
-    lr_decay: bool
-    weight_decay: float
-    at_weight_decay: float
-    advnet_weight_decay: float
-    eps_warmup_epochs: float
-    augment: Optional[str]
-    svhn_extra: int
-    train_limit: Optional[int]
-    test_limit: Optional[int]
-    generator: str
-    g_steps: int
-    g_updates: int
-    g_optimizer: str
-    g_learning_rate: float
-    gamma: float
-    hvp: str
-    table6_generators: Tuple[str, ...]
-    attack_generators: Tuple[str, ...]
-    attack_epochs: int
-    pgd_steps: int = 10
-    clip: bool = True
-    seed: int = 20180526
-    data_dir: Optional[str] = None
-    eval_batch_size: int = 500
-    preset: str = "cpu"
-
-
-CPU = Study(
-    dataset="mnist_5k", model="advnet_d1", variant=None, eps=0.3, epochs=10,
-    at_epochs=10, advnet_epochs=10, eat_epochs=5, batch_size=64, optimizer="adam",
-    learning_rate=1e-3, lr_decay=False, weight_decay=1e-4, at_weight_decay=1e-4,
-    advnet_weight_decay=1e-5, eps_warmup_epochs=5, augment=None, svhn_extra=0,
-    train_limit=None, test_limit=1000, generator="g0:32", g_steps=5, g_updates=1,
-    g_optimizer="sgd", g_learning_rate=0.01, gamma=0.01, hvp="finite_difference",
-    table6_generators=("g0:8", "g2:16", "g3:16"),
-    attack_generators=("g0:8", "g0:32", "g2:16", "g3:16"), attack_epochs=2, seed=0)
-
-_PAPER_ITERS, _PAPER_BATCH = 200_000, 64
-# dataset: (model, variant, eps, lr, wd standard, wd PGD, wd advnet, train size,
-#           augment, svhn extra, generator, g_updates, g optimiser, g lr): Sec. 4 and the
-#           appendix, and the official `*/run_gan_*.py` / `*/train_gan_*.py` defaults
-_PAPER = {
-    "mnist": ("advnet_d1", None, 0.3, 0.01, 1e-4, 1e-4, 1e-5, 55000, None, 0, "g0:64",
-              5, "sgd", 0.01),
-    "svhn": ("advnet_resnet", "svhn", 0.05, 0.01, 1e-4, 1e-4, 1e-4, 153257, None, 80000,
-             "g1:64", 1, "sgd", 0.01),
-    "cifar10": ("advnet_resnet", None, 8 / 256, 0.1, 1e-4, 1e-5, 1e-5, 50000,
-                "crop_flip", 0, "g1:64", 1, "adam", 0.002),
-    "cifar100": ("advnet_resnet", None, 8 / 256, 0.1, 1e-5, 1e-5, 1e-5, 50000,
-                 "crop_flip", 0, "g1:64", 1, "adam", 0.002),
-}
-DATASETS = {"cpu": ("mnist_5k", "fashion_mnist", "mnist", "synthetic"),
-            "paper": tuple(_PAPER)}
-
-
-def _paper_study(dataset):
-    (model, variant, eps, lr, wd_a, wd_b, wd_c, n, augment, extra, gen, g_updates,
-     g_opt, g_lr) = _PAPER[dataset]
-    epochs = math.ceil(_PAPER_ITERS * _PAPER_BATCH / n)
-    image_gen = "g1" if gen.startswith("g1") else "g0"
-    return Study(
-        dataset=dataset, model=model, variant=variant, eps=eps, epochs=epochs,
-        at_epochs=epochs, advnet_epochs=epochs, eat_epochs=epochs, batch_size=64,
-        optimizer="sgd", learning_rate=lr, lr_decay=True, weight_decay=wd_a,
-        at_weight_decay=wd_b, advnet_weight_decay=wd_c, eps_warmup_epochs=0,
-        augment=augment, svhn_extra=extra,
-        train_limit=55000 if dataset == "mnist" else None, test_limit=None,
-        generator=gen, g_steps=5, g_updates=g_updates, g_optimizer=g_opt,
-        g_learning_rate=g_lr, gamma=0.01, hvp="finite_difference",
-        table6_generators=(f"{image_gen}:8", "g2:64", "g3:16"),
-        attack_generators=(f"{image_gen}:8", f"{image_gen}:64", "g2:64", "g3:16"),
-        attack_epochs=epochs, preset="paper")
-
-
-def parse_generator(spec):
-    """"g0:8" -> ("g0", 8); "g2" -> ("g2", None) (the builder's default k)."""
-    from tf_advnet.models.advnet_generators import GENERATOR_NAMES
-
-    kind, _, k = str(spec).partition(":")
-    check_choice("generator", kind, GENERATOR_NAMES)
-    if not k:
-        return kind, None
-    try:
-        k = int(k)
-    except ValueError:
-        k = 0
-    if k < 1:
-        raise UserError(f"--generator={spec!r}: the width after ':' must be an int >= 1, "
-                        "e.g. g0:32")
-    return kind, k
-
-
-def study(preset_name="cpu", dataset=None, overrides=None):
-    """The preset's Study for `dataset`, with flat field overrides (None ignored)."""
-    check_choice("preset", preset_name, PRESETS)
-    dataset = dataset or ("mnist_5k" if preset_name == "cpu" else "mnist")
-    check_choice("dataset", dataset, DATASETS[preset_name])
-    if preset_name == "paper":
-        s = _paper_study(dataset)
-    else:
-        fields = {"dataset": dataset}
-        if dataset == "fashion_mnist":
-            fields.update(eps=0.1, train_limit=6000, epochs=6, at_epochs=4,
-                          advnet_epochs=4, eat_epochs=2, eps_warmup_epochs=0,
-                          attack_epochs=1)
-        elif dataset == "mnist":
-            fields.update(train_limit=10000, epochs=6, at_epochs=5, advnet_epochs=5,
-                          eat_epochs=3, eps_warmup_epochs=2.5, attack_epochs=1)
-        elif dataset == "synthetic":
-            fields.update(eps=0.1, epochs=1, at_epochs=1, advnet_epochs=1, eat_epochs=1,
-                          eps_warmup_epochs=0, attack_epochs=1, test_limit=None)
-        s = dataclasses.replace(CPU, **fields)
-    from tf_advnet.pipelines.common import override_study
-
-    s = override_study(s, overrides, "advnet")
-    for spec in (s.generator,) + s.table6_generators + s.attack_generators:
-        parse_generator(spec)
-    from tf_advnet.trainers.advnet import HVP_MODES
-
-    check_choice("hvp", s.hvp, HVP_MODES)
-    check_choice("g_optimizer", s.g_optimizer, ("sgd", "adam"))
-    check_range("eps", s.eps, 0.0, 1.0, low_inclusive=False)
-    for flag in ("epochs", "at_epochs", "advnet_epochs", "eat_epochs", "attack_epochs",
-                 "g_steps", "g_updates", "batch_size"):
-        check_range(flag, getattr(s, flag), 0, low_inclusive=False)
-    return s
-
-
-# ------------------------------------------------------------------------ models
 
 def model_config(s, role, *, generator=None, seed_offset=0, sources=()):
     """The ExperimentConfig of one model of the study (validated).

@@ -55,19 +55,18 @@ Every field can be overridden (`overrides`: flat names of `Study`).
 """
 
 import dataclasses
-import math
 import os
-from typing import Optional
 
 import numpy as np
 
-from tf_advnet.errors import UserError, check_choice, check_range
+from tf_advnet.errors import UserError
 # The tables' rows, columns and labels live with the report (which
 # reads only results), so this module depends on it and not the other way round.
 from tf_advnet.papers.l2lda.report import (  # noqa: F401  (re-exported)
     LABELS, SURROGATES, TABLE1_COLUMNS, TABLE1A_ROWS, TABLE1B_ROWS, TABLE2_COLUMNS,
     TABLE2_ROWS, TABLE3_ATTACKS)
-from tf_advnet.papers.l2lda.study import PRESETS
+from tf_advnet.papers.l2lda.study import (  # noqa: F401  (re-exported)
+    PRESETS, CPU, DATASETS, Study, study)
 
 # The generator settings of each L2L-type row: (generator, recursive, diversity,
 # delta, label, normalise).
@@ -82,102 +81,6 @@ _L2L_ROWS = {
     "dX_yX": ("l2lda", True, True, False, False, True),
 }
 
-
-@dataclasses.dataclass(frozen=True)
-class Study:
-    """Every setting of one L2L-DA reproduction (see the module docstring)."""
-
-    dataset: str
-    eps: float
-    train_limit: Optional[int]
-    test_limit: Optional[int]
-    batch_size: int
-    plain_epochs: int
-    plain_optimizer: str
-    plain_learning_rate: float
-    epochs: int
-    optimizer: str
-    learning_rate: float
-    lr_decay: bool
-    eps_warmup_epochs: float
-    weight_decay: float
-    clipnorm: float
-    g_width: int
-    z_dim: int
-    num_steps: int
-    lam: float
-    g_learning_rate: float
-    cw_binary_steps: int
-    attack_samples: int
-    attack_epochs: int
-    attack_width: float
-    attack_train_limit: Optional[int] = None
-    table1: bool = True
-    model: str = "lenet5"
-    seed: int = 422
-    data_dir: Optional[str] = None
-    eval_batch_size: int = 500
-    preset: str = "cpu"
-
-
-CPU = Study(
-    dataset="mnist_5k", eps=0.3, train_limit=None, test_limit=500, batch_size=64,
-    plain_epochs=3, plain_optimizer="adam", plain_learning_rate=1e-3, epochs=2,
-    optimizer="adam", learning_rate=1e-3, lr_decay=False, eps_warmup_epochs=1.0,
-    weight_decay=1e-5, clipnorm=1.0, g_width=16,
-    z_dim=8, num_steps=10, lam=0.02, g_learning_rate=0.01, cw_binary_steps=1,
-    attack_samples=5, attack_epochs=1, attack_width=0.5)
-
-_PAPER_ITERS, _PAPER_BATCH, _MNIST_TRAIN = 100_000, 100, 60_000
-DATASETS = {"cpu": ("mnist_5k", "fashion_mnist", "mnist", "synthetic"),
-            "paper": ("mnist",)}
-
-
-def study(preset_name="cpu", dataset=None, overrides=None):
-    """The preset's Study for `dataset`, with flat field overrides (None ignored)."""
-    check_choice("preset", preset_name, PRESETS)
-    dataset = dataset or ("mnist_5k" if preset_name == "cpu" else "mnist")
-    check_choice("dataset", dataset, DATASETS[preset_name])
-    if preset_name == "paper":
-        epochs = math.ceil(_PAPER_ITERS * _PAPER_BATCH / _MNIST_TRAIN)
-        s = Study(dataset=dataset, eps=0.3, train_limit=None, test_limit=None,
-                  batch_size=_PAPER_BATCH, plain_epochs=epochs, plain_optimizer="sgd",
-                  plain_learning_rate=0.01, epochs=epochs, optimizer="sgd",
-                  learning_rate=0.01, lr_decay=True, eps_warmup_epochs=0.0,
-                  weight_decay=1e-5, clipnorm=1.0, g_width=64, z_dim=8,
-                  num_steps=10, lam=0.02, g_learning_rate=0.01, cw_binary_steps=10,
-                  attack_samples=10, attack_epochs=math.ceil(48_000 * _PAPER_BATCH /
-                                                             _MNIST_TRAIN),
-                  attack_width=1.0, eval_batch_size=100, preset="paper")
-    else:
-        fields = {"dataset": dataset}
-        if dataset == "fashion_mnist":
-            fields.update(eps=0.1, train_limit=4000)
-        elif dataset == "mnist":
-            fields.update(train_limit=10000)
-        elif dataset == "synthetic":
-            fields.update(eps=0.1, plain_epochs=1, epochs=1, attack_epochs=1, g_width=4,
-                          attack_samples=2, cw_binary_steps=1, test_limit=None,
-                          attack_width=0.25)
-        s = dataclasses.replace(CPU, **fields)
-    from tf_advnet.pipelines.common import override_study
-
-    s = override_study(s, overrides, "l2lda")
-    check_range("eps", s.eps, 0.0, 1.0, low_inclusive=False)
-    check_choice("plain_optimizer", s.plain_optimizer, ("sgd", "adam"))
-    check_choice("optimizer", s.optimizer, ("sgd", "adam"))
-    check_range("eps_warmup_epochs", s.eps_warmup_epochs, 0.0)
-    for flag in ("epochs", "plain_epochs", "attack_epochs", "batch_size", "g_width",
-                 "z_dim", "num_steps", "attack_samples", "cw_binary_steps"):
-        check_range(flag, getattr(s, flag), 0, low_inclusive=False)
-    check_range("lam", s.lam, 0.0)
-    check_range("attack_width", s.attack_width, 0.0, low_inclusive=False)
-    if s.attack_train_limit is not None:
-        check_range("attack_train_limit", s.attack_train_limit, 0, low_inclusive=False)
-    return s
-
-
-# ------------------------------------------------------------------------ models
 
 def model_config(s, name, *, init_model=None, seed_offset=0):
     """The ExperimentConfig of model `name` (module docstring), validated."""

@@ -52,102 +52,15 @@ import dataclasses
 import json
 import os
 import time
-from typing import Optional, Tuple
 
 import keras
 import numpy as np
 
-from tf_advnet.errors import UserError, check_choice, check_range
-from tf_advnet.papers.pgn.study import PRESETS
+from tf_advnet.papers.pgn.study import (  # noqa: F401  (re-exported)
+    PRESETS, CPU, DATASETS, PAPER, Study, study)
 from tf_advnet.store import Store
 
 
-
-@dataclasses.dataclass(frozen=True)
-class Study:
-    """Every setting of one PGN reproduction (see the module docstring)."""
-
-    dataset: str
-    model: str
-    width: Optional[float]
-    epochs: int
-    batch_size: int
-    optimizer: str
-    learning_rate: float
-    augment: Optional[str]
-    train_limit: Optional[int]
-    test_limit: Optional[int]
-    eps_grid: Tuple[float, ...]
-    c_l_grid: Tuple[float, ...]
-    capacity_widths: Tuple[float, ...]
-    capacity_c_l: Optional[Tuple[float, ...]]
-    generator_width: int
-    ema_decay: Optional[float]
-    attack_eps: float
-    fig3_eps: float
-    fig3_attack_eps: Tuple[float, ...]
-    fig3_c_l: Tuple[float, ...]
-    fig3_epochs: int
-    fig2_eps: float
-    fig2_epochs: int
-    fig2_test_images: int
-    cw_iterations: int = 100
-    cw_binary_steps: int = 5
-    seed: int = 1234
-    data_dir: Optional[str] = None
-    eval_batch_size: int = 250
-    preset: str = "cpu"
-
-
-CPU = Study(
-    dataset="fashion_mnist", model="small_cnn", width=None, epochs=3, batch_size=128,
-    optimizer="adam", learning_rate=1e-3, augment=None, train_limit=10000,
-    test_limit=300, eps_grid=(0.25, 0.5, 1.0, 2.0), c_l_grid=(0.05, 0.1, 0.25, 0.5),
-    capacity_widths=(2.0,), capacity_c_l=(0.1, 0.5), generator_width=32,
-    ema_decay=None, attack_eps=1.0, fig3_eps=1.0,
-    fig3_attack_eps=(0.25, 0.5, 1.0, 1.5, 2.0, 3.0), fig3_c_l=(0.15, 0.2, 0.3),
-    fig3_epochs=2, fig2_eps=1.0, fig2_epochs=8, fig2_test_images=200, seed=0)
-
-PAPER = Study(
-    dataset="cifar100", model="convpool_cnn", width=None, epochs=200, batch_size=128,
-    optimizer="adam", learning_rate=5e-4, augment="crop_flip", train_limit=None,
-    test_limit=None, eps_grid=(0.02, 0.1, 0.25, 0.5, 1.0),
-    c_l_grid=(10.0, 20.0, 50.0, 70.0, 100.0), capacity_widths=(2.0, 4.0),
-    capacity_c_l=None, generator_width=128, ema_decay=0.998, attack_eps=0.5, fig3_eps=0.5,
-    fig3_attack_eps=(0.1, 0.25, 0.5, 1.0, 2.0), fig3_c_l=(10.0, 50.0, 100.0),
-    fig3_epochs=20, fig2_eps=0.5, fig2_epochs=200, fig2_test_images=1000)
-
-DATASETS = {"cpu": ("fashion_mnist", "mnist_5k", "synthetic", "cifar10", "cifar100"),
-            "paper": ("cifar100", "cifar10")}
-
-
-def study(preset_name="cpu", dataset=None, overrides=None):
-    """The preset's Study for `dataset`, with flat field overrides (None ignored)."""
-    check_choice("preset", preset_name, PRESETS)
-    base = CPU if preset_name == "cpu" else PAPER
-    dataset = dataset or base.dataset
-    check_choice("dataset", dataset, DATASETS[preset_name])
-    fields = {"dataset": dataset, "preset": preset_name}
-    if preset_name == "cpu" and dataset in ("cifar10", "cifar100"):
-        fields.update(model="convpool_cnn", width=0.25, augment="crop_flip",
-                      attack_eps=0.5, fig3_eps=0.5, eps_grid=(0.1, 0.25, 0.5, 1.0))
-    from tf_advnet.pipelines.common import override_study
-
-    s = override_study(dataclasses.replace(base, **fields), overrides, "PGN")
-    for flag, grid in (("eps_grid", s.eps_grid), ("c_l_grid", s.c_l_grid),
-                       ("fig3_attack_eps", s.fig3_attack_eps),
-                       ("fig3_c_l", s.fig3_c_l)):
-        if not grid or min(grid) <= 0:
-            raise UserError(f"--{flag}: give positive numbers, e.g. --{flag}=0.5,1,2")
-    check_range("epochs", s.epochs, 0, low_inclusive=False)
-    check_range("attack_eps", s.attack_eps, 0.0, low_inclusive=False)
-    if s.fig3_eps not in s.eps_grid:
-        raise UserError(f"--fig3_eps={s.fig3_eps} must be one of --eps_grid="
-                        f"{','.join(f'{e:g}' for e in s.eps_grid)}")
-    return s
-
-
-# ------------------------------------------------------------------------ models
 
 def _name(method, value=None, width=None):
     out = method if value is None else f"{method}_{value:g}"
