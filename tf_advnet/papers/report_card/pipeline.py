@@ -83,6 +83,12 @@ class Card:
     data_dir: Optional[str] = None
     eval_batch_size: int = 250
     preset: str = "cpu"
+    # The L2L-DA row's recursive steps T (its code's 10); tracing the T-step recursion
+    # and its gradient is most of a tiny card's time, so a smoke test can lower it.
+    l2lda_steps: int = 10
+    # Binary-search steps of the L2L-DA row's L-inf C&W columns; None keeps the
+    # attack's own 10 (L2L-DA's code), 10 x 1,000 Adam steps per image.
+    cw_binary_steps: Optional[int] = None
 
 
 # cpu: the suite's small CNN, minutes per row on 2 cores. The strong protocol is
@@ -131,8 +137,10 @@ def validate(c):
     check_range("eps", c.eps, 0, 1, low_inclusive=False)
     for flag in ("epochs", "finetune_epochs", "attack_steps", "apgd_steps", "apgd_restarts",
                  "apgd_targets", "square_queries", "check_examples", "batch_size",
-                 "eval_batch_size"):
+                 "eval_batch_size", "l2lda_steps"):
         check_range(flag, getattr(c, flag), 0, low_inclusive=False)
+    if c.cw_binary_steps is not None:
+        check_range("cw_binary_steps", c.cw_binary_steps, 0, low_inclusive=False)
     rows = (c.rows.split(",") if isinstance(c.rows, str) else list(c.rows))
     for row in rows:
         check_choice("rows", row, ROWS)
@@ -170,7 +178,8 @@ def row_config(c, row, *, init_model=None):
         train.update(advnet_generator=kind, advnet_k=k)
     elif row == "l2lda":
         train.update(epochs=c.finetune_epochs, init_model=init_model, clipnorm=1.0,
-                     l2lda_width=c.l2lda_width, g_optimizer="sgd", g_learning_rate=0.01)
+                     l2lda_width=c.l2lda_width, l2lda_steps=c.l2lda_steps, g_optimizer="sgd",
+                     g_learning_rate=0.01)
     elif row == "pgn":
         train.update(c_l=c.pgn_c_l, pgn_generator_width=c.pgn_width)
     cfg = ExperimentConfig(
@@ -243,9 +252,15 @@ PAPER_PROTOCOL = {
 
 
 def paper_specs(c, row):
-    """Attack specs of the row's paper protocol (DeepFool bounded by eps)."""
-    return tuple(f"{s}:eps={c.eps}" if s.startswith("deepfool") else s
-                 for s in PAPER_PROTOCOL[row])
+    """Attack specs of the row's paper protocol (DeepFool bounded by eps; the L-inf
+    C&W's binary search cut to `cw_binary_steps` when set)."""
+    def spec(s):
+        if s.startswith("deepfool"):
+            return f"{s}:eps={c.eps}"
+        if s.startswith("cw") and s.endswith("_inf") and c.cw_binary_steps is not None:
+            return f"{s}:bs={c.cw_binary_steps}"
+        return s
+    return tuple(spec(s) for s in PAPER_PROTOCOL[row])
 
 
 def strong_specs(c):
