@@ -48,13 +48,15 @@ def test_train_again_reuses_finished_run(trained, cli):
     assert status == 0 and "already trained" in out
 
 
-def test_evaluate_writes_json_markdown_plot(trained, tmp_path):
+def test_evaluate_writes_json_markdown_plot(trained, tmp_path, cli):
+    # In this process: evaluate.py's own subprocess run is test_evaluate_corrupt_model.
     work, _ = trained
-    proc = _run("evaluate.py", f"--model_path=a={work}/model.keras,b={work}/model.keras",
-                "--dataset=synthetic", "--test_limit=32", "--attacks=fgsm,pgd5,deepfool",
-                "--eps=0.1", "--metrics=rho2,rho_inf,eps_ref", "--eps_ref_from=b",
-                "--transfer", f"--out_dir={tmp_path}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    status, _, err = cli("evaluate", f"--model_path=a={work}/model.keras,b={work}/model.keras",
+                         "--dataset=synthetic", "--test_limit=32",
+                         "--attacks=fgsm,pgd5,deepfool", "--eps=0.1",
+                         "--metrics=rho2,rho_inf,eps_ref", "--eps_ref_from=b", "--transfer",
+                         f"--out_dir={tmp_path}")
+    assert status == 0, err[-3000:]
     res = json.loads((tmp_path / "eval.json").read_text())
     assert set(res["models"]) == {"a", "b"} and "rho2" in res["metrics"]["a"]
     assert res["transfer"]["transfer"]["a"]["a/pgd5"] == res["models"]["a"]["attacks"]["pgd5"]["acc"]

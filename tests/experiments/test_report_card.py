@@ -11,7 +11,8 @@ from tf_advnet.errors import UserError
 
 TINY = dict(train_limit=96, test_limit=24, epochs=1, finetune_epochs=1, apgd_steps=4,
             apgd_targets=2, square_queries=10, check_examples=16, eval_batch_size=24,
-            advnet_generator="g0:4", l2lda_width=4, pgn_width=4)
+            advnet_generator="g0:4", l2lda_width=4, l2lda_steps=2, pgn_width=4,
+            cw_binary_steps=1)
 
 
 # The tests that use this fixture are marked slow: it alone takes about 86 s
@@ -53,6 +54,8 @@ def test_every_row_is_trained_evaluated_and_reported(tiny):
         names = {ch["name"] for ch in r["checks"]}
         assert len(names) >= 6 and set(r["fired"]) <= names
         assert all(ch["reason"] for ch in r["checks"])
+    assert saved["rows"]["l2lda"]["paper_protocol"]["specs"][-2:] == [
+        "cw100_inf:bs=1", "cw1000_inf:bs=1"]
     assert saved["rows"]["standard"]["transfer_source"] == "pgd_at"
     assert saved["rows"]["bat"]["transfer_source"] == "standard"
     assert "wall_time_s_with_standard" in saved["rows"]["l2lda"]["budget"]
@@ -124,7 +127,8 @@ def test_readme_table_is_refreshed_between_markers(tiny, tmp_path):
 
 
 def test_presets_and_rows():
-    from tf_advnet.papers.report_card.pipeline import card, paper_specs, strong_specs
+    from tf_advnet.papers.report_card.pipeline import (card, paper_specs, row_config,
+                                                        strong_specs)
 
     cpu = card("cpu", "fashion_mnist")
     assert (cpu.eps, cpu.model, cpu.apgd_steps, cpu.apgd_targets) == (0.1, "small_cnn",
@@ -138,6 +142,12 @@ def test_presets_and_rows():
     assert strong_specs(cpu) == ("apgd100:restarts=1", "apgdt100:targets=9,restarts=1",
                                  "fabt100:targets=9,restarts=1", "square5000")
     assert paper_specs(cpu, "deepdefense")[1] == "deepfool_inf:eps=0.1"
+    # The L2L-DA row: its code's T = 10 and C&W binary search unless a card cuts them.
+    assert paper_specs(cpu, "l2lda")[-2:] == ("cw100_inf", "cw1000_inf")
+    assert row_config(cpu, "l2lda", init_model="s.keras").train.trainer.num_steps == 10
+    small = card("cpu", "synthetic", {"l2lda_steps": 2, "cw_binary_steps": 1})
+    assert paper_specs(small, "l2lda")[-2:] == ("cw100_inf:bs=1", "cw1000_inf:bs=1")
+    assert row_config(small, "l2lda", init_model="s.keras").train.trainer.num_steps == 2
     # A fine-tuned row brings the standard row it starts from.
     assert card("cpu", "synthetic", {"rows": ("l2lda",)}).rows == ("standard", "l2lda")
 

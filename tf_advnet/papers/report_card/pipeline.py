@@ -73,7 +73,8 @@ def row_config(c, row, *, init_model=None):
         own.update(generator=kind, k=k)
     elif row == "l2lda":
         train.update(epochs=c.finetune_epochs, init_model=init_model, clipnorm=1.0)
-        own.update(g_width=c.l2lda_width, g_optimizer="sgd", g_learning_rate=0.01)
+        own.update(g_width=c.l2lda_width, num_steps=c.l2lda_steps, g_optimizer="sgd",
+                   g_learning_rate=0.01)
     elif row == "pgn":
         own.update(c_l=c.pgn_c_l, generator_width=c.pgn_width)
     cfg = ExperimentConfig(
@@ -147,9 +148,15 @@ PAPER_PROTOCOL = {
 
 
 def paper_specs(c, row):
-    """Attack specs of the row's paper protocol (DeepFool bounded by eps)."""
-    return tuple(f"{s}:eps={c.eps}" if s.startswith("deepfool") else s
-                 for s in PAPER_PROTOCOL[row])
+    """Attack specs of the row's paper protocol (DeepFool bounded by eps; the L-inf
+    C&W's binary search cut to `cw_binary_steps` when set)."""
+    def spec(s):
+        if s.startswith("deepfool"):
+            return f"{s}:eps={c.eps}"
+        if s.startswith("cw") and s.endswith("_inf") and c.cw_binary_steps is not None:
+            return f"{s}:bs={c.cw_binary_steps}"
+        return s
+    return tuple(spec(s) for s in PAPER_PROTOCOL[row])
 
 
 def strong_specs(c):

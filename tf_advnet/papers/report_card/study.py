@@ -44,6 +44,12 @@ class Card:
     data_dir: Optional[str] = None
     eval_batch_size: int = 250
     preset: str = "cpu"
+    # The L2L-DA row's recursive steps T (its code's 10); tracing the T-step recursion
+    # and its gradient is most of a tiny card's time, so a smoke test can lower it.
+    l2lda_steps: int = 10
+    # Binary-search steps of the L2L-DA row's L-inf C&W columns; None keeps the
+    # attack's own 10 (L2L-DA's code), 10 x 1,000 Adam steps per image.
+    cw_binary_steps: Optional[int] = None
 
 
 # cpu: the suite's small CNN, minutes per row on 2 cores. The strong protocol is
@@ -92,8 +98,10 @@ def validate(c):
     check_range("eps", c.eps, 0, 1, low_inclusive=False)
     for flag in ("epochs", "finetune_epochs", "attack_steps", "apgd_steps", "apgd_restarts",
                  "apgd_targets", "square_queries", "check_examples", "batch_size",
-                 "eval_batch_size"):
+                 "eval_batch_size", "l2lda_steps"):
         check_range(flag, getattr(c, flag), 0, low_inclusive=False)
+    if c.cw_binary_steps is not None:
+        check_range("cw_binary_steps", c.cw_binary_steps, 0, low_inclusive=False)
     rows = (c.rows.split(",") if isinstance(c.rows, str) else list(c.rows))
     for row in rows:
         check_choice("rows", row, ROWS)
