@@ -258,6 +258,11 @@ def test_least_likely_and_most_confusing():
         targets.most_confusing(logits, tf.constant([1, 2])), [0, 0])
     np.testing.assert_array_equal(
         targets.most_confusing(logits, tf.constant([0, 0])), [1, 2])
+    # BAT's LL target (Eq. 23) excludes the label even where it is the least likely.
+    np.testing.assert_array_equal(
+        targets.least_likely(logits, tf.constant([2, 0])), [0, 1])
+    np.testing.assert_array_equal(
+        targets.least_likely(logits, tf.constant([0, 0])), [2, 1])
 
 
 def test_random_target_never_true_class_and_covers_others():

@@ -145,14 +145,15 @@ def test_parse_variant_names():
 
 
 def test_target_rules():
-    z = tf.constant([[5.0, 3.0, -2.0, 1.0], [0.0, 9.0, 4.0, 8.0]])
-    y = tf.constant([0, 1], tf.int64)
+    z = tf.constant([[5.0, 3.0, -2.0, 1.0], [0.0, 9.0, 4.0, 8.0], [1.0, 2.0, -3.0, 0.5]])
+    y = tf.constant([0, 1, 2], tf.int64)
     mc = BATTrainer(_classifier(), variant="MC").attack_target(z, y).numpy()
     ll = BATTrainer(_classifier(), variant="LL").attack_target(z, y).numpy()
     untargeted = BATTrainer(_classifier(), variant="FGSM").attack_target(z, y).numpy()
-    np.testing.assert_array_equal(mc, [1, 3])   # argmax over k != y
-    np.testing.assert_array_equal(ll, [2, 0])   # argmin over all k
-    np.testing.assert_array_equal(untargeted, [0, 1])
+    np.testing.assert_array_equal(mc, [1, 3, 1])   # argmax over k != y (Eq. 24)
+    # argmin over k != y (Eq. 23): the third example's label is its least likely class
+    np.testing.assert_array_equal(ll, [2, 0, 3])
+    np.testing.assert_array_equal(untargeted, [0, 1, 2])
 
 
 def _hand_one_step(clf, x0, x, goal, alpha, eps, targeted):
@@ -182,7 +183,7 @@ def test_one_step_image(variant):
     logits = clf(x, training=False)
     goal = trainer.attack_target(logits, tf.constant(y)).numpy()
     if v.target != "none":
-        assert np.all(goal != y) if v.target == "mc" else True
+        assert np.all(goal != y)  # MC and LL both exclude the label (Eq. 23-24)
     noise = trainer.random_start_noise(tf.constant(x)).numpy()
     if v.random_start:
         assert 0.5 * eps < np.abs(noise).max() <= eps

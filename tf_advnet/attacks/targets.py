@@ -3,7 +3,7 @@
 A targeted attack descends the loss of a target class `t(x) != y`. The rules
 here pick `t` per example:
 
-    least_likely(z)       = argmin_j z_j
+    least_likely(z)       = argmin_j z_j          (labels given: argmin_{j != y}, BAT Eq. 23)
     most_confusing(z, y)  = argmax_{j != y} z_j      (BAT, Eq. 24)
     random_target(y, C)   = (y + U{1, ..., C-1}) mod C
 
@@ -27,15 +27,21 @@ import tensorflow as tf
 from tf_advnet.attacks import _projections
 
 
-def least_likely(logits):
-    """The least likely class per example, `argmin_j z_j`.
+def least_likely(logits, labels=None):
+    """The least likely class per example, `argmin_j z_j`; with `labels`, the least
+    likely class other than the label, `argmin_{j != y} z_j` (BAT's LL target,
+    Eq. (23) of Wang & Zhang: the class of largest loss among y' != y), which differs
+    where the label itself has the lowest logit (a badly misclassified example).
 
     Args:
         logits: float tensor `(batch, num_classes)`.
+        labels: optional integer tensor `(batch,)` of true labels to exclude.
 
     Returns:
-        An int64 tensor `(batch,)`.
+        An int64 tensor `(batch,)` (never equal to `labels` when they are given).
     """
+    if labels is not None:
+        logits = -_without_label(-tf.convert_to_tensor(logits), labels)
     return tf.argmin(logits, axis=-1, output_type=tf.int64)
 
 

@@ -257,7 +257,7 @@ class BATTrainer(ClassifierTrainer):
         if self.target == "mc":
             return targets.most_confusing(clean_logits, y)
         if self.target == "ll":
-            return targets.least_likely(clean_logits)
+            return targets.least_likely(clean_logits, y)
         return tf.cast(y, tf.int64)
 
     def random_start_noise(self, x, step=None):
