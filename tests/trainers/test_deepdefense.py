@@ -37,7 +37,8 @@ def _hand_grads(clf, x, y, lam, c, d, weights=None):
     with tf.GradientTape(persistent=True) as tape:
         logits = clf(x, training=True)
         ce = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
-        delta = differentiable_deepfool(fn, x, y, num_iter=5, overshoot=0.02)
+        delta = differentiable_deepfool(fn, x, y, num_iter=5, overshoot=0.02,
+                                        linearize_at="sum")  # the trainer default
         r = tf.norm(tf.reshape(delta, [len(x), -1]), axis=1) / tf.norm(x, axis=1)
         correct = tf.argmax(fn(x), 1, output_type=tf.int32) == y
         reg = tf.reduce_mean(tf.where(correct, tf.exp(-c * r), tf.exp(d * r)))
@@ -173,3 +174,16 @@ def test_config_builds_the_trainer():
     assert (trainer.lam, trainer.c, trainer.d, trainer.num_iter) == (5.0, 10.0, 2.0, 3)
     with pytest.raises(UserError, match=r"^trainer\.c must be > 0, got -1$"):
         override(cfg, trainer={"c": -1.0}).validate()
+
+
+def test_default_linearises_at_the_sum_of_the_steps_like_the_reference():
+    """The official code linearises at x + sum(r) (`inputs_perturbed`), the overshoot
+    entering only the stop test and Delta: the trainer's and its config's default."""
+    from tf_advnet.configs import TrainConfig
+    from tf_advnet.trainers.deepdefense import Config
+
+    assert DeepDefenseTrainer(_classifier()).linearize_at == "sum"
+    assert Config().linearize_at == "sum"
+    trainer = Config(linearize_at="overshoot").build(
+        _classifier(), TrainConfig(method="deepdefense"), seed=0, steps_per_epoch=1)
+    assert trainer.linearize_at == "overshoot"
