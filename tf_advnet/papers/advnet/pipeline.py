@@ -36,12 +36,18 @@ Presets:
   g_updates = 1 (the paper's 5 for MNIST costs 4x; set --g_updates=5),
   gamma = 0.01 by finite difference, weight decay 1e-5 (advnet) / 1e-4 (A, B),
   B's budget ramped up over half of its epochs (PGD-AT from scratch at eps 0.3
-  stalls otherwise; see PGDATTrainer). 1,000 test images.
+  stalls otherwise; see PGDATTrainer). 1,000 test images. C trains with
+  x + eps G(x) clipped to [0, 1] (`clip`, a deviation: the official code never clips,
+  and the clip passes no gradient to G on saturated pixels; `--set clip=false`).
 - `paper`: Sec. 4 and the appendix, with the official `*/run_gan_*.py` defaults, per
   data set (MNIST D1 + G0 k 64, g_updates 5; SVHN and
   CIFAR D2 + G1 k 64; SGD with lr / 10 at 100k of 200k iterations, batch 64; the
   CIFAR generator Adam 0.002, beta_1 0.5; weight decay per data set; Table 5's
-  generators trained for the same number of iterations).
+  generators trained for the same number of iterations; C trains unclipped, as the
+  official code). Remaining deviations: MNIST's 25 G steps per D step run on one
+  batch (g_updates 5) where the official code runs 5 on each of 5 batches and updates
+  D on every 5th; gamma's sign follows the paper's Eq. (8) (the code's is opposite).
+  Attack generators (Tables 5, 10, 11) always clip: an attack's images are images.
 Every field can be overridden (`overrides`: flat names of `Study`).
 """
 
@@ -163,7 +169,7 @@ def train_attack_generator(clf, spec, x, y, s, store, *, progress=print):
 
     cfg = model_config(s, "C", generator=spec)  # C's recipe for G's optimiser
     entry = store.entry("advnet_attack_generator", classifier=clf, data=(x, y),
-                        spec=spec, train=cfg.train, eps=s.eps, clip=s.clip,
+                        spec=spec, train=cfg.train, eps=s.eps, clip=True,
                         weight_decay=s.advnet_weight_decay, epochs=s.attack_epochs,
                         batch_size=s.batch_size, seed=s.seed)
 
@@ -173,7 +179,8 @@ def train_attack_generator(clf, spec, x, y, s, store, *, progress=print):
         gen = build_generator(kind, tuple(x.shape[1:]), int(clf.output_shape[-1]),
                               **({} if k is None else {"k": k}))
         clf.trainable = False
-        trainer = AdvNetTrainer(clf, gen, eps=s.eps, g_steps=1, hvp="none", clip=s.clip,
+        # An attack: its images stay in [0, 1] whether or not C trains with the clip.
+        trainer = AdvNetTrainer(clf, gen, eps=s.eps, g_steps=1, hvp="none", clip=True,
                                 g_weight_decay=s.advnet_weight_decay)
         trainer.compile(g_optimizer=cfg.train.trainer.generator_optimizer(cfg.train))
         progress(f"[advnet] training generator {spec} against a fixed classifier -> "
@@ -204,7 +211,7 @@ def generator_attack_table(targets, others, x, y, x_train, y_train, s, store, *,
             gen = train_attack_generator(target, spec, x_train, y_train, s, store,
                                          progress=progress)
             x_adv = map_batches(lambda xb, yb: generator_attack(
-                gen, xb, yb, eps=s.eps, clip=s.clip, training=True, seed=s.seed), x, y,
+                gen, xb, yb, eps=s.eps, clip=True, training=True, seed=s.seed), x, y,
                 batch_size=s.eval_batch_size)
             rows[spec] = {tname: acc(target, x_adv),
                           **{o: acc(m, x_adv) for o, m in others.items()}}

@@ -114,7 +114,7 @@ def _paper_study(dataset):
         g_learning_rate=g_lr, gamma=0.01, hvp="finite_difference",
         table6_generators=(f"{image_gen}:8", "g2:64", "g3:16"),
         attack_generators=(f"{image_gen}:8", f"{image_gen}:64", "g2:64", "g3:16"),
-        attack_epochs=epochs, preset="paper")
+        attack_epochs=epochs, clip=False, preset="paper")
 
 
 def parse_generator(spec):
