@@ -117,7 +117,8 @@ def test_paper_preset_follows_the_notes():
     assert cfg.train.lr_boundaries == (cfg.train.epochs // 2,)
     assert cfg.data.augment == "crop_flip" and cfg.data.batch_size == 64
     m = study("paper", "mnist")
-    assert (m.g_updates, m.generator, m.train_limit) == (5, "g0:64", 55000)
+    assert (m.g_updates, m.d_every, m.generator, m.train_limit) == (1, 5, "g0:64", 55000)
+    assert model_config(m, "C").train.trainer.d_every == 5
     # The official code never clips x + eps G(x) in training (clip_by_value would pass
     # no gradient to G on saturated pixels); the cpu preset keeps it as a flag.
     assert not m.clip and not model_config(m, "C").train.trainer.clip

@@ -196,3 +196,48 @@ def test_bad_arguments_name_the_argument(kwargs, message):
     with pytest.raises(UserError) as err:
         AdvNetTrainer(toy_classifier(), _gen(), **args)
     assert str(err.value) == message
+
+
+def test_d_every_updates_d_on_every_kth_batch_and_g_on_each():
+    """The official MNIST schedule: G's steps on every batch, D's on every 5th (here 3):
+    D's weights move only on batches 3 and 6, G's on all six."""
+    x, y = toy_data(6 * 8)
+    t = _trainer(g_steps=1, d_every=3)
+    d_before = [w.numpy().copy() for w in t.classifier.trainable_weights]
+    g_seen = [w.numpy().copy() for w in t.generator.trainable_weights]
+    for b in range(6):
+        t.train_on_batch(x[8 * b:8 * (b + 1)], y[8 * b:8 * (b + 1)])
+        d_now = [w.numpy() for w in t.classifier.trainable_weights]
+        moved = any(not np.array_equal(a, c) for a, c in zip(d_before, d_now))
+        assert moved == (b % 3 == 2), b
+        d_before = [w.copy() for w in d_now]
+        g_now = [w.numpy() for w in t.generator.trainable_weights]
+        assert any(not np.array_equal(a, c) for a, c in zip(g_seen, g_now)), b
+        g_seen = [w.copy() for w in g_now]
+    assert int(t.optimizer.iterations) == 2 and int(t.batches_seen) == 6
+
+
+def test_d_every_one_batch_in_k_equals_the_plain_step():
+    """On the k-th batch, the D step is the ordinary one: the same weights as a
+    d_every=1 trainer given the same G steps before it."""
+    x, y = toy_data(16)
+    a = _trainer(g_steps=1, d_every=2, clf=toy_classifier(seed=5), gen=_gen())
+    b = _trainer(g_steps=1, d_every=1, clf=toy_classifier(seed=5), gen=_gen())
+    for w_a, w_b in zip(a.weights, b.weights):
+        if w_a.name != "batches_seen":
+            np.testing.assert_array_equal(w_a.numpy(), w_b.numpy())  # same start
+    a.train_on_batch(x[:8], y[:8])     # G only
+    b.generator_step(tf.constant(x[:8]), tf.constant(y[:8]))  # the same G step
+    a.train_on_batch(x[8:], y[8:])     # G, then D
+    b.train_on_batch(x[8:], y[8:])
+    # float32 in a graph against the eager G step: rounding only (~1e-6)
+    for w_a, w_b in zip(a.classifier.weights, b.classifier.weights):
+        np.testing.assert_allclose(w_a.numpy(), w_b.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_d_every_under_two_replicas_is_a_one_line_error(two_cpu_strategy):
+    x, y = toy_data(32)
+    with two_cpu_strategy.scope():
+        t = _trainer(g_steps=1, d_every=2)
+    with pytest.raises(ValueError, match="d_every > 1 runs on one device only"):
+        t.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(16), epochs=1, verbose=0)

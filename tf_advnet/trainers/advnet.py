@@ -99,6 +99,8 @@ class AdvNetTrainer(ClassifierTrainer):
         values give the official code's sign).
       g_steps: G's gradient steps per update on the batch (paper: 5).
       g_updates: G updates before each D step (paper: 1; MNIST: 5).
+      d_every: D steps on every `d_every`-th batch only, G's on every batch (the
+        official MNIST code's schedule: 5).
       hvp: "finite_difference" (Eq. 9), "exact" or "none".
       fd_h: finite-difference step h (None: eta_G / 10 at the current step).
       clip: project x + eps G onto [0, 1] (see the module docstring).
@@ -108,14 +110,19 @@ class AdvNetTrainer(ClassifierTrainer):
     """
 
     def __init__(self, classifier, generator=None, *, eps, lam=1.0, gamma=0.01,
-                 g_steps=5, g_updates=1, hvp="finite_difference", fd_h=None, clip=True,
-                 weight_decay=0.0, g_weight_decay=None, **kwargs):
+                 g_steps=5, g_updates=1, d_every=1, hvp="finite_difference", fd_h=None,
+                 clip=True, weight_decay=0.0, g_weight_decay=None, **kwargs):
         super().__init__(classifier, weight_decay=weight_decay, **kwargs)
         self.eps = float(check_arg_range("eps", eps, 0.0))
         self.lam = float(check_arg_range("lam", lam, 0.0))
         self.gamma = float(gamma)
         self.g_steps = int(check_arg_range("g_steps", g_steps, 1))
         self.g_updates = int(check_arg_range("g_updates", g_updates, 1))
+        self.d_every = int(check_arg_range("d_every", d_every, 1))
+        # Batches seen, for D's update on every `d_every`-th (a variable, so the
+        # schedule survives tf.function and resumes with the trainer's weights).
+        self.batches_seen = self.add_weight(shape=(), dtype="int64", initializer="zeros",
+                                            trainable=False, name="batches_seen")
         self.hvp = check_arg_choice("hvp", hvp, HVP_MODES)
         if fd_h is not None:
             check_arg_range("fd_h", fd_h, 0.0, low_inclusive=False)
@@ -233,12 +240,23 @@ class AdvNetTrainer(ClassifierTrainer):
             g_loss, adv_ce, adv_logits = self.generator_step(x, y)
         self.g_loss_tracker.update_state(g_loss)
         clf_w = self.classifier.trainable_weights
-        if clf_w:
-            grads, stats = self.discriminator_gradients(x, y)
-            self.optimizer.apply(grads, clf_w)
-            adv_ce, adv_logits = stats["adv_ce"], stats["adv_logits"]
-            clean_ce, clean_logits = stats["clean_ce"], stats["clean_logits"]
-            self.grad_norm_tracker.update_state(stats["grad_norm_sq"])
+        if clf_w and self.d_every == 1:
+            adv_ce, adv_logits, clean_ce, clean_logits = self._d_step(x, y, clf_w)
+        elif clf_w:
+            # The official MNIST schedule: G steps on every batch, D on every
+            # `d_every`-th one. The optimiser is built before the branch so that no
+            # variable is created inside it. TensorFlow cannot synchronise replicas
+            # (gradient all-reduce, sync batch norm) inside a branch.
+            if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+                raise ValueError("d_every > 1 runs on one device only (a D step on "
+                                 "some batches is a branch, and replicas cannot "
+                                 f"synchronise inside one); got d_every={self.d_every}")
+            self.optimizer.build(clf_w)
+            self.batches_seen.assign_add(1)
+            adv_ce, adv_logits, clean_ce, clean_logits = tf.cond(
+                tf.equal(self.batches_seen % self.d_every, 0),
+                lambda: self._d_step(x, y, clf_w),
+                lambda: (adv_ce, adv_logits) + self.ce(x, y, training=False))
         else:  # a fixed classifier: G alone (Sec. 4.5); D's stats in inference mode
             clean_ce, clean_logits = self.ce(x, y, training=False)
         self.loss_tracker.update_state(clean_ce + self.lam * adv_ce)
@@ -247,6 +265,14 @@ class AdvNetTrainer(ClassifierTrainer):
         self.clean_acc_tracker.update_state(y, clean_logits)
         self.adv_acc_tracker.update_state(y, adv_logits)
         return {m.name: m.result() for m in self.metrics}
+
+    def _d_step(self, x, y, clf_w):
+        """One step of D (Eq. 4 with the regulariser of Eq. 8); its batch's stats."""
+        grads, stats = self.discriminator_gradients(x, y)
+        self.optimizer.apply(grads, clf_w)
+        self.grad_norm_tracker.update_state(stats["grad_norm_sq"])
+        return (stats["adv_ce"], stats["adv_logits"], stats["clean_ce"],
+                stats["clean_logits"])
 
     def generated_perturbation(self, x, y=None):
         """x_adv - x of the current generator in inference mode, with z drawn from
@@ -283,6 +309,8 @@ class Config(TrainerConfig):
       clip: clip x + eps G(.) to [0, 1] (the official code does not).
       g_steps: G's steps per update on one batch (paper: 5).
       g_updates: G's updates per classifier step (paper: 1; MNIST: 5).
+      d_every: D steps only on every `d_every`-th batch, G's on every batch (the
+        official MNIST code: 5 G steps on each batch, D on every 5th).
       g_optimizer: G's optimiser, "sgd" (with the shared momentum) or "adam".
       g_learning_rate: G's constant learning rate (paper: 0.01 SGD; CIFAR-10's
         code: 0.002 Adam).
@@ -300,6 +328,7 @@ class Config(TrainerConfig):
     clip: bool = True
     g_steps: int = 5
     g_updates: int = 1
+    d_every: int = 1
     g_optimizer: str = "sgd"
     g_learning_rate: float = 0.01
     g_beta_1: float = 0.5
@@ -320,6 +349,7 @@ class Config(TrainerConfig):
         self.choose("g_optimizer", ("sgd", "adam"))
         self.check("g_steps", 1)
         self.check("g_updates", 1)
+        self.check("d_every", 1)
         self.check("g_learning_rate", 0.0, low_inclusive=False)
         self.check("lam", 0.0)
         self.check("k", 1, optional=True)
@@ -339,7 +369,8 @@ class Config(TrainerConfig):
                                    int(classifier.output_shape[-1]))
         return AdvNetTrainer(classifier, gen, eps=train.eps, lam=self.lam,
                              gamma=self.gamma, g_steps=self.g_steps,
-                             g_updates=self.g_updates, hvp=self.hvp, fd_h=self.fd_h,
+                             g_updates=self.g_updates, d_every=self.d_every,
+                             hvp=self.hvp, fd_h=self.fd_h,
                              clip=self.clip, weight_decay=train.weight_decay,
                              g_weight_decay=self.g_weight_decay)
 

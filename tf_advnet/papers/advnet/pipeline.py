@@ -32,21 +32,22 @@ Presets:
   6,000 training images, 4 epochs (A: 6), eps 0.1 — the budget the suite uses for Fashion-MNIST, which is
   not in the paper). D1, batch 64, Adam 1e-3 for D (200k SGD iterations do not fit
   on a CPU; Adam converges in the few thousand steps we can afford), G0 with
-  k = 32 and the paper's SGD 0.01 / momentum 0.9, 5 G steps per D step and
-  g_updates = 1 (the paper's 5 for MNIST costs 4x; set --g_updates=5),
+  k = 32 and the paper's SGD 0.01 / momentum 0.9, 5 G steps per batch and a D step
+  on every batch (`d_every` 1; the MNIST code's 5 costs 5x the G steps per D step:
+  `--set d_every=5`),
   gamma = 0.01 by finite difference, weight decay 1e-5 (advnet) / 1e-4 (A, B),
   B's budget ramped up over half of its epochs (PGD-AT from scratch at eps 0.3
   stalls otherwise; see PGDATTrainer). 1,000 test images. C trains with
   x + eps G(x) clipped to [0, 1] (`clip`, a deviation: the official code never clips,
   and the clip passes no gradient to G on saturated pixels; `--set clip=false`).
 - `paper`: Sec. 4 and the appendix, with the official `*/run_gan_*.py` defaults, per
-  data set (MNIST D1 + G0 k 64, g_updates 5; SVHN and
+  data set (MNIST D1 + G0 k 64, D on every 5th batch; SVHN and
   CIFAR D2 + G1 k 64; SGD with lr / 10 at 100k of 200k iterations, batch 64; the
   CIFAR generator Adam 0.002, beta_1 0.5; weight decay per data set; Table 5's
-  generators trained for the same number of iterations; C trains unclipped, as the
-  official code). Remaining deviations: MNIST's 25 G steps per D step run on one
-  batch (g_updates 5) where the official code runs 5 on each of 5 batches and updates
-  D on every 5th; gamma's sign follows the paper's Eq. (8) (the code's is opposite).
+  generators trained for the same number of iterations; C trains unclipped and, on
+  MNIST, G takes 5 steps on every batch and D one on every 5th (`d_every`), as the
+  official code). Remaining deviation: gamma's sign follows the paper's Eq. (8) (the
+  code's is opposite; its first-order effect is about one G step).
   Attack generators (Tables 5, 10, 11) always clip: an attack's images are images.
 Every field can be overridden (`overrides`: flat names of `Study`).
 """
@@ -95,7 +96,7 @@ def model_config(s, role, *, generator=None, seed_offset=0, sources=()):
     if role == "C":
         kind, k = parse_generator(generator or s.generator)
         own.update(generator=kind, k=k, gamma=s.gamma, hvp=s.hvp, clip=s.clip,
-                   g_steps=s.g_steps, g_updates=s.g_updates, g_optimizer=s.g_optimizer,
+                   d_every=s.d_every, g_steps=s.g_steps, g_updates=s.g_updates, g_optimizer=s.g_optimizer,
                    g_learning_rate=s.g_learning_rate)
     if role == "EAT":
         own.update(sources=tuple(sources))

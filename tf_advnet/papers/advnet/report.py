@@ -84,6 +84,12 @@ def plot_examples(examples, path, eps):
     return path
 
 
+def _d_schedule(s):
+    """"D step", or the official MNIST schedule's "batch, D on every 5th batch"."""
+    k = s.get("d_every", 1)  # results written before `d_every` existed: 1
+    return "D step" if k == 1 else f"batch, D on every {k}th batch"
+
+
 def render(results, out_dir, claims, examples=None):
     """advnet.md, table.png and (given the generator's examples) perturbations.png,
     from the results dict; returns their paths."""
@@ -99,7 +105,8 @@ def render(results, out_dir, claims, examples=None):
           f"classifier `{s['model']}`, eps = {s['eps']:g} (L-inf, [0, 1] pixels), batch "
           f"{s['batch_size']}, D: {s['optimizer']} {s['learning_rate']:g}; C's generator "
           f"{gen_label(s['generator'])}, {s['g_steps']} G steps x {s['g_updates']} "
-          f"update(s) per D step, G: {s['g_optimizer']} {s['g_learning_rate']:g}, gamma "
+          f"update(s) per {_d_schedule(s)}, G: {s['g_optimizer']} "
+          f"{s['g_learning_rate']:g}, gamma "
           f"{s['gamma']:g} ({s['hvp']}). Epochs: A {s['epochs']}, B {s['at_epochs']}, C "
           f"{s['advnet_epochs']}, EAT {s['eat_epochs']}. FGS: Eq. 10; PGD: Eq. 11 (random "
           f"start, {s['pgd_steps']} steps of eps/4). A', B', C': the same recipes with "

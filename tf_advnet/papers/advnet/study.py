@@ -64,6 +64,7 @@ class Study:
     attack_epochs: int
     pgd_steps: int = 10
     clip: bool = True
+    d_every: int = 1
     seed: int = 20180526
     data_dir: Optional[str] = None
     eval_batch_size: int = 500
@@ -86,7 +87,7 @@ _PAPER_ITERS, _PAPER_BATCH = 200_000, 64
 #           appendix, and the official `*/run_gan_*.py` / `*/train_gan_*.py` defaults
 _PAPER = {
     "mnist": ("advnet_d1", None, 0.3, 0.01, 1e-4, 1e-4, 1e-5, 55000, None, 0, "g0:64",
-              5, "sgd", 0.01),
+              1, "sgd", 0.01),
     "svhn": ("advnet_resnet", "svhn", 0.05, 0.01, 1e-4, 1e-4, 1e-4, 153257, None, 80000,
              "g1:64", 1, "sgd", 0.01),
     "cifar10": ("advnet_resnet", None, 8 / 256, 0.1, 1e-4, 1e-5, 1e-5, 50000,
@@ -114,7 +115,9 @@ def _paper_study(dataset):
         g_learning_rate=g_lr, gamma=0.01, hvp="finite_difference",
         table6_generators=(f"{image_gen}:8", "g2:64", "g3:16"),
         attack_generators=(f"{image_gen}:8", f"{image_gen}:64", "g2:64", "g3:16"),
-        attack_epochs=epochs, clip=False, preset="paper")
+        attack_epochs=epochs, clip=False,
+        # The MNIST code's schedule: 5 G steps on every batch, D on every 5th.
+        d_every=5 if dataset == "mnist" else 1, preset="paper")
 
 
 def parse_generator(spec):
@@ -164,7 +167,7 @@ def study(preset_name="cpu", dataset=None, overrides=None):
     check_choice("g_optimizer", s.g_optimizer, ("sgd", "adam"))
     check_range("eps", s.eps, 0.0, 1.0, low_inclusive=False)
     for flag in ("epochs", "at_epochs", "advnet_epochs", "eat_epochs", "attack_epochs",
-                 "g_steps", "g_updates", "batch_size"):
+                 "g_steps", "g_updates", "d_every", "batch_size"):
         check_range(flag, getattr(s, flag), 0, low_inclusive=False)
     return s
 
