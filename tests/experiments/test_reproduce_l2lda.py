@@ -160,11 +160,32 @@ def test_paper_preset_follows_the_notes():
     assert (p100.attack_steps, p100.step_size) == (100, 0.3 / 12)
 
 
+def test_paper_preset_is_the_codes_recipe_on_mnist_and_cifar10():
+    """SGD 0.01 / momentum 0.9 / clip 1, the generator's losses summed over T, pad-4
+    crops (MNIST) and crop + flip, ResNet-20, lambda 0.5 at 8/255 (CIFAR-10)."""
+    from tf_advnet.papers.l2lda.pipeline import model_config, study
+
+    m = study("paper", "mnist")
+    cfg = model_config(m, "l2lda", init_model="plain.keras")
+    assert (cfg.train.optimizer, cfg.train.learning_rate, cfg.train.momentum,
+            cfg.train.clipnorm) == ("sgd", 0.01, 0.9, 1.0)
+    assert cfg.train.trainer.step_reduction == "sum" and cfg.data.augment == "crop"
+    c = study("paper", "cifar10")
+    assert (c.model, c.eps, c.lam, c.augment, c.table1) == (
+        "resnet20", 8 / 255, 0.5, "crop_flip", False)
+    assert model_config(c, "l2lda", init_model="p.keras").train.trainer.lam == 0.5
+    cpu = study("cpu", "mnist_5k")  # our deviations at cpu, each a flag
+    assert (cpu.step_reduction, cpu.augment, cpu.optimizer) == ("mean", None, "adam")
+    assert study("cpu", "mnist_5k", {"step_reduction": "sum"}).step_reduction == "sum"
+
+
 def test_study_errors_are_one_line():
     from tf_advnet.papers.l2lda.pipeline import study
 
     with pytest.raises(UserError, match="--dataset"):
-        study("paper", "cifar10")
+        study("paper", "svhn")
+    with pytest.raises(UserError, match="--step_reduction"):
+        study("cpu", "mnist_5k", {"step_reduction": "max"})
     with pytest.raises(UserError, match="unknown l2lda study field"):
         study("cpu", "mnist_5k", {"nonsense": 1})
     with pytest.raises(UserError, match="--g_width"):

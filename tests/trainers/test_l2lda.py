@@ -55,9 +55,12 @@ def test_noise_pairs_rows_and_changes_each_step():
     assert not np.allclose(tr.noise(5).numpy(), z)
 
 
-def test_generator_step_is_gradient_ascent_on_l_cls_plus_lambda_l_div():
+@pytest.mark.parametrize("reduction,factor", [("mean", 1.0), ("sum", 3.0)])
+def test_generator_step_is_gradient_ascent_on_l_cls_plus_lambda_l_div(reduction, factor):
+    """Eq. (6)'s mean over the T = 3 steps, or the code's sum: T times the mean's
+    gradient (the generator's SGD step, lr 1, no clip)."""
     x, y = toy_data(8)
-    tr, clf, gen = _trainer(lam=0.3)
+    tr, clf, gen = _trainer(lam=0.3, step_reduction=reduction)
     z = tr.noise(8)
     xx, yy = tf.concat([x, x], 0), tf.concat([y, y], 0)
     with tf.GradientTape() as tape:
@@ -66,7 +69,8 @@ def test_generator_step_is_gradient_ascent_on_l_cls_plus_lambda_l_div():
         obj = (tf.add_n([tf.reduce_mean(v) for v in losses]) / 3
                + 0.3 * diversity_loss(x_advs, z, 8))
     grads = tape.gradient(obj, gen.trainable_weights)
-    expected = [w.numpy() + g.numpy() for w, g in zip(gen.trainable_weights, grads)]
+    expected = [w.numpy() + factor * g.numpy()
+                for w, g in zip(gen.trainable_weights, grads)]
     tr.train_step((tf.constant(x), tf.constant(y)))
     for w, e in zip(gen.trainable_weights, expected):
         np.testing.assert_allclose(w.numpy(), e, rtol=1e-4, atol=1e-5)

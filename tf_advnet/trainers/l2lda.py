@@ -28,9 +28,10 @@ Flags give the ablations of Table 1:
   diversity=False, normalize_grad=False.
 
 Readings and deviations:
-- Eq. (6) is a mean over t; the code sums (a factor T on the generator's
-  gradient, which its gradient-norm clip at 1 then mostly absorbs). We follow
-  the paper.
+- Eq. (6) is a mean over t; the code sums L_cls and L_div over t before its
+  gradient-norm clip at 1 (a factor T on the generator's gradient, so the clip
+  shrinks a mean's steps up to T times more): `step_reduction` "mean" (the paper,
+  the default) or "sum" (the code; the study's paper preset).
 - The code's 1,000 clean warm-up steps on MNIST are not here: the classifier
   starts from a pre-trained plain model, as the paper says (Sec. 5.1).
 - z comes from a stateless RNG keyed on (seed, generator step) and drawn for the
@@ -59,7 +60,7 @@ import keras
 import tensorflow as tf
 
 from tf_advnet.attacks.l2lda import l2lda_attack, trajectory
-from tf_advnet.errors import check_arg_range
+from tf_advnet.errors import check_arg_choice, check_arg_range
 from tf_advnet.models.l2lda_generator import input_names, z_dim_of
 from tf_advnet.trainers.base import (ClassifierTrainer, TrainerConfig, generator_optimizer,
                                     regularization, scale_for_replicas)
@@ -104,6 +105,7 @@ class L2LDATrainer(ClassifierTrainer):
       recursive: False gives the one-shot generator (T = 1, eps_step = eps).
       diversity: False sets lambda to 0.
       normalize_grad: normalise the generator's gradient input.
+      step_reduction: "mean" over the T steps (Eq. 6) or "sum" (the code).
       clip: project onto [0, 1].
       weight_decay: coupled L2 on the classifier's kernels.
       g_weight_decay: on the generator's kernels (None: as `weight_decay`).
@@ -112,7 +114,8 @@ class L2LDATrainer(ClassifierTrainer):
 
     def __init__(self, classifier, generator=None, *, eps, num_steps=10, eps_step=None,
                  lam=0.02, recursive=True, diversity=True, normalize_grad=True,
-                 clip=True, weight_decay=0.0, g_weight_decay=None, seed=0, **kwargs):
+                 step_reduction="mean", clip=True, weight_decay=0.0, g_weight_decay=None,
+                 seed=0, **kwargs):
         super().__init__(classifier, weight_decay=weight_decay, **kwargs)
         self.eps = float(check_arg_range("eps", eps, 0.0, 1.0))
         self.recursive = bool(recursive)
@@ -123,6 +126,8 @@ class L2LDATrainer(ClassifierTrainer):
         self.diversity = bool(diversity)
         self.lam = float(check_arg_range("lam", lam, 0.0)) if diversity else 0.0
         self.normalize_grad = bool(normalize_grad)
+        self.step_reduction = check_arg_choice("step_reduction", step_reduction,
+                                               ("mean", "sum"))
         self.clip = bool(clip)
         self.g_weight_decay = float(weight_decay if g_weight_decay is None
                                     else g_weight_decay)
@@ -189,8 +194,10 @@ class L2LDATrainer(ClassifierTrainer):
         gen_w = self.generator.trainable_weights
         with tf.GradientTape() as tape:
             x_advs, losses = self.generate(xx, yy, z)
-            l_cls = tf.add_n([tf.reduce_mean(v) for v in losses]) / len(losses)
-            l_div = (diversity_loss(x_advs, z, batch) if z is not None
+            # Eq. (6)'s mean over t, or the code's sum (`step_reduction`).
+            per_step = 1.0 if self.step_reduction == "mean" else float(len(losses))
+            l_cls = per_step * tf.add_n([tf.reduce_mean(v) for v in losses]) / len(losses)
+            l_div = (per_step * diversity_loss(x_advs, z, batch) if z is not None
                      else tf.constant(0.0))
             g_loss = -(l_cls + self.lam * l_div) + regularization(
                 self.generator, self.g_weight_decay)
@@ -246,6 +253,8 @@ class Config(TrainerConfig):
       diversity: the diversity loss of Eq. (7) ("D X": off).
       delta, label: the generator takes delta / the label y (Table 1(b)).
       normalize: normalise the generator's gradient input.
+      step_reduction: the generator's losses over the T steps, "mean" (Eq. 6) or
+        "sum" (the code, before its gradient-norm clip).
       g_optimizer: the generator's optimiser, "sgd" (with the shared momentum; the
         code's) or "adam".
       g_learning_rate: its constant learning rate (code: 0.01).
@@ -263,6 +272,7 @@ class Config(TrainerConfig):
     delta: bool = True
     label: bool = True
     normalize: bool = True
+    step_reduction: str = "mean"
     g_optimizer: str = "sgd"
     g_learning_rate: float = 0.01
     g_beta_1: float = 0.5
@@ -283,6 +293,7 @@ class Config(TrainerConfig):
         self.check("z_dim", 1)
         self.check("num_steps", 1)
         self.check("lam", 0.0)
+        self.choose("step_reduction", ("mean", "sum"))
         self.choose("g_optimizer", ("sgd", "adam"))
         self.check("g_learning_rate", 0.0, low_inclusive=False)
         return self
@@ -304,6 +315,7 @@ class Config(TrainerConfig):
         return L2LDATrainer(classifier, gen, eps=train.eps, num_steps=self.num_steps,
                             lam=self.lam, recursive=self.recursive,
                             diversity=self.diversity, normalize_grad=self.normalize,
+                            step_reduction=self.step_reduction,
                             weight_decay=train.weight_decay,
                             g_weight_decay=self.g_weight_decay, seed=seed)
 

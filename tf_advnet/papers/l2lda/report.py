@@ -24,8 +24,11 @@ LABELS = {"plain": "Plain", "pgd10": "PGD10", "pgd100": "PGD100", "cw100": "C&W1
 HEADERS = {"clean": "Natural", "fgsm": "FGSM", "pgd10": "PGD10", "pgd100": "PGD100",
            "cw100": "C&W100", "cw1000": "C&W1000", "advgan": "AdvGAN", "gap": "GAP",
            "l2lda": "L2L-DA", "min": "Min"}
-# The paper's MNIST numbers (%), in the column order of each table.
-PAPER = paper_values(os.path.dirname(__file__))["tables"]
+# The paper's numbers (%), in the column order of each table: MNIST (Tables 1-3)
+# and CIFAR-10 (Table 2).
+_VALUES = paper_values(os.path.dirname(__file__))
+PAPER = _VALUES["tables"]
+PAPER_CIFAR10 = _VALUES["tables_cifar10"]
 TABLE3_COLUMNS = tuple(f"{a}({s})" for a in ("l2lda", "pgd10", "pgd100")
                        for s in SURROGATES) + ("min",)
 TITLES = {"table1a": "Table 1(a): recursion (R) and diversity (D)",
@@ -50,19 +53,23 @@ def _header(col):
     return HEADERS[col]
 
 
-def table_markdown(name, rows, paper=True):
-    """Our table, then (MNIST) the paper's beside it, as markdown lines."""
+def table_markdown(name, rows, paper=True, dataset=None):
+    """Our table, then the paper's beside it (CIFAR-10's where `dataset` is cifar10
+    and the paper has the table, else MNIST's), as markdown lines."""
     cols = _columns(name)
     md = [f"### {TITLES[name]}", "", "| defence \\ attack | "
           + " | ".join(_header(c) for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     md += [f"| {LABELS[r]} | " + " | ".join(f"{100 * cells[c]:.2f}" for c in cols) + " |"
            for r, cells in rows.items()]
-    if paper:
-        md += ["", "Paper (MNIST, eps 0.3):", "", "| defence \\ attack | "
+    cifar = dataset == "cifar10"
+    if paper and (not cifar or name in PAPER_CIFAR10):
+        source, caption = ((PAPER_CIFAR10, "CIFAR-10, eps 8/255") if cifar
+                           else (PAPER, "MNIST, eps 0.3"))
+        md += ["", f"Paper ({caption}):", "", "| defence \\ attack | "
                + " | ".join(_header(c) for c in cols) + " |",
                "|---" * (len(cols) + 1) + "|"]
         md += [f"| {LABELS[r]} | " + " | ".join(f"{v:.2f}" for v in vals) + " |"
-               for r, vals in PAPER[name].items()]
+               for r, vals in source[name].items()]
     return md + [""]
 
 
@@ -132,7 +139,7 @@ def render(results, out_dir, claims, examples=None):
     if examples is not None:
         paths.append(plot_trajectories(examples, os.path.join(out_dir, "trajectories.png"),
                                        s["eps"]))
-    is_mnist = s["dataset"] in ("mnist", "mnist_5k")
+    in_paper = s["dataset"] in ("mnist", "mnist_5k", "cifar10")
     md = [f"# L2L-DA on {s['dataset']} ({s['preset']} preset)", "",
           f"{results['n_train']} training images, {results['n_test']} test images, "
           f"`{s['model']}`, eps = {s['eps']:g} (L-inf, [0, 1] pixels), batch "
@@ -148,12 +155,12 @@ def render(results, out_dir, claims, examples=None):
           f"{s['attack_epochs']} epoch(s) against each classifier; L2L-DA attack with "
           f"{s['attack_samples']} z samples. Generated from l2lda.json by "
           "tf_advnet.papers.l2lda.report; do not edit.", ""]
-    if not is_mnist:
+    if not in_paper:
         md += [f"The paper has no {s['dataset']} experiment; its MNIST numbers (eps 0.3) "
                "are shown as the nearest reference.", ""]
     for name in ("table1a", "table1b", "table2", "table3"):
         if name in results["tables"]:
-            md += table_markdown(name, results["tables"][name])
+            md += table_markdown(name, results["tables"][name], dataset=s["dataset"])
     md += ["## Fig. 2: loss along the attacks", "",
            f"{results['fig2_images']} test images, 10 attacks each (PGD, L2L*: random "
            "starts; L2L-DA: z samples), the trained generators as they are (not "
