@@ -145,6 +145,10 @@ def test_presets_and_rows():
     # The L2L-DA row: its code's T = 10 and C&W binary search unless a card cuts them.
     assert paper_specs(cpu, "l2lda")[-2:] == ("cw100_inf", "cw1000_inf")
     assert row_config(cpu, "l2lda", init_model="s.keras").train.trainer.num_steps == 10
+    # BAT: two steps of eps/2 from 16/255 up (its paper's large-budget recipe), one below
+    assert row_config(cpu, "bat").train.trainer.num_steps == 2  # Fashion-MNIST 0.1
+    assert row_config(card("cpu", "fashion_mnist", {"eps": 8 / 255}),
+                      "bat").train.trainer.num_steps is None
     small = card("cpu", "synthetic", {"l2lda_steps": 2, "cw_binary_steps": 1})
     assert paper_specs(small, "l2lda")[-2:] == ("cw100_inf:bs=1", "cw1000_inf:bs=1")
     assert row_config(small, "l2lda", init_model="s.keras").train.trainer.num_steps == 2
