@@ -293,3 +293,23 @@ def test_finetune_stops_and_flags_a_diverged_run(study, tmp_path):
                           progress=lambda s: None)
     assert run["diverged"] is True
     assert len(run["history"]["loss"]) < 3
+
+
+def test_paper_preset_uses_the_codes_mnist_units_and_lr():
+    """MNIST at the paper preset: 0-255 pixels minus the training mean inside the model
+    and the paper's fine-tuning lr 5e-4, which belongs to those units; cpu keeps [0, 1]
+    and 2e-2 unless the units are asked for."""
+    from tf_advnet.papers.deepdefense import pipeline as dd_run
+
+    ref = dd_run.reference_config("mnist", "lenet", "paper")
+    assert ref.model.input_units == "pixel_mean_255"
+    ft = dd_run.finetune_config(ref, "mnist", "deepdefense")
+    assert ft.train.learning_rate == dd_run.PAPER_FINETUNE_LR == 5e-4
+    assert ft.model.input_units == "pixel_mean_255"
+    cpu = dd_run.reference_config("mnist_5k", "lenet", "cpu")
+    assert cpu.model.input_units is None
+    assert dd_run.finetune_config(cpu, "mnist_5k", "deepdefense").train.learning_rate == 2e-2
+    units = dd_run.reference_config("mnist_5k", "lenet", "cpu",
+                                    {"input_units": "pixel_mean_255"})
+    assert dd_run.finetune_config(units, "mnist_5k",
+                                  "parseval").train.learning_rate == 5e-4

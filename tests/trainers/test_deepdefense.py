@@ -187,3 +187,35 @@ def test_default_linearises_at_the_sum_of_the_steps_like_the_reference():
     trainer = Config(linearize_at="overshoot").build(
         _classifier(), TrainConfig(method="deepdefense"), seed=0, steps_per_epoch=1)
     assert trainer.linearize_at == "overshoot"
+
+
+def test_input_units_put_the_training_mean_and_0_255_scale_inside_the_model():
+    """model.input_units="pixel_mean_255": the network sees (x - mean_train) * 255 (the
+    code's MNIST units) while the model still takes [0, 1] pixels; the regulariser's
+    ||x|| then subtracts the same mean (its `input_mean`)."""
+    from tf_advnet.configs import ExperimentConfig
+    from tf_advnet.configs.base import ModelConfig, TrainConfig
+    from tf_advnet.errors import UserError
+    from tf_advnet.pipelines.train import build_classifier
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(20, 28, 28, 1)).astype("float32")
+    cfg = ExperimentConfig(model=ModelConfig(name="deepdefense_mlp",
+                                             input_units="pixel_mean_255"),
+                           train=TrainConfig(method="deepdefense")).validate()
+    clf = build_classifier(cfg, (28, 28, 1), 10, x)
+    pre = keras.Model(clf.inputs, clf.get_layer("preprocess").output)
+    np.testing.assert_allclose(pre(x[:3]).numpy(), (x[:3] - x.mean(0)) * 255,
+                               rtol=1e-5, atol=1e-3)
+    trainer = cfg.train.trainer.build(clf, cfg.train, seed=0, steps_per_epoch=1)
+    np.testing.assert_allclose(np.asarray(trainer.input_mean), x.mean(0), rtol=1e-6)
+    with pytest.raises(UserError, match="needs the training images"):
+        build_classifier(cfg, (28, 28, 1), 10)
+    other = ExperimentConfig(model=ModelConfig(name="small_cnn",
+                                               input_units="pixel_mean_255"))
+    with pytest.raises(UserError, match="--input_units: model 'small_cnn' takes"):
+        build_classifier(other, (28, 28, 1), 10, x)
+    plain = build_classifier(ExperimentConfig(model=ModelConfig(name="deepdefense_mlp")),
+                             (28, 28, 1), 10, x)
+    assert cfg.train.trainer.build(plain, cfg.train, seed=0,
+                                   steps_per_epoch=1).input_mean is None

@@ -43,11 +43,20 @@ class ModelConfig:
         small_cnn / resnet20 / advnet_resnet, `widen_factor` of wide_resnet, and
         nb_filters = 64 * width of convpool_cnn.
       variant: `variant` of models that have one (advnet_resnet: "cifar" | "svhn").
+      input_units: what the network's first layer sees, for models that take
+        `input_mean` / `input_scale` (the DeepDefense ones): None ([0, 1] pixels) or
+        "pixel_mean_255" (0-255 pixels minus the per-pixel training mean, the
+        DeepDefense code's MNIST units), applied inside the model, which still
+        takes [0, 1] pixels.
     """
 
     name: str = "small_cnn"
     width: Optional[float] = None
     variant: Optional[str] = None
+    input_units: Optional[str] = None
+
+
+INPUT_UNITS = (None, "pixel_mean_255")
 
 
 def _trainer_config_classes():
@@ -161,6 +170,7 @@ class ExperimentConfig:
 
         check_choice("dataset", self.data.dataset, DATASET_NAMES)
         check_choice("model", self.model.name, MODEL_NAMES)
+        check_choice("input_units", self.model.input_units, INPUT_UNITS)
         check_choice("method", self.train.method, METHOD_NAMES)
         check_choice("optimizer", self.train.optimizer, ("sgd", "adam"))
         check_choice("augment", self.data.augment, (None, "crop", "crop_flip"))

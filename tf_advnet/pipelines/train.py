@@ -19,6 +19,7 @@ import os
 import time
 
 import keras
+import numpy as np
 
 from tf_advnet import data as data_lib
 from tf_advnet import models as models_lib
@@ -61,8 +62,9 @@ def _optimizer(train_cfg, steps_per_epoch):
     return keras.optimizers.Adam(lr, **clip)
 
 
-def build_classifier(config, input_shape, num_classes):
-    """The classifier of `config.model`, mapping `width` to each model's own knob."""
+def build_classifier(config, input_shape, num_classes, x_train=None):
+    """The classifier of `config.model`, mapping `width` to each model's own knob
+    and `input_units` to `input_mean` / `input_scale` (the mean from `x_train`)."""
     from tf_advnet.errors import UserError
 
     kwargs = {}
@@ -81,6 +83,14 @@ def build_classifier(config, input_shape, num_classes):
         if "variant" not in accepted:
             raise UserError(f"--variant: model {config.model.name!r} has no variants")
         kwargs["variant"] = config.model.variant
+    if config.model.input_units == "pixel_mean_255":
+        if "input_mean" not in accepted:
+            raise UserError(f"--input_units: model {config.model.name!r} takes [0, 1] "
+                            "pixels only")
+        if x_train is None:
+            raise UserError("--input_units=pixel_mean_255 needs the training images "
+                            "(their per-pixel mean)")
+        kwargs.update(input_mean=np.mean(x_train, axis=0), input_scale=255.0)
     return models_lib.build_model(config.model.name, input_shape, num_classes, **kwargs)
 
 
@@ -195,7 +205,7 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
         train_ds, test_ds = (common.shard_by_data(ds) for ds in (train_ds, test_ds))
 
     with strat.scope():
-        classifier = build_classifier(config, input_shape, num_classes)
+        classifier = build_classifier(config, input_shape, num_classes, x_train)
         if config.train.init_model:
             _init_from(classifier, config.train.init_model)
         trainer = build_trainer(config, classifier, steps_per_epoch)

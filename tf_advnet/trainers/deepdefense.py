@@ -34,6 +34,7 @@ Example:
 import dataclasses
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tf_advnet.attacks.deepfool_diff import DEFAULT_NORM_EPS, deepdefense_ratio
@@ -162,6 +163,17 @@ class DeepDefenseTrainer(ClassifierTrainer):
         return {m.name: m.result() for m in self.metrics}
 
 
+def model_input_mean(classifier):
+    """The mean a model subtracts inside (its "preprocess" `Standardize` layer, see
+    `tf_advnet.models._common.preprocess`), or None: the regulariser's ||x|| is then
+    that of the network's own input units, as in the reference code."""
+    try:
+        layer = classifier.get_layer("preprocess")
+    except ValueError:
+        return None
+    return np.asarray(layer.mean, dtype="float32")
+
+
 @dataclasses.dataclass(frozen=True)
 class Config(TrainerConfig):
     """DeepDefense's regulariser (Yan et al., NeurIPS 2018, Eq. (5)-(6)).
@@ -196,4 +208,5 @@ class Config(TrainerConfig):
         del seed, steps_per_epoch
         return DeepDefenseTrainer(classifier, lam=self.lam, c=self.c, d=self.d,
                                   num_iter=self.num_iter, linearize_at=self.linearize_at,
+                                  input_mean=model_input_mean(classifier),
                                   weight_decay=train.weight_decay)

@@ -39,7 +39,7 @@ def _reference_trainer(cfg, x, y, steps):
     from tf_advnet.pipelines.train import build_classifier, build_trainer, compile_trainer
 
     common.set_seed(cfg.seed)
-    clf = build_classifier(cfg, tuple(x.shape[1:]), int(y.max()) + 1)
+    clf = build_classifier(cfg, tuple(x.shape[1:]), int(y.max()) + 1, x)
     return compile_trainer(build_trainer(cfg, clf, steps), cfg, steps)
 
 

@@ -276,7 +276,7 @@ def step_throughput(s, x, y, *, steps=10):
                          ("pgd_at", s.eps_grid), ("pgn", s.c_l_grid)):
         cfg = model_config(s, method, grid[len(grid) // 2])
         common.set_seed(cfg.seed)
-        clf = build_classifier(cfg, tuple(x.shape[1:]), int(y.max()) + 1)
+        clf = build_classifier(cfg, tuple(x.shape[1:]), int(y.max()) + 1, x)
         trainer = compile_trainer(build_trainer(cfg, clf), cfg, steps)
         out[method] = common.warm_images_per_second(trainer, x[:n], y[:n], s.batch_size)
     return out
