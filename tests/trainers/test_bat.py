@@ -310,3 +310,28 @@ def test_config_builds_the_variant():
         override(cfg, trainer={"variant": "R-X"}).validate()
     with pytest.raises(UserError, match=r"^trainer\.beta must be > 0, got 0$"):
         override(cfg, trainer={"beta": 0.0}).validate()
+
+
+def test_eps_warmup_ramps_the_image_budget_like_pgd_at():
+    """With eps_warmup_steps N, the first step's x' stays within eps/N of x (noise,
+    step and ball all scaled); after N steps the full eps is back."""
+    x, y = _data(32)
+    eps, n = 0.2, 4
+    trainer = BATTrainer(_classifier(), variant="R-MC-LA", eps=eps, seed=1,
+                         eps_warmup_steps=n)
+    trainer.compile(optimizer=keras.optimizers.SGD(0.01))
+    first = trainer.craft(tf.constant(x), tf.constant(y)).numpy()
+    assert np.abs(first - x).max() <= eps / n + 1e-6
+    assert np.abs(first - x).max() > 0.5 * eps / n
+    for _ in range(n):
+        trainer.train_step((tf.constant(x), tf.constant(y)))
+    full = trainer.craft(tf.constant(x), tf.constant(y)).numpy()
+    assert eps / n < np.abs(full - x).max() <= eps + 1e-6
+    # The shared eps_warmup_epochs reaches it through the config.
+    from tf_advnet.configs import TrainConfig
+    from tf_advnet.trainers.bat import Config
+
+    built = Config().build(_classifier(), TrainConfig(method="bat", eps=eps,
+                                                      eps_warmup_epochs=2.0),
+                           seed=0, steps_per_epoch=5)
+    assert built.eps_warmup_steps == 10

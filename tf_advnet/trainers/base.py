@@ -63,6 +63,17 @@ class ClassifierTrainer(keras.Model):
       weight_decay: coefficient of the coupled L2 penalty on kernels.
     """
 
+    # Optimiser steps over which an adversarial trainer ramps its budget from eps/N
+    # to eps (0: none); trainers that support it set it in __init__.
+    eps_warmup_steps = 0
+
+    def budget_scale(self):
+        """Fraction of eps in force at this step (1 after the warm-up)."""
+        if not self.eps_warmup_steps or self.optimizer is None:
+            return tf.constant(1.0)
+        done = tf.cast(self.optimizer.iterations + 1, tf.float32)
+        return tf.minimum(1.0, done / float(self.eps_warmup_steps))
+
     def __init__(self, classifier, *, weight_decay=0.0, **kwargs):
         super().__init__(**kwargs)
         self.classifier = classifier

@@ -54,7 +54,8 @@ import tensorflow as tf
 
 from tf_advnet.attacks import _projections, losses, targets
 from tf_advnet.errors import UserError, check_arg_choice, check_arg_range
-from tf_advnet.trainers.base import ClassifierTrainer, TrainerConfig, float32_logits
+from tf_advnet.trainers.base import (ClassifierTrainer, TrainerConfig, eps_warmup_steps,
+                                    float32_logits)
 
 IMAGE_ATTACKS = ("FGSM", "R-FGSM", "LL", "R-LL", "MC", "R-MC", "Madry")
 LABEL_MODES = ("LS", "LA")
@@ -204,6 +205,9 @@ class BATTrainer(ClassifierTrainer):
       variant: a name from `VARIANT_NAMES` (default "R-MC-LA", the paper's method).
       eps: L-inf image budget eps_x in [0, 1] (paper: 8/255; 4/255 is its best).
       num_steps: attack steps (default 1; 7 for Madry variants).
+      eps_warmup_steps: ramp the image budget (noise, step, ball) linearly from
+        eps/N to eps over the first N optimiser steps, PGD-AT's ramp (0: none; not
+        in the paper, which trains at 8/255 from the start).
       step_size: attack step alpha (default eps / num_steps; eps / 4 for Madry).
       beta: LA multiplier of Eq. (16) (paper: 9).
       gamma: LA constant of Eq. (14) (paper: 0.01).
@@ -219,12 +223,15 @@ class BATTrainer(ClassifierTrainer):
     """
 
     def __init__(self, classifier, *, variant="R-MC-LA", eps=8 / 255, num_steps=None,
-                 step_size=None, beta=9.0, gamma=0.01, eps_y=None, target=None,
-                 random_start=None, label=None, seed=None, weight_decay=0.0, **kwargs):
+                 eps_warmup_steps=0, step_size=None, beta=9.0, gamma=0.01, eps_y=None,
+                 target=None, random_start=None, label=None, seed=None, weight_decay=0.0,
+                 **kwargs):
         super().__init__(classifier, weight_decay=weight_decay, **kwargs)
         v = parse_variant(variant)
         self.variant = v.name
         self.eps = float(check_arg_range("eps", eps, 0.0, 1.0))
+        self.eps_warmup_steps = int(check_arg_range("eps_warmup_steps", eps_warmup_steps,
+                                                    0))
         default_steps = 7 if v.multi_step else 1
         self.num_steps = int(check_arg_range(
             "num_steps", default_steps if num_steps is None else num_steps, 1))
@@ -260,7 +267,7 @@ class BATTrainer(ClassifierTrainer):
             return targets.least_likely(clean_logits, y)
         return tf.cast(y, tf.int64)
 
-    def random_start_noise(self, x, step=None):
+    def random_start_noise(self, x, step=None, scale=1.0):
         """U[-eps, eps] noise for this replica's rows of the global batch (Eq. 3).
 
         Drawn statelessly from (seed, step) for the global batch shape, so that the
@@ -275,7 +282,7 @@ class BATTrainer(ClassifierTrainer):
         b = tf.shape(x)[0]
         shape = tf.concat([[b * n_rep], tf.shape(x)[1:]], axis=0)
         seed = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(step, tf.int64)])
-        noise = tf.random.stateless_uniform(shape, seed, -self.eps, self.eps)
+        noise = scale * tf.random.stateless_uniform(shape, seed, -self.eps, self.eps)
         start = tf.cast(rid, tf.int32) * b
         return noise[start:start + b]
 
@@ -286,14 +293,15 @@ class BATTrainer(ClassifierTrainer):
             clean_logits = self.classifier_fn(x)
         goal = self.attack_target(clean_logits, y)
         targeted = self.target != "none"
-        x_adv = x + self.random_start_noise(x) if self.random_start else x
+        scale = self.budget_scale()  # eps ramp (PGD-AT's), when eps_warmup_steps > 0
+        x_adv = x + self.random_start_noise(x, scale=scale) if self.random_start else x
         for _ in range(self.num_steps):
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(x_adv)
                 obj = losses.objective(self.classifier_fn(x_adv), goal, targeted=targeted)
             grad = tape.gradient(obj, x_adv)
-            x_adv = x_adv + _projections.ascent_step(grad, self.step_size, "inf")
-            x_adv = _projections.project_and_clip(x_adv, x, self.eps, "inf")
+            x_adv = x_adv + _projections.ascent_step(grad, scale * self.step_size, "inf")
+            x_adv = _projections.project_and_clip(x_adv, x, scale * self.eps, "inf")
         return tf.stop_gradient(x_adv)
 
     def labels_for(self, clean_logits, y):
@@ -337,7 +345,8 @@ class Config(TrainerConfig):
       beta: the label adversary's multiplier of Eq. (16) (paper: 9).
       eps_y: the label budget: LS's smoothing of Eq. (15) (None = 0.5), or a fixed
         LA budget replacing Eq. (18).
-    The image budget eps_x is the shared `TrainConfig.eps` (L-inf).
+    The image budget eps_x is the shared `TrainConfig.eps` (L-inf), ramped over the
+    shared `eps_warmup_epochs` when set (0 by default, as the paper).
     """
 
     variant: str = "R-MC-LA"
@@ -365,11 +374,11 @@ class Config(TrainerConfig):
         return self
 
     def build(self, classifier, train, *, seed, steps_per_epoch):
-        del steps_per_epoch
         if parse_variant(self.variant).multi_step:
             steps = dict(num_steps=train.attack_steps, step_size=train.step_size)
         else:
             steps = dict(num_steps=self.num_steps)
         return BATTrainer(classifier, variant=self.variant, eps=train.eps, beta=self.beta,
                           eps_y=self.eps_y, seed=seed, weight_decay=train.weight_decay,
+                          eps_warmup_steps=eps_warmup_steps(train, steps_per_epoch),
                           **steps)

@@ -95,13 +95,6 @@ class PGDATTrainer(ClassifierTrainer):
     def metrics(self):
         return [self.loss_tracker, self.adv_acc_tracker, self.clean_acc_tracker]
 
-    def budget_scale(self):
-        """Fraction of eps in force at this step (1 after the warm-up)."""
-        if not self.eps_warmup_steps or self.optimizer is None:
-            return tf.constant(1.0)
-        done = tf.cast(self.optimizer.iterations + 1, tf.float32)
-        return tf.minimum(1.0, done / float(self.eps_warmup_steps))
-
     def craft(self, x, y):
         """The inner maximisation, with the classifier in inference mode."""
         scale = self.budget_scale()
