@@ -1,0 +1,60 @@
+"""Discriminating runs (`tf_advnet.papers._diagnostics`): BAT's large-budget arms differ
+from the card's recipe in one setting each, the verdict follows its rule by hand, and
+the report renders from the JSON."""
+
+import json
+
+import pytest
+
+
+def test_bat_arms_differ_in_one_setting_each():
+    from tf_advnet.papers.bat.diagnostics import ARMS, arms
+
+    cfgs = arms("mnist_5k")
+    assert tuple(cfgs) == ARMS
+    one = cfgs["one_step"].train
+    assert one.method == "bat" and one.trainer.num_steps is None and one.eps == 0.3
+    assert one.eps_warmup_epochs == 0
+    assert cfgs["ramp"].train.eps_warmup_epochs == cfgs["ramp"].train.epochs / 2
+    assert cfgs["two_steps"].train.trainer.num_steps == 2
+    assert cfgs["half_eps"].train.eps == 0.15 and cfgs["half_eps"].eval.eps == 0.3
+    assert cfgs["pgd_at"].train.method == "pgd_at"
+    for name in ("ramp", "two_steps", "half_eps"):  # all else equal to one_step's
+        a, b = cfgs[name].train, one
+        diff = {f for f in ("eps", "eps_warmup_epochs", "epochs", "learning_rate",
+                            "optimizer") if getattr(a, f) != getattr(b, f)}
+        diff |= {"trainer"} if a.trainer != b.trainer else set()
+        assert len(diff) == 1, (name, diff)
+
+
+@pytest.mark.parametrize("best,expected", [(0.40, "our deviation"), (0.33, "design")])
+def test_bat_verdict_rule_by_hand(best, expected):
+    from tf_advnet.papers.bat.diagnostics import verdict
+
+    res = {"one_step": {"worst_case": 0.30}, "ramp": {"worst_case": best},
+           "two_steps": {"worst_case": 0.31}, "half_eps": {"worst_case": 0.2},
+           "pgd_at": {"worst_case": 0.6}}
+    v, reason = verdict(res)
+    assert v == expected and "PGD-AT 60.0%" in reason
+
+
+def test_write_renders_the_table_and_verdict(tmp_path):
+    from tf_advnet.papers._diagnostics import render, write
+
+    arm = {"clean": 0.9, "attacks": {"pgd40": 0.5, "apgdt": 0.4}, "worst_case": 0.4,
+           "train_images_per_second": 1000.0}
+    prov = {"command": "x", "commit": "abc", "seed": 0, "preset": "cpu",
+            "wall_time_s": 1.0, "versions": {}}
+    write({"a": arm, "b": dict(arm, worst_case=None)}, str(tmp_path), "d", title="T",
+          question="Q?", verdict="design", reason="R.", prov=prov)
+    doc = json.loads((tmp_path / "d.json").read_text())
+    md = (tmp_path / "d.md").read_text()
+    assert md == render(doc)
+    assert "| a | 90.0 | 50.0 | 40.0 | 40.0 | 1000 |" in md
+    assert "| b | 90.0 | 50.0 | 40.0 | — | 1000 |" in md
+    assert "**Verdict: design.** R." in md
+    from tf_advnet.errors import UserError
+
+    with pytest.raises(UserError, match="verdict"):
+        write({"a": arm}, str(tmp_path), "e", title="T", question="Q", verdict="maybe",
+              reason="", prov=prov)

@@ -1,0 +1,84 @@
+"""Discriminating runs: one question about a study's verdict, several arms that differ
+in one setting each, every arm trained with `tf_advnet.pipelines.train.train` (so it
+resumes and is reused when its config is unchanged) and attacked by the same attacks;
+`results/<paper>/diagnostics/<name>.{json,md}` holds the numbers and a verdict:
+
+  "budget"        the method needs more training than the preset gives it,
+  "design"        the method behaves so under its own recipe,
+  "our deviation" a setting of ours, not the paper's, decides the outcome.
+
+A study's `diagnostics.py` defines the arms (name -> ExperimentConfig) and the rule
+that turns the numbers into a verdict; `run_arms` and `write` do the rest.
+"""
+
+import os
+
+from tf_advnet.errors import check_choice
+
+VERDICTS = ("budget", "design", "our deviation", "inconclusive")
+
+
+def run_arms(arms, attacks, *, work_dir, test_limit=None, progress=print, argv=None):
+    """Trains every arm ({name: ExperimentConfig}) and evaluates it under `attacks`
+    (attack specs) at its config's eval eps on the same test images.
+
+    Returns {name: {"clean": acc, "attacks": {spec: acc}, "worst_case": acc,
+    "train_images_per_second": ..., "history_last": {...}, "config": {...}}}.
+    """
+    from tf_advnet.attacks.registry import parse_attacks
+    from tf_advnet.eval.robustness import evaluate_attacks
+    from tf_advnet.pipelines import common
+    from tf_advnet.pipelines.train import train
+
+    out = {}
+    for name, cfg in arms.items():
+        run = train(cfg, os.path.join(work_dir, name), argv=argv, progress=progress,
+                    verbose=2)
+        model = common.load_keras_model(run["model_path"])
+        x, y = common.load_split(cfg.data, "test")
+        if test_limit is not None:
+            x, y = x[:test_limit], y[:test_limit]
+        progress(f"[diagnostics] attacking {name}")
+        ev = evaluate_attacks(model, x, y, parse_attacks(list(attacks), eps=cfg.eval.eps),
+                              batch_size=cfg.eval.batch_size, seed=0, progress=progress)
+        out[name] = {"clean": ev["clean_acc"],
+                     "attacks": {s: ev["attacks"][s]["acc"] for s in ev["attacks"]},
+                     "worst_case": ev.get("worst_case_acc"),
+                     "n_test": int(len(x)),
+                     "train_images_per_second": run["train_images_per_second"],
+                     "history_last": {k: v[-1] for k, v in run["history"].items() if v},
+                     "config": run["config"]}
+    return out
+
+
+def write(results, out_dir, name, *, title, question, verdict, reason, prov):
+    """`<name>.json` (the arms, the verdict, provenance) and `<name>.md` (a table of
+    the arms under each attack, then the verdict and its reason)."""
+    from tf_advnet.utils.provenance import write_json
+
+    check_choice("verdict", verdict, VERDICTS)
+    os.makedirs(out_dir, exist_ok=True)
+    doc = {"title": title, "question": question, "arms": results, "verdict": verdict,
+           "reason": reason, "provenance": prov}
+    write_json(os.path.join(out_dir, f"{name}.json"), doc)
+    with open(os.path.join(out_dir, f"{name}.md"), "w") as f:
+        f.write(render(doc))
+    return doc
+
+
+def render(doc):
+    """The diagnostic's Markdown from its JSON."""
+    from tf_advnet.eval.report import provenance_markdown
+
+    arms = doc["arms"]
+    specs = list(next(iter(arms.values()))["attacks"])
+    lines = [f"# {doc['title']}", "", doc["question"], "",
+             "| arm | clean | " + " | ".join(specs) + " | worst case | train img/s |",
+             "|---" * (len(specs) + 4) + "|"]
+    for name, a in arms.items():
+        worst = "—" if a["worst_case"] is None else f"{100 * a['worst_case']:.1f}"
+        lines.append(f"| {name} | {100 * a['clean']:.1f} | "
+                     + " | ".join(f"{100 * a['attacks'][s]:.1f}" for s in specs)
+                     + f" | {worst} | {a['train_images_per_second']:.0f} |")
+    lines += ["", f"**Verdict: {doc['verdict']}.** {doc['reason']}", ""]
+    return "\n".join(lines + provenance_markdown(doc["provenance"]))
