@@ -395,8 +395,176 @@ def _load(path):
                               f"model ({type(e).__name__}); delete it to retrain") from None
 
 
+def _networks(kind, shape, width):
+    """(generator, discriminator or None) of `kind` at `width` (see
+    `train_attack_generator`), initialised from Keras' global seed."""
+    if kind == "advgan":
+        w = 1.0 if width is None else width
+        return (gens.advgan_generator(shape, width=w),
+                gens.advgan_discriminator(shape, width=w))
+    w = 64 if width is None else max(1, int(round(64 * width)))
+    return gens.gap_generator(shape, width=w), None
+
+
+def _trainer(kind, classifier, generator, discriminator, eps):
+    if kind == "advgan":
+        trainer = AdvGANTrainer(classifier, generator, discriminator, eps=eps)
+    else:
+        trainer = GAPTrainer(classifier, generator, eps=eps)
+    trainer.compile()
+    return trainer
+
+
+def _fit(trainer, kind, classifier, x, y, *, eps, epochs, batch_size, seed, progress):
+    n = int(x.shape[0])
+    ds = (tf.data.Dataset.from_tensor_slices((x, tf.convert_to_tensor(y)))
+          .shuffle(n, seed=int(seed), reshuffle_each_iteration=True)
+          .batch(int(batch_size)))
+    callbacks = [_EpochLines(kind, int(epochs), progress)] if progress else []
+    if progress:
+        progress(f"[{kind}] training a generator against {classifier.name} "
+                 f"(eps {eps:g}, {epochs} epochs)")
+    trainer.fit(ds, epochs=int(epochs), verbose=0, callbacks=callbacks, shuffle=False)
+
+
+def architecture(model):
+    """A hashable description of `model`'s architecture, or None if it has none.
+
+    `model.get_config()` as JSON with every name replaced by its order of first
+    appearance (so two builds of one network, whose layers Keras numbers
+    differently, agree while the wiring of a functional model still counts),
+    "trainable" left out, and the shapes of its weights. None for a model whose
+    config is not available (a subclassed model without `get_config`).
+    """
+    import json
+
+    try:
+        config = model.get_config()
+    except NotImplementedError:
+        return None
+    names = {}
+
+    def collect(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("name"), str):
+                names.setdefault(node["name"], f"#{len(names)}")
+            for v in node.values():
+                collect(v)
+        elif isinstance(node, (list, tuple)):
+            for v in node:
+                collect(v)
+
+    def rename(node):
+        if isinstance(node, dict):
+            return {k: rename(v) for k, v in node.items() if k != "trainable"}
+        if isinstance(node, (list, tuple)):
+            return [rename(v) for v in node]
+        return names.get(node, node) if isinstance(node, str) else node
+
+    collect(config)
+    text = json.dumps(rename(config), sort_keys=True, default=repr)
+    return type(model).__name__, text, tuple(tuple(w.shape) for w in model.weights)
+
+
+class _Slot:
+    """One compiled trainer of one kind around a frozen copy of one classifier
+    architecture (`GeneratorSlots`)."""
+
+    def __init__(self, kind, classifier, shape, eps, width):
+        self.kind = kind
+        self.classifier = keras.models.clone_model(classifier)
+        self.networks = _networks(kind, shape, width)
+        self.trainer = _trainer(kind, self.classifier, *self.networks, eps)
+        self.optimizers = [self.trainer.g_optimizer]
+        if kind == "advgan":
+            self.optimizers.append(self.trainer.d_optimizer)
+        # Adam's moments and iteration count as `compile` leaves them: zeros.
+        self.fresh = [[v.numpy() for v in opt.variables] for opt in self.optimizers]
+
+    def reset(self, classifier, networks):
+        """The classifier's weights and `networks`' (fresh) weights into the slot,
+        the optimisers back to their state after `compile`."""
+        pairs = [(self.classifier, classifier)]
+        pairs += [(a, b) for a, b in zip(self.networks, networks) if a is not None]
+        for slot, src in pairs:
+            for a, b in zip(slot.weights, src.weights, strict=True):
+                a.assign(b)
+        for opt, values in zip(self.optimizers, self.fresh, strict=True):
+            for v, value in zip(opt.variables, values, strict=True):
+                v.assign(value)
+
+
+class GeneratorSlots:
+    """Compiled AdvGAN / GAP trainers reused across classifiers of one architecture.
+
+    `train_attack_generator` builds a generator (and AdvGAN's discriminator), a
+    trainer and its optimisers, and `model.fit` traces `train_step` anew, for every
+    classifier it attacks: seconds of tracing per call on 2 CPU cores, more than the
+    training itself for a few epochs on a few images (L2L-DA's Table 2 fine-tunes
+    one AdvGAN and one GAP per row). Here one trainer per (kind, input shape,
+    width, eps, classifier architecture) is built and compiled once; each
+    `train` copies the classifier's weights into the slot's frozen copy of it,
+    draws the networks' initial weights exactly as a fresh call does (the same
+    builders after `keras.utils.set_random_seed(seed)`) and copies them in,
+    resets the optimisers' variables to their state after `compile` (zeros),
+    and fits with the same data pipeline. The slot's traced `train_step` reads
+    only its own variables, so the new values need no retrace, and the result
+    equals a fresh `train_attack_generator` with the same arguments
+    (tests/trainers/test_generator_slots.py).
+
+    A classifier whose architecture (`architecture`) is unavailable is trained
+    the fresh way. Build and use one instance under one `tf.distribute` scope.
+
+    Example:
+        slots = GeneratorSlots()
+        for clf in classifiers:      # one architecture: one trace per kind
+            gen = train_attack_generator("gap", clf, x, y, eps=0.3, epochs=2,
+                                         batch_size=64, seed=0, slots=slots)
+    """
+
+    def __init__(self):
+        self._slots = {}
+
+    def slot(self, kind, classifier, shape, eps, width):
+        """The `_Slot` for these settings (built on first use), or None."""
+        arch = architecture(classifier)
+        if arch is None:
+            return None
+        key = (kind, tuple(shape), width, float(eps), arch)
+        if key not in self._slots:
+            self._slots[key] = _Slot(kind, classifier, tuple(shape), eps, width)
+        return self._slots[key]
+
+    def __len__(self):
+        return len(self._slots)
+
+    def train(self, kind, classifier, x, y, *, eps, epochs, batch_size, seed, width=None,
+              progress=print):
+        """`train_attack_generator` (without a store) in a reused trainer.
+
+        Returns a generator of its own (not the slot's), trained as a fresh call
+        with these arguments trains it.
+        """
+        x = tf.convert_to_tensor(x, tf.float32)
+        shape = tuple(x.shape[1:])
+        slot = self.slot(kind, classifier, shape, eps, width)
+        keras.utils.set_random_seed(int(seed))
+        networks = _networks(kind, shape, width)  # the fresh call's initial weights
+        if slot is None:
+            trainer = _trainer(kind, classifier, *networks, eps)
+        else:
+            slot.reset(classifier, networks)
+            trainer = slot.trainer
+        _fit(trainer, kind, classifier, x, y, eps=eps, epochs=epochs,
+             batch_size=batch_size, seed=seed, progress=progress)
+        if slot is not None:  # hand out the trained weights in networks of its own
+            for a, b in zip(networks[0].weights, slot.networks[0].weights, strict=True):
+                a.assign(b)
+        return networks[0]
+
+
 def train_attack_generator(kind, classifier, x, y, *, eps, epochs, batch_size, seed,
-                           width=None, store=None, progress=print):
+                           width=None, store=None, progress=print, slots=None):
     """Trains an AdvGAN or GAP generator against the fixed `classifier`.
 
     Builds the paper's generator (and AdvGAN's discriminator) and trains it with
@@ -419,6 +587,9 @@ def train_attack_generator(kind, classifier, x, y, *, eps, epochs, batch_size, s
         GAP's ngf is round(64 * width)).
       store: a `tf_advnet.store.Store` to keep / reuse the generator in, or None.
       progress: callable(str) for one line per epoch, or None.
+      slots: a `GeneratorSlots` to train in (its compiled trainer for this
+        classifier's architecture, reused across calls; the same generator as
+        without it), or None for new networks and a new trainer.
 
     Returns:
       The trained (or loaded) generator.
@@ -440,25 +611,15 @@ def train_attack_generator(kind, classifier, x, y, *, eps, epochs, batch_size, s
                      f"({entry.dir})")
         return entry.model("generator.keras", lambda: train_attack_generator(
             kind, classifier, x, y, eps=eps, epochs=epochs, batch_size=batch_size,
-            seed=seed, width=width, progress=progress), _load)
+            seed=seed, width=width, progress=progress, slots=slots), _load)
+    if slots is not None:
+        return slots.train(kind, classifier, x, y, eps=eps, epochs=epochs,
+                           batch_size=batch_size, seed=seed, width=width,
+                           progress=progress)
     x = tf.convert_to_tensor(x, tf.float32)
     keras.utils.set_random_seed(int(seed))
-    shape = tuple(x.shape[1:])
-    if kind == "advgan":
-        w = 1.0 if width is None else width
-        trainer = AdvGANTrainer(classifier, gens.advgan_generator(shape, width=w),
-                                gens.advgan_discriminator(shape, width=w), eps=eps)
-    else:
-        w = 64 if width is None else max(1, int(round(64 * width)))
-        trainer = GAPTrainer(classifier, gens.gap_generator(shape, width=w), eps=eps)
-    trainer.compile()
-    n = int(x.shape[0])
-    ds = (tf.data.Dataset.from_tensor_slices((x, tf.convert_to_tensor(y)))
-          .shuffle(n, seed=int(seed), reshuffle_each_iteration=True)
-          .batch(int(batch_size)))
-    callbacks = [_EpochLines(kind, int(epochs), progress)] if progress else []
-    if progress:
-        progress(f"[{kind}] training a generator against {classifier.name} "
-                 f"(eps {eps:g}, {epochs} epochs)")
-    trainer.fit(ds, epochs=int(epochs), verbose=0, callbacks=callbacks, shuffle=False)
+    networks = _networks(kind, tuple(x.shape[1:]), width)
+    trainer = _trainer(kind, classifier, *networks, eps)
+    _fit(trainer, kind, classifier, x, y, eps=eps, epochs=epochs, batch_size=batch_size,
+         seed=seed, progress=progress)
     return trainer.generator

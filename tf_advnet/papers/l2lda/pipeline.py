@@ -19,7 +19,9 @@ reused when its config matches):
 Attack generators (`<root>/attacks/`), each fine-tuned against the fixed classifier
 it attacks and saved once: AdvGAN and GAP for the Table 2 rows; the L2L-DA
 generator (starting from the full model's generator) for the Table 2 rows and the
-surrogates.
+surrogates. All rows share one classifier architecture, so every row's AdvGAN and
+GAP train in one compiled trainer per kind (`GeneratorSlots`) and every L2L-DA
+fine-tuning in one `AttackSlots`, with the same numbers as fresh trainers.
 
 Evaluation (classifiers in inference mode, every attack L-inf at eps, clipped to
 [0, 1]; official `evaluation_mnist.py` / `evaluation_cifar.py` and mister_ed's
@@ -298,7 +300,7 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results
 
     from tf_advnet.attacks.generator_attacks import advgan_attack, gap_attack
     from tf_advnet.store import Store
-    from tf_advnet.trainers.attack_generators import train_attack_generator
+    from tf_advnet.trainers.attack_generators import GeneratorSlots, train_attack_generator
     from tf_advnet.attacks.transfer import craft
     from tf_advnet.eval.loss_trajectories import loss_trajectories
     from tf_advnet.eval.robustness import as_model_fn, predict
@@ -345,6 +347,8 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results
     grad_attacks = gradient_attacks(s)
     attack_seconds = {}
     built = []
+    # One compiled AdvGAN and one GAP trainer for every row (all one architecture).
+    generator_slots = GeneratorSlots()
 
     def slots():  # built on first use: a resumed run with every cell cached needs none
         if not built:
@@ -368,7 +372,8 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results
                 gen = train_attack_generator(
                     col, models[row], x_att, y_att, eps=s.eps,
                     epochs=s.attack_epochs, batch_size=s.batch_size, seed=s.seed,
-                    width=s.attack_width, store=store, progress=progress)
+                    width=s.attack_width, store=store, progress=progress,
+                    slots=generator_slots)
                 attack = advgan_attack if col == "advgan" else gap_attack
                 xa = craft(fn, lambda _fn, xb, yb: attack(gen, xb, eps=s.eps), x_test,
                            y_test, batch_size=s.eval_batch_size)
