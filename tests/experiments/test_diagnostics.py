@@ -58,3 +58,24 @@ def test_write_renders_the_table_and_verdict(tmp_path):
     with pytest.raises(UserError, match="verdict"):
         write({"a": arm}, str(tmp_path), "e", title="T", question="Q", verdict="maybe",
               reason="", prov=prov)
+
+
+def test_deepdefense_units_arms_and_verdict_by_hand():
+    from tf_advnet.papers.deepdefense.diagnostics import arms, render, verdict
+
+    a = arms("mnist_5k", "lenet")
+    (ref_o, ft_o), (ref_p, ft_p) = a["ours"], a["paper_units"]
+    assert ref_o.model.input_units is None and ft_o.train.learning_rate == 2e-2
+    assert ref_p.model.input_units == "pixel_mean_255" and ft_p.train.learning_rate == 5e-4
+    assert ft_o.train.trainer == ft_p.train.trainer  # the same regulariser
+    arm = {"reference": {"acc": 0.99, "rho_2": 0.2}, "deepdefense": {"acc": 0.99,
+           "rho_2": 0.3}, "rho_2_ratio": 1.5, "train_images_per_second": 100.0}
+    v, _ = verdict({"ours": arm, "paper_units": dict(arm, rho_2_ratio=2.0)})
+    assert v == "our deviation"
+    v, reason = verdict({"ours": arm, "paper_units": dict(arm, rho_2_ratio=1.6)})
+    assert v == "design" and "paper units 1.60x" in reason
+    prov = {"command": "x", "commit": "c", "seed": 0, "preset": "cpu", "wall_time_s": 1,
+            "versions": {}}
+    md = render({"title": "T", "question": "Q", "arms": {"ours": arm}, "verdict": v,
+                 "reason": reason, "provenance": prov})
+    assert "| ours | 99.00 | 0.2 | 99.00 | 0.3 | 1.50 | 100 |" in md
