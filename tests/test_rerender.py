@@ -47,7 +47,11 @@ def test_claims_are_well_formed_for_every_committed_study():
                 continue
             with open(path) as f:
                 results = json.load(f)
-            claims = _study.load(name).claims_of(results, fname)
+            pkg = _study.load(name)
+            if hasattr(pkg, "deviations") and fname != "sweep.json":
+                devs = pkg.deviations(results)
+                assert all(isinstance(d, str) and d.endswith((".", ")")) for d in devs)
+            claims = pkg.claims_of(results, fname)
             ids = [c.id for c in claims]
             assert len(ids) == len(set(ids)), (rel, ids)
             assert all(c.verdict in _study.VERDICTS for c in claims)
@@ -73,3 +77,25 @@ def test_rerender_of_a_dir_without_results_is_one_line_error(tmp_path):
 
     with pytest.raises(UserError, match="holds none of"):
         _study.rerender(str(tmp_path))
+
+
+def test_deviations_render_before_the_claims_only_where_the_results_list_them(tmp_path):
+    """Each study lists its run's remaining departures from the paper's recipe
+    (`deviations`); a results JSON written before they existed renders without them."""
+    import json
+
+    from tf_advnet.papers import advnet
+
+    path = os.path.join(ROOT, "advnet", "fashion_mnist", "advnet.json")
+    with open(path) as f:
+        results = json.load(f)
+    devs = advnet.deviations(results)
+    assert any("clipped to [0, 1]" in d for d in devs)  # the cpu preset clips
+    assert any("gamma's sign" in d for d in devs)
+    advnet.render(dict(results, deviations=devs), str(tmp_path))
+    md = (tmp_path / "advnet.md").read_text()
+    assert md.index("## Deviations from the paper's recipe") < md.index("## Claims")
+    assert all(f"- {d}" in md for d in devs)
+    paper = dict(results, study=dict(results["study"], preset="paper", clip=False,
+                                     d_every=5, dataset="mnist"))
+    assert advnet.deviations(paper) == [d for d in devs if "gamma" in d]

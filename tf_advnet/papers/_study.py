@@ -8,7 +8,9 @@ Each `tf_advnet/papers/<name>/` holds the same files:
                     evaluates, writes the results JSON and the report),
                     render(results, out_dir, results_file=None) -> paths (the Markdown
                     and figures, from the results dict alone, never the models),
-                    claims_of(results, results_file=None) -> [Claim]
+                    claims_of(results, results_file=None) -> [Claim],
+                    deviations(results) -> [str] (the run's remaining departures from
+                    the paper's recipe, each with its reason; listed in the report)
   study.py          the study's configuration and presets
   pipeline.py       what `run` does: the models, attacks and tables the paper needs
   report.py         the Markdown tables and figures
@@ -97,10 +99,16 @@ def claims_markdown(claims):
 
 
 def claims_and_provenance(claims, results):
-    """The closing "Claims" and "Provenance" sections of a study's report."""
+    """The closing sections of a study's report: "Deviations from the paper's recipe"
+    (where the results list them), "Claims" and "Provenance"."""
     from tf_advnet.eval.report import provenance_markdown
 
-    return claims_markdown(claims) + [""] + provenance_markdown(results["provenance"])
+    out = []
+    if results.get("deviations"):
+        out += ["", "## Deviations from the paper's recipe", ""]
+        out += [f"- {d}" for d in results["deviations"]]
+    return (out + claims_markdown(claims) + [""]
+            + provenance_markdown(results["provenance"]))
 
 
 def finish(study, results, out_dir, *, results_file=None, **render_kw):
@@ -111,6 +119,8 @@ def finish(study, results, out_dir, *, results_file=None, **render_kw):
 
     os.makedirs(out_dir, exist_ok=True)
     results_file = results_file or study.RESULTS_FILES[0]
+    if hasattr(study, "deviations") and "deviations" not in results:
+        results["deviations"] = list(study.deviations(results))
     results["claims"] = [c.as_dict() for c in study.claims_of(results, results_file)]
     write_json(os.path.join(out_dir, results_file), results)
     study.render(results, out_dir, results_file=results_file, **render_kw)

@@ -42,3 +42,23 @@ def summary_line(results):
     return f"adversarial networks (eps {results['study']['eps']:g}): " + ", ".join(
         f"{r} clean {100 * t[r]['clean']:.1f}% PGD {100 * t[r]['pgd']:.1f}% black-box "
         f"PGD(C') {100 * t[r][black]:.1f}%" for r in ("A", "B", "C", "EAT") if r in t)
+
+
+def deviations(results):
+    """The run's departures from the paper's recipe (`study.py`'s presets), each with
+    its reason."""
+    s = results["study"]
+    out = []
+    if s["preset"] != "paper":
+        out.append(f"D trains with {s['optimizer']} {s['learning_rate']:g} for "
+                   f"{s['epochs']}-{s['advnet_epochs']} epochs (the code: SGD 0.01, "
+                   "momentum 0.9, 200k iterations): the few thousand steps a CPU affords.")
+    if s.get("clip", True):
+        out.append("x + eps G(x) is clipped to [0, 1] in training (the code never clips; "
+                   "the clip passes no gradient to G on saturated pixels): `clip`.")
+    if s.get("d_every", 1) == 1 and s["dataset"] in ("mnist", "mnist_5k"):
+        out.append("D steps on every batch (the MNIST code: on every 5th, G on each): "
+                   "`d_every`.")
+    out.append("gamma's sign follows the paper's Eq. (8); the code's is the opposite "
+               "(first-order effect about one G step).")
+    return out

@@ -26,3 +26,13 @@ def render(results, out_dir, results_file=None):
     from tf_advnet.papers.bat.report import render as render_
 
     return render_(results, out_dir, claims_of(results))
+
+
+def deviations(results):
+    """The run's departures from the paper's recipe, each with its reason."""
+    out = []
+    if results["dataset"] not in ("cifar10", "svhn"):
+        out.append(f"{results['dataset']} at eps {results['eps']:.4g} with the suite's small "
+                   "CNN and Adam for a few epochs (the paper: CIFAR-10 / SVHN, WRN-28-10, "
+                   "SGD, 100 epochs): CPU budget; paper rows are CIFAR-10's.")
+    return out

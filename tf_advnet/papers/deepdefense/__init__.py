@@ -51,3 +51,19 @@ def summary_line(results):
         f"{ms[m]['label']} {ms[m]['metrics']['rho_2']:.3g}" for m in METHODS)
         + f"; clean accuracy reference {100 * ms['reference']['metrics']['acc']:.1f}%, "
         f"DeepDefense {100 * ms['deepdefense']['metrics']['acc']:.1f}%")
+
+
+def deviations(results):
+    """The run's departures from the code's recipe, each with its reason."""
+    out = []
+    ref = results.get("configs", {}).get("reference", {})
+    if ref.get("model", {}).get("input_units") is None:
+        out.append("[0, 1] inputs and fine-tuning lr 2e-2 (the code: 0-255 pixels minus the "
+                   "training mean, lr 5e-4, which barely moves a [0, 1] network): "
+                   "`input_units=pixel_mean_255` with `--finetune_lr=5e-4` gives the code's.")
+    out.append("rho_2 and rho_inf divide by ||x|| of the [0, 1] images (the paper's, of "
+               "the preprocessed ones).")
+    if results.get("preset") == "cpu":
+        out.append("the reference trains with the suite's cpu recipe (Adam) on a subset; "
+                   "the fine-tunings follow the paper's schedule for fewer steps.")
+    return out
