@@ -22,7 +22,8 @@ ART's eager gradient calls cheaper).
   budget below 10,000 (measured: ours 83.0% vs ART 78.5% at 300 queries); that
   Square enters the `strong` comparison below.
 - Worst case: our `strong` (APGD-CE, APGD-T, FAB-T, Square, run on the
-  survivors) at most 1 point above ART's `AutoAttack` worst case over its default
+  survivors, and only until the bound holds: a further attack can only lower
+  our worst case) at most 1 point above ART's `AutoAttack` worst case over its default
   attack list (APGD-CE, APGD-DLR, DeepFool, Square p_init 0.8). To fit a test,
   both Square runs get 300 queries, ART's attacks one restart each (ART's
   defaults: 5 restarts, Square 5,000 queries x 5) and its DeepFool 20 iterations
