@@ -22,7 +22,8 @@ ART's eager gradient calls cheaper).
   budget below 10,000 (measured: ours 83.0% vs ART 78.5% at 300 queries); that
   Square enters the `strong` comparison below.
 - Worst case: our `strong` (APGD-CE, APGD-T, FAB-T, Square, run on the
-  survivors) at most 1 point above ART's `AutoAttack` worst case over its default
+  survivors, and only until the bound holds: a further attack can only lower
+  our worst case) at most 1 point above ART's `AutoAttack` worst case over its default
   attack list (APGD-CE, APGD-DLR, DeepFool, Square p_init 0.8). To fit a test,
   both Square runs get 300 queries, ART's attacks one restart each (ART's
   defaults: 5 restarts, Square 5,000 queries x 5) and its DeepFool 20 iterations
@@ -185,7 +186,7 @@ def test_square_at_least_as_strong_as_art_same_schedule(setup):
     assert ours <= art + 0.02 + 1e-9, (ours, art)
 
 
-@pytest.mark.slow  # 36 s on 2 cores in the last full run (APGD-T, FAB-T x 9 targets)
+@pytest.mark.slow  # APGD-T x 9 targets on the survivors (FAB-T only if still needed)
 def test_strong_worst_case_not_weaker_than_art_autoattack(setup):
     art_robust, _ = setup.art_auto()
     art = art_robust.mean()
@@ -196,6 +197,12 @@ def test_strong_worst_case_not_weaker_than_art_autoattack(setup):
     assert specs == ["apgd100", "apgdt100:targets=9", "fabt100:targets=9", "square5000"]
     alive = setup.ours("ce") & setup.ours("square")
     for spec in specs[1:-1]:
+        # Each attack only removes survivors (the flags are ANDed), so once the bound
+        # holds it holds for the whole `strong` too: the rest is not run (measured:
+        # APGD-T brings it from 48.5% to 46.5% against ART's 47%, and FAB-T, ~25 s
+        # on 2 cores, breaks no further point).
+        if alive.mean() <= art + 0.01 + 1e-9:
+            break
         idx = np.flatnonzero(alive)
         x_adv = parse_attack(spec, eps=EPS)(setup.model_fn, setup.x[idx], setup.y[idx],
                                             seed=1)

@@ -1,5 +1,7 @@
 """AdvGAN and GAP: budgets, losses, one-player steps, training, saving, reuse."""
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -290,38 +292,49 @@ def test_reflection_padding_matches_numpy():
 GAP_WIDTH = 4 / 64
 
 
-def test_train_attack_generator_stores_then_reuses_it(tmp_path):
+@pytest.fixture(scope="module")
+def stored_gap(tmp_path_factory):
+    """One GAP generator trained (2 epochs) against the toy classifier into a fresh
+    store, with its progress lines: the reuse and the stale-key tests below both
+    start from it, so the suite trains it once instead of once per test."""
     x, y = toy_data(16)
     clf = toy_classifier()
-    store = Store(str(tmp_path / "store"))
+    store = Store(str(tmp_path_factory.mktemp("gap_store") / "store"))
     lines = []
     gen = train_attack_generator("gap", clf, x, y, eps=0.2, epochs=2, batch_size=16,
                                  seed=0, width=GAP_WIDTH, store=store,
                                  progress=lines.append)
+    return clf, x, y, store, gen, lines
+
+
+GAP_KW = dict(eps=0.2, epochs=2, batch_size=16, seed=0, width=GAP_WIDTH)
+
+
+def test_train_attack_generator_stores_then_reuses_it(stored_gap):
+    clf, x, y, store, gen, lines = stored_gap
     assert sum(line.startswith("[gap] epoch ") for line in lines) == 2
     again = []
-    reused = train_attack_generator("gap", clf, x, y, eps=0.2, epochs=2, batch_size=16,
-                                    seed=0, width=GAP_WIDTH, store=store,
-                                    progress=again.append)
+    reused = train_attack_generator("gap", clf, x, y, store=store, progress=again.append,
+                                    **GAP_KW)
     assert len(again) == 1 and "reusing" in again[0]
     np.testing.assert_array_equal(gap_attack(gen, x, eps=0.2).numpy(),
                                   gap_attack(reused, x, eps=0.2).numpy())
 
 
-def test_attack_generator_stale_after_the_classifier_is_retrained(tmp_path):
+def test_attack_generator_stale_after_the_classifier_is_retrained(stored_gap):
     """A generator is tied to the weights it was trained against: once the
     classifier changes, the stored one is not served (it was, keyed by file name)."""
-    x, y = toy_data(16)
-    clf = toy_classifier()
-    store = Store(str(tmp_path / "store"))
-    kw = dict(eps=0.2, epochs=1, batch_size=16, seed=0, width=GAP_WIDTH, store=store)
-    train_attack_generator("gap", clf, x, y, progress=None, **kw)
-    clf.set_weights([w + 0.1 for w in clf.get_weights()])  # "retrained"
+    clf, x, y, store, _, _ = stored_gap
+    # "Retrained": a copy with other weights, so the fixture's classifier (and the
+    # reuse test) is left as it is.
+    retrained = keras.models.clone_model(clf)
+    retrained.set_weights([w + 0.1 for w in clf.get_weights()])
     lines = []
-    train_attack_generator("gap", clf, x, y, progress=lines.append, **kw)
+    train_attack_generator("gap", retrained, x, y, store=store, progress=lines.append,
+                           **GAP_KW)
     assert not any("reusing" in line for line in lines)
-    assert sum(line.startswith("[gap] epoch ") for line in lines) == 1
-    assert len(list((tmp_path / "store" / "gap_generator").iterdir())) == 2
+    assert sum(line.startswith("[gap] epoch ") for line in lines) == 2
+    assert len(list((Path(store.root) / "gap_generator").iterdir())) == 2
 
 
 def test_train_attack_generator_advgan_without_path():

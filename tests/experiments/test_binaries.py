@@ -6,11 +6,13 @@ conftest.py); one per binary runs in a subprocess, the only place TensorFlow's C
 start-up lines could show next to the message."""
 
 import json
+import os
+import sys
 
 import keras
 import pytest
 
-from tests.experiments._run import assert_one_line_error, run_binary
+from tests.experiments._run import ROOT, assert_one_line_error, run_binary
 
 TINY = ["--dataset=synthetic", "--train_limit=1024", "--test_limit=64", "--epochs=2"]
 
@@ -20,15 +22,26 @@ _run = run_binary
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
+    """`experiments/train.py` run once for the module, in this process as the `cli`
+    fixture runs a command (train.py's own subprocess run, TensorFlow's start-up
+    included, is test_missing_dataset_message). sys.argv is the script's, as in a
+    subprocess, since results record it as their command."""
+    from tf_advnet.cli import run_command
+
     work = tmp_path_factory.mktemp("train")
-    proc = _run("train.py", "--method=pgd_at", "--attack_steps=2", "--eps=0.03", *TINY,
-                f"--out_dir={work}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return work, proc
+    args = ["--method=pgd_at", "--attack_steps=2", "--eps=0.03", *TINY,
+            f"--out_dir={work}"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TF_ADVNET_ALLOW_DOWNLOAD", "0")
+        mp.chdir(ROOT)
+        mp.setattr(sys, "argv", [os.path.join(ROOT, "experiments", "train.py"), *args])
+        status = run_command("train", args)
+    assert status == 0
+    return work
 
 
 def test_train_writes_model_checkpoints_results(trained):
-    work, _ = trained
+    work = trained
     assert (work / "model.keras").exists()
     assert list((work / "checkpoints").glob("epoch001.weights.h5"))
     assert (work / "tensorboard").is_dir()
@@ -42,7 +55,7 @@ def test_train_writes_model_checkpoints_results(trained):
 
 
 def test_train_again_reuses_finished_run(trained, cli):
-    work, _ = trained
+    work = trained
     status, out, _ = cli("train", "--method=pgd_at", "--attack_steps=2", "--eps=0.03",
                          *TINY, f"--out_dir={work}")
     assert status == 0 and "already trained" in out
@@ -50,7 +63,7 @@ def test_train_again_reuses_finished_run(trained, cli):
 
 def test_evaluate_writes_json_markdown_plot(trained, tmp_path, cli):
     # In this process: evaluate.py's own subprocess run is test_evaluate_corrupt_model.
-    work, _ = trained
+    work = trained
     status, _, err = cli("evaluate", f"--model_path=a={work}/model.keras,b={work}/model.keras",
                          "--dataset=synthetic", "--test_limit=32",
                          "--attacks=fgsm,pgd5,deepfool", "--eps=0.1",
@@ -186,7 +199,7 @@ def test_evaluate_strong_attacks_and_checks(trained, tmp_path, cli):
     """`--attacks=strong` expands to AutoAttack's standard version (APGD-CE, APGD-T,
     FAB-T, Square); `--checks` adds the gradient-masking checks, each with its reason,
     to the JSON and the Markdown."""
-    work, _ = trained
+    work = trained
     status, _, err = cli("evaluate", f"--model_path={work}/model.keras",
                          "--dataset=synthetic", "--test_limit=32", "--attacks=pgd5,strong",
                          "--eps=0.1", "--checks", "--steps_grid=1,2", f"--out_dir={tmp_path}")
