@@ -99,6 +99,8 @@ def test_rerun_reuses_models_and_evaluations(tiny):
     assert reused == len(res["models"]) + 2  # + standard_bb and fig2_fgm_at
     for name, m in res["models"].items():
         assert again["models"][name]["rho_cw"] == m["rho_cw"]
+    # The step timing is stored with the study's config and data, not re-timed.
+    assert again["speed"] == res["speed"]
 
 
 def test_curve_comparisons_by_hand():
