@@ -54,10 +54,11 @@ def test_slots_match_fresh_training_and_trace_once(kind):
     traces = _count_traces(slot.trainer)
     reused, counts = [], []
     for seed, clf in zip((0, 1), clfs):  # two classifiers, two seeds, one slot
-        fresh = _train(kind, clf, x, y, seed)
         reused.append(_train(kind, clf, x, y, seed, slots=slots))
         counts.append(len(traces))
-        _assert_same(fresh, reused[-1], x, kind)
+    # The second use (after the slot trained against another classifier with another
+    # seed) equals a fresh training: weights, optimiser state and classifier all reset.
+    _assert_same(_train(kind, clfs[1], x, y, 1), reused[1], x, kind)
     assert len(slots) == 1 and counts == [1, 1]
     # Each call hands out its own generator: the second training left the first's alone.
     assert reused[0] is not reused[1] and reused[0] is not slot.networks[0]
