@@ -12,5 +12,13 @@ fi
 # One worker per core (TF_ADVNET_TEST_WORKERS overrides; 0 runs in this process); a
 # test file stays on one worker, so its module fixtures (the tiny reproductions) run once.
 # --durations: the slowest tests are named in every CI log, so a slow one is seen.
-exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider -n "${TF_ADVNET_TEST_WORKERS:-auto}" \
+WORKERS=${TF_ADVNET_TEST_WORKERS:-auto}
+if [ "$WORKERS" != "0" ]; then
+  # One worker per core: each TensorFlow process keeps to one compute thread, so the
+  # workers do not take turns on the same cores (the caller's settings win).
+  export TF_NUM_INTRAOP_THREADS=${TF_NUM_INTRAOP_THREADS:-1}
+  export TF_NUM_INTEROP_THREADS=${TF_NUM_INTEROP_THREADS:-2}
+  export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+fi
+exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider -n "$WORKERS" \
   --dist loadfile --durations=25 "${@:-tests}"
