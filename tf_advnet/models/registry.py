@@ -87,3 +87,21 @@ def build_model(name, input_shape, num_classes, **kwargs):
                 + ", ".join(valid)
             )
     return _BUILDERS[name](input_shape, num_classes, **kwargs)
+
+
+def load_model(path, *, arg="--model_path", hint=""):
+    """The `.keras` classifier saved at `path` (this package's custom layers known),
+    or a one-line CheckpointError naming `arg`: no such file (with `hint`, how to
+    make one), or a corrupt / non-Keras file."""
+    import os
+
+    import keras
+
+    if not os.path.exists(path):
+        raise errors.CheckpointError(f"{arg}={path}: no such file{hint}")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as e:  # zip/h5/json errors all mean the same to a user
+        raise errors.CheckpointError(
+            f"{arg}={path} is corrupt or not a Keras model ({type(e).__name__}); "
+            "retrain it or point to another file") from None

@@ -141,16 +141,10 @@ def load_keras_model(path):
     if not path:
         raise UserError("--model_path is required: a .keras file written by "
                         "experiments/train.py")
-    if not os.path.exists(path):
-        raise CheckpointError(f"--model_path={path}: no such file (train one with "
-                              "experiments/train.py, which writes <work_dir>/model.keras)")
-    import tf_advnet.models  # noqa: F401  registers the custom layers
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as e:  # zip/h5/json errors all mean the same to a user
-        raise CheckpointError(
-            f"--model_path={path} is corrupt or not a Keras model "
-            f"({type(e).__name__}); retrain it or point to another file") from None
+    from tf_advnet.models.registry import load_model
+
+    return load_model(path, hint=" (train one with experiments/train.py, which writes "
+                                 "<work_dir>/model.keras)")
 
 
 def _readable_h5(path):

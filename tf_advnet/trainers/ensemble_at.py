@@ -159,16 +159,8 @@ class Config(TrainerConfig):
 def _load_source(path):
     """The static model saved at `path`, or a one-line CheckpointError naming the
     key `trainer.sources`."""
-    import os
+    from tf_advnet.models.registry import load_model
 
-    import tf_advnet.models  # noqa: F401  registers the custom layers
-    from tf_advnet.errors import CheckpointError
-
-    if not os.path.exists(path):
-        raise CheckpointError(f"trainer.sources: {path}: no such file (a .keras "
-                              "classifier, e.g. <work_dir>/model.keras of a standard run)")
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as e:  # zip/h5/json errors all mean the same to a user
-        raise CheckpointError(f"trainer.sources: {path} is corrupt or not a Keras model "
-                              f"({type(e).__name__})") from None
+    return load_model(path, arg="trainer.sources",
+                      hint=" (a .keras classifier, e.g. <work_dir>/model.keras of a "
+                           "standard run)")
