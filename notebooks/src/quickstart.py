@@ -11,7 +11,7 @@
 #
 # The outputs stored with this notebook were produced by `python notebooks/sync.py
 # --execute` at the tiny setting that CI runs (`TF_ADVNET_NOTEBOOK_TINY=1`: 2,000
-# training and 200 test images, one epoch, a reduced strong attack; the full setting
+# training and 100 test images, one epoch, a reduced strong attack; the full setting
 # is 60,000 / 1,000 images and 3 epochs), so they show what each cell prints and
 # draws, not the paper's numbers.
 
@@ -50,7 +50,7 @@ from tf_advnet import data, models
 from tf_advnet.trainers import PGDATTrainer, StandardTrainer
 
 TINY = os.environ.get("TF_ADVNET_NOTEBOOK_TINY") == "1"
-N_TRAIN, N_TEST, EPOCHS = (2000, 200, 1) if TINY else (60000, 1000, 3)
+N_TRAIN, N_TEST, EPOCHS = (2000, 100, 1) if TINY else (60000, 1000, 3)
 EPS = 0.1  # L-inf budget in [0, 1] pixel units
 
 keras.utils.set_random_seed(0)
