@@ -79,3 +79,17 @@ def test_deepdefense_units_arms_and_verdict_by_hand():
     md = render({"title": "T", "question": "Q", "arms": {"ours": arm}, "verdict": v,
                  "reason": reason, "provenance": prov})
     assert "| ours | 99.00 | 0.2 | 99.00 | 0.3 | 1.50 | 100 |" in md
+
+
+def test_committed_diagnostics_rerender_byte_for_byte():
+    import glob
+    import os
+
+    from tf_advnet.papers._diagnostics import render
+
+    root = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "results")
+    paths = glob.glob(os.path.join(root, "bat", "diagnostics", "*.json"))
+    assert paths
+    for p in paths:
+        with open(p) as f, open(p[:-len(".json")] + ".md") as g:
+            assert render(json.load(f)) == g.read(), p

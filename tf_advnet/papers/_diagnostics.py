@@ -51,9 +51,11 @@ def run_arms(arms, attacks, *, work_dir, test_limit=None, progress=print, argv=N
     return out
 
 
-def write(results, out_dir, name, *, title, question, verdict, reason, prov):
-    """`<name>.json` (the arms, the verdict, provenance) and `<name>.md` (a table of
-    the arms under each attack, then the verdict and its reason)."""
+def write(results, out_dir, name, *, title, question, verdict, reason, prov,
+          render_fn=None):
+    """`<name>.json` (the arms, the verdict, provenance) and `<name>.md`, by
+    `render_fn(doc)` (default `render`: a table of the arms under each attack, then
+    the verdict and its reason)."""
     from tf_advnet.utils.provenance import write_json
 
     check_choice("verdict", verdict, VERDICTS)
@@ -62,14 +64,12 @@ def write(results, out_dir, name, *, title, question, verdict, reason, prov):
            "reason": reason, "provenance": prov}
     write_json(os.path.join(out_dir, f"{name}.json"), doc)
     with open(os.path.join(out_dir, f"{name}.md"), "w") as f:
-        f.write(render(doc))
+        f.write((render_fn or render)(doc))
     return doc
 
 
 def render(doc):
     """The diagnostic's Markdown from its JSON."""
-    from tf_advnet.eval.report import provenance_markdown
-
     arms = doc["arms"]
     specs = list(next(iter(arms.values()))["attacks"])
     lines = [f"# {doc['title']}", "", doc["question"], "",
@@ -80,5 +80,13 @@ def render(doc):
         lines.append(f"| {name} | {100 * a['clean']:.1f} | "
                      + " | ".join(f"{100 * a['attacks'][s]:.1f}" for s in specs)
                      + f" | {worst} | {a['train_images_per_second']:.0f} |")
-    lines += ["", f"**Verdict: {doc['verdict']}.** {doc['reason']}", ""]
-    return "\n".join(lines + provenance_markdown(doc["provenance"]))
+    return "\n".join(lines + closing(doc))
+
+
+def closing(doc):
+    """The verdict with its reason, then the provenance: every diagnostic's last
+    lines."""
+    from tf_advnet.eval.report import provenance_markdown
+
+    return (["", f"**Verdict: {doc['verdict']}.** {doc['reason']}", ""]
+            + provenance_markdown(doc["provenance"]))

@@ -80,7 +80,8 @@ def verdict(results):
 
 
 def render(doc):
-    from tf_advnet.eval.report import provenance_markdown
+    """The diagnostic's Markdown: both arms' accuracy, rho_2 and ratio."""
+    from tf_advnet.papers._diagnostics import closing
 
     lines = [f"# {doc['title']}", "", doc["question"], "",
              "| arm | reference acc | reference rho_2 | DeepDefense acc | DeepDefense rho_2 "
@@ -90,13 +91,13 @@ def render(doc):
                      f"{r['reference']['rho_2']:.3g} | {100 * r['deepdefense']['acc']:.2f} | "
                      f"{r['deepdefense']['rho_2']:.3g} | {r['rho_2_ratio']:.2f} | "
                      f"{r['train_images_per_second']:.0f} |")
-    lines += ["", f"**Verdict: {doc['verdict']}.** {doc['reason']}", ""]
-    return "\n".join(lines + provenance_markdown(doc["provenance"]))
+    return "\n".join(lines + closing(doc))
 
 
 def main(argv=None):
+    from tf_advnet.papers._diagnostics import write
     from tf_advnet.utils.cli import quiet_tensorflow
-    from tf_advnet.utils.provenance import Provenance, write_json
+    from tf_advnet.utils.provenance import Provenance
 
     quiet_tensorflow()
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -110,14 +111,10 @@ def main(argv=None):
     prov = Provenance(seed=None, preset="cpu", argv=argv)
     res = run(args.dataset, args.model, work_dir=args.work_dir, argv=argv)
     v, reason = verdict(res)
-    doc = {"title": f"DeepDefense in the code's units ({args.dataset}, {args.model})",
-           "question": __doc__.split("\n\n")[0].replace("\n", " "), "arms": res,
-           "verdict": v, "reason": reason, "provenance": prov.finish()}
-    os.makedirs(args.results_dir, exist_ok=True)
-    name = f"units_{args.dataset}_{args.model}"
-    write_json(os.path.join(args.results_dir, f"{name}.json"), doc)
-    with open(os.path.join(args.results_dir, f"{name}.md"), "w") as f:
-        f.write(render(doc))
+    write(res, args.results_dir, f"units_{args.dataset}_{args.model}",
+          title=f"DeepDefense in the code's units ({args.dataset}, {args.model})",
+          question=__doc__.split("\n\n")[0].replace("\n", " "), verdict=v,
+          reason=reason, prov=prov.finish(), render_fn=render)
     print(f"[deepdefense diagnostics] {v}: {reason}")
 
 
