@@ -177,7 +177,8 @@ def rerender(results_dir):
     if os.path.exists(os.path.join(results_dir, "eval.json")):  # tf-advnet evaluate, demo
         from tf_advnet.pipelines.evaluate import render
 
-        written.append(render(results_dir))
+        render(results_dir)
+        written.append(os.path.join(results_dir, "eval.md"))
     if not written:
         raise UserError(f"--results_dir={results_dir} holds none of "
                         + ", ".join(sorted(results_files()) + ["eval.json"]))

@@ -16,11 +16,16 @@ def run(preset_name="cpu", dataset="fashion_mnist", model="mlp", **kwargs):
     return reproduce(preset_name, dataset, model, **kwargs)
 
 
+def _is_sweep(results, results_file):
+    """Whether the results are Fig. 4's (lambda, c) sweep (sweep.json) or Table 1's."""
+    return results_file == "sweep.json" or "points" in results
+
+
 def claims_of(results, results_file=None):
     """Table 1's claims, or Fig. 4's for a sweep's results (sweep.json)."""
     from tf_advnet.papers.deepdefense import claims as claims_
 
-    if results_file == "sweep.json" or "points" in results:
+    if _is_sweep(results, results_file):
         return claims_.sweep_claims(results)
     return claims_.claims(results)
 
@@ -30,7 +35,7 @@ def render(results, out_dir, results_file=None):
     from tf_advnet.papers.deepdefense import report, sweep
 
     found = claims_of(results, results_file)
-    if results_file == "sweep.json" or "points" in results:
+    if _is_sweep(results, results_file):
         return sweep.render(results, out_dir, found)
     return report.render(results, out_dir, found)
 
