@@ -131,6 +131,13 @@ def _cell(text):
     return str(text).replace("|", "\\|")
 
 
+def given(overrides):
+    """The entries of a study's flat `overrides` dict that were given: None there
+    means an unset flag (the preset's value stays), while
+    `tf_advnet.configs.override` sets a None it receives."""
+    return {k: v for k, v in (overrides or {}).items() if v is not None}
+
+
 def override_study(study, overrides, label):
     """`study` (a frozen dataclass) with flat field overrides; None values are
     ignored, so unset flags keep the preset's value.
@@ -140,9 +147,7 @@ def override_study(study, overrides, label):
     """
     names = {f.name for f in dataclasses.fields(study)}
     updates = {}
-    for key, value in (overrides or {}).items():
-        if value is None:
-            continue
+    for key, value in given(overrides).items():
         if key not in names:
             raise UserError(f"unknown {label} study field {key!r}")
         updates[key] = value

@@ -13,13 +13,6 @@ from tf_advnet.errors import CheckpointError, UserError, check_choice
 from tf_advnet.configs.base import STRATEGIES  # noqa: E402
 
 
-def given(overrides):
-    """The entries of a study's flat `overrides` dict that were given: None there
-    means an unset flag (the preset's value stays), while
-    `tf_advnet.configs.override` sets a None it receives."""
-    return {k: v for k, v in (overrides or {}).items() if v is not None}
-
-
 def set_seed(seed):
     keras.utils.set_random_seed(seed)
 

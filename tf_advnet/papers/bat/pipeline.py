@@ -41,6 +41,7 @@ from typing import Optional
 from tf_advnet.attacks.registry import parse_attacks
 from tf_advnet.configs import override, preset
 from tf_advnet.errors import UserError, check_choice
+from tf_advnet.papers._study import given
 from tf_advnet.papers.bat.study import PRESETS
 from tf_advnet.pipelines import common
 from tf_advnet.pipelines.train import train
@@ -136,7 +137,7 @@ def bat_config(preset_name, dataset, spec, overrides=None):
     cfg = override(cfg, **fields)
     # One set of overrides for the models of every method: a trainer key applies
     # where the method has it.
-    cfg = override(cfg, trainer_subset=True, **common.given(overrides))
+    cfg = override(cfg, trainer_subset=True, **given(overrides))
     return cfg.validate()
 
 

@@ -60,6 +60,7 @@ import numpy as np
 from tf_advnet.attacks.deepfool import deepfool
 from tf_advnet.errors import UserError, check_choice, check_range
 from tf_advnet.eval import metrics
+from tf_advnet.papers._study import given
 from tf_advnet.eval.batching import map_batches
 from tf_advnet.eval.robustness import as_model_fn, predict
 # Method names and labels live with the report (which reads only results), so this
@@ -203,7 +204,6 @@ def _check(dataset, model, preset_name):
 def reference_config(dataset, model="mlp", preset_name="cpu", overrides=None):
     """The reference model's ExperimentConfig (method "standard"), validated."""
     from tf_advnet.configs import override, preset
-    from tf_advnet.pipelines import common
 
     _check(dataset, model, preset_name)
     arch = MODELS[model]
@@ -229,7 +229,7 @@ def reference_config(dataset, model="mlp", preset_name="cpu", overrides=None):
             train=dataclasses.replace(cfg.train, lr_boundaries=lr_boundaries))
     # The overrides of the reference and the fine-tunings: a trainer key applies
     # where the method has it.
-    cfg = override(cfg, trainer_subset=True, **common.given(overrides))
+    cfg = override(cfg, trainer_subset=True, **given(overrides))
     return cfg.validate()
 
 
@@ -255,7 +255,6 @@ def finetune_config(reference, dataset, method, overrides=None):
     halving epoch follows the final epochs.
     """
     from tf_advnet.configs import override
-    from tf_advnet.pipelines import common
 
     check_choice("method", method, tuple(FINETUNE_TRAINER))
     family = _family(dataset)
@@ -271,7 +270,7 @@ def finetune_config(reference, dataset, method, overrides=None):
                    momentum=FINETUNE_MOMENTUM, weight_decay=FINETUNE_WEIGHT_DECAY,
                    lr_factor=0.5, trainer=_finetune_params(method, family))
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, augment=None))
-    cfg = override(cfg, trainer_subset=True, **common.given(overrides))
+    cfg = override(cfg, trainer_subset=True, **given(overrides))
     halve = max(1, int(round(LR_HALVING_AT * cfg.train.epochs)))
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train,
                                                              lr_boundaries=(halve,)))

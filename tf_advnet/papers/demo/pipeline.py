@@ -21,7 +21,7 @@ import time
 
 from tf_advnet.configs import override, preset
 from tf_advnet.papers import _study
-from tf_advnet.pipelines import common
+from tf_advnet.papers._study import given
 from tf_advnet.pipelines.evaluate import evaluate
 from tf_advnet.pipelines.train import train
 from tf_advnet.utils.provenance import Provenance, write_json
@@ -52,7 +52,7 @@ def demo(dataset="fashion_mnist", preset_name="cpu", *, work_dir="runs/demo",
     config = None
     for method in METHODS:
         config = override(preset(preset_name, dataset, method), trainer_subset=True,
-                          **common.given(overrides))
+                          **given(overrides))
         config.validate()
         run = train(config, os.path.join(work_dir, dataset, method), argv=argv,
                     progress=progress, verbose=2)
@@ -110,7 +110,7 @@ def demo(dataset="fashion_mnist", preset_name="cpu", *, work_dir="runs/demo",
 def _sizing(overrides):
     """The main job's flags that also size its paper studies (those set)."""
     keep = ("epochs", "train_limit", "test_limit", "data_dir")
-    return {k: v for k, v in (overrides or {}).items() if k in keep and v is not None}
+    return {k: v for k, v in given(overrides).items() if k in keep}
 
 
 def _run_study(name, dataset, preset_name, work_dir, results_dir, overrides, argv,
