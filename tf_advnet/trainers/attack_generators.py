@@ -85,6 +85,8 @@ from tf_advnet.errors import check_arg_choice
 from tf_advnet.errors import check_arg_range
 from tf_advnet.models import attack_generators as gens
 from tf_advnet.trainers.base import regularization
+from tf_advnet.utils.compiled import (assign_weights, optimizer_state,
+                                      restore_optimizer_state)
 from tf_advnet.trainers.base import scale_for_replicas
 
 ADVGAN_LR = 1e-3  # AdvGAN paper: Adam, learning rate 0.001
@@ -479,19 +481,17 @@ class _Slot:
         if kind == "advgan":
             self.optimizers.append(self.trainer.d_optimizer)
         # Adam's moments and iteration count as `compile` leaves them: zeros.
-        self.fresh = [[v.numpy() for v in opt.variables] for opt in self.optimizers]
+        self.fresh = [optimizer_state(opt) for opt in self.optimizers]
 
     def reset(self, classifier, networks):
         """The classifier's weights and `networks`' (fresh) weights into the slot,
         the optimisers back to their state after `compile`."""
-        pairs = [(self.classifier, classifier)]
-        pairs += [(a, b) for a, b in zip(self.networks, networks) if a is not None]
-        for slot, src in pairs:
-            for a, b in zip(slot.weights, src.weights, strict=True):
-                a.assign(b)
-        for opt, values in zip(self.optimizers, self.fresh, strict=True):
-            for v, value in zip(opt.variables, values, strict=True):
-                v.assign(value)
+        assign_weights(self.classifier, classifier)
+        for a, b in zip(self.networks, networks):
+            if a is not None:
+                assign_weights(a, b)
+        for opt, state in zip(self.optimizers, self.fresh, strict=True):
+            restore_optimizer_state(opt, state)
 
 
 class GeneratorSlots:
@@ -558,8 +558,7 @@ class GeneratorSlots:
         _fit(trainer, kind, classifier, x, y, eps=eps, epochs=epochs,
              batch_size=batch_size, seed=seed, progress=progress)
         if slot is not None:  # hand out the trained weights in networks of its own
-            for a, b in zip(networks[0].weights, slot.networks[0].weights, strict=True):
-                a.assign(b)
+            assign_weights(networks[0], slot.networks[0])
         return networks[0]
 
 

@@ -100,3 +100,24 @@ def per_model(python_function=None, **tf_function_kwargs):
     if python_function is None:
         return functools.partial(per_model, **tf_function_kwargs)
     return PerModelFunction(python_function, **tf_function_kwargs)
+
+
+# A compiled trainer reused for another model keeps its traced graph only if its own
+# variables are overwritten in place (never replaced): the two helpers below.
+
+def assign_weights(dst, src):
+    """Copies `src`'s weights into `dst`'s variables (same architecture), in place."""
+    for a, b in zip(dst.weights, src.weights, strict=True):
+        a.assign(b)
+
+
+def optimizer_state(optimizer):
+    """The values of `optimizer`'s variables now (e.g. just after `compile`), for
+    `restore_optimizer_state`."""
+    return [v.numpy() for v in optimizer.variables]
+
+
+def restore_optimizer_state(optimizer, state):
+    """Puts `optimizer`'s variables back to `state` (`optimizer_state`), in place."""
+    for v, value in zip(optimizer.variables, state, strict=True):
+        v.assign(value)

@@ -209,21 +209,24 @@ class AttackSlots:
                                     lam=s.lam, g_weight_decay=s.weight_decay, seed=s.seed)
         self.trainer.compile(g_optimizer=keras.optimizers.SGD(
             s.g_learning_rate, momentum=0.9, global_clipnorm=s.clipnorm))
-        self._fresh = [v.numpy() for v in self.trainer.g_optimizer.variables]
+        from tf_advnet.utils.compiled import optimizer_state
+
+        self._fresh = optimizer_state(self.trainer.g_optimizer)
 
     def load(self, classifier, generator):
         """Copies `classifier`'s and `generator`'s weights into the slots."""
-        for slot, src in ((self.clf, classifier), (self.gen, generator)):
-            for a, b in zip(slot.weights, src.weights, strict=True):
-                a.assign(b)
+        from tf_advnet.utils.compiled import assign_weights
+
+        assign_weights(self.clf, classifier)
+        assign_weights(self.gen, generator)
 
     def finetune(self, x, y, epochs):
         """Trains the generator alone from its loaded weights, the optimiser fresh."""
         from tf_advnet import data as data_lib
         from tf_advnet.pipelines import common
+        from tf_advnet.utils.compiled import restore_optimizer_state
 
-        for v, value in zip(self.trainer.g_optimizer.variables, self._fresh, strict=True):
-            v.assign(value)
+        restore_optimizer_state(self.trainer.g_optimizer, self._fresh)
         common.set_seed(self.s.seed)
         self.trainer.fit(data_lib.make_dataset(x, y, self.s.batch_size, training=True,
                                                seed=self.s.seed),
