@@ -82,14 +82,45 @@ def test_deepdefense_units_arms_and_verdict_by_hand():
 
 
 def test_committed_diagnostics_rerender_byte_for_byte():
+    """Every committed diagnostic, by its study's `render` (default `_diagnostics.render`)."""
     import glob
+    import importlib
     import os
 
-    from tf_advnet.papers._diagnostics import render
+    from tf_advnet.papers import _diagnostics
 
     root = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "results")
-    paths = glob.glob(os.path.join(root, "bat", "diagnostics", "*.json"))
+    paths = glob.glob(os.path.join(root, "*", "diagnostics", "*.json"))
     assert paths
     for p in paths:
+        study = os.path.basename(os.path.dirname(os.path.dirname(p)))
+        mod = importlib.import_module(f"tf_advnet.papers.{study}.diagnostics")
         with open(p) as f, open(p[:-len(".json")] + ".md") as g:
-            assert render(json.load(f)) == g.read(), p
+            assert getattr(mod, "render", _diagnostics.render)(json.load(f)) == g.read(), p
+
+
+def test_robust_accuracy_callback_logs_the_attacked_accuracy(tmp_path):
+    """The per-epoch curve equals the accuracy under the same attack computed apart."""
+    import keras
+    import numpy as np
+
+    from tf_advnet.attacks.registry import parse_attack
+    from tf_advnet.eval.robustness import predict, run_attack
+    from tf_advnet.trainers.standard import StandardTrainer
+    from tf_advnet.trainers.callbacks import RobustAccuracy
+
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 8, 8, 1), np.float32)
+    y = (x.mean(axis=(1, 2, 3)) > 0.5).astype(np.int64)
+    clf = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                            keras.layers.Dense(2)])
+    trainer = StandardTrainer(clf)
+    trainer.compile(optimizer=keras.optimizers.SGD(0.1))
+    attack = parse_attack("fgsm", eps=0.05)
+    cb = RobustAccuracy(x[:32], y[:32], attack, name="val_fgsm_acc", batch_size=16)
+    hist = trainer.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[cb])
+    fn = trainer.classifier_fn
+    want = np.mean(predict(fn, run_attack(attack, fn, x[:32], y[:32], batch_size=16),
+                           16) == y[:32])
+    assert len(hist.history["val_fgsm_acc"]) == 2
+    assert hist.history["val_fgsm_acc"][-1] == float(want)

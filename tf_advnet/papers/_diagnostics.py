@@ -18,24 +18,37 @@ from tf_advnet.errors import check_choice
 VERDICTS = ("budget", "design", "our deviation", "inconclusive")
 
 
-def run_arms(arms, attacks, *, work_dir, test_limit=None, progress=print, argv=None):
+def run_arms(arms, attacks, *, work_dir, test_limit=None, curve=None, curve_limit=200,
+             progress=print, argv=None):
     """Trains every arm ({name: ExperimentConfig}) and evaluates it under `attacks`
     (attack specs) at its config's eval eps on the same test images.
 
+    `curve` (an attack spec, e.g. "pgd10"): also the accuracy under it on the last
+    `curve_limit` test images (not those attacked at the end) after every epoch
+    (`trainers.callbacks.RobustAccuracy`).
+
     Returns {name: {"clean": acc, "attacks": {spec: acc}, "worst_case": acc,
-    "train_images_per_second": ..., "history_last": {...}, "config": {...}}}.
+    "train_images_per_second": ..., "history_last": {...}, "curve": [acc per epoch]
+    or None, "config": {...}}}.
     """
-    from tf_advnet.attacks.registry import parse_attacks
+    from tf_advnet.attacks.registry import parse_attack, parse_attacks
     from tf_advnet.eval.robustness import evaluate_attacks
     from tf_advnet.pipelines import common
     from tf_advnet.pipelines.train import train
+    from tf_advnet.trainers.callbacks import RobustAccuracy
 
     out = {}
     for name, cfg in arms.items():
-        run = train(cfg, os.path.join(work_dir, name), argv=argv, progress=progress,
-                    verbose=2)
-        model = common.load_keras_model(run["model_path"])
         x, y = common.load_split(cfg.data, "test")
+        callbacks, key = (), None
+        if curve is not None:
+            key = f"val_{curve.split(':')[0]}_acc"
+            callbacks = [RobustAccuracy(x[-curve_limit:], y[-curve_limit:],
+                                        parse_attack(curve, eps=cfg.eval.eps), name=key,
+                                        batch_size=cfg.eval.batch_size)]
+        run = train(cfg, os.path.join(work_dir, name), argv=argv, progress=progress,
+                    verbose=2, callbacks=callbacks)
+        model = common.load_keras_model(run["model_path"])
         if test_limit is not None:
             x, y = x[:test_limit], y[:test_limit]
         progress(f"[diagnostics] attacking {name}")
@@ -47,6 +60,7 @@ def run_arms(arms, attacks, *, work_dir, test_limit=None, progress=print, argv=N
                      "n_test": int(len(x)),
                      "train_images_per_second": run["train_images_per_second"],
                      "history_last": {k: v[-1] for k, v in run["history"].items() if v},
+                     "curve": run["history"].get(key) if key else None,
                      "config": run["config"]}
     return out
 

@@ -166,7 +166,8 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
       verbose: passed to `model.fit` ("auto": progress bar on a terminal).
       argv: command line recorded in provenance (default sys.argv).
       progress: callable for status lines.
-      callbacks: extra Keras callbacks.
+      callbacks: extra Keras callbacks, run before the loggers, so what they add to
+        an epoch's logs (`callbacks.RobustAccuracy`) lands in the history.
     """
     config.validate()
     # First: MultiWorkerMirroredStrategy must exist before any other TF op runs.
@@ -220,6 +221,7 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
     # Before TensorBoard and CSVLogger: they write the learning rates it adds.
     callbacks = [
         LearningRates(),
+        *callbacks,  # before the loggers, which write what they add to the logs
         *_generator_images(trainer, config, x_test, y_test, tb_dir),
         _Backup(backup_dir, save_freq=backup_every or "epoch", double_checkpoint=True),
         keras.callbacks.ModelCheckpoint(
@@ -227,7 +229,7 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
             save_weights_only=True),
         keras.callbacks.TensorBoard(tb_dir),
         keras.callbacks.CSVLogger(os.path.join(work_dir, "history.csv"), append=True),
-    ] + list(callbacks)
+    ]
     progress(f"[train] {config.train.method} {config.model.name} on "
              f"{config.data.dataset}: {len(x_train)} images, {config.train.epochs} "
              f"epochs, {strat.num_replicas_in_sync} replica(s) -> {work_dir}")

@@ -137,3 +137,36 @@ class PerturbationImages(keras.callbacks.Callback):
             tf.summary.scalar("perturbation_linf", tf.reduce_mean(linf))
             tf.summary.scalar("perturbation_l2", tf.reduce_mean(tf.norm(flat, axis=1)))
         self._writer.flush()
+
+
+class RobustAccuracy(keras.callbacks.Callback):
+    """Adds to every epoch's logs the classifier's accuracy on fixed held-out images
+    under an attack (`name`, e.g. "val_pgd10_acc"), so the fit history,
+    history.csv and TensorBoard hold the robust-accuracy curve: whether a defence's
+    robustness has converged, or is still rising when its budget ends.
+
+    Args:
+      x, y: held-out images in [0, 1] and their integer labels (a few hundred do).
+      attack: an `attacks.registry.Attack` (e.g. `parse_attack("pgd10", eps=0.3)`).
+      name: the log key.
+      batch_size: images per attack batch.
+      seed: the attack's seed, the same every epoch (so epochs differ by the model
+        only).
+    """
+
+    def __init__(self, x, y, attack, *, name, batch_size=256, seed=0):
+        super().__init__()
+        self.x = np.asarray(x, np.float32)
+        self.y = np.asarray(y, np.int64)
+        self.attack, self.name = attack, name
+        self.batch_size, self.seed = int(batch_size), seed
+
+    def on_epoch_end(self, epoch, logs=None):
+        from tf_advnet.eval.robustness import predict, run_attack
+
+        if logs is None:
+            return
+        fn = self.model.classifier_fn
+        x_adv = run_attack(self.attack, fn, self.x, self.y, batch_size=self.batch_size,
+                           seed=self.seed)
+        logs[self.name] = float(np.mean(predict(fn, x_adv, self.batch_size) == self.y))
