@@ -81,7 +81,8 @@ def test_rerender_of_a_dir_without_results_is_one_line_error(tmp_path):
 
 def test_deviations_render_before_the_claims_only_where_the_results_list_them(tmp_path):
     """Each study lists its run's remaining departures from the paper's recipe
-    (`deviations`); a results JSON written before they existed renders without them."""
+    (`deviations`); a results JSON written before they existed gets them from its
+    recorded settings when re-rendered."""
     import json
 
     from tf_advnet.papers import advnet
@@ -96,6 +97,12 @@ def test_deviations_render_before_the_claims_only_where_the_results_list_them(tm
     md = (tmp_path / "advnet.md").read_text()
     assert md.index("## Deviations from the paper's recipe") < md.index("## Claims")
     assert all(f"- {d}" in md for d in devs)
+    assert "deviations" not in results  # written before them: rerender derives them
+    old = tmp_path / "old"
+    old.mkdir()
+    shutil.copy(path, old)
+    _study.rerender(str(old))
+    assert (old / "advnet.md").read_text() == md
     paper = dict(results, study=dict(results["study"], preset="paper", clip=False,
                                      d_every=5, dataset="mnist"))
     assert advnet.deviations(paper) == [d for d in devs if "gamma" in d]

@@ -178,7 +178,12 @@ def rerender(results_dir):
         if os.path.exists(path):
             with open(path) as f:
                 results = json.load(f)
-            written += list(load(name).render(results, results_dir, results_file=fname))
+            study = load(name)
+            if "deviations" not in results and hasattr(study, "deviations"):
+                # A run from before deviations were recorded: they follow from its
+                # recorded settings, so its report names them too.
+                results["deviations"] = list(study.deviations(results))
+            written += list(study.render(results, results_dir, results_file=fname))
     if os.path.exists(os.path.join(results_dir, "eval.json")):  # tf-advnet evaluate, demo
         from tf_advnet.pipelines.evaluate import render
 

@@ -61,11 +61,13 @@ def summary_line(results):
 def deviations(results):
     """The run's departures from the code's recipe, each with its reason."""
     out = []
-    ref = results.get("configs", {}).get("reference", {})
-    if ref.get("model", {}).get("input_units") is None:
-        out.append("[0, 1] inputs and fine-tuning lr 2e-2 (the code: 0-255 pixels minus the "
-                   "training mean, lr 5e-4, which barely moves a [0, 1] network): "
-                   "`input_units=pixel_mean_255` with `--finetune_lr=5e-4` gives the code's.")
+    cfgs = results.get("configs", {})
+    if cfgs.get("reference", {}).get("model", {}).get("input_units") is None:
+        lr = cfgs.get("deepdefense", {}).get("train", {}).get("learning_rate")
+        out.append(f"[0, 1] inputs and fine-tuning lr {lr if lr is not None else 2e-2:g} "
+                   "(the code: 0-255 pixels minus the training mean, lr 5e-4, which barely "
+                   "moves a [0, 1] network): `input_units=pixel_mean_255` with "
+                   "`--finetune_lr=5e-4` gives the code's.")
     out.append("rho_2 and rho_inf divide by ||x|| of the [0, 1] images (the paper's, of "
                "the preprocessed ones).")
     if results.get("preset") == "cpu":
