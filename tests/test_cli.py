@@ -364,3 +364,27 @@ def test_first_line_after_tensorflow_start_up_is_ours(tmp_path):
     assert any(line.split()[:2] == ["train.trainer.lam", "float"] for line in quiet)
     verbose = run("--verbose")
     assert [line for line in verbose if any(n in line for n in NOISE)], verbose[:5]
+
+
+def test_set_help_names_the_methods_that_have_each_trainer_key():
+    """`--set=help` marks a `train.trainer.*` key with the methods whose config has
+    it (checked against the registry), and leaves a key of every method unmarked."""
+    import dataclasses
+
+    from tf_advnet.cli import overrides as ov
+    from tf_advnet.configs import ExperimentConfig
+    from tf_advnet.trainers.registry import REGISTRY
+
+    only = ov.owners(ExperimentConfig)
+    text = ov.describe(ExperimentConfig)
+    for method, (_, cfg) in REGISTRY.items():
+        for f in dataclasses.fields(cfg):
+            path = f"train.trainer.{f.name}"
+            have = tuple(m for m, (_, c) in REGISTRY.items()
+                         if f.name in {g.name for g in dataclasses.fields(c)})
+            if len(have) < len(REGISTRY):
+                assert only[path] == have and f"[{', '.join(have)}]" in text
+            else:
+                assert path not in only
+    line = next(ln for ln in text.splitlines() if "train.trainer.c_l " in ln)
+    assert line.endswith("[pgn]")

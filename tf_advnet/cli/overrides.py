@@ -234,10 +234,32 @@ def experiment_flat_name(path):
     raise UserError(f"--set {path}: this command cannot set it")
 
 
+def owners(schema, prefix=""):
+    """{dotted path: (selector values)} of the keys under a polymorphic field of
+    `schema` (a dataclass type) that not every class has: `train.trainer.lam` ->
+    ("advnet", "deepdefense", ...), the methods whose config has it."""
+    hints = typing.get_type_hints(schema)
+    out = {}
+    for f in dataclasses.fields(schema):
+        path = f"{prefix}{f.name}"
+        if "classes" in f.metadata:
+            classes = f.metadata["classes"]()
+            have = {}
+            for sel, cls in classes.items():
+                for key in leaf_fields(cls, path + "."):
+                    have.setdefault(key, []).append(sel)
+            out.update({k: tuple(v) for k, v in have.items() if len(v) < len(classes)})
+        elif dataclasses.is_dataclass(hints[f.name]):
+            out.update(owners(hints[f.name], path + "."))
+    return out
+
+
 def describe(schema):
     """The text of --set=help: every key with its type and default (`train.trainer.*`:
-    the keys of every method's config, no default where the methods' differ)."""
+    the keys of every method's config, no default where the methods' differ, and the
+    methods that have it where not all do)."""
     leaves = leaf_fields(schema)
+    only = owners(schema if isinstance(schema, type) else type(schema))
     width = max(len(p) for p in leaves)
     name = getattr(schema, "__name__", type(schema).__name__)
     lines = [f"--set keys of {name} (key=value; the field's name alone, or "
@@ -245,5 +267,6 @@ def describe(schema):
              "values replace these defaults):"]
     for path, (tp, default) in leaves.items():
         known = "" if default is dataclasses.MISSING else f" (default {default!r})"
-        lines.append(f"  {path:<{width}}  {type_name(tp)}{known}")
+        which = f" [{', '.join(only[path])}]" if path in only else ""
+        lines.append(f"  {path:<{width}}  {type_name(tp)}{known}{which}")
     return "\n".join(lines)
