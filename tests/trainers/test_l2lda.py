@@ -76,6 +76,34 @@ def test_generator_step_is_gradient_ascent_on_l_cls_plus_lambda_l_div(reduction,
         np.testing.assert_allclose(w.numpy(), e, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("reduction,factor", [("mean", 1.0), ("sum", 3.0)])
+def test_g_grad_norm_is_the_generator_gradient_norm_before_the_clip(reduction, factor):
+    """g_grad_norm = sqrt(sum of squares) of the generator's hand-computed gradient
+    (factor T for the code's sum), while its SGD (lr 1, global clip 1e-4) moves the
+    weights by exactly the clipped 1e-4."""
+    x, y = toy_data(8)
+    clf, gen = toy_classifier(1), _gen()
+    tr = L2LDATrainer(clf, gen, eps=0.2, num_steps=3, lam=0.3, step_reduction=reduction)
+    tr.compile(optimizer=keras.optimizers.SGD(1.0),
+               g_optimizer=keras.optimizers.SGD(1.0, global_clipnorm=1e-4))
+    z = tr.noise(8)
+    xx, yy = tf.concat([x, x], 0), tf.concat([y, y], 0)
+    with tf.GradientTape() as tape:
+        x_advs, losses = trajectory(gen, lambda v: clf(v, training=False), xx, yy, z,
+                                    eps=0.2, eps_step=0.05, num_steps=3)
+        obj = (tf.add_n([tf.reduce_mean(v) for v in losses]) / 3
+               + 0.3 * diversity_loss(x_advs, z, 8))
+    grads = tape.gradient(obj, gen.trainable_weights)
+    want = factor * np.sqrt(sum(float(np.sum(g.numpy() ** 2)) for g in grads))
+    before = [w.numpy().copy() for w in gen.trainable_weights]
+    logs = tr.train_step((tf.constant(x), tf.constant(y)))
+    assert want > 1e-3  # the clip below is active
+    np.testing.assert_allclose(float(logs["g_grad_norm"]), want, rtol=1e-4)
+    moved = np.sqrt(sum(np.sum((w.numpy() - b) ** 2)
+                        for w, b in zip(gen.trainable_weights, before)))
+    np.testing.assert_allclose(moved, 1e-4, rtol=1e-3)
+
+
 def test_classifier_step_descends_ce_on_clean_and_both_adversarial_copies():
     x, y = toy_data(8)
     tr, clf, gen = _trainer()

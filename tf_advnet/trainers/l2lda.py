@@ -43,7 +43,9 @@ Readings and deviations:
 
 Metrics: loss (classifier CE on the 3B batch), clean_acc, adv_acc (classifier
 on x_adv^(T)), l_cls, l_div, adv_loss_first / adv_loss_last (mean CE at
-x_adv^(1) and x_adv^(T): Eq. 6 asks the second to be the larger).
+x_adv^(1) and x_adv^(T): Eq. 6 asks the second to be the larger), g_grad_norm
+(global norm of the generator's gradient before its optimiser's clip: how much the
+code's clip at 1 shrinks the step, per replica).
 
 Example:
     gen = l2lda_generator((28, 28, 1), 10)
@@ -145,6 +147,7 @@ class L2LDATrainer(ClassifierTrainer):
         self.l_div_tracker = keras.metrics.Mean(name="l_div")
         self.first_tracker = keras.metrics.Mean(name="adv_loss_first")
         self.last_tracker = keras.metrics.Mean(name="adv_loss_last")
+        self.g_norm_tracker = keras.metrics.Mean(name="g_grad_norm")
 
     def compile(self, optimizer=None, g_optimizer=None, **kwargs):
         """Sets the classifier's and the generator's optimisers (default each: SGD
@@ -155,7 +158,7 @@ class L2LDATrainer(ClassifierTrainer):
     def metrics(self):
         return [self.loss_tracker, self.clean_acc_tracker, self.adv_acc_tracker,
                 self.l_cls_tracker, self.l_div_tracker, self.first_tracker,
-                self.last_tracker]
+                self.last_tracker, self.g_norm_tracker]
 
     def noise(self, local_batch):
         """[z1; z2] rows for this replica's pairs, drawn for the global batch.
@@ -202,7 +205,10 @@ class L2LDATrainer(ClassifierTrainer):
             g_loss = -(l_cls + self.lam * l_div) + regularization(
                 self.generator, self.g_weight_decay)
             scaled = scale_for_replicas(g_loss)
-        self.g_optimizer.apply(tape.gradient(scaled, gen_w), gen_w)
+        g_grads = tape.gradient(scaled, gen_w)
+        # Before apply(): the optimiser's global_clipnorm rescales inside it.
+        self.g_norm_tracker.update_state(tf.linalg.global_norm(g_grads))
+        self.g_optimizer.apply(g_grads, gen_w)
 
         x_adv = tf.stop_gradient(x_advs[-1])  # made before G's update (Algorithm 1)
         if self.classifier.trainable_weights:
