@@ -150,15 +150,16 @@ def test_generator_snapshots_are_the_studys_fig3_generator(tmp_path):
                            batch_size=16)
     for name in ("pgn", "fgm", "fgm_restricted"):
         assert r[name]["mean_l2"] == pytest.approx(r["mean_l2"], rel=1e-4)
-    assert 0.0 <= r["saturated_l2_share"] < 1e-3  # Eq. 5 barely moves 0-pixels
+    assert 0.0 <= r["pgn"]["saturated_l2_share"] < 1e-3  # Eq. 5 barely moves 0-pixels
+    assert r["fgm_restricted"]["saturated_l2_share"] == 0.0
 
 
 def _part_a(rows):
     return {f"pgn_e{e}": {"epochs": e, "c_l": 0.2, "mean_l2": l2,
-                          "saturated_l2_share": 0.01,
-                          "pgn": {"acc": pgn, "mean_l2": l2},
-                          "fgm": {"acc": fgm, "mean_l2": l2},
-                          "fgm_restricted": {"acc": fr, "mean_l2": l2},
+                          "pgn": {"acc": pgn, "mean_l2": l2, "saturated_l2_share": 0.01},
+                          "fgm": {"acc": fgm, "mean_l2": l2, "saturated_l2_share": 0.2},
+                          "fgm_restricted": {"acc": fr, "mean_l2": l2,
+                                             "saturated_l2_share": 0.0},
                           "train_logs": {"adv_acc": 0.5}}
             for e, l2, pgn, fgm, fr in rows}
 
@@ -214,7 +215,7 @@ def test_render_both_parts_from_hand_made_docs(tmp_path):
           prov=PROV, render_fn=render)
     md = (tmp_path / "a.md").read_text()
     assert md == render(json.loads((tmp_path / "a.json").read_text()))
-    assert "| pgn_e20 | 20 | 0.450 | 72.0 | 70.0 | 73.0 | 1.0 | 50.0 |" in md
+    assert "| pgn_e20 | 20 | 0.450 | 72.0 | 70.0 | 73.0 | 1.0 / 20.0 | 50.0 |" in md
     assert "**Verdict: budget.** R." in md
     b = {"pgn": _curve((0.7, 0.75, 0.8), value=0.25), "pgd_at": _curve((0.8, 0.9, 0.9))}
     md = render({"title": "B", "question": "Q", "arms": b, "verdict": "design",
