@@ -303,6 +303,24 @@ def test_bat_seed_override_keeps_the_second_surrogates_offset():
 
 # The command.
 
+def test_ledger_command_renders_what_exists(tmp_path, monkeypatch, capsys):
+    """--render_only on a tree without seed runs: every claim of the chosen study is
+    in claims.json, not run, in paper_values.json's words."""
+    from tf_advnet.papers.bat.claims import PAPER
+
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["ledger", "--render_only", "--preset=cpu", "--studies=bat"]) == 0
+    with open(tmp_path / "results" / "claims.json") as f:
+        saved = json.load(f)
+    assert [e["id"] for e in saved["claims"]] == list(PAPER["claims"])
+    assert all(e["verdict"] == "not run" and e["seeds"] == [] and
+               e["statement"] == PAPER["claims"][e["id"]]["statement"]
+               for e in saved["claims"])
+    assert saved["seeds"] == [0, 1, 2]
+    assert "wrote results/claims.json" in capsys.readouterr().out
+    assert (tmp_path / "results" / "CLAIMS.md").read_text() == ledger.render_markdown(saved)
+
+
 @pytest.mark.parametrize("args,message", [
     (["--seeds=0,a"], "error: --seeds=0,a is not valid; allowed values: comma-separated "
                       "integers >= 0, e.g. 0,1,2"),

@@ -97,15 +97,19 @@ SPEC = (
 )
 
 
+def _entry(study, claim_id):
+    """The claim's entry in the study's paper_values.json ({} without one)."""
+    folder = os.path.dirname(_study.load(study).__file__)
+    if not os.path.exists(os.path.join(folder, "paper_values.json")):
+        return {}
+    return _study.paper_values(folder)["claims"].get(claim_id, {})
+
+
 def flags(study, claim_id):
     """{"comparative", "robustness"} of a claim: its entry in the study's
     paper_values.json, or the `FLAGS` of a study without one (the report card)."""
-    pkg = _study.load(study)
-    folder = os.path.dirname(pkg.__file__)
-    if os.path.exists(os.path.join(folder, "paper_values.json")):
-        entry = _study.paper_values(folder)["claims"].get(claim_id, {})
-    else:
-        entry = importlib.import_module(f"{pkg.__name__}.claims").FLAGS
+    entry = _entry(study, claim_id) or importlib.import_module(
+        f"tf_advnet.papers.{study}.claims").FLAGS
     return {k: bool(entry.get(k, False)) for k in ("comparative", "robustness")}
 
 
@@ -226,12 +230,14 @@ def build(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None, argv=N
                         if cid in claims}
             fl = flags(src.study, cid)
             entry = aggregate(per_seed, comparative=fl["comparative"])
-            first = next(iter(per_seed.values()), None)
+            # No seed answered: the words of paper_values.json, where the study has it.
+            first = next(iter(per_seed.values()), None) or _study.Claim.from_dict(dict(
+                {"statement": cid, "paper": "—", "rule": "—"}, **_entry(src.study, cid),
+                id=cid, ours="—", verdict=_study.NOT_RUN))
             entries.append({
                 "paper": pkg.TITLE, "study": src.study, "id": cid,
-                "statement": first.statement if first else cid,
-                "paper_number": first.paper if first else "—",
-                "claim_rule": first.rule if first else "—",
+                "statement": first.statement, "paper_number": first.paper,
+                "claim_rule": first.rule,
                 "robustness": fl["robustness"], "preset": p, "dataset": src.dataset,
                 "model": src.model,
                 "evidence": [{"seed": s, "file": os.path.relpath(path, root),
