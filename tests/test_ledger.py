@@ -241,6 +241,32 @@ def test_build_aggregates_seed_dirs_and_renders_from_its_json(tmp_path):
     assert summary.count("\n| ") == len(saved["claims"]) + 1  # header + one row each
     assert f"| C - A - 20 (PGD points) | {far['mean']:.4g} ± {far['std']:.4g} |" in md
 
+    assert ledger.check(str(tmp_path)) == []
+    # An edited number, a lost evidence file, a hand-made verdict: each is found.
+    saved["claims"][0]["margins"]["C - A + 1 (points)"]["mean"] += 1
+    saved["claims"][1]["verdict"] = "held"
+    with open(tmp_path / "results" / "claims.json", "w") as f:
+        json.dump(saved, f)
+    os.remove(spec[1].seed_dir(str(tmp_path), 0) + "/report_card.json")
+    assert ledger.check(str(tmp_path)) == [
+        "results/CLAIMS.md is not what results/claims.json renders to",
+        "advnet/c_keeps_clean_accuracy: margins differs from its evidence",
+        "advnet/c_far_above_a_white_box: verdict differs from its evidence",
+        "report_card/advnet_holds_under_strong_protocol: evidence "
+        "results/ledger/report_card/fashion_mnist/seed0/report_card.json is missing",
+        "report_card/advnet_holds_under_strong_protocol: seeds differs from its evidence",
+        "report_card/advnet_holds_under_strong_protocol: per_seed differs from its evidence",
+        "report_card/advnet_holds_under_strong_protocol: margins differs from its evidence",
+        "report_card/advnet_holds_under_strong_protocol: verdict differs from its evidence"]
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(RESULTS, "claims.json")),
+                    reason="no committed ledger yet (results/claims.json)")
+def test_committed_ledger_is_sound():
+    """Every verdict of the committed ledger has its evidence files, its numbers are
+    what they give, comparative claims have 3 seeds, CLAIMS.md renders from the JSON."""
+    assert ledger.check(ROOT) == []
+
 
 def test_build_refuses_a_seed_dir_of_another_preset(tmp_path):
     spec = (ledger.Source("advnet", "mnist_5k", ("c_keeps_clean_accuracy",)),)

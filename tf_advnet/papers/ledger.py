@@ -280,6 +280,41 @@ def write(ledger, root="."):
     return json_path, md_path
 
 
+def check(root=".", *, load=_study.load):
+    """The problems of the ledger written under `root` (none: a sound ledger): a
+    CLAIMS.md that is not what claims.json renders to, an evidence file missing, an
+    entry whose numbers or verdict differ from what its evidence files give today, a
+    comparative claim held or not held on fewer than MIN_SEEDS seeds."""
+    with open(os.path.join(root, JSON_FILE)) as f:
+        led = json.load(f)
+    problems = []
+    with open(os.path.join(root, MD_FILE)) as f:
+        if f.read() != render_markdown(led):
+            problems.append(f"{MD_FILE} is not what {JSON_FILE} renders to")
+    for e in led["claims"]:
+        name = f"{e['study']}/{e['id']}"
+        per_seed = {}
+        for v in e["evidence"]:
+            path = os.path.join(root, v["file"])
+            if not os.path.exists(path):
+                problems.append(f"{name}: evidence {v['file']} is missing")
+                continue
+            with open(path) as f:
+                results = json.load(f)
+            found = {c.id: c for c in load(e["study"]).claims_of(
+                results, os.path.basename(path))}
+            if e["id"] in found:
+                per_seed[v["seed"]] = found[e["id"]]
+        again = json.loads(json.dumps(aggregate(per_seed, comparative=e["comparative"])))
+        for key in ("seeds", "per_seed", "margins", "verdict"):
+            if again[key] != e[key]:
+                problems.append(f"{name}: {key} differs from its evidence")
+        if (e["comparative"] and e["verdict"] in (_study.HELD, _study.NOT_HELD)
+                and len(e["seeds"]) < MIN_SEEDS):
+            problems.append(f"{name}: {e['verdict']} on {len(e['seeds'])} seed(s)")
+    return problems
+
+
 def _num(v):
     return "—" if v is None else f"{v:.4g}"
 
