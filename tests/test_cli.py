@@ -101,7 +101,7 @@ def test_dispatcher_errors_name_the_allowed_values(capsys):
     assert cli.main(["fit"]) == 2
     assert capsys.readouterr().err.strip() == (
         "error: unknown command 'fit'; allowed values: train, evaluate, reproduce, "
-        "report-card, demo, render")
+        "report-card, demo, render, ledger")
     assert cli.main(["reproduce", "trades"]) == 2
     assert capsys.readouterr().err.strip() == (
         "error: unknown paper 'trades' for reproduce; allowed values: advnet, bat, "

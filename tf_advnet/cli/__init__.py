@@ -27,6 +27,8 @@ COMMANDS = {
                      "demo-sized paper studies."),
     "render": ("render", "Regenerate the Markdown (and plots) of a results directory "
                          "from its JSON."),
+    "ledger": ("ledger", "The claims ledger: run each study over seeds, then "
+                         "results/claims.json and CLAIMS.md."),
 }
 PAPERS = {
     "advnet": ("reproduce_advnet", "Reproduce Wang & Yu (ICLR 2019), adversarial "

@@ -25,6 +25,7 @@ re-renders its report after any change of code that does not change the numbers
 import dataclasses
 import importlib
 import json
+import math
 import os
 
 from tf_advnet.errors import UserError, check_choice
@@ -47,6 +48,11 @@ class Claim:
       ours: our number(s), formatted.
       rule: how `verdict` follows from `ours` (e.g. "C - A >= -1 point").
       verdict: one of VERDICTS; `not run` when the results lack the rows it needs.
+      margins: {name: signed margin} of each comparison the rule makes, in the
+        claim's own units (the name says which), > 0 where the comparison supports
+        the claim; a run claim is `held` exactly when every margin is > 0
+        (`supports`). None marks a comparison whose number was not measured. Empty
+        for a claim that was not run (and in results written before margins).
     """
 
     id: str
@@ -55,6 +61,7 @@ class Claim:
     ours: str
     rule: str
     verdict: str
+    margins: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -64,6 +71,13 @@ class Claim:
     def as_dict(self):
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, d):
+        """The Claim of `as_dict`'s output, also of a results JSON written before
+        claims had margins."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
 
 def verdict(held):
     """HELD / NOT_HELD from a boolean, NOT_RUN from None."""
@@ -72,19 +86,69 @@ def verdict(held):
     return HELD if held else NOT_HELD
 
 
+# An inclusive comparison (x >= bound) holds at a tie, a strict one (x > bound) does
+# not; a margin must be > 0 exactly when its comparison holds, so `at_least` gives a
+# tie this margin, far below any difference of two measured numbers.
+TIE = 1e-9
+
+
+def above(x, bound, scale=1.0):
+    """The margin of `x > bound`: scale * (x - bound), positive exactly when it holds
+    (IEEE subtraction of two different floats is never 0)."""
+    return scale * (x - bound)
+
+
+def at_least(x, bound, scale=1.0):
+    """The margin of `x >= bound`: scale * (x - bound), or TIE where x == bound."""
+    return TIE if x == bound else scale * (x - bound)
+
+
+def worst(margins):
+    """The smallest of several margins of one comparison repeated (every point of a
+    curve, every row): > 0 exactly when all are; None when one was not measured."""
+    margins = [None if m is None or m != m else m for m in margins]
+    return None if None in margins else min(margins)
+
+
+def supports(margin):
+    """Whether a margin supports its claim: measured and > 0."""
+    return margin is not None and margin > 0
+
+
+def verdict_of(margins):
+    """NOT_RUN for None, else HELD exactly when every margin `supports` the claim."""
+    if margins is None:
+        return NOT_RUN
+    return HELD if all(supports(m) for m in margins.values()) else NOT_HELD
+
+
+def _margins(margins):
+    """Plain floats; NaN (a number that was not measured) as None."""
+    if margins is None:
+        return None
+    out = {}
+    for k, v in margins.items():
+        v = None if v is None else float(v)
+        out[k] = None if v is not None and math.isnan(v) else v
+    return out
+
+
 def paper_values(study_dir):
     """The study's paper_values.json (its paper's statements and numbers)."""
     with open(os.path.join(study_dir, "paper_values.json")) as f:
         return json.load(f)
 
 
-def make_claim(paper, claim_id, *, ours, held, rule=None):
+def make_claim(paper, claim_id, *, ours, margins, rule=None):
     """A Claim whose statement, paper number and default rule come from the study's
-    paper_values.json entry `claims.<claim_id>`."""
+    paper_values.json entry `claims.<claim_id>`; its verdict follows from `margins`
+    ({name: margin}, see `Claim`; None: not run)."""
     entry = paper["claims"][claim_id]
+    margins = _margins(margins)
     return Claim(id=claim_id, statement=entry["statement"], paper=entry["paper"],
                  ours="—" if ours is None else ours,
-                 rule=rule if rule is not None else entry["rule"], verdict=verdict(held))
+                 rule=rule if rule is not None else entry["rule"],
+                 verdict=verdict_of(margins), margins=margins or {})
 
 
 def claims_markdown(claims):

@@ -138,6 +138,10 @@ def bat_config(preset_name, dataset, spec, overrides=None):
     # One set of overrides for the models of every method: a trainer key applies
     # where the method has it.
     cfg = override(cfg, trainer_subset=True, **given(overrides))
+    if spec.seed_offset and "seed" in given(overrides):
+        # A seed override moves every model; the independently seeded one keeps its
+        # offset from the others.
+        cfg = override(cfg, seed=cfg.seed + spec.seed_offset)
     return cfg.validate()
 
 
@@ -182,7 +186,8 @@ def reproduce(preset_name="cpu", dataset="fashion_mnist", *, work_dir="runs/bat"
     from tf_advnet.eval.robustness import (accuracy_vs_steps, as_model_fn,
                                            evaluate_attacks)
 
-    prov = Provenance(seed=None, preset=preset_name, argv=argv)
+    # Each model records its own seed; a seed override (the claims ledger's) is the run's.
+    prov = Provenance(seed=given(overrides).get("seed"), preset=preset_name, argv=argv)
     results_dir = results_dir or os.path.join("results", "bat", dataset)
     specs = model_specs(models)
     if not specs:

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from tf_advnet.papers._study import make_claim, paper_values
+from tf_advnet.papers._study import above, at_least, make_claim, paper_values, worst
 from tf_advnet.papers.deepdefense.report import METHOD_LABELS, METHODS, _row
 
 PAPER = paper_values(os.path.dirname(__file__))
@@ -35,25 +35,32 @@ def claims(results):
     out.append(make_claim(
         PAPER, "rho2_raised",
         ours=None if ratio is None else f"{dd[1]:.3g} vs {ref[1]:.3g} ({ratio:.2f}x)",
-        held=None if ratio is None else ratio >= need,
+        margins=None if ratio is None else {"rho_2 ratio - required ratio":
+                                            at_least(ratio, need)},
         rule=f"rho_2 ratio >= {need:.2f}x (3/4 of the paper's for {results['model']})"
         if paper_ratio else None))
     gap = dd[0] - ref[0]
     out.append(make_claim(PAPER, "clean_accuracy_kept",
                           ours=f"{dd[0]:.2f}% vs {ref[0]:.2f}% ({gap:+.2f})",
-                          held=gap >= -KEEP_ACCURACY_POINTS))
+                          margins={"DeepDefense - reference + 0.5 (points)":
+                                   at_least(gap, -KEEP_ACCURACY_POINTS)}))
+    # A column that one of the two rows lacks is a comparison not won (margin None).
+    wins = {f"DeepDefense - {METHOD_LABELS[o]} ({name})":
+            None if dd[i] is None or rows[o][i] is None else above(dd[i], rows[o][i])
+            for o in ("parseval", "deepfool_at") for name, i in ROBUSTNESS_COLUMNS.items()}
     lost = [f"{METHOD_LABELS[o]} {name}" for o in ("parseval", "deepfool_at")
             for name, i in ROBUSTNESS_COLUMNS.items()
             if not (dd[i] is not None and rows[o][i] is not None and dd[i] > rows[o][i])]
     out.append(make_claim(PAPER, "beats_baselines",
                           ours="wins every comparison" if not lost
                           else f"does not win: {', '.join(lost)}",
-                          held=not lost))
+                          margins=wins))
     diverged = [m for m in METHODS if results["models"][m]["training"].get("diverged")]
     out.append(make_claim(PAPER, "no_divergence",
                           ours="none diverged" if not diverged
                           else "diverged (rows meaningless): " + ", ".join(diverged),
-                          held=not diverged))
+                          margins={"0.5 - diverged fine-tunings (count)":
+                                   above(0.5, len(diverged))}))
     return out
 
 
@@ -68,13 +75,18 @@ def sweep_claims(results):
                            f"reference's accuracy within {KEEP_ACCURACY_POINTS:g} point, the "
                            f"best of them lambda {best['lambda']:g}, c {best['c']:g}: rho_2 "
                            f"{best['rho_2']:.3g}, {100 * best['acc']:.1f}%",
-                      held=len(better) == len(pts))]
-    falls = {}
+                      margins={"lowest point's rho_2 - reference's":
+                               worst(above(p["rho_2"], ref["rho_2"]) for p in pts)})]
+    falls, rises = {}, {}
     for lam in results["lambdas"]:
         curve = sorted((p for p in pts if p["lambda"] == lam), key=lambda p: p["c"])
-        falls[lam] = bool(np.all(np.diff([p["rho_2"] for p in curve]) <= 0))
+        steps = np.diff([p["rho_2"] for p in curve])
+        falls[lam] = bool(np.all(steps <= 0))
+        if len(steps):
+            rises[f"-(largest rise of rho_2 with c), lambda {lam:g}"] = at_least(
+                0.0, float(np.max(steps)))
     out.append(make_claim(PAPER, "sweep_c_tradeoff",
                           ours=", ".join(f"lambda {lam:g}: {'yes' if f else 'no'}"
                                          for lam, f in falls.items()),
-                          held=all(falls.values())))
+                          margins=rises))
     return out

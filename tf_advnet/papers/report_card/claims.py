@@ -3,9 +3,13 @@ own evaluation protocol gives survive the strong protocol (AutoAttack's attacks,
 worst case over all)? Answered from the results dict of
 `tf_advnet.papers.report_card.pipeline.reproduce`."""
 
-from tf_advnet.papers._study import Claim, verdict
+from tf_advnet.papers._study import Claim, at_least, verdict_of
 from tf_advnet.papers.report_card.report import LABELS
 
+# The ledger's flags of every claim here (`tf_advnet.papers.ledger`; the studies'
+# are in their paper_values.json): two evaluation protocols compared on one model,
+# about robustness.
+FLAGS = {"comparative": True, "robustness": True}
 # The strong protocol may find a few more examples on any model; more than this is a
 # robustness the paper's protocol overstated.
 TOLERANCE_POINTS = 1.0
@@ -17,6 +21,7 @@ def claims(results):
     for row, r in results["rows"].items():
         paper, strong = r["paper_protocol"]["worst_case"], r["worst_case"]
         gap = 100 * (paper - strong)
+        margins = {"strong - paper protocol + 1 (points)": at_least(TOLERANCE_POINTS, gap)}
         out.append(Claim(
             id=f"{row}_holds_under_strong_protocol",
             statement=f"{LABELS[row]}: the paper protocol's robust accuracy holds under "
@@ -24,5 +29,5 @@ def claims(results):
             paper=f"{100 * paper:.1f}% (our run, the paper's own attacks)",
             ours=f"{100 * strong:.1f}% worst case ({-gap:+.1f} points)",
             rule=f"strong worst case >= paper protocol's - {TOLERANCE_POINTS:g} point",
-            verdict=verdict(gap <= TOLERANCE_POINTS)))
+            verdict=verdict_of(margins), margins=margins))
     return out

@@ -1,0 +1,362 @@
+"""The claims ledger (`tf_advnet.papers.ledger`, `tf-advnet ledger`): claim margins
+agree with the verdicts of every committed result, the multi-seed rule on hand-made
+claims, `build` on seed dirs made from a committed results JSON, `run_missing` on a
+fake study, and the command's one-line errors."""
+
+import copy
+import glob
+import json
+import os
+import re
+import statistics
+import types
+
+import pytest
+
+from tf_advnet import cli
+from tf_advnet.errors import UserError
+from tf_advnet.papers import _study, ledger
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "results")
+
+
+def _committed():
+    """(path, study, results file name) of every committed study results JSON."""
+    files = _study.results_files()
+    return [(p, files[os.path.basename(p)], os.path.basename(p))
+            for p in sorted(glob.glob(os.path.join(RESULTS, "**", "*.json"), recursive=True))
+            if os.path.basename(p) in files]
+
+
+def _md_verdicts(md_path):
+    """The verdict column of a committed report's Claims table, in order."""
+    with open(md_path) as f:
+        text = f.read()
+    section = text.split("\n## Claims\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"\| \*\*([a-z ]+)\*\* \|$", section, flags=re.M)
+
+
+# Margins.
+
+@pytest.mark.parametrize("x,bound", [(1.0, 1.0), (0.1 + 0.2, 0.3), (0.3, 0.1 + 0.2),
+                                     (-1.0, -1.0), (97.7, 97.8), (5e-12, 0.0), (0.0, 5e-12)])
+def test_margin_sign_is_the_comparison_ties_included(x, bound):
+    assert _study.supports(_study.at_least(x, bound)) == (x >= bound)
+    assert _study.supports(_study.above(x, bound)) == (x > bound)
+    assert _study.supports(_study.at_least(x, bound, 100)) == (x >= bound)
+
+
+def test_worst_margin_is_none_where_one_is_unmeasured():
+    assert _study.worst([0.5, 0.2, 1.0]) == 0.2
+    assert _study.worst([0.5, float("nan")]) is None
+    assert _study.worst([0.5, None]) is None
+    assert not _study.supports(None)
+
+
+@pytest.mark.parametrize("path,name,fname", _committed(),
+                         ids=lambda v: os.path.relpath(v, RESULTS) if "/" in str(v) else v)
+def test_committed_claims_keep_their_verdicts_and_agree_with_their_margins(path, name, fname):
+    """Every claim recomputed from a committed results JSON: its verdict is the one
+    its committed report shows (and the JSON, where it stored claims), and a run
+    claim is held exactly when every margin is > 0."""
+    with open(path) as f:
+        results = json.load(f)
+    claims = _study.load(name).claims_of(results, fname)
+    for c in claims:
+        if c.verdict == _study.NOT_RUN:
+            assert c.margins == {}, c.id
+        else:
+            assert c.margins, c.id  # every run claim states its comparisons
+            assert c.verdict == _study.verdict_of(c.margins), (c.id, c.margins)
+            assert all(v is None or isinstance(v, float) for v in c.margins.values())
+    if name == "report_card":  # its card shows no claims table: the rule, by hand
+        rows = results["rows"].values()
+        assert [c.verdict for c in claims] == [
+            "held" if 100 * (r["paper_protocol"]["worst_case"] - r["worst_case"]) <= 1.0
+            else "not held" for r in rows]
+    elif claims:
+        assert [c.verdict for c in claims] == _md_verdicts(path[:-len(".json")] + ".md")
+    if "claims" in results:  # written before margins: read tolerantly
+        stored = [_study.Claim.from_dict(d) for d in results["claims"]]
+        assert [(c.id, c.verdict) for c in stored] == [(c.id, c.verdict) for c in claims]
+        assert all(c.margins == {} for c in stored)
+
+
+def test_every_ledger_claim_exists_and_is_flagged():
+    for src in ledger.SPEC:
+        assert src.study in _study.STUDY_NAMES
+        for cid in src.claims:
+            fl = ledger.flags(src.study, cid)
+            assert set(fl) == {"comparative", "robustness"}
+        if src.study != "report_card":
+            pv = _study.paper_values(os.path.dirname(_study.load(src.study).__file__))
+            assert set(src.claims) <= set(pv["claims"])
+            assert all(isinstance(pv["claims"][c].get("comparative"), bool)
+                       for c in src.claims)
+
+
+# The multi-seed rule, by hand.
+
+def _claim(margins, ours="o"):
+    return _study.Claim(id="x", statement="s", paper="p", ours=ours, rule="r",
+                        verdict=_study.verdict_of(margins), margins=margins)
+
+
+def _seeds(*values, name="m"):
+    return {k: _claim({name: v}) for k, v in enumerate(values)}
+
+
+def test_aggregate_held_when_every_seed_holds_beyond_the_spread():
+    e = ledger.aggregate(_seeds(2.0, 3.0, 4.0), comparative=True)
+    m = e["margins"]["m"]
+    assert (m["mean"], m["std"], m["min"], m["values"]) == (3.0, 1.0, 2.0, [2.0, 3.0, 4.0])
+    assert e["verdict"] == "held" and e["seeds"] == [0, 1, 2]
+    assert [r["verdict"] for r in e["per_seed"]] == ["held"] * 3
+
+
+def test_aggregate_not_held_when_every_seed_fails_beyond_the_spread():
+    e = ledger.aggregate(_seeds(-2.0, -3.0, -4.0), comparative=True)
+    assert e["margins"]["m"]["mean"] == -3.0 and e["verdict"] == "not held"
+    # A second margin that supports the claim does not rescue it: every seed fails.
+    two = {k: _claim({"a": v, "b": 1.0}) for k, v in enumerate((-2.0, -3.0, -4.0))}
+    assert ledger.aggregate(two)["verdict"] == "not held"
+
+
+def test_aggregate_inconclusive_by_spread_and_by_mixed_seeds():
+    # Every seed holds, but mean 1.1 - std 1.646 < 0: the spread covers 0.
+    e = ledger.aggregate(_seeds(0.1, 0.2, 3.0), comparative=True)
+    assert e["margins"]["m"]["std"] == pytest.approx(2.71 ** 0.5)
+    assert e["verdict"] == "inconclusive"
+    # Every seed fails, but mean -1.1 + std > 0.
+    assert ledger.aggregate(_seeds(-0.1, -0.2, -3.0))["verdict"] == "inconclusive"
+    # Seeds disagree, even with mean - std > 0.
+    assert ledger.aggregate(_seeds(5.0, 6.0, -0.1, 5.5))["verdict"] == "inconclusive"
+
+
+def test_aggregate_comparative_claim_needs_three_seeds():
+    assert (ledger.aggregate(_seeds(2.0, 3.0), comparative=True)["verdict"]
+            == "inconclusive (2 seeds; the rule needs 3)")
+    assert (ledger.aggregate(_seeds(2.0), comparative=True)["verdict"]
+            == "inconclusive (1 seed; the rule needs 3)")
+    # One seed of a claim that compares nothing: its std is 0.
+    one = ledger.aggregate(_seeds(2.0))
+    assert one["verdict"] == "held" and one["margins"]["m"]["std"] == 0.0
+    # A seed whose claim was not run is no seed.
+    seeds = dict(_seeds(2.0, 3.0, 4.0))
+    seeds[3] = _study.Claim(id="x", statement="s", paper="p", ours="—", rule="r",
+                            verdict=_study.NOT_RUN)
+    e = ledger.aggregate(seeds, comparative=True)
+    assert e["seeds"] == [0, 1, 2] and e["verdict"] == "held" and len(e["per_seed"]) == 4
+    nothing = {0: seeds[3].as_dict()}
+    assert ledger.aggregate(nothing)["verdict"] == "not run"
+
+
+def test_aggregate_reads_claim_dicts_and_unmeasured_margins():
+    seeds = {k: c.as_dict() for k, c in _seeds(2.0, 3.0, 4.0).items()}
+    seeds[1]["margins"] = {"m": None}  # not measured in seed 1: that seed fails
+    seeds[1]["verdict"] = _study.verdict_of(seeds[1]["margins"])
+    e = ledger.aggregate(seeds, comparative=True)
+    assert e["margins"]["m"]["values"] == [2.0, None, 4.0]
+    assert e["margins"]["m"]["mean"] == 3.0 and e["verdict"] == "inconclusive"
+
+
+# build() on seed dirs made from a committed results JSON.
+
+ADVNET = os.path.join(RESULTS, "advnet", "mnist_5k", "advnet.json")
+CARD = os.path.join(RESULTS, "report_card", "fashion_mnist", "report_card.json")
+CLEAN_GAPS = (0.0, 0.005, 0.01)  # C - A clean accuracy per seed: 0, +0.5, +1 points
+PGD_GAPS = (0.05, 0.10, 0.15)  # C - A PGD accuracy: 15, 10, 5 points short of 20
+
+
+def _seed_results(k):
+    with open(ADVNET) as f:
+        r = json.load(f)
+    t = r["table"]
+    t["C"]["clean"] = t["A"]["clean"] + CLEAN_GAPS[k]
+    t["C"]["pgd"] = t["A"]["pgd"] + PGD_GAPS[k]
+    r["provenance"] = dict(r["provenance"], seed=k,
+                           command=f"tf-advnet ledger --seeds={k}", wall_time_s=10.0 + k)
+    return r
+
+
+def test_build_aggregates_seed_dirs_and_renders_from_its_json(tmp_path):
+    from tf_advnet.papers import advnet
+    from tf_advnet.papers.advnet.claims import PAPER
+
+    ids = tuple(PAPER["claims"])
+    spec = (ledger.Source("advnet", "mnist_5k", ids, preset="cpu"),
+            ledger.Source("report_card", "fashion_mnist",
+                          (ledger.strong_claim_id("advnet"),), preset="cpu"))
+    per_seed = {}
+    for k in range(3):
+        r = _seed_results(k)
+        d = spec[0].seed_dir(str(tmp_path), k)
+        os.makedirs(d)
+        with open(os.path.join(d, "advnet.json"), "w") as f:
+            json.dump(r, f)
+        per_seed[k] = {c.id: c for c in advnet.claims_of(copy.deepcopy(r))}
+    card_dir = spec[1].seed_dir(str(tmp_path), 0)
+    os.makedirs(card_dir)
+    with open(CARD) as f, open(os.path.join(card_dir, "report_card.json"), "w") as g:
+        g.write(f.read())
+
+    out = ledger.build(spec, str(tmp_path), seeds=(0, 1, 2, 3), argv=["tf-advnet", "ledger"])
+    with open(tmp_path / "results" / "claims.json") as f:
+        saved = json.load(f)
+    assert saved["claims"] == json.loads(json.dumps(out["claims"]))
+    entries = {e["id"]: e for e in saved["claims"]}
+    for cid in ids:
+        e = entries[cid]
+        assert e["seeds"] == [0, 1, 2]  # seed 3 has no dir: fewer seeds
+        assert [r["ours"] for r in e["per_seed"]] == [per_seed[k][cid].ours for k in range(3)]
+        assert e["statement"] == per_seed[0][cid].statement
+        assert e["paper_number"] == per_seed[0][cid].paper
+        for name, m in e["margins"].items():
+            values = [per_seed[k][cid].margins[name] for k in range(3)]
+            assert m["values"] == values
+            assert m["mean"] == pytest.approx(statistics.mean(values))
+            assert m["std"] == pytest.approx(statistics.stdev(values))
+            assert m["min"] == min(values)
+        assert [v["file"] for v in e["evidence"]] == [
+            f"results/ledger/advnet/mnist_5k/seed{k}/advnet.json" for k in range(3)]
+        assert [v["command"] for v in e["evidence"]] == [
+            f"tf-advnet ledger --seeds={k}" for k in range(3)]
+        assert e["preset"] == "cpu" and e["dataset"] == "mnist_5k" and e["rule"] == ledger.RULE
+    keep = entries["c_keeps_clean_accuracy"]["margins"]["C - A + 1 (points)"]
+    assert keep["values"] == pytest.approx([1.0, 1.5, 2.0])
+    assert entries["c_keeps_clean_accuracy"]["verdict"] == "held"
+    far = entries["c_far_above_a_white_box"]["margins"]["C - A - 20 (PGD points)"]
+    assert far["mean"] == pytest.approx(-10.0) and far["std"] == pytest.approx(5.0)
+    assert entries["c_far_above_a_white_box"]["verdict"] == "not held"
+    # The report card answered by one seed: it compares two protocols, so too few.
+    card = entries[ledger.strong_claim_id("advnet")]
+    assert card["verdict"] == "inconclusive (1 seed; the rule needs 3)"
+    assert entries["c_far_above_a_white_box"]["strong_protocol"]["verdict"] == card["verdict"]
+    assert "strong_protocol" not in entries["c_keeps_clean_accuracy"]  # not robustness
+
+    md = (tmp_path / "results" / "CLAIMS.md").read_text()
+    assert md == ledger.render_markdown(saved)
+    summary = md.split("## Summary", 1)[1].split("\n## ", 1)[0]
+    assert summary.count("\n| ") == len(saved["claims"]) + 1  # header + one row each
+    assert f"| C - A - 20 (PGD points) | {far['mean']:.4g} ± {far['std']:.4g} |" in md
+
+    assert ledger.check(str(tmp_path)) == []
+    # An edited number, a lost evidence file, a hand-made verdict: each is found.
+    saved["claims"][0]["margins"]["C - A + 1 (points)"]["mean"] += 1
+    saved["claims"][1]["verdict"] = "held"
+    with open(tmp_path / "results" / "claims.json", "w") as f:
+        json.dump(saved, f)
+    os.remove(spec[1].seed_dir(str(tmp_path), 0) + "/report_card.json")
+    assert ledger.check(str(tmp_path)) == [
+        "results/CLAIMS.md is not what results/claims.json renders to",
+        "advnet/c_keeps_clean_accuracy: margins differs from its evidence",
+        "advnet/c_far_above_a_white_box: verdict differs from its evidence",
+        "report_card/advnet_holds_under_strong_protocol: evidence "
+        "results/ledger/report_card/fashion_mnist/seed0/report_card.json is missing",
+        "report_card/advnet_holds_under_strong_protocol: seeds differs from its evidence",
+        "report_card/advnet_holds_under_strong_protocol: per_seed differs from its evidence",
+        "report_card/advnet_holds_under_strong_protocol: margins differs from its evidence",
+        "report_card/advnet_holds_under_strong_protocol: verdict differs from its evidence"]
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(RESULTS, "claims.json")),
+                    reason="no committed ledger yet (results/claims.json)")
+def test_committed_ledger_is_sound():
+    """Every verdict of the committed ledger has its evidence files, its numbers are
+    what they give, comparative claims have 3 seeds, CLAIMS.md renders from the JSON."""
+    assert ledger.check(ROOT) == []
+
+
+def test_build_refuses_a_seed_dir_of_another_preset(tmp_path):
+    spec = (ledger.Source("advnet", "mnist_5k", ("c_keeps_clean_accuracy",)),)
+    d = spec[0].seed_dir(str(tmp_path), 0)
+    os.makedirs(d)
+    with open(os.path.join(d, "advnet.json"), "w") as f:
+        json.dump(_seed_results(0), f)
+    with pytest.raises(UserError, match="is preset 'cpu', the ledger's 'long'"):
+        ledger.build(spec, str(tmp_path), seeds=(0,))
+
+
+# run_missing.
+
+def _fake_study(calls):
+    def run(preset_name, dataset, **kw):
+        calls.append((preset_name, dataset, kw))
+
+    return types.SimpleNamespace(PRESETS=("cpu",), RESULTS_FILES=("fake.json",), run=run)
+
+
+def test_run_missing_runs_only_the_missing_seeds_with_their_seed(tmp_path):
+    calls = []
+    fake = _fake_study(calls)
+    spec = (ledger.Source("fake", "d", ("x",), preset="cpu", model="m"),)
+    done_dir = spec[0].seed_dir(str(tmp_path), 1)
+    os.makedirs(done_dir)
+    open(os.path.join(done_dir, "fake.json"), "w").close()
+    done = ledger.run_missing(spec, str(tmp_path), work_dir="w", progress=lambda _: None,
+                              load=lambda name: fake)
+    assert done == [spec[0].seed_dir(str(tmp_path), k) for k in (0, 2)]
+    assert [(p, d, kw["overrides"], kw["results_dir"], kw["work_dir"], kw["model"])
+            for p, d, kw in calls] == [
+        ("cpu", "d", {"seed": k}, spec[0].seed_dir(str(tmp_path), k),
+         os.path.join("w", "fake", f"seed{k}"), "m") for k in (0, 2)]
+
+
+def test_run_missing_refuses_a_study_without_the_preset_before_running(tmp_path):
+    calls = []
+    spec = (ledger.Source("fake", "d", ("x",)),)  # the ledger's preset: long
+    with pytest.raises(UserError) as e:
+        ledger.run_missing(spec, str(tmp_path), load=lambda name: _fake_study(calls))
+    assert str(e.value) == ("--preset='long' is not a preset of the fake study; "
+                            "allowed values: cpu")
+    assert calls == []
+    # The real spec on an empty tree: no study has `long` yet, nothing starts.
+    with pytest.raises(UserError, match=r"^--preset='long' is not a preset of the advnet "
+                                        r"study; allowed values: cpu, paper$"):
+        ledger.run_missing(ledger.SPEC, str(tmp_path))
+
+
+def test_bat_seed_override_keeps_the_second_surrogates_offset():
+    from tf_advnet.papers.bat.pipeline import bat_config, model_specs
+
+    base, seed1 = model_specs(["R-MC-LA", "R-MC-LA_seed1"])
+    assert bat_config("cpu", "fashion_mnist", base, {"seed": 5}).seed == 5
+    assert bat_config("cpu", "fashion_mnist", seed1, {"seed": 5}).seed == 6
+    assert bat_config("cpu", "fashion_mnist", seed1).seed == bat_config(
+        "cpu", "fashion_mnist", base).seed + 1
+
+
+# The command.
+
+def test_ledger_command_renders_what_exists(tmp_path, monkeypatch, capsys):
+    """--render_only on a tree without seed runs: every claim of the chosen study is
+    in claims.json, not run, in paper_values.json's words."""
+    from tf_advnet.papers.bat.claims import PAPER
+
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["ledger", "--render_only", "--preset=cpu", "--studies=bat"]) == 0
+    with open(tmp_path / "results" / "claims.json") as f:
+        saved = json.load(f)
+    assert [e["id"] for e in saved["claims"]] == list(PAPER["claims"])
+    assert all(e["verdict"] == "not run" and e["seeds"] == [] and
+               e["statement"] == PAPER["claims"][e["id"]]["statement"]
+               for e in saved["claims"])
+    assert saved["seeds"] == [0, 1, 2]
+    assert "wrote results/claims.json" in capsys.readouterr().out
+    assert (tmp_path / "results" / "CLAIMS.md").read_text() == ledger.render_markdown(saved)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--seeds=0,a"], "error: --seeds=0,a is not valid; allowed values: comma-separated "
+                      "integers >= 0, e.g. 0,1,2"),
+    (["--seeds=1,1"], "error: --seeds=1,1 is not valid; allowed values: distinct "
+                      "integers >= 0, at least one"),
+    (["--preset=huge"], "error: --preset='huge' is not valid; allowed values: cpu, long, "
+                        "paper"),
+    (["--studies=bat,trades"], "error: --studies='trades' is not valid; allowed values: "
+                               "advnet, bat, deepdefense, l2lda, pgn, report_card"),
+])
+def test_ledger_command_errors_are_one_line(args, message, capsys):
+    assert cli.main(["ledger", *args, "--render_only"]) == 2
+    assert capsys.readouterr().err == message + "\n"

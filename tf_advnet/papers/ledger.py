@@ -1,0 +1,415 @@
+"""The claims ledger: the papers' headline claims answered over several seeds, each
+with its evidence (`tf-advnet ledger`).
+
+`SPEC` says which study run (study, data set, preset) answers which claim ids. Each
+seed k of a run is the study's own `run(preset, dataset, overrides={"seed": k})`
+with its results in `results/ledger/<study>/<dataset>/seed<k>/` (`run_missing` runs
+the seeds whose results JSON is missing; a study reuses what it already trained, so
+an interrupted ledger resumes). `build` recomputes every claim of every seed from
+its results JSON (the study's `claims_of`, as its report does), aggregates each
+claim over the seeds (`aggregate`, the rule `RULE`) and writes `results/claims.json`
+and `results/CLAIMS.md`, which `render_markdown` makes from the JSON alone.
+
+A claim's margins (`tf_advnet.papers._study.Claim.margins`) are what the seeds are
+aggregated over: each comparison of the claim's rule as a signed number, > 0 where it
+supports the claim, so the spread over seeds can be set against how far the claim
+holds.
+"""
+
+import dataclasses
+import importlib
+import json
+import math
+import os
+from typing import Optional
+
+from tf_advnet.errors import UserError, check_choice
+from tf_advnet.papers import _study
+from tf_advnet.papers.report_card.study import ROWS as CARD_ROWS
+
+SEEDS = (0, 1, 2)
+MIN_SEEDS = 3  # of a claim that compares two methods
+PRESET = "long"
+LEDGER_DIR = os.path.join("results", "ledger")
+JSON_FILE = os.path.join("results", "claims.json")
+MD_FILE = os.path.join("results", "CLAIMS.md")
+RULE = ("held: every seed holds the claim's rule and every margin's mean - std > 0 "
+        "over the seeds; not held: every seed fails it and some margin's mean + std < 0; "
+        "otherwise inconclusive (std: the sample standard deviation, 0 for one seed). "
+        f"A claim that compares two methods needs >= {MIN_SEEDS} seeds, else it is "
+        "inconclusive.")
+# A paper study's defence is the report card's row of its name, whose claim is its
+# robustness claims' verdict under the strong protocol (AutoAttack's attacks, the
+# worst case per example).
+
+
+def strong_claim_id(row):
+    """The report card's claim id of `row` (`report_card.claims`)."""
+    return f"{row}_holds_under_strong_protocol"
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """One study run that answers claims, repeated over seeds.
+
+    Attributes:
+      study: the study package's name (`tf_advnet.papers._study.STUDY_NAMES`).
+      dataset: the `dataset` of its `run`.
+      claims: the claim ids this run answers.
+      preset: the study's preset.
+      model: DeepDefense's architecture (its `run`'s `model`), else None.
+    """
+
+    study: str
+    dataset: str
+    claims: tuple
+    preset: str = PRESET
+    model: Optional[str] = None
+
+    @property
+    def run_kwargs(self):
+        return {} if self.model is None else {"model": self.model}
+
+    def seed_dir(self, root, seed):
+        """The results dir of one seed, under `root` (the repository)."""
+        parts = [self.study, self.dataset] + ([self.model] if self.model else [])
+        return os.path.join(root, LEDGER_DIR, *parts, f"seed{seed}")
+
+
+SPEC = (
+    Source("advnet", "mnist_5k", (
+        "c_keeps_clean_accuracy", "c_far_above_a_white_box", "b_best_white_box",
+        "c_comparable_to_b_black_box", "eat_below_c_white_box", "generator_attack_on_a")),
+    Source("bat", "fashion_mnist", (
+        "random_start_prevents_label_leaking", "r_mc_la_beats_madry",
+        "pgd2_8_close_to_pgd7_2", "label_adversary_helps", "cw_stronger_than_ce_on_bat")),
+    Source("deepdefense", "mnist_5k", (
+        "rho2_raised", "clean_accuracy_kept", "beats_baselines", "no_divergence"),
+        model="mlp"),
+    Source("l2lda", "mnist_5k", (
+        "recursion_helps", "diversity_helps", "l2lda_best_min", "l2l_star_collapses",
+        "l2lda_beats_l2l_star", "pgd_at_overfits_its_attack", "l2lda_best_black_box",
+        "attack_loss_rises")),
+    Source("pgn", "fashion_mnist", (
+        "curve_outside_at", "trains_faster_than_pgd_at", "generator_beats_fgm",
+        "wider_moves_curve_right", "fgm_at_overfits")),
+    Source("report_card", "fashion_mnist", tuple(strong_claim_id(r) for r in CARD_ROWS)),
+)
+
+
+def _entry(study, claim_id):
+    """The claim's entry in the study's paper_values.json ({} without one)."""
+    folder = os.path.dirname(_study.load(study).__file__)
+    if not os.path.exists(os.path.join(folder, "paper_values.json")):
+        return {}
+    return _study.paper_values(folder)["claims"].get(claim_id, {})
+
+
+def flags(study, claim_id):
+    """{"comparative", "robustness"} of a claim: its entry in the study's
+    paper_values.json, or the `FLAGS` of a study without one (the report card)."""
+    entry = _entry(study, claim_id) or importlib.import_module(
+        f"tf_advnet.papers.{study}.claims").FLAGS
+    return {k: bool(entry.get(k, False)) for k in ("comparative", "robustness")}
+
+
+def _stats(values):
+    """mean, sample std (0 for one value) and min of the measured values."""
+    if not values:
+        return {"mean": None, "std": None, "min": None}
+    n = len(values)
+    mean = math.fsum(values) / n
+    std = (math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+           if n > 1 else 0.0)
+    return {"mean": mean, "std": std, "min": min(values)}
+
+
+def too_few(n):
+    """The verdict of a comparative claim answered by `n` < MIN_SEEDS seeds."""
+    return (f"{_study.INCONCLUSIVE} ({n} seed{'' if n == 1 else 's'}; the rule needs "
+            f"{MIN_SEEDS})")
+
+
+def aggregate(per_seed, *, comparative=False):
+    """One ledger entry from one claim's answers over seeds, by `RULE`.
+
+    Args:
+      per_seed: {seed: Claim or its dict}; a seed whose claim was not run counts as
+        no seed.
+      comparative: whether the claim compares two methods (then it needs MIN_SEEDS).
+
+    Returns:
+      {"seeds": the seeds that answered, "per_seed": [{seed, verdict, ours, margins}],
+       "margins": {name: {values (per answering seed, None where not measured),
+       mean, std, min}} (over the measured values), "verdict", "rule", "comparative"}.
+    """
+    runs = [(s, c if isinstance(c, _study.Claim) else _study.Claim.from_dict(c))
+            for s, c in sorted(per_seed.items())]
+    ran = [(s, c) for s, c in runs if c.verdict != _study.NOT_RUN]
+    margins = {}
+    for name in dict.fromkeys(k for _, c in ran for k in c.margins):
+        values = [c.margins.get(name) for _, c in ran]
+        margins[name] = {"values": values,
+                         **_stats([v for v in values if v is not None])}
+    verdicts = [c.verdict for _, c in ran]
+    if not ran:
+        verdict = _study.NOT_RUN
+    elif comparative and len(ran) < MIN_SEEDS:
+        verdict = too_few(len(ran))
+    elif (all(v == _study.HELD for v in verdicts)
+          and all(m["mean"] is not None and m["mean"] - m["std"] > 0
+                  for m in margins.values())):
+        verdict = _study.HELD
+    elif (all(v == _study.NOT_HELD for v in verdicts)
+          and any(m["mean"] is not None and m["mean"] + m["std"] < 0
+                  for m in margins.values())):
+        verdict = _study.NOT_HELD
+    else:
+        verdict = _study.INCONCLUSIVE
+    return {"seeds": [s for s, _ in ran],
+            "per_seed": [{"seed": s, "verdict": c.verdict, "ours": c.ours,
+                          "margins": c.margins} for s, c in runs],
+            "margins": margins, "verdict": verdict, "rule": RULE,
+            "comparative": comparative}
+
+
+def select(spec, studies=None):
+    """The sources of `spec` whose study is in `studies` (all for None); raises
+    UserError naming --studies and the allowed values."""
+    names = list(dict.fromkeys(s.study for s in spec))
+    for name in studies or ():
+        check_choice("studies", name, names)
+    return [s for s in spec if studies is None or s.study in studies]
+
+
+def _evidence(src, root, seed, preset, load):
+    """(results file path, results dict) of one seed, or None when not run; raises
+    UserError where the file is another preset's or another seed's."""
+    fname = load(src.study).RESULTS_FILES[0]
+    path = os.path.join(src.seed_dir(root, seed), fname)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        results = json.load(f)
+    prov = results.get("provenance", {})
+    rel = os.path.relpath(path, root)
+    if prov.get("preset") != preset:
+        raise UserError(f"{rel} is preset {prov.get('preset')!r}, the ledger's "
+                        f"{preset!r}; move it away or pass --preset={prov.get('preset')}")
+    if prov.get("seed") is not None and prov["seed"] != seed:
+        raise UserError(f"{rel} records seed {prov['seed']}, its directory seed {seed}")
+    return path, results
+
+
+def build(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None, argv=None,
+          load=_study.load):
+    """Aggregates every claim of `spec` over the seed dirs that exist under `root`,
+    writes `root`/results/claims.json and CLAIMS.md; returns the ledger dict.
+
+    Args:
+      preset: every source's preset (default each source's own).
+      studies: the study names to include (default all of `spec`).
+      argv: the command recorded in the ledger's provenance.
+      load: study name -> study package (tests pass fakes).
+    """
+    from tf_advnet.utils.provenance import Provenance
+
+    prov = Provenance(seed=None, preset=preset, argv=argv)
+    entries = []
+    for src in select(spec, studies):
+        pkg, p = load(src.study), preset or src.preset
+        found = {}
+        for seed in seeds:
+            ev = _evidence(src, root, seed, p, load)
+            if ev is not None:
+                path, results = ev
+                claims = {c.id: c for c in pkg.claims_of(results, os.path.basename(path))}
+                found[seed] = (path, results, claims)
+        for cid in src.claims:
+            per_seed = {s: claims[cid] for s, (_, _, claims) in found.items()
+                        if cid in claims}
+            fl = flags(src.study, cid)
+            entry = aggregate(per_seed, comparative=fl["comparative"])
+            # No seed answered: the words of paper_values.json, where the study has it.
+            first = next(iter(per_seed.values()), None) or _study.Claim.from_dict(dict(
+                {"statement": cid, "paper": "—", "rule": "—"}, **_entry(src.study, cid),
+                id=cid, ours="—", verdict=_study.NOT_RUN))
+            entries.append({
+                "paper": pkg.TITLE, "study": src.study, "id": cid,
+                "statement": first.statement, "paper_number": first.paper,
+                "claim_rule": first.rule,
+                "robustness": fl["robustness"], "preset": p, "dataset": src.dataset,
+                "model": src.model,
+                "evidence": [{"seed": s, "file": os.path.relpath(path, root),
+                              "command": r["provenance"].get("command"),
+                              "commit": r["provenance"].get("commit"),
+                              "wall_time_s": r["provenance"].get("wall_time_s")}
+                             for s, (path, r, _) in found.items()],
+                **entry})
+    _link_strong(entries)
+    ledger = {"rule": RULE, "min_seeds": MIN_SEEDS, "seeds": list(seeds),
+              "claims": entries, "provenance": prov.finish()}
+    write(ledger, root)
+    return ledger
+
+
+def _link_strong(entries):
+    """Each robustness claim of a paper gets the report card's verdict for its
+    defence under the strong protocol (None where the ledger has no such row)."""
+    rc = {e["id"]: e for e in entries if e["study"] == "report_card"}
+    for e in entries:
+        if e["study"] == "report_card" or not e["robustness"]:
+            continue
+        row = rc.get(strong_claim_id(e["study"]))
+        e["strong_protocol"] = None if row is None else {
+            "claim": row["id"], "dataset": row["dataset"], "seeds": row["seeds"],
+            "verdict": row["verdict"]}
+
+
+def write(ledger, root="."):
+    """Writes claims.json, then CLAIMS.md rendered from the file just written;
+    returns their paths."""
+    from tf_advnet.utils.provenance import write_json
+
+    json_path, md_path = os.path.join(root, JSON_FILE), os.path.join(root, MD_FILE)
+    write_json(json_path, ledger)
+    with open(json_path) as f:
+        text = render_markdown(json.load(f))
+    with open(md_path, "w") as f:
+        f.write(text)
+    return json_path, md_path
+
+
+def check(root=".", *, load=_study.load):
+    """The problems of the ledger written under `root` (none: a sound ledger): a
+    CLAIMS.md that is not what claims.json renders to, an evidence file missing, an
+    entry whose numbers or verdict differ from what its evidence files give today, a
+    comparative claim held or not held on fewer than MIN_SEEDS seeds."""
+    with open(os.path.join(root, JSON_FILE)) as f:
+        led = json.load(f)
+    problems = []
+    with open(os.path.join(root, MD_FILE)) as f:
+        if f.read() != render_markdown(led):
+            problems.append(f"{MD_FILE} is not what {JSON_FILE} renders to")
+    for e in led["claims"]:
+        name = f"{e['study']}/{e['id']}"
+        per_seed = {}
+        for v in e["evidence"]:
+            path = os.path.join(root, v["file"])
+            if not os.path.exists(path):
+                problems.append(f"{name}: evidence {v['file']} is missing")
+                continue
+            with open(path) as f:
+                results = json.load(f)
+            found = {c.id: c for c in load(e["study"]).claims_of(
+                results, os.path.basename(path))}
+            if e["id"] in found:
+                per_seed[v["seed"]] = found[e["id"]]
+        again = json.loads(json.dumps(aggregate(per_seed, comparative=e["comparative"])))
+        for key in ("seeds", "per_seed", "margins", "verdict"):
+            if again[key] != e[key]:
+                problems.append(f"{name}: {key} differs from its evidence")
+        if (e["comparative"] and e["verdict"] in (_study.HELD, _study.NOT_HELD)
+                and len(e["seeds"]) < MIN_SEEDS):
+            problems.append(f"{name}: {e['verdict']} on {len(e['seeds'])} seed(s)")
+    return problems
+
+
+def _num(v):
+    return "—" if v is None else f"{v:.4g}"
+
+
+def _cell(text):
+    return str(text).replace("|", "\\|")
+
+
+def render_markdown(ledger):
+    """CLAIMS.md from the ledger dict (claims.json) alone."""
+    out = ["# Claims ledger", "",
+           "Generated by `tf-advnet ledger` from `results/claims.json`; every number "
+           "below is in it. Each claim is answered by its study's run over seeds "
+           f"{', '.join(str(s) for s in ledger['seeds'])}, one results JSON per seed "
+           "(the evidence). A margin is one comparison of the claim's rule in the "
+           "claim's own units, > 0 where it supports the claim.", "",
+           f"Rule: {ledger['rule']}", "", "## Summary", "",
+           "| paper | claim | seeds | verdict | strong protocol |", "|---|---|---|---|---|"]
+    for e in ledger["claims"]:
+        sp = e.get("strong_protocol")
+        out.append(f"| {_cell(e['paper'])} | {_cell(e['statement'])} (`{e['id']}`) | "
+                   f"{len(e['seeds'])} | **{e['verdict']}** | "
+                   f"{'—' if not sp else sp['verdict']} |")
+    for paper in dict.fromkeys(e["paper"] for e in ledger["claims"]):
+        out += ["", f"## {paper}"]
+        for e in (e for e in ledger["claims"] if e["paper"] == paper):
+            out += _entry_markdown(e)
+    p = ledger["provenance"]
+    out += ["", "## Provenance", "", f"- command: `{p['command']}`",
+            f"- commit: `{p['commit']}`", ""]
+    return "\n".join(out)
+
+
+def _entry_markdown(e):
+    run = e["dataset"] + (f", model {e['model']}" if e.get("model") else "")
+    out = ["", f"### {e['statement']} (`{e['id']}`)", "",
+           f"- paper: {e['paper_number']}",
+           f"- run: {e['study']} study, preset `{e['preset']}`, {run}; "
+           f"{len(e['seeds'])} seed(s)" + (", compares two methods" if e["comparative"]
+                                           else ""),
+           f"- claim's rule (each seed): {e['claim_rule']}",
+           f"- verdict: **{e['verdict']}**"]
+    sp = e.get("strong_protocol")
+    if sp:
+        out.append(f"- under the strong protocol (report card `{sp['claim']}`, "
+                   f"{sp['dataset']}, {len(sp['seeds'])} seed(s)): **{sp['verdict']}**")
+    elif e["robustness"] and "strong_protocol" in e:
+        out.append("- under the strong protocol: not in the ledger")
+    if e["per_seed"]:
+        out += ["", "| seed | ours | verdict |", "|---|---|---|"]
+        out += [f"| {r['seed']} | {_cell(r['ours'])} | {r['verdict']} |"
+                for r in e["per_seed"]]
+    if e["margins"]:
+        out += ["", "| margin | mean ± std | min | per seed |", "|---|---|---|---|"]
+        out += [f"| {_cell(name)} | {_num(m['mean'])} ± {_num(m['std'])} | "
+                f"{_num(m['min'])} | {', '.join(_num(v) for v in m['values'])} |"
+                for name, m in e["margins"].items()]
+    if e["evidence"]:
+        out += ["", "Evidence:", ""]
+        out += [f"- seed {v['seed']}: `{v['file']}` (`{v['command']}`, commit "
+                f"`{v['commit']}`, {_num(v['wall_time_s'])} s)" for v in e["evidence"]]
+    return out
+
+
+def run_missing(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None,
+                work_dir=os.path.join("runs", "ledger"), argv=None, progress=print,
+                load=_study.load):
+    """Runs each (study run, seed) of `spec` whose results JSON is missing, with the
+    study's `run(preset, dataset, results_dir=<seed dir>, overrides={"seed": k})`;
+    returns the results dirs written.
+
+    Every missing run's preset is checked before any starts. Each seed trains in its
+    own `<work_dir>/<study>/seed<k>`, where the study reuses what it trained before,
+    so an interrupted call resumes.
+
+    Raises:
+      UserError: a study without the preset (one line naming --preset and the
+        study's presets).
+    """
+    todo = []
+    for src in select(spec, studies):
+        pkg, p = load(src.study), preset or src.preset
+        fname = pkg.RESULTS_FILES[0]
+        todo += [(src, pkg, p, seed) for seed in seeds
+                 if not os.path.exists(os.path.join(src.seed_dir(root, seed), fname))]
+    for src, pkg, p, _ in todo:
+        if p not in pkg.PRESETS:
+            raise UserError(f"--preset={p!r} is not a preset of the {src.study} study; "
+                            f"allowed values: {', '.join(pkg.PRESETS)}")
+    done = []
+    for src, pkg, p, seed in todo:
+        out = src.seed_dir(root, seed)
+        progress(f"[ledger] {src.study} {src.dataset} preset {p} seed {seed} -> {out}")
+        pkg.run(p, src.dataset, results_dir=out,
+                work_dir=os.path.join(work_dir, src.study, f"seed{seed}"),
+                overrides={"seed": seed}, argv=argv, progress=progress, **src.run_kwargs)
+        done.append(out)
+    return done
