@@ -74,6 +74,9 @@ def test_deepdefense_units_arms_and_verdict_by_hand():
     assert v == "our deviation"
     v, reason = verdict({"ours": arm, "paper_units": dict(arm, rho_2_ratio=1.6)})
     assert v == "design" and "paper units 1.60x" in reason
+    weak = dict(arm, reference={"acc": 0.95, "rho_2": 0.05}, rho_2_ratio=3.0)
+    v2, why = verdict({"ours": arm, "paper_units": weak})
+    assert v2 == "inconclusive" and "-4.0 points" in why and "rho_2 0.3 in our units" in why
     prov = {"command": "x", "commit": "c", "seed": 0, "preset": "cpu", "wall_time_s": 1,
             "versions": {}}
     md = render({"title": "T", "question": "Q", "arms": {"ours": arm}, "verdict": v,
