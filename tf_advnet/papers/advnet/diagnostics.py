@@ -19,7 +19,7 @@ G steps in every arm. Arms:
 Measured per arm, on held-out test images: A's accuracy under x + eps G(x), always
 clipped to [0, 1] at evaluation (an attack's images are images), at G's init and at the
 end; the fraction of pixels of x + eps G(x) outside [0, 1] (the pixels the clip passes
-no gradient through) and of G's outputs with |G| >= 0.99 (a saturated tanh), at init and
+no gradient through in training, and clips at evaluation in every arm) and of G's outputs with |G| >= 0.99 (a saturated tanh), at init and
 at the end; the L2 norm of G's gradient of its objective -CE(A(x + eps G(x)), y) on one
 training batch (the official code's `g_reg`, without weight decay), at init and at the
 end. A's clean and PGD-10 accuracy are the reference. Verdict rule: "our deviation" when
@@ -47,7 +47,11 @@ deviation" when the official arm's PGD-10 and its worst case over the three are 
 PGD-10 curve is still rising, its last epoch more than 2 points above the value 20% of
 the epochs earlier; else "design" ("inconclusive" with too few epochs for the rule).
 
-Budget: the full run (both parts, mnist_5k) is sized to <= 20 minutes on 2 cores.
+Sizes (the full run, both parts on mnist_5k, fits ~15 minutes on 2 quiet cores): Part
+A's G takes 8 epochs of the 4,000 training images, 504 steps, four times the study's
+attack generators (2 epochs); Part B trains the issue's 10 epochs (C costs the same per
+batch under both recipes: G's 5 steps dominate); 500 test images attacked at the end,
+the last 200 of the preset's 1,000 for the curves.
 
     python -m tf_advnet.papers.advnet.diagnostics [--part=both] [--dataset=mnist_5k]
 """
