@@ -5,6 +5,10 @@ Adversarial Networks", ICLR 2019. The perturbation is `eps * G(.)`; G ends in
 a tanh, so `||eps * G||_inf <= eps` (Sec. 3). With `output="l2"` the last
 layer is linear and each example's output is scaled to unit L2 norm, the
 "appropriate normalization layer" the paper mentions for L2 perturbations.
+With `output="linear"` (not the paper's: an ablation of the tanh's saturation)
+the last layer is linear and clipped to [-1, 1] in the forward pass only: its
+gradient is the identity's (straight-through), so no output unit stops passing
+gradient to G, as a saturated tanh does.
 
 | Builder | Input | Architecture |
 |---|---|---|
@@ -42,7 +46,7 @@ import keras
 from tf_advnet.errors import UserError
 from tf_advnet.models import _common
 
-OUTPUTS = ("tanh", "l2")
+OUTPUTS = ("tanh", "l2", "linear")
 INPUT_KINDS = ("image", "noise", "label")
 GENERATOR_NAMES = ("g0", "g1", "g2", "g3")
 DEFAULT_Z_DIM = 128
@@ -64,6 +68,15 @@ def _bn_relu(x, name, sync):
     return keras.layers.ReLU(name=f"{name}_relu")(_bn(x, f"{name}_bn", sync))
 
 
+@keras.saving.register_keras_serializable(package="tf_advnet")
+class StraightThroughClip(keras.layers.Layer):
+    """clip(u, -1, 1) forward, the identity's gradient backward (`output="linear"`):
+    the bound of a tanh without its vanishing gradient."""
+
+    def call(self, u):
+        return u + keras.ops.stop_gradient(keras.ops.clip(u, -1.0, 1.0) - u)
+
+
 def _check_common(model_id, input_shape, k, output, sync_bn):
     shape = _common.check_input_shape(model_id, input_shape, min_hw=4)
     if shape[0] % 4 or shape[1] % 4:
@@ -76,13 +89,16 @@ def _check_common(model_id, input_shape, k, output, sync_bn):
 
 
 def _head(x, channels, kernel, output, *, transpose, init, use_bias, name):
-    """Last layer: `channels` maps, then tanh (L-inf) or unit L2 norm per example."""
+    """Last layer: `channels` maps, then tanh (L-inf), unit L2 norm per example, or
+    the straight-through clip to [-1, 1] ("linear")."""
     layer = keras.layers.Conv2DTranspose if transpose else keras.layers.Conv2D
     kw = {"strides": 2} if transpose else {}
     x = layer(channels, kernel, padding="same", use_bias=use_bias,
               kernel_initializer=init, name=name, **kw)(x)
     if output == "tanh":
         return keras.layers.Activation("tanh", name="tanh")(x)
+    if output == "linear":
+        return StraightThroughClip(name="st_clip")(x)
     return keras.layers.UnitNormalization(axis=(1, 2, 3), name="unit_l2")(x)
 
 
@@ -103,7 +119,8 @@ def advnet_g0(input_shape=(28, 28, 1), num_classes=None, *, k=64, output="tanh",
         input_shape: `(H, W, C)`, H and W multiples of 4.
         num_classes: unused (the registry's signature).
         k: width factor (64 in the paper).
-        output: `"tanh"` (L-inf) or `"l2"` (unit L2 norm per example).
+        output: `"tanh"` (L-inf), `"l2"` (unit L2 norm per example) or `"linear"`
+            (clipped to [-1, 1] with a straight-through gradient; module docstring).
         sync_bn: synchronised BN under `tf.distribute` (global batch statistics).
         name: model name.
 
