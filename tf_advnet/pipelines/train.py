@@ -221,12 +221,14 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
     # Before TensorBoard and CSVLogger: they write the learning rates it adds.
     callbacks = [
         LearningRates(),
-        *callbacks,  # before the loggers, which write what they add to the logs
         *_generator_images(trainer, config, x_test, y_test, tb_dir),
         _Backup(backup_dir, save_freq=backup_every or "epoch", double_checkpoint=True),
         keras.callbacks.ModelCheckpoint(
             os.path.join(ckpt_dir, "epoch{epoch:03d}.weights.h5"),
             save_weights_only=True),
+        # After the backups (an epoch is saved before a callback can stop the run),
+        # before the loggers, which write what the callbacks add to the logs.
+        *callbacks,
         keras.callbacks.TensorBoard(tb_dir),
         keras.callbacks.CSVLogger(os.path.join(work_dir, "history.csv"), append=True),
     ]
