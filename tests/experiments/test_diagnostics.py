@@ -127,3 +127,34 @@ def test_robust_accuracy_callback_logs_the_attacked_accuracy(tmp_path):
                            16) == y[:32])
     assert len(hist.history["val_fgsm_acc"]) == 2
     assert hist.history["val_fgsm_acc"][-1] == float(want)
+
+
+def test_index_lists_every_committed_diagnostic_and_rerenders(tmp_path):
+    """results/diagnostics.md is `index` of the committed JSON, byte for byte; and
+    `tf-advnet render --results_dir=<root>` rewrites each diagnostic and the index."""
+    import glob
+    import os
+    import shutil
+
+    from tf_advnet.papers import _diagnostics, _study
+
+    root = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "results")
+    with open(os.path.join(root, "diagnostics.md")) as f:
+        assert _diagnostics.index(root) == f.read()
+    docs = glob.glob(os.path.join(root, "*", "diagnostics", "*.json"))
+    text = _diagnostics.index(root)
+    for p in docs:
+        with open(p) as f:
+            doc = json.load(f)
+        assert f"[{doc['title']}]" in text and f"**{doc['verdict']}**" in text
+    for p in docs:
+        dst = tmp_path / os.path.relpath(p, root)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(p, dst)
+    written = _study.rerender(str(tmp_path))
+    assert len(written) == len(docs) + 1
+    for p in docs:
+        md = os.path.relpath(p, root)[:-len(".json")] + ".md"
+        with open(os.path.join(root, md)) as f:
+            assert (tmp_path / md).read_text() == f.read()
+    assert (tmp_path / "diagnostics.md").read_text() == text

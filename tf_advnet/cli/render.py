@@ -5,6 +5,7 @@ sweep.json, advnet.json, l2lda.json, pgn.json, report_card.json.
 
   tf-advnet render --results_dir=results/demo/fashion_mnist
   tf-advnet render --results_dir=results/bat/fashion_mnist
+  tf-advnet render --results_dir=results   # every diagnostic and results/diagnostics.md
 """
 
 from tf_advnet.cli._command import Command

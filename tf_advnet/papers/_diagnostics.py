@@ -104,3 +104,63 @@ def closing(doc):
 
     return (["", f"**Verdict: {doc['verdict']}.** {doc['reason']}", ""]
             + provenance_markdown(doc["provenance"]))
+
+
+STUDY_ORDER = ("advnet", "l2lda", "pgn", "deepdefense", "bat")
+
+
+def index(root="results"):
+    """`results/diagnostics.md`: every committed diagnostic (`<root>/<study>/
+    diagnostics/*.json`), one row each — the study, the question, the verdict and
+    its reason — linking its report; generated from the JSON alone."""
+    import glob
+    import json
+
+    rows = []
+    for study in STUDY_ORDER:
+        for path in sorted(glob.glob(os.path.join(root, study, "diagnostics", "*.json"))):
+            with open(path) as f:
+                doc = json.load(f)
+            rel = os.path.relpath(path, root)[:-len(".json")] + ".md"
+            rows.append(f"| {study} | [{doc['title']}]({rel}) | **{doc['verdict']}** | "
+                        f"{doc['reason'].replace('|', '/')} |")
+    return "\n".join(
+        ["# Diagnostics: budget, design, or our deviation?", "",
+         "Each row is one discriminating run (`tf_advnet.papers.<study>.diagnostics`): "
+         "arms that differ in one setting each, and a verdict by the rule its report "
+         "states. " + " ".join(f"**{v}**: {t}." for v, t in zip(VERDICTS[:3], (
+             "the method needs more training than the preset gives it",
+             "the method behaves so under its own recipe",
+             "a setting of ours, not the paper's, decides the outcome"))), "",
+         "Generated from the JSON by `tf-advnet render --results_dir=results` "
+         "(`_diagnostics.index`).", "",
+         "| study | diagnostic | verdict | why |", "|---|---|---|---|"] + rows) + "\n"
+
+
+def write_index(root="results"):
+    """Writes `<root>/diagnostics.md` (`index`); returns its path."""
+    path = os.path.join(root, "diagnostics.md")
+    with open(path, "w") as f:
+        f.write(index(root))
+    return path
+
+
+def rerender_all(root="results"):
+    """Re-renders every diagnostic under `root` from its JSON (by its study's
+    `diagnostics.render`, else `render`) and the index; returns the paths written
+    (none where `root` holds no diagnostic)."""
+    import glob
+    import importlib
+    import json
+
+    written = []
+    for path in sorted(glob.glob(os.path.join(root, "*", "diagnostics", "*.json"))):
+        study = os.path.basename(os.path.dirname(os.path.dirname(path)))
+        mod = importlib.import_module(f"tf_advnet.papers.{study}.diagnostics")
+        with open(path) as f:
+            doc = json.load(f)
+        md = path[:-len(".json")] + ".md"
+        with open(md, "w") as f:
+            f.write(getattr(mod, "render", render)(doc))
+        written.append(md)
+    return written + [write_index(root)] if written else []

@@ -253,7 +253,11 @@ def rerender(results_dir):
 
         render(results_dir)
         written.append(os.path.join(results_dir, "eval.md"))
+    from tf_advnet.papers._diagnostics import rerender_all
+
+    written += rerender_all(results_dir)  # the results root: every diagnostic, the index
     if not written:
         raise UserError(f"--results_dir={results_dir} holds none of "
-                        + ", ".join(sorted(results_files()) + ["eval.json"]))
+                        + ", ".join(sorted(results_files()) + ["eval.json"])
+                        + ", <study>/diagnostics/*.json")
     return written
