@@ -85,7 +85,7 @@ from tf_advnet.errors import check_arg_choice
 from tf_advnet.errors import check_arg_range
 from tf_advnet.models import attack_generators as gens
 from tf_advnet.trainers.base import regularization
-from tf_advnet.utils.compiled import (assign_weights, optimizer_state,
+from tf_advnet.utils.compiled import (assign_weights, optimizer_state, reseed,
                                       restore_optimizer_state)
 from tf_advnet.trainers.base import scale_for_replicas
 
@@ -505,7 +505,7 @@ class GeneratorSlots:
     width, eps, classifier architecture) is built and compiled once; each
     `train` copies the classifier's weights into the slot's frozen copy of it,
     draws the networks' initial weights exactly as a fresh call does (the same
-    builders after `keras.utils.set_random_seed(seed)`) and copies them in,
+    builders after `utils.compiled.reseed(seed)`) and copies them in,
     resets the optimisers' variables to their state after `compile` (zeros),
     and fits with the same data pipeline. The slot's traced `train_step` reads
     only its own variables, so the new values need no retrace, and the result
@@ -548,7 +548,7 @@ class GeneratorSlots:
         x = tf.convert_to_tensor(x, tf.float32)
         shape = tuple(x.shape[1:])
         slot = self.slot(kind, classifier, shape, eps, width)
-        keras.utils.set_random_seed(int(seed))
+        reseed(seed)
         networks = _networks(kind, shape, width)  # the fresh call's initial weights
         if slot is None:
             trainer = _trainer(kind, classifier, *networks, eps)
@@ -616,7 +616,7 @@ def train_attack_generator(kind, classifier, x, y, *, eps, epochs, batch_size, s
                            batch_size=batch_size, seed=seed, width=width,
                            progress=progress)
     x = tf.convert_to_tensor(x, tf.float32)
-    keras.utils.set_random_seed(int(seed))
+    reseed(seed)
     networks = _networks(kind, tuple(x.shape[1:]), width)
     trainer = _trainer(kind, classifier, *networks, eps)
     _fit(trainer, kind, classifier, x, y, eps=eps, epochs=epochs, batch_size=batch_size,

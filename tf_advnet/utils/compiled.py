@@ -13,6 +13,7 @@ import functools
 import inspect
 import weakref
 
+import numpy as np
 import tensorflow as tf
 
 # Stable stand-ins for bound methods (see `stable_model_fn`), per owner.
@@ -121,3 +122,45 @@ def restore_optimizer_state(optimizer, state):
     """Puts `optimizer`'s variables back to `state` (`optimizer_state`), in place."""
     for v, value in zip(optimizer.variables, state, strict=True):
         v.assign(value)
+
+
+def reseed(seed):
+    """`keras.utils.set_random_seed(seed)`, without clearing TensorFlow's kernel cache
+    when TensorFlow's global seed already is `seed`.
+
+    `tf.random.set_seed` clears the eager context's caches (`TFE_ContextClearCaches`
+    in `tensorflow/python/eager/context.py`), so every compiled function of the
+    process — a reused trainer's train step, the attacks, `predict` — is instantiated
+    again on its next call: about 1.5 s for AdvGAN's train step on 2 cores, more than
+    training a generator on a few hundred images. A study that reseeds before each of
+    its many attack generators (with one seed) paid that for every generator and every
+    function it then ran. With the seed unchanged, this resets all that
+    `set_random_seed` resets but the cache: Python's and NumPy's generators, Keras's
+    global `SeedGenerator`, and the stream TensorFlow draws op seeds from
+    (tests/utils/test_compiled.py checks the draws equal `set_random_seed`'s). What
+    the cache clear also restarts, and this does not: an eager stateful random op
+    (`tf.random.uniform` without a seed, run outside a tf.function) that already ran
+    continues its stream. So it serves the reused trainers (`GeneratorSlots`, the
+    L2L-DA `AttackSlots`), whose randomness is Keras's, stateless or a seeded tf.data
+    shuffle, and whose tests compare them with fresh calls; `train` keeps
+    `set_random_seed`.
+    """
+    import random
+
+    import keras
+    from tensorflow.python.eager import context
+
+    seed = int(seed)
+    ctx = context.context()
+    if context.global_seed() != seed or not hasattr(ctx, "_rng"):
+        keras.utils.set_random_seed(seed)
+        return
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+    from keras.src.utils import rng_utils
+
+    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
+    ctx._rng = random.Random(seed)  # what `_set_global_seed` does, less the cache clear

@@ -223,11 +223,10 @@ class AttackSlots:
     def finetune(self, x, y, epochs):
         """Trains the generator alone from its loaded weights, the optimiser fresh."""
         from tf_advnet import data as data_lib
-        from tf_advnet.pipelines import common
-        from tf_advnet.utils.compiled import restore_optimizer_state
+        from tf_advnet.utils.compiled import reseed, restore_optimizer_state
 
         restore_optimizer_state(self.trainer.g_optimizer, self._fresh)
-        common.set_seed(self.s.seed)
+        reseed(self.s.seed)  # the compiled trainer kept (set_random_seed would clear it)
         self.trainer.fit(data_lib.make_dataset(x, y, self.s.batch_size, training=True,
                                                seed=self.s.seed),
                          epochs=epochs, verbose=2, shuffle=False)
