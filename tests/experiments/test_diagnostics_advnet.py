@@ -272,3 +272,14 @@ def test_generator_arm_is_plain_data():
     arm = GeneratorArm(clip=False, g_optimizer="adam", g_learning_rate=1e-3)
     assert dataclasses.asdict(arm) == {"clip": False, "g_optimizer": "adam",
                                        "g_learning_rate": 1e-3, "output": "tanh"}
+
+
+def test_recipe_deviation_says_when_the_official_curve_still_rises():
+    from tf_advnet.papers.advnet.diagnostics import verdict_recipe
+
+    v, reason = verdict_recipe({"cpu": _c_arm(0.10, 0.05, FLAT),
+                                "official": _c_arm(0.16, 0.11, RISING)})
+    assert v == "our deviation" and "still gained +5.0 points" in reason
+    v, reason = verdict_recipe({"cpu": _c_arm(0.10, 0.05, FLAT),
+                                "official": _c_arm(0.16, 0.11, FLAT)})
+    assert v == "our deviation" and "still gained" not in reason

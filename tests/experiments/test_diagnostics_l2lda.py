@@ -96,6 +96,11 @@ def _arm(worst, curve, loss=0.5):
     ({"card_4ep": _arm(0.0, [0.0, 0.01, 0.02, 0.02]),
       "official": _arm(0.02, [0.0, 0.0, 0.01, 0.02]),
       "card_1ep": _arm(0.0, [0.0])}, "design", "card_4ep gains +0.0 points"),
+    # the same, but official's generator still gains on its classifier at the end
+    ({"card_4ep": _arm(0.0, [0.0, 0.01, 0.02, 0.02]),
+      "official": dict(_arm(0.02, [0.0, 0.0, 0.01, 0.02]),
+                       epochs={"adv_acc": [0.97, 0.90, 0.85, 0.54]}),
+      "card_1ep": _arm(0.0, [0.0])}, "budget", "official 85.0% -> 54.0%"),
     # a NaN loss makes every number meaningless
     ({"card_4ep": _arm(0.0, [0.0] * 4, loss=math.nan),
       "official": _arm(0.5, [0.5] * 4)}, "inconclusive", "card_4ep"),

@@ -312,9 +312,13 @@ def verdict_recipe(results):
             f"worst case: cpu {w_cpu:.1f}%, official {w_off:.1f}% ({w_off - w_cpu:+.1f}); "
             f"clean: cpu {100 * cpu['clean']:.1f}%, official {100 * off['clean']:.1f}%.")
     if p_off - p_cpu >= GAP_POINTS and w_off - w_cpu >= GAP_POINTS:
+        still = ("" if rise is None or rise <= RISE_POINTS else
+                 f" Its PGD-10 curve still gained {rise:+.1f} points over the last 20% of "
+                 "the epochs: the official recipe's number is a lower bound at this "
+                 "budget.")
         return "our deviation", (text + " The official recipe lifts C's robustness by "
                                  f"{GAP_POINTS:g} points or more: the cpu recipe decides "
-                                 "the low PGD robustness.")
+                                 "the low PGD robustness." + still)
     if rise is None:
         return "inconclusive", (text + " Too few epochs to tell whether the curve still "
                                 "rises.")

@@ -32,7 +32,10 @@ Verdict rule, in order:
                    (last epoch more than 2 points above the value 20% of the epochs,
                    at least one, earlier), or card_4ep's worst case is >= 5 points
                    above card_1ep's (without card_1ep: card_4ep's PGD-10 curve at
-                   its last epoch >= 5 points above its first, the card's 1 epoch);
+                   its last epoch >= 5 points above its first, the card's 1 epoch),
+                   or an arm's training adv_acc still falls by >= 5 points over the
+                   last 20% of its epochs (the generator still gaining: the minimax
+                   game has not settled);
   "design"         otherwise.
 
     python -m tf_advnet.papers.l2lda.diagnostics [--dataset=mnist_5k] [--test_limit=500]
@@ -168,6 +171,21 @@ def verdict(results):
     if more >= GAP_POINTS:
         return "budget", (text + f" card_4ep gains {more:+.1f} points of {what}: the "
                           "card's single epoch undertrains L2L-DA.")
+    moving = {}
+    for name, r in results.items():
+        adv = (r.get("epochs") or {}).get("adv_acc")
+        if adv and len(adv) > 1:
+            # The generator still gaining on the classifier: the game has not settled.
+            falling, last, earlier = rising([-a for a in adv])  # in points, negated
+            if falling and last - earlier >= GAP_POINTS:
+                moving[name] = (-earlier, -last)
+    if moving:
+        return "budget", (text + " The game has not settled: the generator still gains "
+                          "on the classifier at the end (training adv_acc "
+                          + ", ".join(f"{k} {a:.1f}% -> {b:.1f}%"
+                                      for k, (a, b) in moving.items())
+                          + " over the last 20% of the epochs), so the classifier has "
+                          "barely trained against a strong generator yet.")
     return "design", (text + f" card_4ep gains {more:+.1f} points of {what} and the "
                       "code's recipe does not help: L2L-DA stays where it is at this "
                       "budget whatever the recipe.")
