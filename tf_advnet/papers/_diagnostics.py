@@ -82,19 +82,33 @@ def write(results, out_dir, name, *, title, question, verdict, reason, prov,
     return doc
 
 
-def render(doc):
-    """The diagnostic's Markdown from its JSON."""
+def pct(v):
+    """A fraction as a percentage with one decimal; "—" for None or not finite."""
+    import math
+
+    return "—" if v is None or not math.isfinite(v) else f"{100 * v:.1f}"
+
+
+def attack_table(doc, before=()):
+    """The title, the question, and the arms under each attack: clean, every attack,
+    the worst case, training images/s; `before`: (header, arm -> text) columns
+    after the arm's name."""
     arms = doc["arms"]
     specs = list(next(iter(arms.values()))["attacks"])
+    heads = [h for h, _ in before] + ["clean"] + specs + ["worst case", "train img/s"]
     lines = [f"# {doc['title']}", "", doc["question"], "",
-             "| arm | clean | " + " | ".join(specs) + " | worst case | train img/s |",
-             "|---" * (len(specs) + 4) + "|"]
+             "| arm | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]
     for name, a in arms.items():
-        worst = "—" if a["worst_case"] is None else f"{100 * a['worst_case']:.1f}"
-        lines.append(f"| {name} | {100 * a['clean']:.1f} | "
-                     + " | ".join(f"{100 * a['attacks'][s]:.1f}" for s in specs)
-                     + f" | {worst} | {a['train_images_per_second']:.0f} |")
-    return "\n".join(lines + closing(doc))
+        cells = ([fn(a) for _, fn in before] + [pct(a["clean"])]
+                 + [pct(a["attacks"][s]) for s in specs]
+                 + [pct(a["worst_case"]), f"{a['train_images_per_second']:.0f}"])
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def render(doc):
+    """The diagnostic's Markdown from its JSON: `attack_table`, then `closing`."""
+    return "\n".join(attack_table(doc) + closing(doc))
 
 
 def closing(doc):

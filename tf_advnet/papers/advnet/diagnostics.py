@@ -65,6 +65,8 @@ import time
 
 import numpy as np
 
+from tf_advnet.papers._diagnostics import pct as _pct
+
 G_ARMS = ("cpu", "no_clip", "adam", "no_clip_adam", "unsaturated")
 RECIPE_ARMS = ("cpu", "official")
 ATTACKS = ("pgd10", "pgd40", "cwpgd100:kappa=50")
@@ -333,8 +335,6 @@ def verdict_recipe(results):
 
 # ------------------------------------------------------------------------ report
 
-def _pct(v):
-    return "—" if v is None else f"{100 * v:.1f}"
 
 
 def render_generators(doc):
@@ -360,17 +360,10 @@ def render_generators(doc):
 
 def render_recipe(doc):
     """Part B's Markdown: the arms under each attack, then the PGD-10 curves."""
-    from tf_advnet.papers._diagnostics import closing
+    from tf_advnet.papers._diagnostics import attack_table, closing
 
     arms = doc["arms"]
-    specs = list(next(iter(arms.values()))["attacks"])
-    lines = [f"# {doc['title']}", "", doc["question"], "",
-             "| arm | clean | " + " | ".join(specs) + " | worst case | train img/s |",
-             "|---" * (len(specs) + 4) + "|"]
-    for name, a in arms.items():
-        lines.append(f"| {name} | {_pct(a['clean'])} | "
-                     + " | ".join(_pct(a["attacks"][s]) for s in specs)
-                     + f" | {_pct(a['worst_case'])} | {a['train_images_per_second']:.0f} |")
+    lines = attack_table(doc)
     n = max(len(a["curve"] or ()) for a in arms.values())
     if n:
         lines += ["", "PGD-10 accuracy (%) on held-out images after each epoch:", "",

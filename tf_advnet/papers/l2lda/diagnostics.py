@@ -48,6 +48,8 @@ import math
 import os
 import sys
 
+from tf_advnet.papers._diagnostics import pct as _pct
+
 ATTACKS = ("pgd40", "cwpgd100:kappa=50", "apgdt100:targets=9,restarts=1")
 ARMS = ("card_4ep", "official", "card_1ep")
 CURVE = "pgd10"
@@ -191,8 +193,6 @@ def verdict(results):
                       "budget whatever the recipe.")
 
 
-def _pct(v):
-    return "—" if v is None or not math.isfinite(v) else f"{100 * v:.1f}"
 
 
 def _num(v):
@@ -202,18 +202,11 @@ def _num(v):
 def render(doc):
     """The diagnostic's Markdown: the arms under the final attacks, then the
     per-epoch table (epoch x arm: adv_acc, g_grad_norm, PGD-10), then the verdict."""
-    from tf_advnet.papers._diagnostics import closing
+    from tf_advnet.papers._diagnostics import attack_table, closing
 
     arms_ = doc["arms"]
-    specs = list(next(iter(arms_.values()))["attacks"])
-    lines = [f"# {doc['title']}", "", doc["question"], "",
-             "| arm | epochs | clean | " + " | ".join(specs)
-             + " | worst case | train img/s |", "|---" * (len(specs) + 5) + "|"]
-    for name, a in arms_.items():
-        lines.append(f"| {name} | {a['config']['train']['epochs']} | {_pct(a['clean'])} | "
-                     + " | ".join(_pct(a["attacks"][s]) for s in specs)
-                     + f" | {_pct(a['worst_case'])} | "
-                     f"{a['train_images_per_second']:.0f} |")
+    lines = attack_table(doc, before=[("epochs",
+                                       lambda a: str(a["config"]["train"]["epochs"]))])
     cols = [(name, key) for name in arms_ for key in PER_EPOCH + (CURVE,)]
     label = {"adv_acc": "adv_acc", "g_grad_norm": "g_grad_norm", CURVE: "PGD-10"}
     n = max(len(a["epochs"].get(k) or []) for a in arms_.values() for k in label)
