@@ -114,8 +114,11 @@ def model_config(s, role, *, generator=None, seed_offset=0, sources=()):
 def _train(s, root, name, role, *, progress, argv, **kw):
     from tf_advnet.pipelines.train import train
 
+    from tf_advnet.papers._study import curve_callbacks
+
     cfg = model_config(s, role, **kw)
-    return train(cfg, os.path.join(root, name), argv=argv, progress=progress, verbose=2)
+    return train(cfg, os.path.join(root, name), argv=argv, progress=progress, verbose=2,
+                 callbacks=curve_callbacks(cfg, s.curve_attack))
 
 
 # -------------------------------------------------------------------- evaluation
@@ -241,7 +244,7 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/advnet", result
     import time
 
     from tf_advnet.pipelines import common
-    from tf_advnet.papers._study import finish
+    from tf_advnet.papers._study import curve_of, finish
     from tf_advnet.papers import advnet as study_module
     from tf_advnet.utils.provenance import Provenance
 
@@ -291,6 +294,7 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/advnet", result
                       "train_images_per_second": v["train_images_per_second"],
                       "epochs": v["config"]["train"]["epochs"],
                       "history_last": {m: h[-1] for m, h in v["history"].items() if h},
+                      "curve": curve_of(v, s.curve_attack),
                       "seconds_this_invocation": seconds[k]}
                   for k, v in runs.items()},
     }
