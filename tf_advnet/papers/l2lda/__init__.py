@@ -50,6 +50,21 @@ def deviations(results):
     """The run's departures from the code's recipe, each with its reason."""
     s = results["study"]
     out = []
+    if s["preset"] == "long":
+        out.append(f"mnist_5k (4,000 training images), every defence {s['epochs']} epochs "
+                   "from the plain model (the code: 60,000 images, 100k iterations): a CPU "
+                   "budget; the per-epoch PGD-10 curves show how far robustness has "
+                   "converged.")
+        out.append(f"the plain model trains {s['plain_epochs']} epochs with "
+                   f"{s['plain_optimizer']} {s['plain_learning_rate']:g} (the code "
+                   "pre-trains it by SGD): only the starting point of every row.")
+        if s["eps_warmup_epochs"]:
+            out.append(f"the gradient-based AT baselines ramp eps over their first "
+                       f"{s['eps_warmup_epochs']:g} epoch (the code: full eps): SGD from "
+                       "the plain model at eps 0.3 collapsed PGD10-AT on MNIST.")
+        if not s.get("table1b", True):
+            out.append("no Table 1(b) (the generator without y and/or delta): three "
+                       "L2L-DA-priced rows no claim of the ledger reads.")
     if s["optimizer"] != "sgd":
         out.append(f"the classifiers train with {s['optimizer']} {s['learning_rate']:g} "
                    "(the code: SGD 0.01, momentum 0.9, clip 1): SGD at ~125 steps left "

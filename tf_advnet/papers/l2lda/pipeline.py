@@ -143,7 +143,8 @@ def models_to_train(s):
     from them)."""
     names = ["plain", "plain_s2"] + list(TABLE2_ROWS[1:])
     if s.table1:
-        names += [r for r in TABLE1A_ROWS + TABLE1B_ROWS if r not in names]
+        rows = TABLE1A_ROWS + (TABLE1B_ROWS if s.table1b else ())
+        names += [r for r in rows if r not in names]
     return names + ["fgsm_s2", "pgd10_s2"]
 
 
@@ -308,7 +309,7 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results
     from tf_advnet.eval.robustness import as_model_fn, predict
     from tf_advnet.pipelines import common
     from tf_advnet.papers import l2lda as study_module
-    from tf_advnet.papers._study import finish
+    from tf_advnet.papers._study import curve_callbacks, curve_of, finish
     from tf_advnet.pipelines.train import train
     from tf_advnet.utils.provenance import Provenance
 
@@ -330,7 +331,7 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results
         cfg = model_config(s, name, init_model=init,
                            seed_offset=1 if name.endswith("_s2") else 0)
         runs[name] = train(cfg, os.path.join(root, name), argv=argv, progress=progress,
-                           verbose=2)
+                           verbose=2, callbacks=curve_callbacks(cfg, s.curve_attack))
         seconds[name] = round(time.time() - t0, 1)
 
     models = {n: common.load_keras_model(r["model_path"]) for n, r in runs.items()}
@@ -340,7 +341,8 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results
     # Whether Table 1 is run changes no cell, so its cells stay valid either way; the
     # cells depend on every model's weights and the data, so those are in the key.
     table_cells = store.entry(
-        "l2lda_cells", study={k: v for k, v in dataclasses.asdict(s).items() if k != "table1"},
+        "l2lda_cells", study={k: v for k, v in dataclasses.asdict(s).items()
+               if k not in ("table1", "table1b", "curve_attack")},
         models=models, data=(x_test, y_test, x_att, y_att))
 
     def acc(fn, xs):
@@ -397,7 +399,8 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results
     tables = {"table2": table(TABLE2_ROWS, TABLE2_COLUMNS)}
     if s.table1:
         tables["table1a"] = table(TABLE1A_ROWS, TABLE1_COLUMNS)
-        tables["table1b"] = table(TABLE1B_ROWS, TABLE1_COLUMNS)
+        if s.table1b:
+            tables["table1b"] = table(TABLE1B_ROWS, TABLE1_COLUMNS)
 
     progress("[l2lda] black-box attacks from the surrogates (Table 3)")
     crafted = {}  # each surrogate's examples, crafted once for all rows
@@ -450,6 +453,7 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results
                       "train_images_per_second": v["train_images_per_second"],
                       "epochs": v["config"]["train"]["epochs"],
                       "history_last": {m: h[-1] for m, h in v["history"].items() if h},
+                      "curve": curve_of(v, s.curve_attack),
                       "seconds_this_invocation": seconds[k]}
                   for k, v in runs.items()},
         "attack_seconds_this_invocation": attack_seconds,
