@@ -27,3 +27,19 @@ def render(results, out_dir, results_file=None):
     from tf_advnet.papers.report_card.report import write_md
 
     return [write_md(results, out_dir)]
+
+
+def deviations(results):
+    """The card's departures from its papers' recipes, each with its reason."""
+    c = results["card"]
+    if c["preset"] == "paper":
+        return []
+    out = [f"every row on {c['model']} (the papers' own networks differ), "
+           f"{c['dataset']} for the CIFAR-10 / SVHN papers, {c['optimizer']} "
+           f"{c['learning_rate']:g}: one architecture and data set make the rows "
+           "comparable on a CPU."]
+    if c["train_limit"] is not None:
+        out.append(f"the first {c['train_limit']:,} training images, {c['epochs']} "
+                   "epochs per row: the L2L-DA row's cost (~17 img/s on 2 cores) bounds "
+                   "the card; each row's PGD-10 curve shows how far it has converged.")
+    return out

@@ -105,23 +105,31 @@ def row_config(c, row, *, init_model=None):
 
 def train_rows(c, root, *, argv=None, progress=print):
     """Trains (or reuses) every row of `c`; returns {row: train results}."""
+    from tf_advnet.papers._study import curve_callbacks
     from tf_advnet.pipelines.train import train
 
     runs = {}
     for row in c.rows:
         init = runs["standard"]["model_path"] if row in FINETUNED else None
-        runs[row] = train(row_config(c, row, init_model=init), os.path.join(root, row),
-                          argv=argv, progress=progress, verbose=2)
+        cfg = row_config(c, row, init_model=init)
+        runs[row] = train(cfg, os.path.join(root, row), argv=argv, progress=progress,
+                          verbose=2, callbacks=curve_callbacks(cfg, c.curve_attack))
     return runs
 
 
-def budget(runs, row):
+def budget(runs, row, curve_attack=None):
     """Training cost of a row: images/s and wall time (fine-tuned rows add the
-    standard row's time, since they cannot exist without it)."""
+    standard row's time, since they cannot exist without it), and its per-epoch
+    accuracy under `curve_attack` where the training recorded it."""
+    from tf_advnet.papers._study import curve_of
+
     r = runs[row]
     wall = r["provenance"]["wall_time_s"]
     out = {"images_per_second": round(r["train_images_per_second"], 1),
            "wall_time_s": round(wall, 1), "epochs": r["config"]["train"]["epochs"]}
+    curve = curve_of(r, curve_attack)
+    if curve is not None:
+        out["curve"] = curve
     if row in FINETUNED:
         out["wall_time_s_with_standard"] = round(
             wall + runs["standard"]["provenance"]["wall_time_s"], 1)
@@ -269,7 +277,7 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/report_card",
         progress(f"[card] evaluating {row}")
         rows[row] = evaluate_row(c, row, models[row], models.get(src), x, y,
                                  os.path.join(root, row), progress=progress)
-        rows[row].update(budget=budget(runs, row), transfer_source=src)
+        rows[row].update(budget=budget(runs, row, c.curve_attack), transfer_source=src)
     results = {"card": dataclasses.asdict(c), "n_test": int(len(x)), "rows": rows,
                "provenance": prov.finish()}
     return finish(study_module, results, results_dir)

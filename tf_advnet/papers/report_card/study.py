@@ -6,7 +6,7 @@ from typing import Optional, Tuple
 from tf_advnet.errors import check_choice, check_range
 from tf_advnet.papers._study import override_study
 
-PRESETS = ("cpu", "paper")
+PRESETS = ("cpu", "paper", "long")
 ROWS = ("standard", "pgd_at", "bat", "advnet", "l2lda", "pgn", "deepdefense")
 # Rows trained from the standard row's weights (their papers fine-tune a plain model).
 FINETUNED = ("l2lda", "deepdefense")
@@ -50,6 +50,9 @@ class Card:
     # Binary-search steps of the L2L-DA row's L-inf C&W columns; None keeps the
     # attack's own 10 (L2L-DA's code), 10 x 1,000 Adam steps per image.
     cw_binary_steps: Optional[int] = None
+    # An attack spec ("pgd10"): every row records its accuracy under it on held-out
+    # test images after each epoch (`_study.curve_callbacks`); None: none.
+    curve_attack: Optional[str] = None
 
 
 # cpu: the suite's small CNN, minutes per row on 2 cores. The strong protocol is
@@ -62,7 +65,17 @@ CPU = Card(
     l2lda_width=16, pgn_c_l=0.1, pgn_width=32, dd_lambda=15.0, dd_learning_rate=5e-3, apgd_steps=100,
     apgd_restarts=1, apgd_targets=9, square_queries=5000, check_examples=200)
 
-DATASETS = {"cpu": ("fashion_mnist", "mnist_5k", "synthetic"), "paper": ("cifar10",)}
+DATASETS = {"cpu": ("fashion_mnist", "mnist_5k", "synthetic"), "paper": ("cifar10",),
+            "long": ("fashion_mnist",)}
+
+# long: Fashion-MNIST at the CIFAR-10 papers' eps 8/255, every row the same epochs
+# (the fine-tuned rows, L2L-DA and DeepDefense, fine-tune the standard row for as many
+# epochs as the others train from scratch), each row's PGD-10 curve recorded. The
+# first 5,000 training images (the cpu card's 10,000 halved): the L2L-DA row trains at
+# ~17 img/s on 2 cores, so its epochs decide the card's cost.
+LONG_EPOCHS = 4
+LONG = dict(dataset="fashion_mnist", eps=8 / 255, train_limit=5000, epochs=LONG_EPOCHS,
+            finetune_epochs=LONG_EPOCHS, curve_attack="pgd10", preset="long")
 
 
 def card(preset_name="cpu", dataset=None, overrides=None):
@@ -70,7 +83,9 @@ def card(preset_name="cpu", dataset=None, overrides=None):
     check_choice("preset", preset_name, PRESETS)
     dataset = dataset or DATASETS[preset_name][0]
     check_choice("dataset", dataset, DATASETS[preset_name])
-    if preset_name == "paper":
+    if preset_name == "long":
+        c = dataclasses.replace(CPU, **LONG)
+    elif preset_name == "paper":
         # CIFAR-10 at 8/255 on BAT's WRN-28-10, where RobustBench lists BAT and
         # L2L-DA; AutoAttack's standard budgets (APGD 100 steps, 9 targets, Square
         # 5,000 queries) on the whole test set.
@@ -100,6 +115,10 @@ def validate(c):
                  "apgd_targets", "square_queries", "check_examples", "batch_size",
                  "eval_batch_size", "l2lda_steps"):
         check_range(flag, getattr(c, flag), 0, low_inclusive=False)
+    if c.curve_attack is not None:
+        from tf_advnet.attacks.registry import parse_attack
+
+        parse_attack(c.curve_attack, eps=c.eps)
     if c.cw_binary_steps is not None:
         check_range("cw_binary_steps", c.cw_binary_steps, 0, low_inclusive=False)
     rows = (c.rows.split(",") if isinstance(c.rows, str) else list(c.rows))
