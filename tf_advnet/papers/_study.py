@@ -266,12 +266,12 @@ def rerender(results_dir):
 CURVE_LIMIT = 200  # held-out images of a long run's per-epoch robust-accuracy curve
 
 
-def curve_callbacks(cfg, attack, *, limit=CURVE_LIMIT):
+def curve_callbacks(cfg, attack, *, eps_l2=None, limit=CURVE_LIMIT):
     """The `train(..., callbacks=...)` of a run that records its robust-accuracy
     curve: `trainers.callbacks.RobustAccuracy` under `attack` (a spec, e.g. "pgd10",
     at the config's eval eps) on the last `limit` test images, logged as
     "val_<attack>_acc" after every epoch (how `_diagnostics.run_arms` builds its
-    curves); () for attack None."""
+    curves); `eps_l2` is an L2 attack's budget. () for attack None."""
     if attack is None:
         return ()
     from tf_advnet.attacks.registry import parse_attack
@@ -279,7 +279,8 @@ def curve_callbacks(cfg, attack, *, limit=CURVE_LIMIT):
     from tf_advnet.trainers.callbacks import RobustAccuracy
 
     x, y = common.load_split(cfg.data, "test")
-    return [RobustAccuracy(x[-limit:], y[-limit:], parse_attack(attack, eps=cfg.eval.eps),
+    return [RobustAccuracy(x[-limit:], y[-limit:], parse_attack(attack, eps=cfg.eval.eps,
+                                                         eps_l2=eps_l2),
                            name=curve_key(attack),
                            batch_size=cfg.eval.batch_size)]
 

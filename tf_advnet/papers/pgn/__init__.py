@@ -47,6 +47,12 @@ def deviations(results):
     """The run's departures from the paper's recipe, each with its reason."""
     s = results["study"]
     out = []
+    if s["preset"] == "long":
+        out.append(f"{s['model']} on {s['dataset']} (the paper: CIFAR-100 / CIFAR-10 "
+                   "ConvPool-CNN with crops and flips) at the paper's Adam "
+                   f"{s['learning_rate']:g} and weight EMA, {s['epochs']} epochs: CPU "
+                   "budget; the per-epoch L2 PGD-10 curves show how far each model has "
+                   "converged.")
     if s.get("generator_width", 128) != 128:
         out.append(f"generator width {s['generator_width']} (the paper's 128) and "
                    f"{s['epochs']} epochs (~78k steps in the paper): CPU budget.")

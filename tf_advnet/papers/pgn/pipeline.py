@@ -109,10 +109,13 @@ def model_config(s, method, value=None, *, width=None, seed_offset=0, epochs=Non
 
 def _train(s, work_root, method, value=None, *, progress, argv, name=None,
            callbacks=(), **kw):
+    from tf_advnet.papers._study import curve_callbacks
     from tf_advnet.pipelines.train import train
 
     name = name or _name(method, value, kw.get("width"))
     cfg = model_config(s, method, value, **kw)
+    if not callbacks:
+        callbacks = curve_callbacks(cfg, s.curve_attack, eps_l2=s.attack_eps)
     run = train(cfg, os.path.join(work_root, name), argv=argv, progress=progress,
                 verbose=2, callbacks=callbacks)
     return name, run
@@ -318,6 +321,8 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/pgn", results_d
 
     store = Store(os.path.join(root, "store"))
 
+    from tf_advnet.papers._study import curve_of
+
     def trained(method, value=None, **kw):
         return _train(s, root, method, value, progress=progress, argv=argv, **kw)
 
@@ -327,6 +332,9 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/pgn", results_d
         res = evaluate_model(m, x_test, y_test, s, store=store)
         res["train_images_per_second"] = run["train_images_per_second"]
         res["model_path"] = run["model_path"]
+        curve = curve_of(run, s.curve_attack)
+        if curve is not None:
+            res["curve"] = curve
         return res
 
     models = {}
