@@ -42,7 +42,7 @@ from tf_advnet.attacks.registry import parse_attacks
 from tf_advnet.configs import override, preset
 from tf_advnet.errors import UserError, check_choice
 from tf_advnet.papers._study import given
-from tf_advnet.papers.bat.study import PRESETS
+from tf_advnet.papers.bat.study import LONG, LONG_CURVE, PRESETS
 from tf_advnet.pipelines import common
 from tf_advnet.pipelines.train import train
 from tf_advnet.utils.provenance import Provenance
@@ -115,6 +115,9 @@ def bat_config(preset_name, dataset, spec, overrides=None):
         cfg = preset("cpu", dataset, spec.method)
         cfg = override(cfg, train_limit=None, test_limit=1000, epochs=CPU_EPOCHS,
                        attack_steps=7)
+    elif preset_name == "long":
+        check_choice("dataset", dataset, ("fashion_mnist",))
+        cfg = override(preset("cpu", dataset, spec.method), preset="long", **LONG)
     else:
         check_choice("dataset", dataset, PAPER_DATASETS)
         cfg = preset("paper", dataset, spec.method)
@@ -181,7 +184,7 @@ def reproduce(preset_name="cpu", dataset="fashion_mnist", *, work_dir="runs/bat"
     """
     from tf_advnet.attacks.transfer import transfer_matrix
     from tf_advnet.papers import bat as study_module
-    from tf_advnet.papers._study import finish
+    from tf_advnet.papers._study import curve_callbacks, curve_of, finish
     from tf_advnet.papers.bat.report import PAPER
     from tf_advnet.eval.robustness import (accuracy_vs_steps, as_model_fn,
                                            evaluate_attacks)
@@ -196,8 +199,9 @@ def reproduce(preset_name="cpu", dataset="fashion_mnist", *, work_dir="runs/bat"
     for spec in specs:
         cfg = bat_config(preset_name, dataset, spec, overrides)
         configs[spec.name] = cfg
+        curve = curve_callbacks(cfg, LONG_CURVE) if preset_name == "long" else ()
         run = train(cfg, os.path.join(work_dir, dataset, spec.name), strategy=strategy,
-                    argv=argv, progress=progress, verbose=2)
+                    argv=argv, progress=progress, verbose=2, callbacks=curve)
         trained[spec.name] = run
 
     ref = next(iter(configs.values()))
@@ -234,6 +238,7 @@ def reproduce(preset_name="cpu", dataset="fashion_mnist", *, work_dir="runs/bat"
                 "train_images_per_second": run["train_images_per_second"],
                 "wall_time_s": run["provenance"]["wall_time_s"],
                 "epochs": cfg.train.epochs, "commit": run["provenance"]["commit"],
+                "curve": curve_of(run, LONG_CURVE if preset_name == "long" else None),
                 "config": run["config"]}}
 
     surrogates = {n: as_model_fn(loaded[n]) for n in ("undefended", "R-MC-LA_seed1")
