@@ -177,11 +177,13 @@ CPU_TRAIN_LIMIT = {"fashion_mnist": 12000}
 # Fine-tuning epochs. Paper: 5 (MNIST, 600 steps each) and 50 (CIFAR-10). cpu: ~600
 # steps of batch 100 -- 15 epochs of mnist_5k's 4,000 images, 5 of 12,000.
 FINETUNE_EPOCHS = {"paper": {"mnist_like": 5, "cifar10": 50},
-                   "cpu": {"mnist_5k": 15, "fashion_mnist": 5, "synthetic": 5}}
+                   "cpu": {"mnist_5k": 15, "fashion_mnist": 5, "synthetic": 5},
+                   # long: twice cpu's steps (~1,200 of batch 100) in [0, 1] units
+                   "long": {"mnist_5k": 30}}
 FINETUNE_WEIGHT_DECAY = 5e-4
 PARSEVAL_BETA = {"mnist_like": 1e-4, "cifar10": 3e-4}
 # Test images of the per-epoch curves (Figs. 2, 6); None: the whole test set.
-CURVE_LIMIT = {"cpu": 500, "paper": None}
+CURVE_LIMIT = {"cpu": 500, "paper": None, "long": 500}
 # Row order of Table 1; "deepfool_at" is the paper's "Adv. Train".
 # "clean" is Fig. 2's fine-tuning on clean images with the plain objective.
 FINETUNE_TRAINER = {"parseval": "parseval", "deepfool_at": "standard",
@@ -193,7 +195,10 @@ BENCH_STEPS = 10  # warm steps of a step-throughput measurement
 def _check(dataset, model, preset_name):
     check_choice("preset", preset_name, PRESETS)
     check_choice("model", model, tuple(MODELS))
-    if preset_name == "cpu":
+    if preset_name == "long":
+        check_choice("dataset", dataset, tuple(FINETUNE_EPOCHS["long"]))
+        check_choice("model", model, CPU_MODELS)
+    elif preset_name == "cpu":
         check_choice("dataset", dataset, CPU_DATASETS)
         check_choice("model", model, CPU_MODELS)
     else:
@@ -207,10 +212,10 @@ def reference_config(dataset, model="mlp", preset_name="cpu", overrides=None):
 
     _check(dataset, model, preset_name)
     arch = MODELS[model]
-    if preset_name == "cpu":
+    if preset_name in ("cpu", "long"):
         cfg = preset("cpu", dataset, "standard")
         cfg = override(cfg, name=arch, test_limit=CPU_TEST_LIMIT,
-                       train_limit=CPU_TRAIN_LIMIT.get(dataset))
+                       train_limit=CPU_TRAIN_LIMIT.get(dataset), preset=preset_name)
     else:
         cfg = preset("paper", dataset, "standard")
         if dataset == "mnist":
@@ -258,8 +263,8 @@ def finetune_config(reference, dataset, method, overrides=None):
 
     check_choice("method", method, tuple(FINETUNE_TRAINER))
     family = _family(dataset)
-    if reference.preset == "cpu":
-        epochs = FINETUNE_EPOCHS["cpu"][dataset]
+    if reference.preset in ("cpu", "long"):
+        epochs = FINETUNE_EPOCHS[reference.preset][dataset]
     else:
         epochs = FINETUNE_EPOCHS["paper"][family]
     # The paper's lr belongs to the paper's units (see FINETUNE_LR).

@@ -1,6 +1,6 @@
 """The DeepDefense study's configuration: its presets and its part of the main job."""
 
-PRESETS = ("cpu", "paper")
+PRESETS = ("cpu", "paper", "long")
 
 
 def demo_overrides(sized):
