@@ -264,7 +264,9 @@ def finetune_config(reference, dataset, method, overrides=None):
     check_choice("method", method, tuple(FINETUNE_TRAINER))
     family = _family(dataset)
     if reference.preset in ("cpu", "long"):
-        epochs = FINETUNE_EPOCHS[reference.preset][dataset]
+        # A card's long row sets its own epochs; its data set may have no long entry.
+        epochs = FINETUNE_EPOCHS[reference.preset].get(dataset,
+                                                       FINETUNE_EPOCHS["cpu"][dataset])
     else:
         epochs = FINETUNE_EPOCHS["paper"][family]
     # The paper's lr belongs to the paper's units (see FINETUNE_LR).
