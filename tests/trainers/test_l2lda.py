@@ -55,12 +55,10 @@ def test_noise_pairs_rows_and_changes_each_step():
     assert not np.allclose(tr.noise(5).numpy(), z)
 
 
-@pytest.mark.parametrize("reduction,factor", [("mean", 1.0), ("sum", 3.0)])
-def test_generator_step_is_gradient_ascent_on_l_cls_plus_lambda_l_div(reduction, factor):
-    """Eq. (6)'s mean over the T = 3 steps, or the code's sum: T times the mean's
-    gradient (the generator's SGD step, lr 1, no clip)."""
-    x, y = toy_data(8)
-    tr, clf, gen = _trainer(lam=0.3, step_reduction=reduction)
+def _hand_gradient(tr, clf, gen, x, y):
+    """The gradient of Eq. (6)'s objective (mean over T = 3 steps, lambda 0.3) for the
+    generator, computed by hand from `trajectory` and `diversity_loss` on the
+    trainer's next noise draw (two z samples per image)."""
     z = tr.noise(8)
     xx, yy = tf.concat([x, x], 0), tf.concat([y, y], 0)
     with tf.GradientTape() as tape:
@@ -68,7 +66,16 @@ def test_generator_step_is_gradient_ascent_on_l_cls_plus_lambda_l_div(reduction,
                                     eps=0.2, eps_step=0.05, num_steps=3)
         obj = (tf.add_n([tf.reduce_mean(v) for v in losses]) / 3
                + 0.3 * diversity_loss(x_advs, z, 8))
-    grads = tape.gradient(obj, gen.trainable_weights)
+    return tape.gradient(obj, gen.trainable_weights)
+
+
+@pytest.mark.parametrize("reduction,factor", [("mean", 1.0), ("sum", 3.0)])
+def test_generator_step_is_gradient_ascent_on_l_cls_plus_lambda_l_div(reduction, factor):
+    """Eq. (6)'s mean over the T = 3 steps, or the code's sum: T times the mean's
+    gradient (the generator's SGD step, lr 1, no clip)."""
+    x, y = toy_data(8)
+    tr, clf, gen = _trainer(lam=0.3, step_reduction=reduction)
+    grads = _hand_gradient(tr, clf, gen, x, y)
     expected = [w.numpy() + factor * g.numpy()
                 for w, g in zip(gen.trainable_weights, grads)]
     tr.train_step((tf.constant(x), tf.constant(y)))
@@ -86,14 +93,7 @@ def test_g_grad_norm_is_the_generator_gradient_norm_before_the_clip(reduction, f
     tr = L2LDATrainer(clf, gen, eps=0.2, num_steps=3, lam=0.3, step_reduction=reduction)
     tr.compile(optimizer=keras.optimizers.SGD(1.0),
                g_optimizer=keras.optimizers.SGD(1.0, global_clipnorm=1e-4))
-    z = tr.noise(8)
-    xx, yy = tf.concat([x, x], 0), tf.concat([y, y], 0)
-    with tf.GradientTape() as tape:
-        x_advs, losses = trajectory(gen, lambda v: clf(v, training=False), xx, yy, z,
-                                    eps=0.2, eps_step=0.05, num_steps=3)
-        obj = (tf.add_n([tf.reduce_mean(v) for v in losses]) / 3
-               + 0.3 * diversity_loss(x_advs, z, 8))
-    grads = tape.gradient(obj, gen.trainable_weights)
+    grads = _hand_gradient(tr, clf, gen, x, y)
     want = factor * np.sqrt(sum(float(np.sum(g.numpy() ** 2)) for g in grads))
     before = [w.numpy().copy() for w in gen.trainable_weights]
     logs = tr.train_step((tf.constant(x), tf.constant(y)))
