@@ -55,15 +55,3 @@ def two_cpu_strategy():
     return tf.distribute.MirroredStrategy(
         [d.name for d in cpus[:2]],
         cross_device_ops=tf.distribute.ReductionToOneDevice())
-
-
-def pytest_collection_modifyitems(config, items):
-    """Files holding a `slow` test run first (stable order otherwise).
-
-    `scripts/test.sh` hands out whole files (`--dist loadfile`); xdist's default
-    orders them by test count, which queues the few-test, minute-long pipeline
-    files last, and the suite then waits on one worker. Longest first keeps both
-    workers busy to the end.
-    """
-    slow = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow)
