@@ -66,10 +66,11 @@ def test_claim_rejects_an_unknown_verdict():
 
 def test_claims_markdown_escapes_table_pipes_and_verdicts_map():
     c = _study.Claim(id="x", statement="a", paper="b", ours="c", rule="|x| <= 1",
-                     verdict=_study.verdict(True))
+                     verdict=_study.verdict_of({"x - 1": 0.5}))
     row = _study.claims_markdown([c])[-1]
     assert row == "| a | b | c | \\|x\\| <= 1 | **held** |"
-    assert _study.verdict(False) == "not held" and _study.verdict(None) == "not run"
+    assert _study.verdict_of({"x - 1": -0.5}) == "not held"
+    assert _study.verdict_of(None) == "not run"
 
 
 def test_rerender_of_a_dir_without_results_is_one_line_error(tmp_path):

@@ -72,7 +72,7 @@ def test_pgn_long_records_l2_curve():
 
 
 def test_curve_callback_built_from_config():
-    from tf_advnet.papers._study import curve_callbacks
+    from tf_advnet.pipelines.train import curve_callbacks
     from tf_advnet.papers.advnet.pipeline import model_config
     from tf_advnet.papers.advnet.study import study
 

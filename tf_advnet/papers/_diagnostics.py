@@ -31,24 +31,17 @@ def run_arms(arms, attacks, *, work_dir, test_limit=None, curve=None, curve_limi
     "train_images_per_second": ..., "history_last": {...}, "curve": [acc per epoch]
     or None, "config": {...}}}.
     """
-    from tf_advnet.attacks.registry import parse_attack, parse_attacks
+    from tf_advnet.attacks.registry import parse_attacks
     from tf_advnet.eval.robustness import evaluate_attacks
     from tf_advnet.pipelines import common
-    from tf_advnet.pipelines.train import train
-    from tf_advnet.trainers.callbacks import RobustAccuracy
+    from tf_advnet.pipelines.train import curve_callbacks, curve_of, train
 
     out = {}
     for name, cfg in arms.items():
-        x, y = common.load_split(cfg.data, "test")
-        callbacks, key = (), None
-        if curve is not None:
-            key = f"val_{curve.split(':')[0]}_acc"
-            callbacks = [RobustAccuracy(x[-curve_limit:], y[-curve_limit:],
-                                        parse_attack(curve, eps=cfg.eval.eps), name=key,
-                                        batch_size=cfg.eval.batch_size)]
         run = train(cfg, os.path.join(work_dir, name), argv=argv, progress=progress,
-                    verbose=2, callbacks=callbacks)
+                    verbose=2, callbacks=curve_callbacks(cfg, curve, limit=curve_limit))
         model = common.load_keras_model(run["model_path"])
+        x, y = common.load_split(cfg.data, "test")
         if test_limit is not None:
             x, y = x[:test_limit], y[:test_limit]
         progress(f"[diagnostics] attacking {name}")
@@ -60,7 +53,7 @@ def run_arms(arms, attacks, *, work_dir, test_limit=None, curve=None, curve_limi
                      "n_test": int(len(x)),
                      "train_images_per_second": run["train_images_per_second"],
                      "history_last": {k: v[-1] for k, v in run["history"].items() if v},
-                     "curve": run["history"].get(key) if key else None,
+                     "curve": curve_of(run, curve),
                      "config": run["config"]}
     return out
 
@@ -80,6 +73,16 @@ def write(results, out_dir, name, *, title, question, verdict, reason, prov,
     with open(os.path.join(out_dir, f"{name}.md"), "w") as f:
         f.write((render_fn or render)(doc))
     return doc
+
+
+def look_back(curve):
+    """(last, earlier) in points: the curve's last value and the one 20% of its
+    epochs (at least one) before it; None with fewer than two epochs. How far a
+    robust-accuracy curve still climbs at the end of a budget."""
+    if not curve or len(curve) < 2:
+        return None
+    lag = max(1, round(0.2 * len(curve)))
+    return 100 * curve[-1], 100 * curve[-1 - lag]
 
 
 def pct(v):

@@ -79,13 +79,6 @@ class Claim:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
-def verdict(held):
-    """HELD / NOT_HELD from a boolean, NOT_RUN from None."""
-    if held is None:
-        return NOT_RUN
-    return HELD if held else NOT_HELD
-
-
 # An inclusive comparison (x >= bound) holds at a tie, a strict one (x > bound) does
 # not; a margin must be > 0 exactly when its comparison holds, so `at_least` gives a
 # tie this margin, far below any difference of two measured numbers.
@@ -262,35 +255,3 @@ def rerender(results_dir):
                         + ", <study>/diagnostics/*.json")
     return written
 
-
-CURVE_LIMIT = 200  # held-out images of a long run's per-epoch robust-accuracy curve
-
-
-def curve_callbacks(cfg, attack, *, eps_l2=None, limit=CURVE_LIMIT):
-    """The `train(..., callbacks=...)` of a run that records its robust-accuracy
-    curve: `trainers.callbacks.RobustAccuracy` under `attack` (a spec, e.g. "pgd10",
-    at the config's eval eps) on the last `limit` test images, logged as
-    "val_<attack>_acc" after every epoch (how `_diagnostics.run_arms` builds its
-    curves); `eps_l2` is an L2 attack's budget. () for attack None."""
-    if attack is None:
-        return ()
-    from tf_advnet.attacks.registry import parse_attack
-    from tf_advnet.pipelines import common
-    from tf_advnet.trainers.callbacks import RobustAccuracy
-
-    x, y = common.load_split(cfg.data, "test")
-    return [RobustAccuracy(x[-limit:], y[-limit:], parse_attack(attack, eps=cfg.eval.eps,
-                                                         eps_l2=eps_l2),
-                           name=curve_key(attack),
-                           batch_size=cfg.eval.batch_size)]
-
-
-def curve_key(attack):
-    """The history key of `curve_callbacks`' curve under `attack` ("val_pgd10_acc")."""
-    return f"val_{attack.split(':')[0]}_acc"
-
-
-def curve_of(run, attack):
-    """The per-epoch robust-accuracy curve a `train` result recorded under `attack`
-    (None without one)."""
-    return None if attack is None else run["history"].get(curve_key(attack))

@@ -26,7 +26,8 @@ from tf_advnet import models as models_lib
 from tf_advnet import trainers as trainers_lib
 from tf_advnet.configs import to_dict
 from tf_advnet.pipelines import common
-from tf_advnet.trainers.callbacks import LearningRates, PerturbationImages
+from tf_advnet.trainers.callbacks import (LearningRates, PerturbationImages,
+                                          RobustAccuracy)
 from tf_advnet.utils.provenance import Provenance, write_json
 from tf_advnet.utils.timing import StepTimer, reported_images_per_second
 
@@ -269,3 +270,34 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
     progress(f"[train] done: clean test accuracy {final['clean_acc']:.4f}, "
              f"{results['train_images_per_second']:.0f} images/s")
     return results
+
+
+CURVE_LIMIT = 200  # held-out images of a long run's per-epoch robust-accuracy curve
+
+
+def curve_callbacks(cfg, attack, *, eps_l2=None, limit=CURVE_LIMIT):
+    """The `train(..., callbacks=...)` of a run that records its robust-accuracy
+    curve: `trainers.callbacks.RobustAccuracy` under `attack` (a spec, e.g. "pgd10",
+    at the config's eval eps) on the last `limit` test images, logged as
+    "val_<attack>_acc" after every epoch (the curves of the long presets and of
+    `papers._diagnostics.run_arms`); `eps_l2` is an L2 attack's budget. () for
+    attack None."""
+    if attack is None:
+        return ()
+    from tf_advnet.attacks.registry import parse_attack
+
+    x, y = common.load_split(cfg.data, "test")
+    return [RobustAccuracy(x[-limit:], y[-limit:],
+                           parse_attack(attack, eps=cfg.eval.eps, eps_l2=eps_l2),
+                           name=curve_key(attack), batch_size=cfg.eval.batch_size)]
+
+
+def curve_key(attack):
+    """The history key of `curve_callbacks`' curve under `attack` ("val_pgd10_acc")."""
+    return f"val_{attack.split(':')[0]}_acc"
+
+
+def curve_of(run, attack):
+    """The per-epoch robust-accuracy curve a `train` result recorded under `attack`
+    (None without one)."""
+    return None if attack is None else run["history"].get(curve_key(attack))

@@ -140,9 +140,10 @@ def reseed(seed):
     (tests/utils/test_compiled.py checks the draws equal `set_random_seed`'s). What
     the cache clear also restarts, and this does not: an eager stateful random op
     (`tf.random.uniform` without a seed, run outside a tf.function) that already ran
-    continues its stream. So it serves the reused trainers (`GeneratorSlots`, the
-    L2L-DA `AttackSlots`), whose randomness is Keras's, stateless or a seeded tf.data
-    shuffle, and whose tests compare them with fresh calls; `train` keeps
+    continues its stream. So it serves the attack generators' trainers (the reused
+    `GeneratorSlots`, the fresh `train_attack_generator` they must equal, the L2L-DA
+    `AttackSlots`), whose randomness is Keras's, stateless or a seeded tf.data
+    shuffle, and whose tests compare slots with fresh calls; `train` keeps
     `set_random_seed`.
     """
     import random

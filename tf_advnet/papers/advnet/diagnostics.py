@@ -65,7 +65,7 @@ import time
 
 import numpy as np
 
-from tf_advnet.papers._diagnostics import pct as _pct
+from tf_advnet.papers._diagnostics import look_back, pct as _pct
 
 G_ARMS = ("cpu", "no_clip", "adam", "no_clip_adam", "unsaturated")
 RECIPE_ARMS = ("cpu", "official")
@@ -296,10 +296,8 @@ def verdict_generators(results):
 def curve_rise(curve):
     """Points the curve gained over its last 20% of epochs (at least one epoch); None
     with fewer than two epochs."""
-    if not curve or len(curve) < 2:
-        return None
-    lag = max(1, round(0.2 * len(curve)))
-    return 100 * (curve[-1] - curve[-1 - lag])
+    ends = look_back(curve)
+    return None if ends is None else ends[0] - ends[1]
 
 
 def verdict_recipe(results):

@@ -114,7 +114,7 @@ def model_config(s, role, *, generator=None, seed_offset=0, sources=()):
 def _train(s, root, name, role, *, progress, argv, **kw):
     from tf_advnet.pipelines.train import train
 
-    from tf_advnet.papers._study import curve_callbacks
+    from tf_advnet.pipelines.train import curve_callbacks
 
     cfg = model_config(s, role, **kw)
     return train(cfg, os.path.join(root, name), argv=argv, progress=progress, verbose=2,
@@ -244,7 +244,8 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/advnet", result
     import time
 
     from tf_advnet.pipelines import common
-    from tf_advnet.papers._study import curve_of, finish
+    from tf_advnet.papers._study import finish
+    from tf_advnet.pipelines.train import curve_of
     from tf_advnet.papers import advnet as study_module
     from tf_advnet.utils.provenance import Provenance
 

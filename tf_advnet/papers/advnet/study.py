@@ -66,7 +66,7 @@ class Study:
     clip: bool = True
     d_every: int = 1
     # An attack spec ("pgd10"): every model records its accuracy under it on held-out
-    # test images after each epoch (`_study.curve_callbacks`); None: no curve.
+    # test images after each epoch (`pipelines.train.curve_callbacks`); None: no curve.
     curve_attack: Optional[str] = None
     seed: int = 20180526
     data_dir: Optional[str] = None

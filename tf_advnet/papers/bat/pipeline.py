@@ -184,7 +184,8 @@ def reproduce(preset_name="cpu", dataset="fashion_mnist", *, work_dir="runs/bat"
     """
     from tf_advnet.attacks.transfer import transfer_matrix
     from tf_advnet.papers import bat as study_module
-    from tf_advnet.papers._study import curve_callbacks, curve_of, finish
+    from tf_advnet.papers._study import finish
+    from tf_advnet.pipelines.train import curve_callbacks, curve_of
     from tf_advnet.papers.bat.report import PAPER
     from tf_advnet.eval.robustness import (accuracy_vs_steps, as_model_fn,
                                            evaluate_attacks)
@@ -196,12 +197,13 @@ def reproduce(preset_name="cpu", dataset="fashion_mnist", *, work_dir="runs/bat"
     if not specs:
         raise UserError("--models is empty; name at least one model")
     trained, configs = {}, {}
+    curve_attack = LONG_CURVE if preset_name == "long" else None
     for spec in specs:
         cfg = bat_config(preset_name, dataset, spec, overrides)
         configs[spec.name] = cfg
-        curve = curve_callbacks(cfg, LONG_CURVE) if preset_name == "long" else ()
         run = train(cfg, os.path.join(work_dir, dataset, spec.name), strategy=strategy,
-                    argv=argv, progress=progress, verbose=2, callbacks=curve)
+                    argv=argv, progress=progress, verbose=2,
+                    callbacks=curve_callbacks(cfg, curve_attack))
         trained[spec.name] = run
 
     ref = next(iter(configs.values()))
@@ -238,7 +240,7 @@ def reproduce(preset_name="cpu", dataset="fashion_mnist", *, work_dir="runs/bat"
                 "train_images_per_second": run["train_images_per_second"],
                 "wall_time_s": run["provenance"]["wall_time_s"],
                 "epochs": cfg.train.epochs, "commit": run["provenance"]["commit"],
-                "curve": curve_of(run, LONG_CURVE if preset_name == "long" else None),
+                "curve": curve_of(run, curve_attack),
                 "config": run["config"]}}
 
     surrogates = {n: as_model_fn(loaded[n]) for n in ("undefended", "R-MC-LA_seed1")

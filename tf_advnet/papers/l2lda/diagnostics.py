@@ -48,12 +48,11 @@ import math
 import os
 import sys
 
-from tf_advnet.papers._diagnostics import pct as _pct
+from tf_advnet.papers._diagnostics import look_back, pct as _pct
 
 ATTACKS = ("pgd40", "cwpgd100:kappa=50", "apgdt100:targets=9,restarts=1")
 ARMS = ("card_4ep", "official", "card_1ep")
 CURVE = "pgd10"
-CURVE_KEY = "val_pgd10_acc"
 EPOCHS = 4
 GAP_POINTS = 5.0
 RISING_POINTS = 2.0
@@ -129,10 +128,10 @@ def add_epochs(results, work_dir):
 def rising(curve):
     """(rising?, last, earlier): the last value more than RISING_POINTS above the one
     20% of the epochs (at least one) before it, in points."""
-    back = max(1, round(0.2 * len(curve)))
-    if len(curve) <= back:
+    ends = look_back(curve)
+    if ends is None:
         return False, 100 * curve[-1], 100 * curve[-1]
-    last, earlier = 100 * curve[-1], 100 * curve[-1 - back]
+    last, earlier = ends
     return last - earlier > RISING_POINTS, last, earlier
 
 

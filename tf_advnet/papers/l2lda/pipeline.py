@@ -309,7 +309,8 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results
     from tf_advnet.eval.robustness import as_model_fn, predict
     from tf_advnet.pipelines import common
     from tf_advnet.papers import l2lda as study_module
-    from tf_advnet.papers._study import curve_callbacks, curve_of, finish
+    from tf_advnet.papers._study import finish
+    from tf_advnet.pipelines.train import curve_callbacks, curve_of
     from tf_advnet.pipelines.train import train
     from tf_advnet.utils.provenance import Provenance
 

@@ -64,7 +64,7 @@ class Study:
     # Table 1(b)'s rows (the generator without y and/or delta), when `table1`.
     table1b: bool = True
     # An attack spec ("pgd10"): every classifier records its accuracy under it on
-    # held-out test images after each epoch (`_study.curve_callbacks`); None: none.
+    # held-out test images after each epoch (`pipelines.train.curve_callbacks`); None: none.
     curve_attack: Optional[str] = None
     model: str = "lenet5"
     seed: int = 422

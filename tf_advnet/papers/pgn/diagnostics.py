@@ -5,9 +5,9 @@ FGM-AT's and PGD-AT's) the cpu preset's short training, or PGN's design?
 Part A, the attack generator (Fig. 3). Does the generator lose to FGM at equal L2
 because it is under-trained, or because the tanh change of variables (Eq. 5) cannot
 move the pixels that are exactly 0 or 1? (x_adv = sigmoid(2 atanh(0.999999 (2x - 1))
-+ 2w): at x in {0, 1}, d x_adv / d w is ~1e-6, so the generator's training signal
-never reaches those pixels; FGM moves them inwards. Half of Fashion-MNIST's test
-pixels are 0 or 1.) The study's Fig. 3 FGM-AT classifier (L2 eps `fig3_eps`, trained
++ 2w): at x in {0, 1} and small w, d x_adv / d w is ~1e-6, so the generator's
+training signal barely reaches those pixels until its outputs grow large; FGM moves
+them inwards at once. Half of Fashion-MNIST's test pixels are 0 or 1.) The study's Fig. 3 FGM-AT classifier (L2 eps `fig3_eps`, trained
 once by the pipeline's own `_train`) is attacked on the same held-out test images by
 
   pgn_e2, pgn_e8, pgn_e20   the study's Fig. 3 attack generator (c_L 0.2, the middle of

@@ -111,7 +111,7 @@ def model_config(s, method, value=None, *, width=None, seed_offset=0, epochs=Non
 
 def _train(s, work_root, method, value=None, *, progress, argv, name=None,
            callbacks=(), **kw):
-    from tf_advnet.papers._study import curve_callbacks
+    from tf_advnet.pipelines.train import curve_callbacks
     from tf_advnet.pipelines.train import train
 
     name = name or _name(method, value, kw.get("width"))
@@ -323,7 +323,7 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/pgn", results_d
 
     store = Store(os.path.join(root, "store"))
 
-    from tf_advnet.papers._study import curve_of
+    from tf_advnet.pipelines.train import curve_of
 
     def trained(method, value=None, **kw):
         return _train(s, root, method, value, progress=progress, argv=argv, **kw)

@@ -53,7 +53,7 @@ class Study:
     cw_iterations: int = 100
     cw_binary_steps: int = 5
     # An attack spec ("pgd10_l2", at `attack_eps`): every model records its accuracy
-    # under it on held-out test images after each epoch (`_study.curve_callbacks`).
+    # under it on held-out test images after each epoch (`pipelines.train.curve_callbacks`).
     curve_attack: Optional[str] = None
     seed: int = 1234
     data_dir: Optional[str] = None

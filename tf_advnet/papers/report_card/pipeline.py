@@ -105,7 +105,7 @@ def row_config(c, row, *, init_model=None):
 
 def train_rows(c, root, *, argv=None, progress=print):
     """Trains (or reuses) every row of `c`; returns {row: train results}."""
-    from tf_advnet.papers._study import curve_callbacks
+    from tf_advnet.pipelines.train import curve_callbacks
     from tf_advnet.pipelines.train import train
 
     runs = {}
@@ -121,7 +121,7 @@ def budget(runs, row, curve_attack=None):
     """Training cost of a row: images/s and wall time (fine-tuned rows add the
     standard row's time, since they cannot exist without it), and its per-epoch
     accuracy under `curve_attack` where the training recorded it."""
-    from tf_advnet.papers._study import curve_of
+    from tf_advnet.pipelines.train import curve_of
 
     r = runs[row]
     wall = r["provenance"]["wall_time_s"]

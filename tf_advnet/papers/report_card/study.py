@@ -51,7 +51,7 @@ class Card:
     # attack's own 10 (L2L-DA's code), 10 x 1,000 Adam steps per image.
     cw_binary_steps: Optional[int] = None
     # An attack spec ("pgd10"): every row records its accuracy under it on held-out
-    # test images after each epoch (`_study.curve_callbacks`); None: none.
+    # test images after each epoch (`pipelines.train.curve_callbacks`); None: none.
     curve_attack: Optional[str] = None
 
 
