@@ -80,3 +80,18 @@ def test_curve_callback_built_from_config():
     (cb,) = curve_callbacks(cfg, "pgd10", limit=20)
     assert cb.name == "val_pgd10_acc" and len(cb.x) == 20
     assert curve_callbacks(cfg, None) == ()
+
+
+def test_bat_long_models_cover_every_ledger_claim():
+    """Every model bat/claims.py reads at the long preset is trained there."""
+    import re
+
+    from tf_advnet.papers.bat import claims
+    from tf_advnet.papers.bat.pipeline import model_specs
+    from tf_advnet.papers.bat.study import LONG_MODELS
+
+    source = open(claims.__file__).read()
+    read = {n for n in re.findall(r'"([A-Za-z][\w-]*)"', source)
+            if n in {s.name for s in model_specs()}}
+    assert read and read <= set(LONG_MODELS)
+    assert set(LONG_MODELS) <= {s.name for s in model_specs()}

@@ -42,7 +42,7 @@ from tf_advnet.attacks.registry import parse_attacks
 from tf_advnet.configs import override, preset
 from tf_advnet.errors import UserError, check_choice
 from tf_advnet.papers._study import given
-from tf_advnet.papers.bat.study import LONG, LONG_CURVE, PRESETS
+from tf_advnet.papers.bat.study import LONG, LONG_CURVE, LONG_MODELS, PRESETS
 from tf_advnet.pipelines import common
 from tf_advnet.pipelines.train import train
 from tf_advnet.utils.provenance import Provenance
@@ -176,7 +176,8 @@ def reproduce(preset_name="cpu", dataset="fashion_mnist", *, work_dir="runs/bat"
       dataset: "fashion_mnist" (cpu) or "cifar10" / "svhn" (paper).
       work_dir: root of the per-model training dirs.
       results_dir: output dir (default results/bat/<dataset>).
-      models: names from `model_specs()` to run (default all).
+      models: names from `model_specs()` to run (default all; at the long preset
+        `LONG_MODELS`).
       overrides: flat config overrides applied to every model (e.g. epochs=1).
       strategy: "default" or "mirrored".
       extra_steps: further CE-k / CW-k step counts for the main models, e.g.
@@ -193,6 +194,8 @@ def reproduce(preset_name="cpu", dataset="fashion_mnist", *, work_dir="runs/bat"
     # Each model records its own seed; a seed override (the claims ledger's) is the run's.
     prov = Provenance(seed=given(overrides).get("seed"), preset=preset_name, argv=argv)
     results_dir = results_dir or os.path.join("results", "bat", dataset)
+    if models is None and preset_name == "long":
+        models = LONG_MODELS
     specs = model_specs(models)
     if not specs:
         raise UserError("--models is empty; name at least one model")
