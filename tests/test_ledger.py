@@ -177,6 +177,8 @@ def _seed_results(k):
     t["C"]["pgd"] = t["A"]["pgd"] + PGD_GAPS[k]
     r["provenance"] = dict(r["provenance"], seed=k,
                            command=f"tf-advnet ledger --seeds={k}", wall_time_s=10.0 + k)
+    # C's PGD-10 curve: flat in seeds 0 and 1, still rising 5 points in seed 2.
+    r["train"]["C"]["curve"] = [0.1, 0.2, 0.3, 0.3, 0.35 if k == 2 else 0.3]
     return r
 
 
@@ -223,6 +225,11 @@ def test_build_aggregates_seed_dirs_and_renders_from_its_json(tmp_path):
         assert [v["command"] for v in e["evidence"]] == [
             f"tf-advnet ledger --seeds={k}" for k in range(3)]
         assert e["preset"] == "cpu" and e["dataset"] == "mnist_5k" and e["rule"] == ledger.RULE
+        assert e["converged"] == "2 of 3 curves converged (still rising: C)"
+    conv = saved["runs"][0]["convergence"]
+    assert [(c["seed"], c["curve"], c["converged"]) for c in conv] == [
+        (0, "C", True), (1, "C", True), (2, "C", False)]
+    assert conv[2]["gain"] == pytest.approx(5.0)
     keep = entries["c_keeps_clean_accuracy"]["margins"]["C - A + 1 (points)"]
     assert keep["values"] == pytest.approx([1.0, 1.5, 2.0])
     assert entries["c_keeps_clean_accuracy"]["verdict"] == "held"
@@ -240,6 +247,7 @@ def test_build_aggregates_seed_dirs_and_renders_from_its_json(tmp_path):
     summary = md.split("## Summary", 1)[1].split("\n## ", 1)[0]
     assert summary.count("\n| ") == len(saved["claims"]) + 1  # header + one row each
     assert f"| C - A - 20 (PGD points) | {far['mean']:.4g} ± {far['std']:.4g} |" in md
+    assert "| advnet mnist_5k | 2 | C | robust accuracy | 5 | 35 | 5 | no |" in md
 
     assert ledger.check(str(tmp_path)) == []
     # An edited number, a lost evidence file, a hand-made verdict: each is found.
@@ -258,6 +266,32 @@ def test_build_aggregates_seed_dirs_and_renders_from_its_json(tmp_path):
         "report_card/advnet_holds_under_strong_protocol: per_seed differs from its evidence",
         "report_card/advnet_holds_under_strong_protocol: margins differs from its evidence",
         "report_card/advnet_holds_under_strong_protocol: verdict differs from its evidence"]
+
+
+def test_convergence_reads_every_curve_and_measures_the_last_fifth():
+    """By hand: the gain over the last 20% of the epochs (at least one), in points of
+    robust accuracy or percent of rho_2's last value; DeepDefense's curve starts at
+    its reference (epoch 0), which is not a fine-tuning epoch."""
+    results = {
+        "models": {"Madry": {"training": {"curve": [0.1, 0.3, 0.5, 0.55, 0.555]}},
+                   "FGSM": {"training": {"curve": [0.5, 0.6, 0.7, 0.6, 0.4]}},
+                   "one": {"training": {"curve": [0.5]}}},
+        "finetunes": {"dd": {"curve": {"epoch": [0, 1, 2], "acc": [0.9, 0.9, 0.9],
+                                       "rho_2": [0.1, 0.2, 0.21]}}},
+        "provenance": {"curve": [0.0, 1.0]}}
+    rows = {r["curve"]: r for r in ledger.convergence(results)}
+    assert set(rows) == {"Madry", "FGSM", "one", "dd"}
+    assert rows["Madry"]["gain"] == pytest.approx(0.5) and rows["Madry"]["converged"]
+    assert rows["FGSM"]["gain"] == pytest.approx(-20.0) and rows["FGSM"]["converged"]
+    assert rows["one"]["gain"] is None and rows["one"]["converged"] is None
+    assert rows["dd"]["metric"] == "rho_2" and rows["dd"]["epochs"] == 2
+    assert rows["dd"]["gain"] == pytest.approx(100 * 0.01 / 0.21)
+    assert not rows["dd"]["converged"]
+    # Ten epochs: the last 20% is two epochs.
+    assert ledger.gain("robust accuracy", [i / 100 for i in range(10)]) == pytest.approx(2)
+    assert ledger.converged_text(list(rows.values())) == (
+        "2 of 3 curves converged (still rising: dd)")
+    assert ledger.converged_text([]) == "no per-epoch curve recorded"
 
 
 @pytest.mark.skipif(not os.path.exists(os.path.join(RESULTS, "claims.json")),

@@ -38,6 +38,16 @@ RULE = ("held: every seed holds the claim's rule and every margin's mean - std >
         "otherwise inconclusive (std: the sample standard deviation, 0 for one seed). "
         f"A claim that compares two methods needs >= {MIN_SEEDS} seeds, else it is "
         "inconclusive.")
+# Convergence (the issue's test of a budget): a training's per-epoch curve on held-out
+# images gains less than CONVERGED_GAIN over the last LAST_FRACTION of its epochs.
+CONVERGED_GAIN = 1.0
+LAST_FRACTION = 0.2
+CONVERGENCE_RULE = (
+    f"converged: the per-epoch curve on held-out images gains < {CONVERGED_GAIN:g} over "
+    f"the last {LAST_FRACTION:.0%} of the epochs (at least one): robust accuracy in "
+    "points, DeepDefense's rho_2 (its claims' metric; its fine-tunings record no PGD "
+    "curve) in percent of its last value. A fall counts as converged: more epochs of the "
+    "same recipe would not raise it.")
 # A paper study's defence is the report card's row of its name, whose claim is its
 # robustness claims' verdict under the strong protocol (AutoAttack's attacks, the
 # worst case per example).
@@ -111,6 +121,67 @@ def flags(study, claim_id):
     entry = _entry(study, claim_id) or importlib.import_module(
         f"tf_advnet.papers.{study}.claims").FLAGS
     return {k: bool(entry.get(k, False)) for k in ("comparative", "robustness")}
+
+
+_GENERIC_KEYS = {"models", "training", "train", "rows", "budget", "finetunes"}
+
+
+def curves(results, _path=()):
+    """{name: (metric, values)} of every per-epoch curve a study's results record:
+    a list of numbers under a key "curve" (robust accuracy as a fraction, metric
+    "robust accuracy") or DeepDefense's {"epoch", "acc", "rho_2"} (its rho_2, whose
+    first value is the reference's, before fine-tuning); named by the keys leading
+    to it, the generic ones left out."""
+    out = {}
+    if not isinstance(results, dict):
+        return out
+    for k, v in results.items():
+        if k == "curve":
+            name = "/".join(p for p in _path if p not in _GENERIC_KEYS) or "model"
+            if (isinstance(v, list) and v
+                    and all(isinstance(t, (int, float)) for t in v)):
+                out[name] = ("robust accuracy", [float(t) for t in v])
+            elif isinstance(v, dict) and v.get("rho_2"):
+                out[name] = ("rho_2", [float(t) for t in v["rho_2"][1:]])
+        elif k != "provenance":
+            out.update(curves(v, _path + (str(k),)))
+    return out
+
+
+def gain(metric, values):
+    """How much the curve rose over its last LAST_FRACTION of epochs (at least one),
+    in points of accuracy or percent of rho_2's last value (None: under 2 epochs)."""
+    if len(values) < 2:
+        return None
+    k = max(1, round(LAST_FRACTION * len(values)))
+    k = min(k, len(values) - 1)
+    rise = values[-1] - values[-1 - k]
+    if metric == "rho_2":
+        return 100 * rise / abs(values[-1]) if values[-1] else None
+    return 100 * rise
+
+
+def convergence(results):
+    """[{curve, metric, epochs, last, gain, converged}] of one results dict, by
+    `CONVERGENCE_RULE`."""
+    out = []
+    for name, (metric, values) in curves(results).items():
+        g = gain(metric, values)
+        out.append({"curve": name, "metric": metric, "epochs": len(values),
+                    "last": values[-1] if values else None, "gain": g,
+                    "converged": None if g is None else bool(g < CONVERGED_GAIN)})
+    return out
+
+
+def converged_text(rows):
+    """One line over a run's convergence rows (all seeds): how many curves converged."""
+    known = [r for r in rows if r["converged"] is not None]
+    if not known:
+        return "no per-epoch curve recorded"
+    rising = sorted({r["curve"] for r in known if not r["converged"]})
+    ok = sum(r["converged"] for r in known)
+    text = f"{ok} of {len(known)} curves converged"
+    return text + (f" (still rising: {', '.join(rising)})" if rising else "")
 
 
 def _stats(values):
@@ -215,7 +286,7 @@ def build(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None, argv=N
     from tf_advnet.utils.provenance import Provenance
 
     prov = Provenance(seed=None, preset=preset, argv=argv)
-    entries = []
+    entries, runs = [], []
     for src in select(spec, studies):
         pkg, p = load(src.study), preset or src.preset
         found = {}
@@ -225,6 +296,10 @@ def build(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None, argv=N
                 path, results = ev
                 claims = {c.id: c for c in pkg.claims_of(results, os.path.basename(path))}
                 found[seed] = (path, results, claims)
+        conv = [dict(row, seed=seed) for seed, (_, results, _) in found.items()
+                for row in convergence(results)]
+        runs.append({"study": src.study, "dataset": src.dataset, "model": src.model,
+                     "preset": p, "convergence": conv})
         for cid in src.claims:
             per_seed = {s: claims[cid] for s, (_, _, claims) in found.items()
                         if cid in claims}
@@ -239,7 +314,7 @@ def build(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None, argv=N
                 "statement": first.statement, "paper_number": first.paper,
                 "claim_rule": first.rule,
                 "robustness": fl["robustness"], "preset": p, "dataset": src.dataset,
-                "model": src.model,
+                "model": src.model, "converged": converged_text(conv),
                 "evidence": [{"seed": s, "file": os.path.relpath(path, root),
                               "command": r["provenance"].get("command"),
                               "commit": r["provenance"].get("commit"),
@@ -248,7 +323,8 @@ def build(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None, argv=N
                 **entry})
     _link_strong(entries)
     ledger = {"rule": RULE, "min_seeds": MIN_SEEDS, "seeds": list(seeds),
-              "claims": entries, "provenance": prov.finish()}
+              "convergence_rule": CONVERGENCE_RULE, "claims": entries, "runs": runs,
+              "provenance": prov.finish()}
     write(ledger, root)
     return ledger
 
@@ -293,19 +369,23 @@ def check(root=".", *, load=_study.load):
             problems.append(f"{MD_FILE} is not what {JSON_FILE} renders to")
     for e in led["claims"]:
         name = f"{e['study']}/{e['id']}"
-        per_seed = {}
+        per_seed, loaded = {}, {}
         for v in e["evidence"]:
             path = os.path.join(root, v["file"])
             if not os.path.exists(path):
                 problems.append(f"{name}: evidence {v['file']} is missing")
                 continue
             with open(path) as f:
-                results = json.load(f)
+                results = loaded[v["seed"]] = json.load(f)
             found = {c.id: c for c in load(e["study"]).claims_of(
                 results, os.path.basename(path))}
             if e["id"] in found:
                 per_seed[v["seed"]] = found[e["id"]]
         again = json.loads(json.dumps(aggregate(per_seed, comparative=e["comparative"])))
+        conv = [dict(row, seed=seed) for seed, results in loaded.items()
+                for row in convergence(results)]
+        if converged_text(json.loads(json.dumps(conv))) != e.get("converged"):
+            problems.append(f"{name}: converged differs from its evidence")
         for key in ("seeds", "per_seed", "margins", "verdict"):
             if again[key] != e[key]:
                 problems.append(f"{name}: {key} differs from its evidence")
@@ -331,21 +411,42 @@ def render_markdown(ledger):
            f"{', '.join(str(s) for s in ledger['seeds'])}, one results JSON per seed "
            "(the evidence). A margin is one comparison of the claim's rule in the "
            "claim's own units, > 0 where it supports the claim.", "",
-           f"Rule: {ledger['rule']}", "", "## Summary", "",
-           "| paper | claim | seeds | verdict | strong protocol |", "|---|---|---|---|---|"]
+           f"Rule: {ledger['rule']}", "",
+           f"Convergence: {ledger['convergence_rule']}", "", "## Summary", "",
+           "| paper | claim | seeds | verdict | strong protocol | converged |",
+           "|---|---|---|---|---|---|"]
     for e in ledger["claims"]:
         sp = e.get("strong_protocol")
+        conv = e["converged"].split(" (")[0]
         out.append(f"| {_cell(e['paper'])} | {_cell(e['statement'])} (`{e['id']}`) | "
                    f"{len(e['seeds'])} | **{e['verdict']}** | "
-                   f"{'—' if not sp else sp['verdict']} |")
+                   f"{'—' if not sp else sp['verdict'] + ' (' + sp['dataset'] + ')'} | "
+                   f"{conv} |")
     for paper in dict.fromkeys(e["paper"] for e in ledger["claims"]):
         out += ["", f"## {paper}"]
         for e in (e for e in ledger["claims"] if e["paper"] == paper):
             out += _entry_markdown(e)
+    out += _convergence_markdown(ledger["runs"])
     p = ledger["provenance"]
     out += ["", "## Provenance", "", f"- command: `{p['command']}`",
             f"- commit: `{p['commit']}`", ""]
     return "\n".join(out)
+
+
+def _convergence_markdown(runs):
+    out = ["", "## Convergence", "",
+           "Each training's per-epoch curve on held-out images: its last value and its "
+           "gain over the last epochs (the rule above).", "",
+           "| run | seed | curve | metric | epochs | last | gain | converged |",
+           "|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        run = f"{r['study']} {r['dataset']}" + (f" {r['model']}" if r.get("model") else "")
+        for c in r["convergence"]:
+            last = c["last"] if c["metric"] == "rho_2" or c["last"] is None else 100 * c["last"]
+            out.append(f"| {run} | {c['seed']} | {_cell(c['curve'])} | {c['metric']} | "
+                       f"{c['epochs']} | {_num(last)} | {_num(c['gain'])} | "
+                       f"{'—' if c['converged'] is None else 'yes' if c['converged'] else 'no'} |")
+    return out
 
 
 def _entry_markdown(e):
@@ -356,7 +457,8 @@ def _entry_markdown(e):
            f"{len(e['seeds'])} seed(s)" + (", compares two methods" if e["comparative"]
                                            else ""),
            f"- claim's rule (each seed): {e['claim_rule']}",
-           f"- verdict: **{e['verdict']}**"]
+           f"- verdict: **{e['verdict']}**",
+           f"- budget: {e['converged']}"]
     sp = e.get("strong_protocol")
     if sp:
         out.append(f"- under the strong protocol (report card `{sp['claim']}`, "

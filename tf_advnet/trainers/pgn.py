@@ -136,7 +136,7 @@ class PGNTrainer(ClassifierTrainer):
             "shared" to apply `optimizer` to both players like the official code.
         """
         optimizer = _default_adam() if optimizer is None else optimizer
-        super().compile(optimizer=optimizer, **kwargs)
+        super().compile(optimizer=optimizer, build_optimizer=False, **kwargs)
         clf_w = list(self.classifier.trainable_weights)
         gen_w = list(self.generator.trainable_weights)
         if isinstance(g_optimizer, str) and g_optimizer == "shared":
