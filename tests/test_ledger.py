@@ -203,6 +203,8 @@ def test_build_aggregates_seed_dirs_and_renders_from_its_json(tmp_path):
     with open(CARD) as f, open(os.path.join(card_dir, "report_card.json"), "w") as g:
         g.write(f.read())
 
+    (tmp_path / "README.md").write_text("# x\n<!-- claims-ledger -->\nold\n"
+                                        "<!-- /claims-ledger -->\nrest\n")
     out = ledger.build(spec, str(tmp_path), seeds=(0, 1, 2, 3), argv=["tf-advnet", "ledger"])
     with open(tmp_path / "results" / "claims.json") as f:
         saved = json.load(f)
@@ -249,7 +251,19 @@ def test_build_aggregates_seed_dirs_and_renders_from_its_json(tmp_path):
     assert f"| C - A - 20 (PGD points) | {far['mean']:.4g} ± {far['std']:.4g} |" in md
     assert "| advnet mnist_5k | 2 | C | robust accuracy | 5 | 35 | 5 | no |" in md
 
+    # The README's headline: one line per paper claim, linking to its CLAIMS.md section.
+    readme = (tmp_path / "README.md").read_text()
+    assert readme.startswith("# x\n<!-- claims-ledger -->\n| paper | claim |")
+    assert readme.endswith("<!-- /claims-ledger -->\nrest\n") and "\nold\n" not in readme
+    far_line = next(line for line in readme.splitlines() if "c_far_above_a_white_box"
+                    .replace("_", "-") in line)
+    assert "**not held** (3 seeds)" in far_line and "2 of 3 curves converged" in far_line
+    assert '<a id="advnet-c-far-above-a-white-box"></a>' in md
     assert ledger.check(str(tmp_path)) == []
+    (tmp_path / "README.md").write_text(readme.replace("**not held**", "**held**"))
+    assert ledger.check(str(tmp_path)) == [
+        "README.md's claims-ledger section is not what results/claims.json renders to"]
+    (tmp_path / "README.md").write_text(readme)
     # An edited number, a lost evidence file, a hand-made verdict: each is found.
     saved["claims"][0]["margins"]["C - A + 1 (points)"]["mean"] += 1
     saved["claims"][1]["verdict"] = "held"
@@ -258,6 +272,7 @@ def test_build_aggregates_seed_dirs_and_renders_from_its_json(tmp_path):
     os.remove(spec[1].seed_dir(str(tmp_path), 0) + "/report_card.json")
     assert ledger.check(str(tmp_path)) == [
         "results/CLAIMS.md is not what results/claims.json renders to",
+        "README.md's claims-ledger section is not what results/claims.json renders to",
         "advnet/c_keeps_clean_accuracy: margins differs from its evidence",
         "advnet/c_far_above_a_white_box: verdict differs from its evidence",
         "report_card/advnet_holds_under_strong_protocol: evidence "
@@ -373,10 +388,12 @@ def test_ledger_command_renders_what_exists(tmp_path, monkeypatch, capsys):
     assert cli.main(["ledger", "--render_only", "--preset=cpu", "--studies=bat"]) == 0
     with open(tmp_path / "results" / "claims.json") as f:
         saved = json.load(f)
-    assert [e["id"] for e in saved["claims"]] == list(PAPER["claims"])
-    assert all(e["verdict"] == "not run" and e["seeds"] == [] and
-               e["statement"] == PAPER["claims"][e["id"]]["statement"]
-               for e in saved["claims"])
+    # --studies chooses what runs; the ledger covers every study of the spec.
+    assert [e["id"] for e in saved["claims"] if e["study"] == "bat"] == list(PAPER["claims"])
+    assert {e["study"] for e in saved["claims"]} == {s.study for s in ledger.SPEC}
+    assert all(e["verdict"] == "not run" and e["seeds"] == [] for e in saved["claims"])
+    assert all(e["statement"] == PAPER["claims"][e["id"]]["statement"]
+               for e in saved["claims"] if e["study"] == "bat")
     assert saved["seeds"] == [0, 1, 2]
     assert "wrote results/claims.json" in capsys.readouterr().out
     assert (tmp_path / "results" / "CLAIMS.md").read_text() == ledger.render_markdown(saved)

@@ -3,7 +3,9 @@
 Runs every (study, seed) of the ledger's spec (`tf_advnet.papers.ledger.SPEC`) whose
 results JSON is missing under results/ledger/<study>/<dataset>/seed<k>/ (an
 interrupted ledger resumes: each study reuses what it trained), then aggregates each
-claim over the seeds that exist and writes results/claims.json and results/CLAIMS.md.
+claim over the seeds that exist and writes results/claims.json, results/CLAIMS.md and
+the README's summary (between its `<!-- claims-ledger -->` markers). --studies and
+--seeds choose which runs run; the ledger always covers every study and every seed run.
 
   tf-advnet ledger --preset=long --seeds=0,1,2
   tf-advnet ledger --studies=bat,pgn --render_only
@@ -57,7 +59,10 @@ def main():
     if not _RENDER_ONLY.value:
         ledger.run_missing(ledger.SPEC, seeds=chosen, preset=_PRESET.value, studies=names,
                            work_dir=_WORK_DIR.value)
-    out = ledger.build(ledger.SPEC, seeds=chosen, preset=_PRESET.value, studies=names)
+    # --studies and --seeds choose what runs; the ledger aggregates every study over
+    # every seed that exists, so a partial run does not shrink it.
+    out = ledger.build(ledger.SPEC, seeds=tuple(sorted(set(ledger.SEEDS) | set(chosen))),
+                       preset=_PRESET.value)
     for e in out["claims"]:
         print(f"{e['study']:<12} {e['id']:<40} {len(e['seeds'])} seed(s)  {e['verdict']}")
     print(f"wrote {ledger.JSON_FILE} and {ledger.MD_FILE}")

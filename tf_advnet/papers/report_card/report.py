@@ -139,19 +139,12 @@ def write_md(results, out_dir):
 def update_readme(readme_path, out_dir):
     """Replaces the table between `<!-- report-card:<dataset> -->` and
     `<!-- /report-card:<dataset> -->` in the README with the card of out_dir."""
+    from tf_advnet.utils.markers import replace_between
+
     with open(os.path.join(out_dir, "report_card.json")) as f:
         results = json.load(f)
-    ds = results["card"]["dataset"]
-    begin, end = f"<!-- report-card:{ds} -->", f"<!-- /report-card:{ds} -->"
-    with open(readme_path) as f:
-        text = f.read()
-    if begin not in text or end not in text:
-        return False
-    a, b = text.index(begin) + len(begin), text.index(end)
-    text = text[:a] + "\n" + card_table(results) + "\n" + text[b:]
-    with open(readme_path, "w") as f:
-        f.write(text)
-    return True
+    return replace_between(readme_path, f"report-card:{results['card']['dataset']}",
+                           card_table(results))
 
 
 def compare_table(before, after):
