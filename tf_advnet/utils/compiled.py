@@ -11,6 +11,7 @@ only as long as the model lives, so each counter sees one model's traces.
 
 import functools
 import inspect
+import json
 import weakref
 
 import numpy as np
@@ -165,3 +166,41 @@ def reseed(seed):
     random.seed(seed)
     np.random.seed(seed)
     ctx._rng = random.Random(seed)  # what `_set_global_seed` does, less the cache clear
+
+
+def architecture_key(model):
+    """What a Keras model computes from its weights: its class, the JSON of its
+    config with the model's and each top-level layer's name replaced by its position
+    (names differ between two builds of one architecture), and its weights' shapes
+    and dtypes. Two models with one key give the same outputs for the same weights."""
+    text = json.dumps(model.get_config(), sort_keys=True)
+    names = [model.name] + [layer.name for layer in model.layers]
+    for i, name in sorted(enumerate(names), key=lambda t: -len(t[1])):
+        text = text.replace(json.dumps(name), f'"<layer {i}>"')
+    weights = tuple((tuple(w.shape), str(w.dtype)) for w in model.weights)
+    return type(model).__name__, text, weights
+
+
+class Twins:
+    """One clone per architecture (`architecture_key`), into which each model's
+    weights are copied in place, so the graphs compiled for the clone (`per_model`,
+    `as_model_fn`) serve every model of that architecture: each attack is traced once,
+    not once per model (0.5-1.5 s per attack and model on 2 cores). The models handed
+    in are never changed. A model without a config (a subclassed one) is its own twin.
+    """
+
+    def __init__(self):
+        self._clones = {}
+
+    def __call__(self, model):
+        import keras
+
+        try:
+            key = architecture_key(model)
+        except (AttributeError, NotImplementedError, TypeError):
+            return model
+        clone = self._clones.get(key)
+        if clone is None:
+            clone = self._clones[key] = keras.models.clone_model(model)
+        assign_weights(clone, model)
+        return clone

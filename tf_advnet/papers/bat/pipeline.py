@@ -190,6 +190,7 @@ def reproduce(preset_name="cpu", dataset="fashion_mnist", *, work_dir="runs/bat"
     from tf_advnet.papers.bat.report import PAPER
     from tf_advnet.eval.robustness import (accuracy_vs_steps, as_model_fn,
                                            evaluate_attacks)
+    from tf_advnet.utils.compiled import Twins
 
     # Each model records its own seed; a seed override (the claims ledger's) is the run's.
     prov = Provenance(seed=given(overrides).get("seed"), preset=preset_name, argv=argv)
@@ -221,11 +222,12 @@ def reproduce(preset_name="cpu", dataset="fashion_mnist", *, work_dir="runs/bat"
            "models": {}, "acc_vs_steps": {"steps": list(STEPS_GRID), "step_size": "eps/4",
                                           "ce": {}, "cw": {}},
            "paper": PAPER}
-    loaded = {}
+    loaded, twins = {}, Twins()
     for spec in specs:
         run = trained[spec.name]
-        model = common.load_keras_model(run["model_path"])
-        loaded[spec.name] = model
+        loaded[spec.name] = common.load_keras_model(run["model_path"])
+        # Attacked through its twin: the models share the compiled attacks.
+        model = twins(loaded[spec.name])
         progress(f"[bat] evaluating {spec.name}")
         t0 = time.time()
         attacks = parse_attacks(_attacks(preset_name, spec, extra_steps), eps=eps)

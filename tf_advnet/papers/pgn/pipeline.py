@@ -305,6 +305,7 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/pgn", results_d
 
     Returns the results dict (also written to results_dir/pgn.json).
     """
+    from tf_advnet.utils.compiled import Twins
     from tf_advnet.eval.batching import map_batches
     from tf_advnet.eval.matching import pick_per_method
     from tf_advnet.eval.robustness import as_model_fn
@@ -328,9 +329,11 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/pgn", results_d
     def trained(method, value=None, **kw):
         return _train(s, root, method, value, progress=progress, argv=argv, **kw)
 
+    twins = Twins()
+
     def evaluated(name, run):
         progress(f"[pgn] evaluating {name} (clean, C&W-L2)")
-        m = common.load_keras_model(run["model_path"])
+        m = twins(common.load_keras_model(run["model_path"]))
         res = evaluate_model(m, x_test, y_test, s, store=store)
         res["train_images_per_second"] = run["train_images_per_second"]
         res["model_path"] = run["model_path"]

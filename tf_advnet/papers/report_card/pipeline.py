@@ -261,6 +261,7 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/report_card",
     from tf_advnet.pipelines import common
     from tf_advnet.papers import report_card as study_module
     from tf_advnet.papers._study import finish
+    from tf_advnet.utils.compiled import Twins
     from tf_advnet.utils.provenance import Provenance
 
     c = card(preset_name, dataset, overrides)
@@ -271,11 +272,12 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/report_card",
     base = row_config(c, "standard")
     x, y = common.load_split(base.data, "test")
     models = {r: common.load_keras_model(run["model_path"]) for r, run in runs.items()}
-    rows = {}
+    rows, twins = {}, Twins()
     for row in c.rows:
         src = transfer_source(c, row)
         progress(f"[card] evaluating {row}")
-        rows[row] = evaluate_row(c, row, models[row], models.get(src), x, y,
+        # The row's twin: every row of one architecture shares the compiled attacks.
+        rows[row] = evaluate_row(c, row, twins(models[row]), models.get(src), x, y,
                                  os.path.join(root, row), progress=progress)
         rows[row].update(budget=budget(runs, row, c.curve_attack), transfer_source=src)
     results = {"card": dataclasses.asdict(c), "n_test": int(len(x)), "rows": rows,
