@@ -463,6 +463,7 @@ def reproduce(preset_name="cpu", dataset="fashion_mnist", model="mlp", *,
     from tf_advnet.papers._study import finish
     from tf_advnet.papers.deepdefense.report import paper_rows
     from tf_advnet.pipelines.train import train
+    from tf_advnet.utils.compiled import Twins
     from tf_advnet.utils.provenance import Provenance
 
     ref_cfg = reference_config(dataset, model, preset_name, overrides)
@@ -524,13 +525,16 @@ def reproduce(preset_name="cpu", dataset="fashion_mnist", model="mlp", *,
 
     bs = ref_cfg.eval.batch_size
     evals = {}
+    # Each model through its twin: the four share DeepFool's and FGS's compiled graphs.
+    twins = Twins()
     progress("[deepdefense] evaluating deepdefense (eps_ref)")
-    evals["deepdefense"] = evaluate_model(common.load_keras_model(paths["deepdefense"]),
-                                          x_test, y_test, batch_size=bs)
+    evals["deepdefense"] = evaluate_model(
+        twins(common.load_keras_model(paths["deepdefense"])), x_test, y_test,
+        batch_size=bs)
     eps_ref = evals["deepdefense"]["eps_ref"]
     for method in ("reference", "parseval", "deepfool_at"):
         progress(f"[deepdefense] evaluating {method}")
-        evals[method] = evaluate_model(common.load_keras_model(paths[method]),
+        evals[method] = evaluate_model(twins(common.load_keras_model(paths[method])),
                                        x_test, y_test, eps_ref=eps_ref, batch_size=bs)
     results = {
         "dataset": dataset, "model": model, "architecture": MODELS[model],

@@ -46,6 +46,7 @@ def sweep(preset_name="cpu", dataset="mnist_5k", model="lenet", *, cs=None,
     from tf_advnet.papers.deepdefense import pipeline as dd
     from tf_advnet.pipelines import common
     from tf_advnet.pipelines.train import train
+    from tf_advnet.utils.compiled import Twins
     from tf_advnet.utils.provenance import Provenance
 
     cs = tuple(cs or (CPU_C if preset_name == "cpu" else PAPER_C))
@@ -66,8 +67,10 @@ def sweep(preset_name="cpu", dataset="mnist_5k", model="lenet", *, cs=None,
     x_test, y_test = common.load_split(ref_cfg.data, "test")
     bs = ref_cfg.eval.batch_size
 
+    twins = Twins()  # every point of the sweep shares the compiled DeepFool
+
     def point(model_path):
-        m = common.load_keras_model(model_path)
+        m = twins(common.load_keras_model(model_path))
         res = dd.evaluate_model(m, x_test, y_test, batch_size=bs)
         return {"acc": res["acc"], "rho_2": res["rho_2"], "rho_inf": res["rho_inf"]}
 
