@@ -156,13 +156,14 @@ def test_evaluate_corrupt_model(tmp_path):
 
 
 def test_training_resumes_after_interruption(tmp_path):
-    """Interrupt during epoch 2 of 3; the second call finishes epochs 2-3 only."""
+    """Interrupt during epoch 2 of 3; the second call finishes epochs 2-3 only, and
+    the run's history (and a reuse's) has all three epochs, from history.csv."""
     from tf_advnet.configs import override, preset
     from tf_advnet.pipelines.train import train
 
     class Interrupt(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 0:
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
                 raise KeyboardInterrupt
 
     cfg = override(preset("cpu", "synthetic"), train_limit=128, test_limit=32, epochs=3)
@@ -172,6 +173,14 @@ def test_training_resumes_after_interruption(tmp_path):
     res = train(cfg, str(tmp_path), verbose=0, progress=lambda s: 0)
     assert res["epochs_run_this_invocation"] == 2
     assert not (tmp_path / "backup").exists()  # removed once training completes
+    assert all(len(v) == 3 for v in res["history"].values()), res["history"]
+    again = train(cfg, str(tmp_path), verbose=0, progress=lambda s: 0)
+    assert again["history"] == res["history"]
+    # Another config in the same directory starts a fresh log: no stale epoch.
+    other = train(override(cfg, epochs=2, seed=5), str(tmp_path), verbose=0,
+                  progress=lambda s: 0)
+    assert all(len(v) == 2 for v in other["history"].values())
+    assert len((tmp_path / "history.csv").read_text().strip().splitlines()) == 1 + 2
 
 
 def test_corrupt_latest_backup_falls_back_to_previous(tmp_path):

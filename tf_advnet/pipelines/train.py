@@ -14,6 +14,7 @@
 A finished run with the same config is not trained again.
 """
 
+import csv
 import json
 import os
 import time
@@ -189,6 +190,7 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
         if done.get("run_key") == key:
             progress(f"[train] {work_dir}: already trained with this config and data; "
                      "reusing it")
+            done["history"] = full_history(work_dir, config.train.epochs, done["history"])
             return done
 
     prov = Provenance(seed=config.seed, preset=config.preset, argv=argv)
@@ -216,6 +218,10 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
 
     backup_dir = os.path.join(work_dir, "backup")
     common.check_backup(backup_dir, progress, key=key)
+    csv_path = os.path.join(work_dir, HISTORY_CSV)
+    if (os.path.exists(csv_path)
+            and not os.path.exists(os.path.join(backup_dir, "latest.weights.h5"))):
+        os.remove(csv_path)  # a fresh start: an earlier run's log is not this run's
     ckpt_dir = os.path.join(work_dir, "checkpoints")
     os.makedirs(ckpt_dir, exist_ok=True)
     tb_dir = os.path.join(work_dir, "tensorboard")
@@ -231,7 +237,7 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
         # before the loggers, which write what the callbacks add to the logs.
         *callbacks,
         keras.callbacks.TensorBoard(tb_dir),
-        keras.callbacks.CSVLogger(os.path.join(work_dir, "history.csv"), append=True),
+        keras.callbacks.CSVLogger(csv_path, append=True),
     ]
     progress(f"[train] {config.train.method} {config.model.name} on "
              f"{config.data.dataset}: {len(x_train)} images, {config.train.epochs} "
@@ -256,7 +262,9 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
         "run_key": key,
         "strategy": strategy,
         "replicas": strat.num_replicas_in_sync,
-        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+        "history": full_history(
+            work_dir, config.train.epochs,
+            {k: [float(v) for v in vs] for k, vs in history.history.items()}),
         "epochs_run_this_invocation": epochs_run,
         "test_clean_acc": float(final["clean_acc"]),
         # Warm training steps only (no tracing, validation, checkpoints or logging).
@@ -270,6 +278,33 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
     progress(f"[train] done: clean test accuracy {final['clean_acc']:.4f}, "
              f"{results['train_images_per_second']:.0f} images/s")
     return results
+
+
+HISTORY_CSV = "history.csv"
+
+
+def full_history(work_dir, epochs, fallback):
+    """Every epoch's logs of a finished run: its history.csv, which a resumed run
+    appends to (an epoch logged twice, redone after an interruption, keeps its last
+    row), when that file holds exactly epochs 0..epochs-1; else `fallback` (the logs
+    of one `fit` call, the epochs of one invocation only)."""
+    path = os.path.join(work_dir, HISTORY_CSV)
+    if not os.path.exists(path):
+        return fallback
+    rows = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            try:
+                rows[int(row.pop("epoch"))] = row
+            except (KeyError, TypeError, ValueError):
+                return fallback
+    if sorted(rows) != list(range(epochs)):
+        return fallback
+    keys = list(fallback) or [k for k in rows[0] if k]
+    try:
+        return {k: [float(rows[e][k]) for e in range(epochs)] for k in keys}
+    except (KeyError, TypeError, ValueError):  # a key some epoch did not log
+        return fallback
 
 
 CURVE_LIMIT = 200  # held-out images of a long run's per-epoch robust-accuracy curve
