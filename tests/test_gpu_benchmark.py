@@ -12,8 +12,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-# The tests that use this fixture are marked slow: it alone takes about 29 s
-# on 2 CPU cores (the last full run).
+# The tests that use this fixture are marked slow: it alone takes about 23 s
+# on 2 CPU cores (CI, commit e91f0ad).
 @pytest.fixture(scope="module")
 def dry_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("gpu") / "gpu_dry_run.json"

@@ -15,8 +15,8 @@ TINY = dict(train_limit=96, test_limit=24, epochs=1, finetune_epochs=1, apgd_ste
             cw_binary_steps=1)
 
 
-# The tests that use this fixture are marked slow: it alone takes about 86 s
-# on 2 CPU cores (the last full run).
+# The tests that use this fixture are marked slow: it alone takes about 31 s
+# on 2 CPU cores (CI, commit e91f0ad).
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     from tf_advnet.papers.report_card.pipeline import reproduce

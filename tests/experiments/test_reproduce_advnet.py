@@ -13,8 +13,8 @@ TINY = dict(train_limit=64, test_limit=24, generator="g0:4", g_steps=1,
             eval_batch_size=24, pgd_steps=2)
 
 
-# The tests that use this fixture are marked slow: it alone takes about 23 s
-# on 2 CPU cores (the last full run).
+# The tests that use this fixture are marked slow: it alone takes about 19 s
+# on 2 CPU cores (CI, commit e91f0ad).
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     from tf_advnet.papers.advnet.pipeline import reproduce

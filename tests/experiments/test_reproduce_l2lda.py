@@ -15,8 +15,8 @@ TINY = dict(train_limit=64, test_limit=16, g_width=4, num_steps=2, attack_sample
             eval_batch_size=16, attack_train_limit=32, table1=False)
 
 
-# The tests that use this fixture are marked slow: it alone takes about 140 s
-# on 2 CPU cores (the last full run).
+# The tests that use this fixture are marked slow: it alone takes about 56 s
+# on 2 CPU cores (CI, commit e91f0ad).
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     from tf_advnet.papers.l2lda.pipeline import reproduce

@@ -13,8 +13,8 @@ TINY = dict(train_limit=64, test_limit=24, epochs=1, eps_grid=(0.5, 1.0),
             fig2_test_images=12, cw_iterations=5, cw_binary_steps=1, eval_batch_size=24)
 
 
-# The tests that use this fixture are marked slow: it alone takes about 29 s
-# on 2 CPU cores (the last full run).
+# The tests that use this fixture are marked slow: it alone takes about 26 s
+# on 2 CPU cores (CI, commit e91f0ad).
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     from tf_advnet.papers.pgn.pipeline import reproduce

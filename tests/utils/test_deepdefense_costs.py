@@ -20,8 +20,8 @@ def test_config_from_dict_round_trips():
         assert config_from_dict(json.loads(json.dumps(to_dict(cfg)))) == cfg
 
 
-# The tests that use this fixture are marked slow: it alone takes about 23 s
-# on 2 CPU cores (the last full run).
+# The tests that use this fixture are marked slow: it alone takes about 12 s
+# on 2 CPU cores (CI, commit e91f0ad).
 @pytest.fixture(scope="module")
 def remeasured(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dd_costs")
