@@ -1,4 +1,5 @@
-"""Provenance: a commit is "dirty" when the code differs, not when results/ does."""
+"""Provenance: a commit is "dirty" when the code differs, not when results/ or a
+Markdown file does."""
 
 import subprocess
 
@@ -17,6 +18,9 @@ def test_dirty_means_code_changes_not_results(tmp_path, monkeypatch):
         pytest.skip("git is not available")
     (tmp_path / "results").mkdir()
     (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "README.md").write_text("# r\n")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("a\n")
     (tmp_path / "results" / "run.json").write_text("{}\n")
     git("add", ".")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
@@ -25,6 +29,8 @@ def test_dirty_means_code_changes_not_results(tmp_path, monkeypatch):
     assert len(head) == 40
     (tmp_path / "results" / "run.json").write_text('{"acc": 1}\n')
     (tmp_path / "new_untracked.txt").write_text("?")
+    (tmp_path / "README.md").write_text("# r, with the ledger's summary\n")
+    (tmp_path / "docs" / "a.md").write_text("b\n")
     assert provenance.git_commit() == head
     (tmp_path / "code.py").write_text("x = 2\n")
     assert provenance.git_commit() == head + "-dirty"

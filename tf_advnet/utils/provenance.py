@@ -19,8 +19,9 @@ _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__f
 def git_commit():
     """Returns the current commit hash (with `-dirty` if the code has changes).
 
-    Changes under results/ do not count: a run rewrites its own tracked outputs, and
-    "dirty" must mean that the code differs from the commit.
+    Changes under results/ and to Markdown files do not count: a run rewrites its own
+    tracked outputs (and the ledger the README's summary), and "dirty" must mean that
+    the code differs from the commit.
     """
     try:
         commit = subprocess.run(
@@ -28,7 +29,7 @@ def git_commit():
             text=True, check=True, timeout=10).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-             ":(exclude)results"],
+             ":(exclude)results", ":(exclude,glob)**/*.md"],
             cwd=_REPO_ROOT, capture_output=True, text=True, check=True,
             timeout=10).stdout.strip()
         return commit + ("-dirty" if dirty else "")
