@@ -57,7 +57,11 @@ def test_reproduce_writes_json_markdown_plot(study):
     assert f"| R-MC-LA (ours) | {ours:.1f} |" in md
     assert (out / "acc_vs_steps.png").stat().st_size > 0
     claims = {c["id"]: c for c in saved["claims"]}
-    assert "training speed" in claims["r_mc_la_beats_madry"]["ours"]
+    # The cost comparison: both trainers timed back to back, one step vs PGD's seven.
+    assert set(saved["speed"]) == {"Madry", "R-MC-LA"}
+    ratio = saved["speed"]["R-MC-LA"] / saved["speed"]["Madry"]
+    assert ratio > 1.5, saved["speed"]
+    assert f"training speed {ratio:.2f}x Madry's" in claims["r_mc_la_beats_madry"]["ours"]
     # Answered from the models that ran; not run where a pair is missing (no R-FGSM).
     assert claims["cw_stronger_than_ce_on_bat"]["verdict"] in ("held", "not held")
     assert claims["random_start_prevents_label_leaking"]["verdict"] == "not run"
