@@ -175,8 +175,11 @@ def convergence(results):
     return out
 
 
-def converged_text(rows):
-    """One line over a run's convergence rows (all seeds): how many curves converged."""
+def converged_text(rows, runs=1):
+    """One line over a run's convergence rows (all its `runs` seeds, "—" for none):
+    how many curves converged."""
+    if not runs:
+        return "—"
     known = [r for r in rows if r["converged"] is not None]
     if not known:
         return "no per-epoch curve recorded"
@@ -316,7 +319,7 @@ def build(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None, argv=N
                 "statement": first.statement, "paper_number": first.paper,
                 "claim_rule": first.rule,
                 "robustness": fl["robustness"], "preset": p, "dataset": src.dataset,
-                "model": src.model, "converged": converged_text(conv),
+                "model": src.model, "converged": converged_text(conv, len(found)),
                 "evidence": [{"seed": s, "file": os.path.relpath(path, root),
                               "command": r["provenance"].get("command"),
                               "commit": r["provenance"].get("commit"),
@@ -427,7 +430,7 @@ def check(root=".", *, load=_study.load):
         again = json.loads(json.dumps(aggregate(per_seed, comparative=e["comparative"])))
         conv = [dict(row, seed=seed) for seed, results in loaded.items()
                 for row in convergence(results)]
-        if converged_text(json.loads(json.dumps(conv))) != e.get("converged"):
+        if converged_text(json.loads(json.dumps(conv)), len(loaded)) != e.get("converged"):
             problems.append(f"{name}: converged differs from its evidence")
         for key in ("seeds", "per_seed", "margins", "verdict"):
             if again[key] != e[key]:
