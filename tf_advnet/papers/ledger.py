@@ -382,9 +382,15 @@ def readme_summary(ledger):
             continue  # its verdicts are the strong-protocol column
         sp = e.get("strong_protocol")
         short = e["paper"].split(" — ")[0]
+        verdict = f"**{e['verdict']}**"
+        if "seed" not in e["verdict"]:
+            verdict += f" ({len(e['seeds'])} seed{'' if len(e['seeds']) == 1 else 's'})"
+        if e["verdict"] != _study.NOT_RUN and e["verdict"] not in (_study.HELD,
+                                                                   _study.NOT_HELD):
+            verdict += "; per seed: " + ", ".join(
+                f"{r['seed']}: {r['verdict']}" for r in e["per_seed"])
         out.append(f"| {_cell(short)} | [{_cell(e['statement'])}]({MD_FILE}#{anchor(e)}) | "
-                   f"**{e['verdict']}** ({len(e['seeds'])} seed"
-                   f"{'' if len(e['seeds']) == 1 else 's'}) | "
+                   f"{verdict} | "
                    f"{'—' if not sp else sp['verdict'] + ' (' + sp['dataset'] + ')'} | "
                    f"{e['converged'].split(' (')[0]} |")
     out += ["", f"{len(out) - 2} claims, {'/'.join(str(k) for k in n)} seed(s) each, "
