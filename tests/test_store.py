@@ -124,11 +124,11 @@ def test_train_backup_stale_under_another_run(tmp_path):
 
     backup = tmp_path / "backup"
     lines = []
-    common.check_backup(str(backup), lines.append, key="run-a")
+    assert not common.check_backup(str(backup), lines.append, key="run-a")
     toy_classifier().save_weights(str(backup / "latest.weights.h5"))
-    common.check_backup(str(backup), lines.append, key="run-a")
+    assert common.check_backup(str(backup), lines.append, key="run-a")
     assert (backup / "latest.weights.h5").exists() and not lines  # resumes
-    common.check_backup(str(backup), lines.append, key="run-b")
+    assert not common.check_backup(str(backup), lines.append, key="run-b")
     assert not (backup / "latest.weights.h5").exists()
     assert len(lines) == 1 and "another run" in lines[0]
     assert (backup / "run_key.txt").read_text() == "run-b"

@@ -75,13 +75,17 @@ def write(results, out_dir, name, *, title, question, verdict, reason, prov,
     return doc
 
 
+LAST_FRACTION = 0.2  # the end of a budget: its last 20% of epochs (at least one)
+
+
 def look_back(curve):
-    """(last, earlier) in points: the curve's last value and the one 20% of its
-    epochs (at least one) before it; None with fewer than two epochs. How far a
-    robust-accuracy curve still climbs at the end of a budget."""
+    """(last, earlier) in points: the curve's last value and the one LAST_FRACTION
+    of its epochs (at least one) before it; None with fewer than two epochs. How far
+    a robust-accuracy curve still climbs at the end of a budget (the diagnostics'
+    rules and the claims ledger's convergence)."""
     if not curve or len(curve) < 2:
         return None
-    lag = max(1, round(0.2 * len(curve)))
+    lag = max(1, round(LAST_FRACTION * len(curve)))
     return 100 * curve[-1], 100 * curve[-1 - lag]
 
 

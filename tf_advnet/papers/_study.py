@@ -254,4 +254,3 @@ def rerender(results_dir):
                         + ", ".join(sorted(results_files()) + ["eval.json"])
                         + ", <study>/diagnostics/*.json")
     return written
-

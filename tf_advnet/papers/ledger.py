@@ -25,6 +25,7 @@ from typing import Optional
 
 from tf_advnet.errors import UserError, check_choice
 from tf_advnet.papers import _study
+from tf_advnet.papers._diagnostics import LAST_FRACTION, look_back
 from tf_advnet.papers.report_card.study import ROWS as CARD_ROWS
 
 SEEDS = (0, 1, 2)
@@ -43,7 +44,6 @@ RULE = ("held: every seed holds the claim's rule and every margin's mean - std >
 # Convergence (the issue's test of a budget): a training's per-epoch curve on held-out
 # images gains less than CONVERGED_GAIN over the last LAST_FRACTION of its epochs.
 CONVERGED_GAIN = 1.0
-LAST_FRACTION = 0.2
 CONVERGENCE_RULE = (
     f"converged: the per-epoch curve on held-out images gains < {CONVERGED_GAIN:g} over "
     f"the last {LAST_FRACTION:.0%} of the epochs (at least one): robust accuracy in "
@@ -151,16 +151,16 @@ def curves(results, _path=()):
 
 
 def gain(metric, values):
-    """How much the curve rose over its last LAST_FRACTION of epochs (at least one),
-    in points of accuracy or percent of rho_2's last value (None: under 2 epochs)."""
-    if len(values) < 2:
+    """How much the curve rose over its last LAST_FRACTION of epochs (at least one;
+    `_diagnostics.look_back`), in points of accuracy or percent of rho_2's last value
+    (None: under 2 epochs)."""
+    ends = look_back(values)
+    if ends is None:
         return None
-    k = max(1, round(LAST_FRACTION * len(values)))
-    k = min(k, len(values) - 1)
-    rise = values[-1] - values[-1 - k]
+    last, earlier = ends  # both x100: the percent of rho_2 is scale-free
     if metric == "rho_2":
-        return 100 * rise / abs(values[-1]) if values[-1] else None
-    return 100 * rise
+        return 100 * (last - earlier) / abs(last) if last else None
+    return last - earlier
 
 
 def convergence(results):

@@ -160,6 +160,8 @@ def check_backup(backup_dir, progress=print, *, key=None):
     key it was written for (`key`, see `runs.train.run_key`): one written under
     another config, other data or another initial model is deleted and training
     starts over.
+
+    Returns whether training will resume from a backup.
     """
     latest = os.path.join(backup_dir, "latest.weights.h5")
     if os.path.exists(latest) and not _readable_h5(latest):
@@ -173,7 +175,7 @@ def check_backup(backup_dir, progress=print, *, key=None):
         if os.path.exists(meta + ".bkp"):
             shutil.copyfile(meta + ".bkp", meta)
     if key is None:
-        return
+        return os.path.exists(latest)
     key_path = os.path.join(backup_dir, "run_key.txt")
     if os.path.isdir(backup_dir) and os.listdir(backup_dir):
         written = None
@@ -187,6 +189,7 @@ def check_backup(backup_dir, progress=print, *, key=None):
     os.makedirs(backup_dir, exist_ok=True)
     with open(key_path, "w") as f:
         f.write(key)
+    return os.path.exists(latest)
 
 
 def images_per_second(n_images, seconds):

@@ -217,10 +217,9 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
         trainer(x_train[:2], training=False)  # build, so backups can be restored
 
     backup_dir = os.path.join(work_dir, "backup")
-    common.check_backup(backup_dir, progress, key=key)
+    resuming = common.check_backup(backup_dir, progress, key=key)
     csv_path = os.path.join(work_dir, HISTORY_CSV)
-    if (os.path.exists(csv_path)
-            and not os.path.exists(os.path.join(backup_dir, "latest.weights.h5"))):
+    if not resuming and os.path.exists(csv_path):
         os.remove(csv_path)  # a fresh start: an earlier run's log is not this run's
     ckpt_dir = os.path.join(work_dir, "checkpoints")
     os.makedirs(ckpt_dir, exist_ok=True)
@@ -278,6 +277,20 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
     progress(f"[train] done: clean test accuracy {final['clean_acc']:.4f}, "
              f"{results['train_images_per_second']:.0f} images/s")
     return results
+
+
+def step_images_per_second(config, x, y, *, steps):
+    """Training images/s of `config`'s trainer on a fresh classifier: `steps` warm
+    steps (after one that traces) on the first min(len(x), batch x steps) images,
+    cycled (`common.warm_images_per_second`). Studies time their methods back to
+    back with it, so a cost comparison does not depend on what else the machine ran
+    during each training."""
+    bs = config.data.batch_size
+    n = min(len(x), bs * steps)
+    common.set_seed(config.seed)
+    clf = build_classifier(config, tuple(x.shape[1:]), int(y.max()) + 1, x)
+    trainer = compile_trainer(build_trainer(config, clf, steps), config, steps)
+    return common.warm_images_per_second(trainer, x[:n], y[:n], bs, steps=steps)
 
 
 HISTORY_CSV = "history.csv"

@@ -112,9 +112,7 @@ def model_config(s, role, *, generator=None, seed_offset=0, sources=()):
 
 
 def _train(s, root, name, role, *, progress, argv, **kw):
-    from tf_advnet.pipelines.train import train
-
-    from tf_advnet.pipelines.train import curve_callbacks
+    from tf_advnet.pipelines.train import curve_callbacks, train
 
     cfg = model_config(s, role, **kw)
     return train(cfg, os.path.join(root, name), argv=argv, progress=progress, verbose=2,

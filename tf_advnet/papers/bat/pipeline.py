@@ -273,19 +273,11 @@ SPEED_MODELS = ("Madry", "Madry-PGD2-8", "R-MC-LA")
 
 
 def step_throughput(preset_name, dataset, overrides, x, y, specs, *, steps=20):
-    """Training images/s of each model's trainer, timed back to back in one process on
-    a fresh classifier (`common.warm_images_per_second`), so the cost comparison does
-    not depend on what else the machine ran during each training."""
-    from tf_advnet.pipelines.train import build_classifier, build_trainer, compile_trainer
+    """Training images/s of each model's trainer, timed back to back in one process
+    (`pipelines.train.step_images_per_second`), so the cost comparison does not
+    depend on what else the machine ran during each training."""
+    from tf_advnet.pipelines.train import step_images_per_second
 
-    out = {}
-    for spec in specs:
-        cfg = bat_config(preset_name, dataset, spec, overrides)
-        bs = cfg.data.batch_size
-        n = min(len(x), bs * steps)
-        common.set_seed(cfg.seed)
-        clf = build_classifier(cfg, tuple(x.shape[1:]), int(y.max()) + 1, x)
-        trainer = compile_trainer(build_trainer(cfg, clf, steps), cfg, steps)
-        out[spec.name] = common.warm_images_per_second(trainer, x[:n], y[:n], bs,
-                                                       steps=steps)
-    return out
+    return {spec.name: step_images_per_second(
+                bat_config(preset_name, dataset, spec, overrides), x, y, steps=steps)
+            for spec in specs}

@@ -310,8 +310,7 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/l2lda", results
     from tf_advnet.pipelines import common
     from tf_advnet.papers import l2lda as study_module
     from tf_advnet.papers._study import finish
-    from tf_advnet.pipelines.train import curve_callbacks, curve_of
-    from tf_advnet.pipelines.train import train
+    from tf_advnet.pipelines.train import curve_callbacks, curve_of, train
     from tf_advnet.utils.provenance import Provenance
 
     s = study(preset_name, dataset, overrides)

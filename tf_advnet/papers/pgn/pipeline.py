@@ -111,8 +111,7 @@ def model_config(s, method, value=None, *, width=None, seed_offset=0, epochs=Non
 
 def _train(s, work_root, method, value=None, *, progress, argv, name=None,
            callbacks=(), **kw):
-    from tf_advnet.pipelines.train import curve_callbacks
-    from tf_advnet.pipelines.train import train
+    from tf_advnet.pipelines.train import curve_callbacks, train
 
     name = name or _name(method, value, kw.get("width"))
     cfg = model_config(s, method, value, **kw)
@@ -277,24 +276,14 @@ def _point(fn, x, x_adv, y, s, **key):
 
 
 def step_throughput(s, x, y, *, steps=10):
-    """Training images/s of each method's trainer, timed back to back in one process.
+    """Training images/s of each method's trainer (at the middle of its grid), timed
+    back to back in one process (`pipelines.train.step_images_per_second`)."""
+    from tf_advnet.pipelines.train import step_images_per_second
 
-    For each method (at the middle of its grid), `steps` batches are fitted twice on
-    a fresh classifier; the second pass is timed (the first includes tracing).
-    """
-    from tf_advnet.pipelines import common
-    from tf_advnet.pipelines.train import build_classifier, build_trainer, compile_trainer
-
-    n = min(len(x), s.batch_size * steps)
-    out = {}
-    for method, grid in (("standard", (None,)), ("fgm_at", s.eps_grid),
-                         ("pgd_at", s.eps_grid), ("pgn", s.c_l_grid)):
-        cfg = model_config(s, method, grid[len(grid) // 2])
-        common.set_seed(cfg.seed)
-        clf = build_classifier(cfg, tuple(x.shape[1:]), int(y.max()) + 1, x)
-        trainer = compile_trainer(build_trainer(cfg, clf), cfg, steps)
-        out[method] = common.warm_images_per_second(trainer, x[:n], y[:n], s.batch_size)
-    return out
+    return {method: step_images_per_second(
+                model_config(s, method, grid[len(grid) // 2]), x, y, steps=steps)
+            for method, grid in (("standard", (None,)), ("fgm_at", s.eps_grid),
+                                 ("pgd_at", s.eps_grid), ("pgn", s.c_l_grid))}
 
 
 # ---------------------------------------------------------------------- driver
@@ -305,13 +294,14 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/pgn", results_d
 
     Returns the results dict (also written to results_dir/pgn.json).
     """
-    from tf_advnet.utils.compiled import Twins
     from tf_advnet.eval.batching import map_batches
     from tf_advnet.eval.matching import pick_per_method
     from tf_advnet.eval.robustness import as_model_fn
     from tf_advnet.pipelines import common
     from tf_advnet.papers import pgn as study_module
     from tf_advnet.papers._study import finish
+    from tf_advnet.pipelines.train import curve_of
+    from tf_advnet.utils.compiled import Twins
     from tf_advnet.utils.provenance import Provenance
 
     s = study(preset_name, dataset, overrides)
@@ -323,8 +313,6 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/pgn", results_d
     x_test, y_test = common.load_split(base_cfg.data, "test")  # int64 labels
 
     store = Store(os.path.join(root, "store"))
-
-    from tf_advnet.pipelines.train import curve_of
 
     def trained(method, value=None, **kw):
         return _train(s, root, method, value, progress=progress, argv=argv, **kw)

@@ -105,8 +105,7 @@ def row_config(c, row, *, init_model=None):
 
 def train_rows(c, root, *, argv=None, progress=print):
     """Trains (or reuses) every row of `c`; returns {row: train results}."""
-    from tf_advnet.pipelines.train import curve_callbacks
-    from tf_advnet.pipelines.train import train
+    from tf_advnet.pipelines.train import curve_callbacks, train
 
     runs = {}
     for row in c.rows:
