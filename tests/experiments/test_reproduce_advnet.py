@@ -10,7 +10,7 @@ from tf_advnet.errors import UserError
 
 TINY = dict(train_limit=64, test_limit=24, generator="g0:4", g_steps=1,
             table6_generators=("g3:4",), attack_generators=("g0:4", "g2:4"),
-            eval_batch_size=24, pgd_steps=2)
+            eval_batch_size=24, pgd_steps=2, gr_ablation=True, hvp_timing_steps=1)
 
 
 # The tests that use this fixture are marked slow: it alone takes about 19 s
@@ -33,8 +33,9 @@ def test_reproduce_trains_every_model_and_writes_the_report(tiny):
     tmp, res, _ = tiny
     out = tmp / "results"
     saved = json.loads((out / "advnet.json").read_text())
-    assert set(saved["train"]) == {"A", "B", "C", "A'", "B'", "C'", "EAT", "C[g3:4]"}
-    assert set(saved["table"]) == {"A", "B", "C", "EAT", "C[g3:4]"}
+    assert set(saved["train"]) == {"A", "B", "C", "A'", "B'", "C'", "EAT", "C[g3:4]",
+                                   "C[gamma=0]"}
+    assert set(saved["table"]) == {"A", "B", "C", "EAT", "C[g3:4]", "C[gamma=0]"}
     for row in saved["table"].values():
         assert set(row) == {"clean", "fgs", "pgd", "fgs(A')", "pgd(A')", "fgs(B')",
                             "pgd(B')", "fgs(C')", "pgd(C')"}
@@ -43,6 +44,11 @@ def test_reproduce_trains_every_model_and_writes_the_report(tiny):
     methods = {d: json.loads((runs / d / "train_results.json").read_text())["config"]
                for d in ("standard", "pgd_at", "advnet", "advnet_s2", "ensemble_at")}
     assert methods["advnet"]["train"]["method"] == "advnet"
+    gr = json.loads((runs / "advnet_gamma0" / "train_results.json").read_text())["config"]
+    assert gr["train"]["trainer"]["gamma"] == 0.0
+    assert dict(gr["train"]["trainer"], gamma=0.01) == methods["advnet"]["train"]["trainer"]
+    assert set(saved["hvp_images_per_second"]) == {"exact", "finite_difference"}
+    assert all(v > 0 for v in saved["hvp_images_per_second"].values())
     assert methods["advnet_s2"]["seed"] == methods["advnet"]["seed"] + 1
     assert methods["ensemble_at"]["train"]["trainer"]["sources"] == [
         saved["train"]["A"]["model_path"]]
@@ -70,8 +76,9 @@ def test_rerun_reuses_every_model_and_generator(tiny, tmp_path):
     lines = []
     again = reproduce("cpu", "synthetic", work_dir=str(tmp / "runs"),
                       results_dir=str(tmp_path), overrides=TINY, progress=lines.append)
-    assert sum("already trained" in line for line in lines) == 8
+    assert sum("already trained" in line for line in lines) == 9
     assert not [line for line in lines if "training generator" in line]
+    assert again["hvp_images_per_second"] == first["hvp_images_per_second"]  # stored
     assert again["generator_attacks"]["A"]["original"] == \
         first["generator_attacks"]["A"]["original"]
 
@@ -99,6 +106,20 @@ def test_claims_by_hand():
     assert f["eat_below_c_white_box"].verdict == "not run"  # no EAT row
     assert f["generator_attack_on_a"].ours == "g3:16: 99.00% -> 10.00%"
     assert f["generator_attack_on_a"].verdict == "held"
+    # No gamma = 0 row, no HVP timing: not run.
+    assert f["gradient_regulariser_helps"].verdict == "not run"
+    assert f["fd_hvp_cheaper"].verdict == "not run"
+    res["table"]["C[gamma=0]"] = row(0.99, 0.5, 0.3, 0.9)
+    res["hvp_images_per_second"] = {"exact": 100.0, "finite_difference": 150.0}
+    f = findings(res)
+    assert f["gradient_regulariser_helps"].verdict == "held"
+    assert f["gradient_regulariser_helps"].margins == {
+        "C - C[gamma=0] (PGD points)": pytest.approx(50.0 - 30.0)}
+    assert f["fd_hvp_cheaper"].ours.startswith("1.50x")
+    assert f["fd_hvp_cheaper"].margins == {
+        "FD / double-backprop images/s - 1": pytest.approx(0.5)}
+    res["hvp_images_per_second"]["finite_difference"] = 90.0
+    assert findings(res)["fd_hvp_cheaper"].verdict == "not held"
     res["table"]["C"] = row(0.95, 0.9, 0.95, 0.5)
     f = findings(res)
     assert f["c_keeps_clean_accuracy"].verdict == "not held"

@@ -91,7 +91,8 @@ class Source:
 SPEC = (
     Source("advnet", "mnist_5k", (
         "c_keeps_clean_accuracy", "c_far_above_a_white_box", "b_best_white_box",
-        "c_comparable_to_b_black_box", "eat_below_c_white_box", "generator_attack_on_a")),
+        "c_comparable_to_b_black_box", "eat_below_c_white_box", "generator_attack_on_a",
+        "gradient_regulariser_helps", "fd_hvp_cheaper")),
     Source("bat", "fashion_mnist", (
         "random_start_prevents_label_leaking", "r_mc_la_beats_madry",
         "pgd2_8_close_to_pgd7_2", "label_adversary_helps", "cw_stronger_than_ce_on_bat")),
@@ -125,28 +126,29 @@ def flags(study, claim_id):
     return {k: bool(entry.get(k, False)) for k in ("comparative", "robustness")}
 
 
-_GENERIC_KEYS = {"models", "training", "train", "rows", "budget", "finetunes"}
+_GENERIC_KEYS = {"models", "training", "train", "rows", "budget", "finetunes", "curves",
+                 "methods", "curve"}
 
 
 def curves(results, _path=()):
     """{name: (metric, values)} of every per-epoch curve a study's results record:
     a list of numbers under a key "curve" (robust accuracy as a fraction, metric
-    "robust accuracy") or DeepDefense's {"epoch", "acc", "rho_2"} (its rho_2, whose
-    first value is the reference's, before fine-tuning); named by the keys leading
-    to it, the generic ones left out."""
+    "robust accuracy") or DeepDefense's {"epoch", "acc", "rho_2"} (its
+    `curves.methods.<method>`: rho_2, whose first value, epoch 0, is the reference's,
+    before fine-tuning); named by the keys leading to it, the generic ones left out."""
     out = {}
     if not isinstance(results, dict):
         return out
     for k, v in results.items():
-        if k == "curve":
-            name = "/".join(p for p in _path if p not in _GENERIC_KEYS) or "model"
-            if (isinstance(v, list) and v
-                    and all(isinstance(t, (int, float)) for t in v)):
-                out[name] = ("robust accuracy", [float(t) for t in v])
-            elif isinstance(v, dict) and v.get("rho_2"):
-                out[name] = ("rho_2", [float(t) for t in v["rho_2"][1:]])
+        path = _path + (str(k),)
+        name = "/".join(p for p in path if p not in _GENERIC_KEYS) or "model"
+        if (k == "curve" and isinstance(v, list) and v
+                and all(isinstance(t, (int, float)) for t in v)):
+            out[name] = ("robust accuracy", [float(t) for t in v])
+        elif isinstance(v, dict) and v.get("rho_2") and "epoch" in v:
+            out[name] = ("rho_2", [float(t) for t in v["rho_2"][1:]])
         elif k != "provenance":
-            out.update(curves(v, _path + (str(k),)))
+            out.update(curves(v, path))
     return out
 
 

@@ -7,6 +7,7 @@ import os
 import numpy as np
 
 from tf_advnet.papers._study import above, at_least, make_claim, paper_values
+from tf_advnet.papers.advnet.study import GR_ABLATION
 
 PAPER = paper_values(os.path.dirname(__file__))
 BLACK_COLUMNS = tuple(f"{a}({s})" for s in ("A'", "B'", "C'") for a in ("fgs", "pgd"))
@@ -61,4 +62,18 @@ def claims(results):
                                        at_least(drop, STRONG_GENERATOR_POINTS)}))
     else:
         out.append(make_claim(PAPER, "generator_attack_on_a", ours=None, margins=None))
+    c0 = pts.get(GR_ABLATION)
+    out.append(make_claim(PAPER, "gradient_regulariser_helps",
+                          ours=None if c0 is None else
+                          f"C {c['pgd']:.2f}% vs {GR_ABLATION} {c0['pgd']:.2f}%",
+                          margins=None if c0 is None else
+                          {"C - C[gamma=0] (PGD points)": above(c["pgd"], c0["pgd"])}))
+    speed = results.get("hvp_images_per_second") or {}
+    fd, db = speed.get("finite_difference"), speed.get("exact")
+    out.append(make_claim(PAPER, "fd_hvp_cheaper",
+                          ours=None if not (fd and db) else
+                          f"{fd / db:.2f}x (finite difference {fd:.0f}, double "
+                          f"back-propagation {db:.0f} images/s, back to back)",
+                          margins=None if not (fd and db) else
+                          {"FD / double-backprop images/s - 1": above(fd, db) / db}))
     return out

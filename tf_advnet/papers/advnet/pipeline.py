@@ -10,9 +10,15 @@ reused when its config matches):
 - `ensemble_at` (Table 4): clean data plus FGS (most likely label), PGD and
   least-likely-class examples crafted on A;
 - Table 6: C trained with each generator of `table6_generators`;
+- with `gr_ablation`, C trained again without the gradient regulariser (gamma = 0,
+  row `C[gamma=0]`), the same recipe otherwise;
 - Tables 5, 10, 11: a generator of each kind in `attack_generators` trained alone
   against the fixed A, B and C (Sec. 4.5), evaluated on that model and transferred
   to A', B' and C'.
+
+With `hvp_timing_steps`, C's training step is timed with each Hessian-vector product
+of Eq. (8) (double back-propagation, "exact", and the finite difference of Eq. 9), back
+to back in one process (`hvp_step_throughput`).
 
 Evaluation (Tables 1-4, 6): clean accuracy, white-box FGS (Eq. 10, true label) and
 PGD (Eq. 11, one random start), and black-box FGS / PGD crafted on A', B' and C'
@@ -58,17 +64,20 @@ import os
 import numpy as np
 
 from tf_advnet.papers.advnet.study import (  # noqa: F401  (re-exported)
-    PRESETS, CPU, DATASETS, Study, parse_generator, study)
+    GR_ABLATION, PRESETS, CPU, DATASETS, Study, parse_generator, study)
 from tf_advnet.store import Store
 
 ROWS = ("A", "B", "C")
 SURROGATES = ("A'", "B'", "C'")
 METHOD_OF = {"A": "standard", "B": "pgd_at", "C": "advnet"}
 DIR_OF = {"A": "standard", "B": "pgd_at", "C": "advnet", "A'": "standard_s2",
-          "B'": "pgd_at_s2", "C'": "advnet_s2", "EAT": "ensemble_at"}
+          "B'": "pgd_at_s2", "C'": "advnet_s2", "EAT": "ensemble_at",
+          GR_ABLATION: "advnet_gamma0"}
+HVP_TIMED = ("exact", "finite_difference")
 
 
-def model_config(s, role, *, generator=None, seed_offset=0, sources=()):
+def model_config(s, role, *, generator=None, seed_offset=0, sources=(), gamma=None,
+                 hvp=None):
     """The ExperimentConfig of one model of the study (validated).
 
     Args:
@@ -77,6 +86,8 @@ def model_config(s, role, *, generator=None, seed_offset=0, sources=()):
       generator: C's generator spec (default `s.generator`).
       seed_offset: 1 for the surrogates A', B', C'.
       sources: EAT's static models (.keras paths).
+      gamma, hvp: C's regulariser weight and Hessian-vector product (default
+        `s.gamma`, `s.hvp`).
     """
     from tf_advnet.configs import ExperimentConfig, replace_trainer
     from tf_advnet.configs.base import DataConfig, EvalConfig, ModelConfig, TrainConfig
@@ -95,7 +106,8 @@ def model_config(s, role, *, generator=None, seed_offset=0, sources=()):
     own = {}  # the role's trainer config (tf_advnet.trainers.<method>.Config)
     if role == "C":
         kind, k = parse_generator(generator or s.generator)
-        own.update(generator=kind, k=k, gamma=s.gamma, hvp=s.hvp, clip=s.clip,
+        own.update(generator=kind, k=k, gamma=s.gamma if gamma is None else gamma,
+                   hvp=hvp or s.hvp, clip=s.clip,
                    d_every=s.d_every, g_steps=s.g_steps, g_updates=s.g_updates, g_optimizer=s.g_optimizer,
                    g_learning_rate=s.g_learning_rate)
     if role == "EAT":
@@ -117,6 +129,17 @@ def _train(s, root, name, role, *, progress, argv, **kw):
     cfg = model_config(s, role, **kw)
     return train(cfg, os.path.join(root, name), argv=argv, progress=progress, verbose=2,
                  callbacks=curve_callbacks(cfg, s.curve_attack))
+
+
+def hvp_step_throughput(s, x, y):
+    """C's training images/s with each Hessian-vector product of `HVP_TIMED`,
+    `s.hvp_timing_steps` warm steps each, back to back in one process
+    (`pipelines.train.step_images_per_second`)."""
+    from tf_advnet.pipelines.train import step_images_per_second
+
+    return {hvp: step_images_per_second(model_config(s, "C", hvp=hvp), x, y,
+                                        steps=s.hvp_timing_steps)
+            for hvp in HVP_TIMED}
 
 
 # -------------------------------------------------------------------- evaluation
@@ -271,6 +294,8 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/advnet", result
     table6 = [g for g in s.table6_generators if g != s.generator]  # C has s.generator
     for spec in table6:
         trained(f"C[{spec}]", "C", generator=spec)
+    if s.gr_ablation:
+        trained(GR_ABLATION, "C", gamma=0.0)
 
     def load(label):
         return common.load_keras_model(runs[label]["model_path"])
@@ -278,17 +303,27 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/advnet", result
     models = {label: load(label) for label in runs}
     surrogates = {k: models[k] for k in SURROGATES}
     progress("[advnet] white- and black-box evaluation (Tables 1-4, 6)")
-    rows = ("A", "B", "C", "EAT") + tuple(f"C[{g}]" for g in table6)
+    rows = (("A", "B", "C", "EAT") + tuple(f"C[{g}]" for g in table6)
+            + ((GR_ABLATION,) if s.gr_ablation else ()))
     tab = table({r: models[r] for r in rows}, surrogates, x_test, y_test, s)
     progress("[advnet] generator attacks (Tables 5, 10, 11)")
+    store = Store(os.path.join(root, "store"))
     gen_tab = generator_attack_table({r: models[r] for r in ROWS}, surrogates, x_test,
-                                     y_test, x_train, y_train, s,
-                                     Store(os.path.join(root, "store")), progress=progress)
+                                     y_test, x_train, y_train, s, store, progress=progress)
+    speed = {}
+    if s.hvp_timing_steps:
+        progress("[advnet] timing C's training step with each Hessian-vector product")
+        # Timed once per study config and data: a resumed run reports the timing of
+        # the run that trained its models.
+        speed = store.entry("advnet_hvp_speed", study=dataclasses.asdict(s),
+                            data=(x_train, y_train)).json(
+            "speed.json", lambda: hvp_step_throughput(s, x_train, y_train))
     c_gen = common.load_keras_model(os.path.join(root, DIR_OF["C"], "generator.keras"))
     ex = perturbation_examples(c_gen, x_test, y_test, s)
     results = {
         "study": dataclasses.asdict(s), "n_train": int(len(x_train)),
         "n_test": int(len(x_test)), "table": tab, "generator_attacks": gen_tab,
+        "hvp_images_per_second": speed,
         "train": {k: {"model_path": v["model_path"], "test_clean_acc": v["test_clean_acc"],
                       "train_images_per_second": v["train_images_per_second"],
                       "epochs": v["config"]["train"]["epochs"],

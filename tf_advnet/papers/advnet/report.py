@@ -9,13 +9,15 @@ import numpy as np
 
 from tf_advnet.eval.report import pct
 from tf_advnet.papers._study import claims_and_provenance, paper_values
+from tf_advnet.papers.advnet.study import GR_ABLATION
 
 COLUMNS = ("clean", "fgs", "pgd", "fgs(A')", "pgd(A')", "fgs(B')", "pgd(B')", "fgs(C')",
            "pgd(C')")
 HEADERS = ("No noise", "FGS", "PGD", "FGS(A')", "PGD(A')", "FGS(B')", "PGD(B')",
            "FGS(C')", "PGD(C')")
 ROW_LABELS = {"A": "standard (A)", "B": "adversarial PGD (B)",
-              "C": "adversarial network (C)", "EAT": "ensemble adv. training"}
+              "C": "adversarial network (C)", "EAT": "ensemble adv. training",
+              GR_ABLATION: "adv. network, no gradient regularisation (gamma = 0)"}
 
 # The paper's numbers (%): tables in COLUMNS order (Tables 1-4 and 7), and the
 # generator attacks of Tables 5, 10, 11 (CIFAR-10 only): generator -> (target, A', B', C').
@@ -30,6 +32,8 @@ def gen_label(spec):
 
 
 _pct = pct
+HVP_LABELS = {"exact": "double back-propagation", "finite_difference":
+              "finite difference (Eq. 9)"}
 
 
 def plot_table(results, path):
@@ -116,8 +120,8 @@ def render(results, out_dir, claims, examples=None):
           "| training method \\ attack | " + " | ".join(HEADERS) + " |",
           "|---" * (len(HEADERS) + 1) + "|"]
     for r, row in t.items():
-        label = ROW_LABELS.get(r, f"adv. network, G = {gen_label(r[2:-1])}"
-                               if r.startswith("C[") else r)
+        label = (ROW_LABELS[r] if r in ROW_LABELS else
+                 f"adv. network, G = {gen_label(r[2:-1])}" if r.startswith("C[") else r)
         md.append(f"| {label} | " + " | ".join(_pct(row[c]) for c in COLUMNS) + " |")
     paper = PAPER["tables"].get(PAPER["table_for_dataset"].get(s["dataset"], ""))
     if paper:
@@ -153,6 +157,12 @@ def render(results, out_dir, claims, examples=None):
     for k, v in results["train"].items():
         md.append(f"| {k} | {v['epochs']} | {_pct(v['test_clean_acc'])} | "
                   f"{v['train_images_per_second']:.0f} | {v['seconds_this_invocation']:.0f} |")
+    speed = results.get("hvp_images_per_second")
+    if speed:
+        md += ["", f"C's training step with each Hessian-vector product of Eq. (8), "
+               f"{s['hvp_timing_steps']} warm steps each, timed back to back: "
+               + ", ".join(f"{HVP_LABELS[k]} {v:.0f} images/s" for k, v in speed.items())
+               + "."]
     md += claims_and_provenance(claims, results)
     paths.append(os.path.join(out_dir, "advnet.md"))
     with open(paths[-1], "w") as f:

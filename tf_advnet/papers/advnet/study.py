@@ -9,6 +9,7 @@ from tf_advnet.errors import UserError, check_choice, check_range
 from tf_advnet.papers._study import override_study
 
 PRESETS = ("cpu", "paper", "long")
+GR_ABLATION = "C[gamma=0]"  # C trained without the gradient regulariser of Eq. (8)
 
 
 # The Wang & Yu part of the main job: fewer images and epochs, no Table 6, one
@@ -68,6 +69,12 @@ class Study:
     # An attack spec ("pgd10"): every model records its accuracy under it on held-out
     # test images after each epoch (`pipelines.train.curve_callbacks`); None: no curve.
     curve_attack: Optional[str] = None
+    # C trained again without the gradient regulariser (gamma = 0, row "C[gamma=0]"),
+    # for the claim that Eq. (8) helps.
+    gr_ablation: bool = False
+    # Warm steps of C's trainer timed with each Hessian-vector product ("exact": double
+    # back-propagation; "finite_difference": Eq. 9), back to back; 0: not timed.
+    hvp_timing_steps: int = 0
     seed: int = 20180526
     data_dir: Optional[str] = None
     eval_batch_size: int = 500
@@ -107,12 +114,14 @@ DATASETS = {"cpu": ("mnist_5k", "fashion_mnist", "mnist", "synthetic"),
 # lifts C's PGD-10 from 1.4% to 16.4% in 10 epochs and still rising; twice those
 # epochs for A, B and C alike, the PGD-10 curve of each recorded. G stays g0:32 (the
 # width the diagnostic measured), no Table 6 (no ledger claim reads it), EAT half
-# the epochs (it trains at ~70 img/s, the slowest row).
+# the epochs (it trains at ~70 img/s, the slowest row). C again without the
+# regulariser, and C's step timed with each Hessian-vector product, for the ledger's
+# two claims about Eqs. (8)-(9).
 LONG_EPOCHS = 20
 LONG = dict(dataset="mnist_5k", optimizer="sgd", learning_rate=0.01, lr_decay=False,
             epochs=LONG_EPOCHS, at_epochs=LONG_EPOCHS, advnet_epochs=LONG_EPOCHS,
             eat_epochs=LONG_EPOCHS // 2, clip=False, d_every=5, table6_generators=(),
-            curve_attack="pgd10", preset="long")
+            curve_attack="pgd10", gr_ablation=True, hvp_timing_steps=20, preset="long")
 
 
 def _paper_study(dataset):
@@ -191,6 +200,7 @@ def study(preset_name="cpu", dataset=None, overrides=None):
     for flag in ("epochs", "at_epochs", "advnet_epochs", "eat_epochs", "attack_epochs",
                  "g_steps", "g_updates", "d_every", "batch_size"):
         check_range(flag, getattr(s, flag), 0, low_inclusive=False)
+    check_range("hvp_timing_steps", s.hvp_timing_steps, 0)
     return s
 
 
