@@ -363,6 +363,40 @@ def test_run_missing_runs_only_the_missing_seeds_with_their_seed(tmp_path):
          os.path.join("w", "fake", f"seed{k}"), "m") for k in (0, 2)]
 
 
+def test_a_sweep_source_runs_and_reads_its_own_results_file(tmp_path):
+    """DeepDefense's Fig. 4 sweep is a second run of the study: its own seed dirs
+    and results file (sweep.json, beside Table 1's deepdefense.json)."""
+    calls = []
+    fake = types.SimpleNamespace(PRESETS=("cpu",), RESULTS_FILES=("fake.json", "sweep.json"),
+                                 run=_fake_study(calls).run)
+    table, sweep = (ledger.Source("fake", "d", ("x",), preset="cpu", model="m"),
+                    ledger.Source("fake", "d", ("y",), preset="cpu", model="m", sweep=True))
+    assert sweep.seed_dir("r", 0) == os.path.join("r", "results", "ledger", "fake", "d", "m",
+                                                  "sweep", "seed0")
+    assert (table.results_file(fake), sweep.results_file(fake)) == ("fake.json", "sweep.json")
+    assert (table.label, sweep.label) == ("m", "m Fig. 4 sweep")
+    done_dir = table.seed_dir(str(tmp_path), 0)  # Table 1 ran: the sweep still runs
+    os.makedirs(done_dir)
+    open(os.path.join(done_dir, "sweep.json"), "w").close()
+    ledger.run_missing((table, sweep), str(tmp_path), seeds=(0,), work_dir="w",
+                       progress=lambda _: None, load=lambda name: fake)
+    assert [(kw["results_dir"], kw.get("sweep")) for _, _, kw in calls] == [
+        (table.seed_dir(str(tmp_path), 0), None), (sweep.seed_dir(str(tmp_path), 0), True)]
+
+
+def test_deepdefense_run_dispatches_the_sweep(monkeypatch):
+    from tf_advnet.papers import deepdefense
+    from tf_advnet.papers.deepdefense import pipeline, sweep
+
+    seen = []
+    monkeypatch.setattr(sweep, "sweep", lambda *a, **kw: seen.append(("sweep", a, kw)))
+    monkeypatch.setattr(pipeline, "reproduce", lambda *a, **kw: seen.append(("t1", a, kw)))
+    deepdefense.run("long", "mnist_5k", "mlp", sweep=True, work_dir="w")
+    deepdefense.run("long", "mnist_5k", "mlp", work_dir="w")
+    assert seen == [("sweep", ("long", "mnist_5k", "mlp"), {"work_dir": "w"}),
+                    ("t1", ("long", "mnist_5k", "mlp"), {"work_dir": "w"})]
+
+
 def test_run_missing_refuses_a_study_without_the_preset_before_running(tmp_path):
     calls = []
     spec = (ledger.Source("fake", "d", ("x",)),)  # the ledger's preset: long

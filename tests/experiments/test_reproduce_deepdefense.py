@@ -162,7 +162,7 @@ def _finished_setting(study):
     ref_cfg = dd_run.reference_config("synthetic", "mlp", "cpu", TINY)
     x, y = common.load_split(ref_cfg.data, "train")
     x_test, y_test = common.load_split(ref_cfg.data, "test")
-    curve = dd_run._curve_subset("cpu", x_test, y_test, TINY)
+    curve = dd_run.curve_subset("cpu", x_test, y_test, TINY)
     return root, ref_cfg, x, y, curve
 
 

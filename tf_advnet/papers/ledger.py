@@ -70,6 +70,10 @@ class Source:
       claims: the claim ids this run answers.
       preset: the study's preset.
       model: DeepDefense's architecture (its `run`'s `model`), else None.
+      sweep: DeepDefense's Fig. 4 sweep (its `run`'s `sweep`, sweep.json) instead of
+        its Table 1.
+      deviation: how the run departs from the paper's experiment for these claims
+        (shown with each claim), else None.
     """
 
     study: str
@@ -77,14 +81,28 @@ class Source:
     claims: tuple
     preset: str = PRESET
     model: Optional[str] = None
+    sweep: bool = False
+    deviation: Optional[str] = None
 
     @property
     def run_kwargs(self):
-        return {} if self.model is None else {"model": self.model}
+        kw = {} if self.model is None else {"model": self.model}
+        return dict(kw, sweep=True) if self.sweep else kw
+
+    @property
+    def label(self):
+        """The model and part of the study the run is (None: the whole study)."""
+        parts = [self.model] if self.model else []
+        return " ".join(parts + (["Fig. 4 sweep"] if self.sweep else [])) or None
+
+    def results_file(self, pkg):
+        """The name of the results JSON its run writes (its study package `pkg`)."""
+        return "sweep.json" if self.sweep else pkg.RESULTS_FILES[0]
 
     def seed_dir(self, root, seed):
         """The results dir of one seed, under `root` (the repository)."""
-        parts = [self.study, self.dataset] + ([self.model] if self.model else [])
+        parts = ([self.study, self.dataset] + ([self.model] if self.model else [])
+                 + (["sweep"] if self.sweep else []))
         return os.path.join(root, LEDGER_DIR, *parts, f"seed{seed}")
 
 
@@ -99,6 +117,10 @@ SPEC = (
     Source("deepdefense", "mnist_5k", (
         "rho2_raised", "clean_accuracy_kept", "beats_baselines", "no_divergence"),
         model="mlp"),
+    Source("deepdefense", "mnist_5k", ("sweep_raises_rho2", "sweep_c_tradeoff"),
+           model="mlp", sweep=True,
+           deviation="Fig. 4 fine-tunes the LeNet; the MLP here (a DeepDefense step "
+                     "costs ~10x less on it), 15 epochs per point, c in 5, 15, ..., 45"),
     Source("l2lda", "mnist_5k", (
         "recursion_helps", "diversity_helps", "l2lda_best_min", "l2l_star_collapses",
         "l2lda_beats_l2l_star", "pgd_at_overfits_its_attack", "l2lda_best_black_box",
@@ -263,8 +285,7 @@ def select(spec, studies=None):
 def _evidence(src, root, seed, preset, load):
     """(results file path, results dict) of one seed, or None when not run; raises
     UserError where the file is another preset's or another seed's."""
-    fname = load(src.study).RESULTS_FILES[0]
-    path = os.path.join(src.seed_dir(root, seed), fname)
+    path = os.path.join(src.seed_dir(root, seed), src.results_file(load(src.study)))
     if not os.path.exists(path):
         return None
     with open(path) as f:
@@ -305,7 +326,7 @@ def build(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None, argv=N
                 found[seed] = (path, results, claims)
         conv = [dict(row, seed=seed) for seed, (_, results, _) in found.items()
                 for row in convergence(results)]
-        runs.append({"study": src.study, "dataset": src.dataset, "model": src.model,
+        runs.append({"study": src.study, "dataset": src.dataset, "model": src.label,
                      "preset": p, "convergence": conv})
         for cid in src.claims:
             per_seed = {s: claims[cid] for s, (_, _, claims) in found.items()
@@ -321,7 +342,8 @@ def build(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None, argv=N
                 "statement": first.statement, "paper_number": first.paper,
                 "claim_rule": first.rule,
                 "robustness": fl["robustness"], "preset": p, "dataset": src.dataset,
-                "model": src.model, "converged": converged_text(conv, len(found)),
+                "model": src.label, "deviation": src.deviation,
+                "converged": converged_text(conv, len(found)),
                 "evidence": [{"seed": s, "file": os.path.relpath(path, root),
                               "command": r["provenance"].get("command"),
                               "commit": r["provenance"].get("commit"),
@@ -510,6 +532,7 @@ def _entry_markdown(e):
            f"- run: {e['study']} study, preset `{e['preset']}`, {run}; "
            f"{len(e['seeds'])} seed(s)" + (", compares two methods" if e["comparative"]
                                            else ""),
+           *([f"- deviation: {e['deviation']}"] if e.get("deviation") else []),
            f"- claim's rule (each seed): {e['claim_rule']}",
            f"- verdict: **{e['verdict']}**",
            f"- budget: {e['converged']}"]
@@ -553,7 +576,7 @@ def run_missing(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None,
     todo = []
     for src in select(spec, studies):
         pkg, p = load(src.study), preset or src.preset
-        fname = pkg.RESULTS_FILES[0]
+        fname = src.results_file(pkg)
         todo += [(src, pkg, p, seed) for seed in seeds
                  if not os.path.exists(os.path.join(src.seed_dir(root, seed), fname))]
     for src, pkg, p, _ in todo:

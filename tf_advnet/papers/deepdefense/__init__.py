@@ -9,8 +9,14 @@ TITLE = "Yan et al., NeurIPS 2018 — DeepDefense"
 RESULTS_FILES = ("deepdefense.json", "sweep.json")
 
 
-def run(preset_name="cpu", dataset="fashion_mnist", model="mlp", **kwargs):
-    """Trains and evaluates Table 1's models; `pipeline.reproduce`."""
+def run(preset_name="cpu", dataset="fashion_mnist", model="mlp", *, sweep=False,
+        **kwargs):
+    """Trains and evaluates Table 1's models (`pipeline.reproduce`), or with `sweep`
+    Fig. 4's (lambda, c) fine-tunings (`sweep.sweep`, the preset's grid)."""
+    if sweep:
+        from tf_advnet.papers.deepdefense.sweep import sweep as run_sweep
+
+        return run_sweep(preset_name, dataset, model, **kwargs)
     from tf_advnet.papers.deepdefense.pipeline import reproduce
 
     return reproduce(preset_name, dataset, model, **kwargs)

@@ -426,7 +426,9 @@ def step_throughput(cfg, reference_path, x, y, *, steps=BENCH_STEPS, progress=No
     return common.warm_images_per_second(trainer, x, y, bs, steps=steps)
 
 
-def _curve_subset(preset_name, x, y, overrides):
+def curve_subset(preset_name, x, y, overrides):
+    """The held-out images of the per-epoch curves: the preset's CURVE_LIMIT first
+    test images (fewer with a smaller test_limit override)."""
     limit = CURVE_LIMIT[preset_name]
     if (overrides or {}).get("test_limit"):
         limit = min(limit or len(x), overrides["test_limit"])
@@ -478,7 +480,7 @@ def reproduce(preset_name="cpu", dataset="fashion_mnist", model="mlp", *,
     ref_path = ref_run["model_path"]
     x_train, y_train = common.load_split(ref_cfg.data, "train")
     x_test, y_test = common.load_split(ref_cfg.data, "test")
-    curve_data = _curve_subset(preset_name, x_test, y_test, overrides)
+    curve_data = curve_subset(preset_name, x_test, y_test, overrides)
 
     configs = {"reference": to_dict(ref_cfg)}
     training = {"reference": {

@@ -10,7 +10,9 @@ each reused when finished, then accuracy and rho_2 on the test set, written to
 
 The cpu preset fine-tunes each point for 5 epochs (200 steps on mnist_5k) instead of
 Table 1's ~600 steps, and uses c in {5, 15, 25, 35, 45}, so the 15 points fit in a
-CPU session; the paper preset uses the paper's grid and Table 1's schedule.
+CPU session; the long preset (the claims ledger's) uses the same grid for 15 epochs
+per point and records each point's per-epoch accuracy and rho_2 on held-out images
+(Table 1's curves); the paper preset uses the paper's grid and Table 1's schedule.
 """
 
 import os
@@ -22,6 +24,7 @@ PAPER_C = (5, 10, 15, 20, 25, 30, 35, 40, 45)
 CPU_C = (5, 15, 25, 35, 45)
 LAMBDAS = (5, 15, 25)
 CPU_SWEEP_EPOCHS = 5
+LONG_SWEEP_EPOCHS = 15  # half of Table 1's long fine-tuning: 15 points per seed
 
 
 def _point_dir(root, lam, c):
@@ -49,13 +52,14 @@ def sweep(preset_name="cpu", dataset="mnist_5k", model="lenet", *, cs=None,
     from tf_advnet.utils.compiled import Twins
     from tf_advnet.utils.provenance import Provenance
 
-    cs = tuple(cs or (CPU_C if preset_name == "cpu" else PAPER_C))
+    cs = tuple(cs or (PAPER_C if preset_name == "paper" else CPU_C))
     lambdas = tuple(lambdas)
     if not cs or not lambdas or min(cs) <= 0 or min(lambdas) < 0:
         raise UserError("--sweep_c and --sweep_lambda: give positive numbers, "
                         "e.g. --sweep_c=5,15,25 --sweep_lambda=5,15")
     ref_cfg = dd.reference_config(dataset, model, preset_name, overrides)
-    ft = {"epochs": CPU_SWEEP_EPOCHS} if preset_name == "cpu" else {}
+    ft = {"epochs": {"cpu": CPU_SWEEP_EPOCHS, "long": LONG_SWEEP_EPOCHS}[preset_name]
+          } if preset_name in ("cpu", "long") else {}
     ft.update({k: v for k, v in (overrides or {}).items() if v is not None})
     ft.update({k: v for k, v in (finetune_overrides or {}).items() if v is not None})
     prov = Provenance(seed=ref_cfg.seed, preset=preset_name, argv=argv)
@@ -66,6 +70,10 @@ def sweep(preset_name="cpu", dataset="mnist_5k", model="lenet", *, cs=None,
     x_train, y_train = common.load_split(ref_cfg.data, "train")
     x_test, y_test = common.load_split(ref_cfg.data, "test")
     bs = ref_cfg.eval.batch_size
+    # The long preset's convergence evidence: each point's per-epoch curve.
+    curve_data = (dd.curve_subset(preset_name, x_test, y_test, overrides)
+                  if preset_name == "long" else None)
+    curves = {}
 
     twins = Twins()  # every point of the sweep shares the compiled DeepFool
 
@@ -83,7 +91,10 @@ def sweep(preset_name="cpu", dataset="mnist_5k", model="lenet", *, cs=None,
                                                    c=float(c))))
         progress(f"[deepdefense sweep] point {i + 1}/{n}: lambda={lam:g}, c={c:g}")
         run = dd.finetune(cfg, ref_run["model_path"], x_train, y_train,
-                          _point_dir(root, lam, c), progress=progress, verbose=2)
+                          _point_dir(root, lam, c), curve_data=curve_data,
+                          progress=progress, verbose=2)
+        if run.get("curve"):
+            curves[f"lambda{lam:g}_c{c:g}"] = run["curve"]
         points.append({"lambda": float(lam), "c": float(c), **point(run["model_path"]),
                        "wall_time_s": run["wall_time_s"]})
     results = {"dataset": dataset, "model": model, "preset": preset_name,
@@ -91,6 +102,8 @@ def sweep(preset_name="cpu", dataset="mnist_5k", model="lenet", *, cs=None,
                "d": cfg.train.trainer.d, "epochs": cfg.train.epochs,
                "learning_rate": cfg.train.learning_rate, "cs": list(cs),
                "lambdas": list(lambdas), "points": points}
+    if curves:  # Table 1's layout (deepdefense.json), which the ledger reads
+        results["curves"] = {"n_test": int(len(curve_data[0])), "methods": curves}
     results["provenance"] = prov.finish()
     return finish(study_module, results, results_dir, results_file="sweep.json")
 
