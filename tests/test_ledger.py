@@ -457,3 +457,40 @@ def test_ledger_command_renders_what_exists(tmp_path, monkeypatch, capsys):
 def test_ledger_command_errors_are_one_line(args, message, capsys):
     assert cli.main(["ledger", *args, "--render_only"]) == 2
     assert capsys.readouterr().err == message + "\n"
+
+
+def test_readme_card_is_the_long_card_over_its_seeds(tmp_path):
+    """The README's fair report card: the card of every seed the ledger has, each cell
+    mean ± sample std, linking each seed's card; `check` finds a hand-edited one."""
+    from tf_advnet.papers.report_card.study import ROWS
+    from tf_advnet.utils.markers import between
+
+    spec = (ledger.Source("report_card", "fashion_mnist",
+                          tuple(ledger.strong_claim_id(r) for r in ROWS), preset="cpu"),)
+    with open(CARD) as f:
+        card = json.load(f)
+    for k in (0, 1):
+        c = copy.deepcopy(card)
+        c["provenance"]["seed"] = k
+        c["rows"]["standard"]["clean"] += 0.02 * k  # 2 points apart: std 1.4 points
+        d = spec[0].seed_dir(str(tmp_path), k)
+        os.makedirs(d)
+        with open(os.path.join(d, "report_card.json"), "w") as f:
+            json.dump(c, f)
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n<!-- report-card:ledger -->\nnone yet\n"
+                      "<!-- /report-card:ledger -->\n")
+    ledger.build(spec, str(tmp_path), seeds=(0, 1), argv=["tf-advnet", "ledger"])
+    section = between(str(readme), ledger.CARD_MARKER)
+    clean = 100 * card["rows"]["standard"]["clean"]
+    row = next(line for line in section.splitlines() if line.startswith("| Standard |"))
+    assert f" {clean + 1:.1f} ± 1.4 |" in row
+    pgd = 100 * card["rows"]["pgd_at"]["worst_case"]
+    assert f"| **{pgd:.1f} ± 0.0** |" in section  # the same in both seeds
+    assert "Mean ± standard deviation over seeds 0, 1." in section
+    assert ("[seed 1](results/ledger/report_card/fashion_mnist/seed1/report_card.md)"
+            in section)
+    assert ledger.check(str(tmp_path)) == []
+    readme.write_text(readme.read_text().replace(" ± 1.4 |", " ± 0.1 |"))
+    assert ledger.check(str(tmp_path)) == [
+        "README.md's report-card:ledger section is not the report card's evidence files"]

@@ -27,33 +27,68 @@ def _family(spec):
     return SHORT.get(head, head)
 
 
-def card_table(results):
-    """The card: one row per defence (Markdown)."""
+def card_table(results, *more):
+    """The card: one row per defence (Markdown). Given the cards of several seeds
+    (`more`: the others, same rows and specs), each number is the mean ± the sample
+    standard deviation over the seeds, and a check lists how many seeds it fired in."""
+    cards = (results,) + more
     c = results["card"]
     # The strong columns follow the specs the card ran (cards before FAB-T have three).
     specs = next(iter(results["rows"].values()))["strong_protocol"]["specs"]
     head = ("| Defence | Train (img/s; wall) | Clean | Paper's protocol | "
             + "".join(f"{_family(s)} | " for s in specs) + "Worst case | Checks fired |")
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
-    for row, r in results["rows"].items():
-        b = r["budget"]
-        wall = b["wall_time_s"] / 60
-        cost = f"{b['images_per_second']:.0f}; {wall:.1f} min"
+    for row in results["rows"]:
+        rs = [card["rows"][row] for card in cards]
+
+        def mean(get, fmt=_pct):
+            return _over_seeds([get(r) for r in rs], fmt)
+
+        b = results["rows"][row]["budget"]
+        cost = (f"{mean(lambda r: r['budget']['images_per_second'], _int)}; "
+                f"{mean(lambda r: r['budget']['wall_time_s'] / 60, _minutes)} min")
         if "wall_time_s_with_standard" in b:
-            cost += f" (+ standard: {b['wall_time_s_with_standard'] / 60:.1f})"
-        strong = r["strong_protocol"]["acc"]
-        label = LABELS[row] + (" (**diverged**: NaN loss)" if b.get("diverged") else "")
-        cells = [label, cost, _pct(r["clean"]),
-                 _pct(r["paper_protocol"]["worst_case"])]
-        cells += [_pct(strong[s]) for s in r["strong_protocol"]["specs"]]
-        cells += [f"**{_pct(r['worst_case'])}**",
-                  ", ".join(r["fired"]) if r["fired"] else "none"]
+            cost += (" (+ standard: "
+                     f"{mean(lambda r: r['budget']['wall_time_s_with_standard'] / 60, _minutes)})")
+        diverged = sum(bool(r["budget"].get("diverged")) for r in rs)
+        label = LABELS[row] + (" (**diverged**: NaN loss" + (
+            f" in {diverged} of {len(rs)} seeds" if len(rs) > 1 else "") + ")"
+            if diverged else "")
+        cells = [label, cost, mean(lambda r: r["clean"]),
+                 mean(lambda r: r["paper_protocol"]["worst_case"])]
+        cells += [mean(lambda r, s=s: r["strong_protocol"]["acc"][s]) for s in specs]
+        fired = {}
+        for r in rs:
+            for name in r["fired"]:
+                fired[name] = fired.get(name, 0) + 1
+        cells += [f"**{mean(lambda r: r['worst_case'])}**",
+                  ", ".join(n + (f" ({k} of {len(rs)} seeds)" if len(rs) > 1 else "")
+                            for n, k in fired.items()) or "none"]
         lines.append("| " + " | ".join(cells) + " |")
+    seeds = ("" if not more else "Mean ± standard deviation over seeds "
+             + ", ".join(str(card["provenance"]["seed"]) for card in cards) + ". ")
     note = (f"{c['dataset']}, L-inf eps = {c['eps']:g}, {results['n_test']} test images, "
-            f"model `{c['model']}` for every row, {c['preset']} preset. Accuracy (%) "
+            f"model `{c['model']}` for every row, {c['preset']} preset. {seeds}Accuracy (%) "
             "under each attack alone; worst case per example over every attack of both "
             "protocols. " + paper_rule(results))
     return "\n".join(lines) + "\n\n" + note
+
+
+def _int(v):
+    return f"{v:.0f}"
+
+
+def _minutes(v):
+    return f"{v:.1f}"
+
+
+def _over_seeds(values, fmt):
+    """One cell: the value of one seed, else mean ± sample std (`fmt` formats both)."""
+    if len(values) == 1:
+        return fmt(values[0])
+    import statistics
+
+    return f"{fmt(statistics.mean(values))} ± {fmt(statistics.stdev(values))}"
 
 
 def paper_rule(results):
