@@ -32,6 +32,16 @@ from tf_advnet.utils.provenance import write_json
 STORE_VERSION = 1
 
 
+# Dataclass field metadata: at its default, the field is left out of every key, so a
+# field added later that changes nothing at its default keeps earlier artifacts' keys.
+KEY_NEUTRAL = "key_neutral_default"
+
+
+def key_neutral(field, value):
+    """Whether dataclass `field` holding `value` is left out of keys (`KEY_NEUTRAL`)."""
+    return bool(field.metadata.get(KEY_NEUTRAL)) and value == field.default
+
+
 def _array_digest(arr):
     """SHA-256 of an array's dtype, shape and bytes (a 60,000-image training set
     takes about 0.2 s)."""
@@ -47,7 +57,8 @@ def _canonical(obj, h):
         h.update(b"E" + obj.key.encode())
     elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         h.update(b"D" + type(obj).__name__.encode())
-        _canonical({f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}, h)
+        _canonical({f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)
+                    if not key_neutral(f, getattr(obj, f.name))}, h)
     elif isinstance(obj, dict):
         h.update(b"{")
         for k in sorted(obj, key=str):

@@ -63,12 +63,12 @@ def test_step_matches_hand_computation_and_moves_both_players():
     g_grads = tape.gradient(g_loss, gen.trainable_weights)
     c_exp = [w.numpy() - 0.1 * g.numpy() for w, g in zip(clf.trainable_weights, c_grads)]
     g_exp = [w.numpy() - 0.1 * g.numpy() for w, g in zip(gen.trainable_weights, g_grads)]
-    before = [w.numpy().copy() for w in trainer.player_weights()]
+    before = [w.numpy().copy() for w in trainer.ema_variables()]
     logs = trainer.train_step((xt, yt))
     for w, e in zip(list(clf.trainable_weights) + list(gen.trainable_weights),
                     c_exp + g_exp):
         np.testing.assert_allclose(w.numpy(), e, rtol=1e-4, atol=1e-6)
-    changed = [not np.allclose(a, w.numpy()) for a, w in zip(before, trainer.player_weights())]
+    changed = [not np.allclose(a, w.numpy()) for a, w in zip(before, trainer.ema_variables())]
     n_clf = len(clf.trainable_weights)
     assert any(changed[:n_clf]) and any(changed[n_clf:])
     assert set(logs) == {"loss", "g_loss", "adv_acc", "clean_acc", "l2", "l2_sq"}
@@ -178,17 +178,17 @@ def test_generator_loss_gradient_matches_finite_differences():
 def test_ema_tracks_both_players_and_swaps():
     x, y = _data()
     trainer = _trainer(ema_decay=0.9)
-    w0 = [w.numpy().copy() for w in trainer.player_weights()]
+    w0 = [w.numpy().copy() for w in trainer.ema_variables()]
     assert len(trainer.ema_weights) == len(w0)
     trainer.train_step((tf.constant(x), tf.constant(y)))
-    w1 = [w.numpy().copy() for w in trainer.player_weights()]
+    w1 = [w.numpy().copy() for w in trainer.ema_variables()]
     for s, a, b in zip(trainer.ema_weights, w0, w1):
         np.testing.assert_allclose(s.numpy(), 0.9 * a + 0.1 * b, rtol=1e-5, atol=1e-7)
     trainer.swap_ema_weights()
-    for w, a, b in zip(trainer.player_weights(), w0, w1):
+    for w, a, b in zip(trainer.ema_variables(), w0, w1):
         np.testing.assert_allclose(w.numpy(), 0.9 * a + 0.1 * b, rtol=1e-5, atol=1e-7)
     trainer.swap_ema_weights()
-    for w, b in zip(trainer.player_weights(), w1):
+    for w, b in zip(trainer.ema_variables(), w1):
         np.testing.assert_allclose(w.numpy(), b)
     with pytest.raises(UserError, match="no EMA"):
         _trainer().swap_ema_weights()

@@ -10,8 +10,8 @@ in the current layout or the flat one of earlier results.
 
 from tf_advnet.configs.base import (DataConfig, EvalConfig, ExperimentConfig,
                                     ModelConfig, TrainConfig, from_dict, override,
-                                    replace_trainer, to_dict)
+                                    replace_trainer, to_dict, key_dict)
 from tf_advnet.configs.presets import PRESET_NAMES, preset
 
 __all__ = ["DataConfig", "EvalConfig", "ExperimentConfig", "ModelConfig",
-           "TrainConfig", "from_dict", "override", "replace_trainer", "to_dict", "PRESET_NAMES", "preset"]
+           "TrainConfig", "from_dict", "override", "replace_trainer", "to_dict", "key_dict", "PRESET_NAMES", "preset"]

@@ -4,6 +4,7 @@ import dataclasses
 from typing import Any, Optional, Tuple
 
 from tf_advnet.errors import UserError, check_choice, check_range
+from tf_advnet.store import KEY_NEUTRAL, key_neutral
 
 # tf.distribute strategies of --strategy (made by tf_advnet.pipelines.common.get_strategy):
 # one device, the GPUs of one machine, the workers of $TF_CONFIG, a TPU (untested).
@@ -95,6 +96,10 @@ class TrainConfig:
         and its baselines start from a pre-trained plain model).
       clipnorm: global gradient-norm clip of every optimiser (None: off;
         L2L-DA's code: 1).
+      ema_decay: keep an exponential moving average of the classifier's weights
+        (and a generator's, where the trainer says so) with this decay, evaluated
+        and saved at the end (`ClassifierTrainer.enable_ema`; PGN's official code:
+        0.998 for every model); None: off.
       trainer: the method's own hyper-parameters, an instance of its module's
         `Config` (e.g. `tf_advnet.trainers.deepdefense.Config(lam=15, c=25)`; see
         `tf_advnet.trainers.registry`). None gives the method's defaults.
@@ -116,6 +121,9 @@ class TrainConfig:
     eps_warmup_epochs: float = 0.0
     init_model: Optional[str] = None
     clipnorm: Optional[float] = None
+    # Added after runs were stored: at None it stays out of their keys.
+    ema_decay: Optional[float] = dataclasses.field(default=None,
+                                                   metadata={KEY_NEUTRAL: True})
     # The type depends on `method`: `tf_advnet.cli.overrides` descends into the
     # instance's own class, and resets it when the method changes.
     trainer: Any = dataclasses.field(
@@ -203,6 +211,10 @@ class ExperimentConfig:
         check_range("eps_warmup_epochs", self.train.eps_warmup_epochs, 0.0)
         if self.train.clipnorm is not None:
             check_range("clipnorm", self.train.clipnorm, 0.0, low_inclusive=False)
+        if self.train.ema_decay is not None:
+            check_range("ema_decay", self.train.ema_decay, 0.0, 1.0)
+            if self.train.ema_decay == 1.0:  # the average would never move
+                raise UserError("--ema_decay=1 is out of range; allowed range: [0, 1)")
         self.train.trainer.validate(self.train)
         return self
 
@@ -214,6 +226,20 @@ def _class_name(obj):
 def to_dict(config):
     """`config` as plain data (what every results JSON records under "config")."""
     return dataclasses.asdict(config)
+
+
+def key_dict(config):
+    """`to_dict` for a key (`tf_advnet.store.fingerprint`): the same, less the
+    fields marked key-neutral at their default (`store.KEY_NEUTRAL`)."""
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return {f.name: key_dict(getattr(config, f.name))
+                for f in dataclasses.fields(config)
+                if not key_neutral(f, getattr(config, f.name))}
+    if isinstance(config, (list, tuple)):
+        return type(config)(key_dict(v) for v in config)
+    if isinstance(config, dict):
+        return {k: key_dict(v) for k, v in config.items()}
+    return config
 
 
 _SECTIONS = ("data", "model", "train", "eval")

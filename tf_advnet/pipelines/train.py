@@ -25,7 +25,7 @@ import numpy as np
 from tf_advnet import data as data_lib
 from tf_advnet import models as models_lib
 from tf_advnet import trainers as trainers_lib
-from tf_advnet.configs import to_dict
+from tf_advnet.configs import key_dict, to_dict
 from tf_advnet.pipelines import common
 from tf_advnet.trainers.callbacks import (LearningRates, PerturbationImages,
                                           RobustAccuracy)
@@ -149,7 +149,7 @@ def run_key(config, data):
         return fingerprint_file(path) if path and os.path.exists(path) else path
 
     t = config.train
-    return fingerprint(config=to_dict(config), data=data,
+    return fingerprint(config=key_dict(config), data=data,
                        init_model=content(t.init_model),
                        model_files=[content(p) for p in t.trainer.model_files()])
 
@@ -250,7 +250,7 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
     epochs_run = len(history.epoch)
     timing = timer.summary()
     timing["fit_seconds"] = round(seconds, 2)
-    if getattr(trainer, "ema_decay", None) is not None:
+    if trainer.ema_decay is not None:
         trainer.swap_ema_weights()  # PGN's code evaluates and saves the EMA weights
     final = trainer.evaluate(test_ds, verbose=0, return_dict=True)
     classifier.save(model_path)

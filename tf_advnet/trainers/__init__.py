@@ -25,6 +25,7 @@ hyper-parameters; `registry.REGISTRY` maps a method name to (trainer class, Conf
 `build_trainer(method, classifier, **kwargs)` resolves a method name.
 """
 
+from tf_advnet.errors import UserError
 from tf_advnet.trainers.advnet import AdvNetTrainer
 from tf_advnet.trainers.base import ClassifierTrainer
 from tf_advnet.trainers.bat import BATTrainer
@@ -52,8 +53,14 @@ def build_trainer(method, classifier, **kwargs):
 def build_from_config(train, classifier, *, seed=0, steps_per_epoch=1):
     """The trainer of `train` (a `tf_advnet.configs.TrainConfig`): its method's
     `Config.build` with the shared fields as context."""
-    return train.trainer.build(classifier, train, seed=seed,
-                               steps_per_epoch=steps_per_epoch)
+    trainer = train.trainer.build(classifier, train, seed=seed,
+                                  steps_per_epoch=steps_per_epoch)
+    if getattr(train, "ema_decay", None) is not None:
+        if trainer.ema_decay is not None:
+            raise UserError("ema_decay is set twice (train.ema_decay and "
+                            "train.trainer.ema_decay): set one")
+        trainer.enable_ema(train.ema_decay)
+    return trainer
 
 
 __all__ = ["AdvNetTrainer", "BATTrainer", "CWATTrainer", "EnsembleATTrainer",

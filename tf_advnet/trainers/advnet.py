@@ -270,6 +270,7 @@ class AdvNetTrainer(ClassifierTrainer):
         """One step of D (Eq. 4 with the regulariser of Eq. 8); its batch's stats."""
         grads, stats = self.discriminator_gradients(x, y)
         self.optimizer.apply(grads, clf_w)
+        self.update_ema()
         self.grad_norm_tracker.update_state(stats["grad_norm_sq"])
         return (stats["adv_ce"], stats["adv_logits"], stats["clean_ce"],
                 stats["clean_logits"])

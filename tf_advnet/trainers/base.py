@@ -11,6 +11,8 @@ replicas equals a step on one device with the same global batch.
 import keras
 import tensorflow as tf
 
+from tf_advnet.errors import UserError, check_arg_range
+
 
 def scale_for_replicas(loss):
     """Divides a per-replica mean loss by the number of replicas in sync.
@@ -66,6 +68,9 @@ class ClassifierTrainer(keras.Model):
     # Optimiser steps over which an adversarial trainer ramps its budget from eps/N
     # to eps (0: none); trainers that support it set it in __init__.
     eps_warmup_steps = 0
+    # The decay of the exponential moving average of the weights (`enable_ema`);
+    # None: no EMA.
+    ema_decay = None
 
     def budget_scale(self):
         """Fraction of eps in force at this step (1 after the warm-up)."""
@@ -84,6 +89,53 @@ class ClassifierTrainer(keras.Model):
 
     def call(self, x, training=False):
         return self.classifier(x, training=training)
+
+    def ema_variables(self):
+        """The weights the EMA averages: the classifier's trainable weights (a
+        trainer whose other players the average covers too extends this)."""
+        return list(self.classifier.trainable_weights)
+
+    def enable_ema(self, decay):
+        """Keeps an exponential moving average of `ema_variables()`, updated after
+        every classifier step (`update_ema`), as PGN's official code
+        (`ATPGN/ATPGN`, train.py: `tf.train.ExponentialMovingAverage(0.998)` over
+        every model it trains, baselines included); `swap_ema_weights` exchanges
+        it with the live weights. The average starts at the current weights."""
+        decay = float(check_arg_range("ema_decay", decay, 0.0, 1.0))
+        if decay == 1.0:  # the average would never move
+            raise UserError("ema_decay must be in [0, 1) or None, got 1")
+        self.ema_decay = decay
+        # Identical on every replica, so the first replica's value is kept. A copy:
+        # keras.Variable(v.value) would alias v's storage.
+        self._ema_pairs = [(v, keras.Variable(keras.ops.convert_to_numpy(v),
+                                              trainable=False, name="ema",
+                                              aggregation="only_first_replica"))
+                           for v in self.ema_variables()]
+        self.ema_weights = [s for _, s in self._ema_pairs]
+        return self
+
+    def update_ema(self):
+        """shadow <- d * shadow + (1 - d) * weight (nothing without an EMA)."""
+        if self.ema_decay is None:
+            return
+        d = self.ema_decay
+        for v, shadow in self._ema_pairs:
+            shadow.assign(d * shadow + (1.0 - d) * v)
+
+    def swap_ema_weights(self):
+        """Exchanges the live weights and their EMA (call eagerly, e.g. after fit or
+        around an evaluation).
+
+        Raises:
+          UserError: if the trainer keeps no EMA.
+        """
+        if self.ema_decay is None:
+            raise UserError("this trainer keeps no EMA weights; build it with "
+                            "ema_decay (e.g. 0.998)")
+        for v, shadow in self._ema_pairs:
+            live = tf.identity(v.value)
+            v.assign(shadow.value)
+            shadow.assign(live)
 
     def classifier_fn(self, x):
         """Logits in inference mode: how attacks see the classifier (float32, so
@@ -139,6 +191,7 @@ class ClassifierTrainer(keras.Model):
                 loss + regularization(self.classifier, self.weight_decay))
         weights = self.classifier.trainable_weights
         self.optimizer.apply(tape.gradient(scaled, weights), weights)
+        self.update_ema()
         return loss, aux
 
     def test_step(self, data):

@@ -155,6 +155,7 @@ class DeepDefenseTrainer(ClassifierTrainer):
         else:
             grads = tape.gradient(scaled, weights)
         self.optimizer.apply(grads, weights)
+        self.update_ema()
         self.loss_tracker.update_state(ce + self.lam * reg)
         self.ce_tracker.update_state(ce)
         self.reg_tracker.update_state(reg)

@@ -93,11 +93,6 @@ class PGNTrainer(ClassifierTrainer):
                  **kwargs):
         super().__init__(classifier, weight_decay=weight_decay, **kwargs)
         self.c_l = float(check_arg_range("c_l", c_l, 0.0))
-        if ema_decay is not None:
-            ema_decay = float(check_arg_range("ema_decay", ema_decay, 0.0, 1.0))
-            if ema_decay == 1.0:  # the average would never move
-                raise UserError("ema_decay must be in [0, 1) or None, got 1")
-        self.ema_decay = ema_decay
         if generator is None:
             from tf_advnet.models.pgn_generator import pgn_generator
 
@@ -111,19 +106,12 @@ class PGNTrainer(ClassifierTrainer):
         self.adv_acc_tracker = keras.metrics.SparseCategoricalAccuracy(name="adv_acc")
         self.l2_tracker = keras.metrics.Mean(name="l2")
         self.l2_sq_tracker = keras.metrics.Mean(name="l2_sq")
-        self._ema_pairs = []
-        self.ema_weights = []
         if ema_decay is not None:
-            for v in self.player_weights():
-                # Identical on every replica, so the first replica's value is kept.
-                # A copy: keras.Variable(v.value) would alias v's storage.
-                shadow = keras.Variable(keras.ops.convert_to_numpy(v), trainable=False,
-                                        name="ema", aggregation="only_first_replica")
-                self._ema_pairs.append((v, shadow))
-            self.ema_weights = [s for _, s in self._ema_pairs]
+            self.enable_ema(ema_decay)
 
-    def player_weights(self):
-        """Trainable weights of the classifier, then of the generator."""
+    def ema_variables(self):
+        """Both players' trainable weights, the classifier's first (the official
+        code averages both)."""
         return (list(self.classifier.trainable_weights)
                 + list(self.generator.trainable_weights))
 
@@ -208,28 +196,6 @@ class PGNTrainer(ClassifierTrainer):
         self.l2_sq_tracker.update_state(out["l2_sq"])
         return {m.name: m.result() for m in self.metrics}
 
-    def update_ema(self):
-        """shadow <- d * shadow + (1 - d) * weight, for both players (step 4)."""
-        if self.ema_decay is None:
-            return
-        d = self.ema_decay
-        for v, shadow in self._ema_pairs:
-            shadow.assign(d * shadow + (1.0 - d) * v)
-
-    def swap_ema_weights(self):
-        """Exchanges the live weights and their EMA (call eagerly, e.g. after fit).
-
-        Raises:
-          UserError: if the trainer has no EMA (ema_decay=None).
-        """
-        if self.ema_decay is None:
-            raise UserError("this PGN trainer keeps no EMA weights; build it with "
-                            "ema_decay (e.g. 0.998)")
-        for v, shadow in self._ema_pairs:
-            live = tf.identity(v.value)
-            v.assign(shadow.value)
-            shadow.assign(live)
-
     def generated_perturbation(self, x, y, grad_batch_size=None):
         """x_adv - x of the current generator (`attack`; what
         `callbacks.PerturbationImages` shows)."""
@@ -266,8 +232,6 @@ class Config(TrainerConfig):
                    "pgn_generator_width": "generator_width"}
 
     def validate(self, train):
-        from tf_advnet.errors import UserError
-
         self.check("c_l", 0.0, low_inclusive=False)
         self.check("generator_width", 1)
         self.check("ema_decay", 0.0, 1.0, low_inclusive=False, optional=True)

@@ -332,10 +332,10 @@ def _compiled_trainer(cfg, reference_path, steps_per_epoch):
 def _finetune_key(cfg, reference_path, x, y, curve_data):
     """Fingerprint of a fine-tuning: its config, the reference's contents and the
     data (`tf_advnet.store`), so a retrained reference fine-tunes again."""
-    from tf_advnet.configs import to_dict
+    from tf_advnet.configs import key_dict
     from tf_advnet.store import fingerprint, fingerprint_file
 
-    return fingerprint(config=to_dict(cfg), reference=fingerprint_file(reference_path),
+    return fingerprint(config=key_dict(cfg), reference=fingerprint_file(reference_path),
                        data=(x, y), curve_data=curve_data)
 
 

@@ -85,8 +85,10 @@ def model_config(s, method, value=None, *, width=None, seed_offset=0, epochs=Non
     from tf_advnet.configs import replace_trainer
     from tf_advnet.configs.base import DataConfig, EvalConfig, ModelConfig, TrainConfig
 
+    # The official code keeps the EMA of every model it trains (main.py passes
+    # use_ema=True to one train() for every train_type), the baselines included.
     train = dict(method="standard", epochs=epochs or s.epochs, optimizer=s.optimizer,
-                 learning_rate=s.learning_rate)
+                 learning_rate=s.learning_rate, ema_decay=s.ema_decay)
     own = {}  # the model's trainer config (tf_advnet.trainers.<method>.Config)
     if method in ("fgm_at", "pgd_at"):
         train.update(method="pgd_at", norm="2", eps=float(value))
@@ -96,8 +98,7 @@ def model_config(s, method, value=None, *, width=None, seed_offset=0, epochs=Non
             train.update(attack_steps=10, step_size=None, random_start=True)
     elif method == "pgn":
         train.update(method="pgn")
-        own.update(c_l=float(value), ema_decay=s.ema_decay,
-                   generator_width=s.generator_width)
+        own.update(c_l=float(value), generator_width=s.generator_width)
     cfg = ExperimentConfig(
         data=DataConfig(dataset=s.dataset, train_limit=s.train_limit,
                         test_limit=s.test_limit, batch_size=s.batch_size,
