@@ -113,3 +113,20 @@ def test_keys_of_runs_without_an_ema_are_unchanged():
     ema = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, ema_decay=0.99))
     assert fingerprint(key_dict(ema)) != fingerprint(key_dict(cfg))
     assert fingerprint(ema) != fingerprint(cfg)
+
+
+def test_average_survives_a_backup(tmp_path):
+    """BackupAndRestore saves and loads the trainer's weights: the average with
+    them, so a resumed run goes on averaging where it stopped."""
+    x, y = toy_data(16)
+    first = _standard(0.5)
+    first.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    first(x[:1])
+    first.save_weights(str(tmp_path / "backup.weights.h5"))
+    again = _standard(0.5)
+    again(x[:1])
+    again.load_weights(str(tmp_path / "backup.weights.h5"))
+    for a, b in zip(first.ema_weights + first.ema_variables(),
+                    again.ema_weights + again.ema_variables()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert not np.array_equal(first.ema_weights[0].numpy(), first.ema_variables()[0].numpy())
