@@ -64,11 +64,20 @@ def test_card_long_same_epochs_every_row():
     assert abs(c.eps - 8 / 255) < 1e-12 and c.curve_attack == "pgd10"
 
 
-def test_pgn_long_records_l2_curve():
+def test_pgn_long_keeps_the_ema_of_every_model_and_records_l2_curve():
+    """The official code averages every model it trains (main.py: use_ema=True for
+    every train_type), not only PGN's."""
+    from tf_advnet.papers.pgn.pipeline import model_config
     from tf_advnet.papers.pgn.study import study
 
     s = study("long", "fashion_mnist")
-    assert s.curve_attack == "pgd10_l2" and s.epochs == 9
+    assert s.curve_attack == "pgd10_l2" and s.epochs == 18
+    for method, value in (("standard", None), ("fgm_at", 1.0), ("pgd_at", 1.0),
+                          ("pgn", 0.1)):
+        cfg = model_config(s, method, value)
+        assert cfg.train.ema_decay == 0.998, method
+        assert getattr(cfg.train.trainer, "ema_decay", None) is None  # set once
+    assert model_config(study("cpu"), "pgd_at", 1.0).train.ema_decay is None
 
 
 def test_curve_callback_built_from_config():
