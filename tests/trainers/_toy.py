@@ -33,3 +33,24 @@ def assert_step_descends_ce_at(trainer, clf, x, y, x_adv):
     trainer.train_step((tf.constant(x), tf.constant(y)))
     for w, e in zip(clf.trainable_weights, expected):
         np.testing.assert_allclose(w.numpy(), e, rtol=1e-4, atol=1e-5)
+
+
+def assert_ema_step_and_swap(trainer, x, y, decay):
+    """After one train_step, each EMA weight is decay * before + (1 - decay) * after,
+    a swap puts the averages live, and a second swap restores the live weights."""
+    import tensorflow as tf
+
+    w0 = [w.numpy().copy() for w in trainer.ema_variables()]
+    assert len(trainer.ema_weights) == len(w0)
+    trainer.train_step((tf.constant(x), tf.constant(y)))
+    w1 = [w.numpy().copy() for w in trainer.ema_variables()]
+    for s, a, b in zip(trainer.ema_weights, w0, w1):
+        np.testing.assert_allclose(s.numpy(), decay * a + (1 - decay) * b, rtol=1e-5,
+                                   atol=1e-7)
+    trainer.swap_ema_weights()
+    for w, a, b in zip(trainer.ema_variables(), w0, w1):
+        np.testing.assert_allclose(w.numpy(), decay * a + (1 - decay) * b, rtol=1e-5,
+                                   atol=1e-7)
+    trainer.swap_ema_weights()
+    for w, b in zip(trainer.ema_variables(), w1):
+        np.testing.assert_allclose(w.numpy(), b)

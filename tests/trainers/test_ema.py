@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.trainers._toy import toy_classifier, toy_data
+from tests.trainers._toy import assert_ema_step_and_swap, toy_classifier, toy_data
 from tf_advnet.errors import UserError
 
 
@@ -38,16 +38,7 @@ def test_average_over_three_steps_by_hand_and_swap():
 
 def test_swap_exchanges_live_and_average():
     x, y = toy_data(16)
-    trainer = _standard(0.5)
-    w0 = [w.numpy().copy() for w in trainer.ema_variables()]
-    trainer.train_step((tf.constant(x), tf.constant(y)))
-    w1 = [w.numpy().copy() for w in trainer.ema_variables()]
-    trainer.swap_ema_weights()
-    for w, a, b in zip(trainer.ema_variables(), w0, w1):
-        np.testing.assert_allclose(w.numpy(), 0.5 * a + 0.5 * b, rtol=1e-5, atol=1e-7)
-    trainer.swap_ema_weights()
-    for w, b in zip(trainer.ema_variables(), w1):
-        np.testing.assert_allclose(w.numpy(), b)
+    assert_ema_step_and_swap(_standard(0.5), x, y, 0.5)
 
 
 def test_config_route_every_method_and_one_line_errors():

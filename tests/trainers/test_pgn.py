@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from tests.trainers._mirrored import assert_mirrored_matches_single
-from tests.trainers._toy import toy_classifier, toy_data
+from tests.trainers._toy import assert_ema_step_and_swap, toy_classifier, toy_data
 from tf_advnet.attacks.pgn import tanh_space
 from tf_advnet.errors import UserError
 from tf_advnet.models.pgn_generator import pgn_generator
@@ -178,18 +178,9 @@ def test_generator_loss_gradient_matches_finite_differences():
 def test_ema_tracks_both_players_and_swaps():
     x, y = _data()
     trainer = _trainer(ema_decay=0.9)
-    w0 = [w.numpy().copy() for w in trainer.ema_variables()]
-    assert len(trainer.ema_weights) == len(w0)
-    trainer.train_step((tf.constant(x), tf.constant(y)))
-    w1 = [w.numpy().copy() for w in trainer.ema_variables()]
-    for s, a, b in zip(trainer.ema_weights, w0, w1):
-        np.testing.assert_allclose(s.numpy(), 0.9 * a + 0.1 * b, rtol=1e-5, atol=1e-7)
-    trainer.swap_ema_weights()
-    for w, a, b in zip(trainer.ema_variables(), w0, w1):
-        np.testing.assert_allclose(w.numpy(), 0.9 * a + 0.1 * b, rtol=1e-5, atol=1e-7)
-    trainer.swap_ema_weights()
-    for w, b in zip(trainer.ema_variables(), w1):
-        np.testing.assert_allclose(w.numpy(), b)
+    assert len(trainer.ema_weights) == len(trainer.classifier.trainable_weights) + len(
+        trainer.generator.trainable_weights)
+    assert_ema_step_and_swap(trainer, x, y, 0.9)
     with pytest.raises(UserError, match="no EMA"):
         _trainer().swap_ema_weights()
 
