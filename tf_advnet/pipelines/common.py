@@ -133,10 +133,10 @@ def load_keras_model(path):
     """Loads a saved `.keras` classifier with a one-line error if missing/corrupt."""
     if not path:
         raise UserError("--model_path is required: a .keras file written by "
-                        "experiments/train.py")
+                        "tf-advnet train")
     from tf_advnet.models.registry import load_model
 
-    return load_model(path, hint=" (train one with experiments/train.py, which writes "
+    return load_model(path, hint=" (train one with tf-advnet train, which writes "
                                  "<work_dir>/model.keras)")
 
 

@@ -1,6 +1,6 @@
 """Train one classifier with `model.fit`: checkpoints, resume, provenance.
 
-`train(config, work_dir)` is what `experiments/train.py` calls. The run
+`train(config, work_dir)` is what `tf-advnet train` calls. The run
 - shows a progress bar (Keras) and writes TensorBoard logs to work_dir/tensorboard
   (losses, metrics and each optimiser's learning rate per epoch; for a defence with
   a generator also its perturbations of 8 test images, `trainers.callbacks`);
