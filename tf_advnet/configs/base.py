@@ -211,10 +211,9 @@ class ExperimentConfig:
         check_range("eps_warmup_epochs", self.train.eps_warmup_epochs, 0.0)
         if self.train.clipnorm is not None:
             check_range("clipnorm", self.train.clipnorm, 0.0, low_inclusive=False)
-        if self.train.ema_decay is not None:
-            check_range("ema_decay", self.train.ema_decay, 0.0, 1.0)
-            if self.train.ema_decay == 1.0:  # the average would never move
-                raise UserError("--ema_decay=1 is out of range; allowed range: [0, 1)")
+        d = self.train.ema_decay
+        if d is not None and not 0.0 <= d < 1.0:  # at 1 the average would never move
+            raise UserError(f"--ema_decay={d:g} is out of range; allowed range: [0, 1)")
         self.train.trainer.validate(self.train)
         return self
 
