@@ -191,8 +191,13 @@ class ClassifierTrainer(keras.Model):
                 loss + regularization(self.classifier, self.weight_decay))
         weights = self.classifier.trainable_weights
         self.optimizer.apply(tape.gradient(scaled, weights), weights)
-        self.update_ema()
+        self.after_step()
+        self.update_ema()  # of the weights the step ends with
         return loss, aux
+
+    def after_step(self):
+        """What a method does to the classifier's weights after each optimiser step
+        of `descend`, before the EMA sees them (Parseval's retraction); nothing here."""
 
     def test_step(self, data):
         x, y = data[0], data[1]

@@ -96,10 +96,12 @@ class ParsevalTrainer(ClassifierTrainer):
             new = parseval_retraction(w, self.beta, rows)
             v.assign(tf.reshape(tf.transpose(new), v.shape))
 
+    def after_step(self):
+        self.retract(self.optimizer.iterations)
+
     def train_step(self, data):
         x, y = data[0], data[1]
         ce, logits = self.descend(lambda: self.ce(x, y))
-        self.retract(self.optimizer.iterations)
         self.loss_tracker.update_state(ce)
         self.clean_acc_tracker.update_state(y, logits)
         return {m.name: m.result() for m in self.metrics}
