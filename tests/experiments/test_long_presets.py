@@ -1,6 +1,8 @@
 """The `long` preset of every study the claims ledger runs: the recipe the
 discriminating runs call for, and the per-epoch robust-accuracy curve attached."""
 
+import dataclasses
+
 from tf_advnet.papers import ledger
 
 
@@ -18,6 +20,17 @@ def test_advnet_long_is_the_official_mnist_recipe():
     assert (s.optimizer, s.learning_rate, s.clip, s.d_every) == ("sgd", 0.01, False, 5)
     assert s.epochs == s.at_epochs == s.advnet_epochs == 20  # 2x the diagnostic's 10
     assert s.table6_generators == () and s.curve_attack == "pgd10"
+    # The ledger's claims on Eqs. (8)-(9): C again with gamma = 0, trained alike, and
+    # C's step timed with each Hessian-vector product.
+    from tf_advnet.papers.advnet.pipeline import model_config
+
+    assert s.gr_ablation and s.hvp_timing_steps == 20
+    c, c0 = model_config(s, "C"), model_config(s, "C", gamma=0.0)
+    assert (c.train.trainer.gamma, c0.train.trainer.gamma) == (0.01, 0.0)
+    assert dataclasses.replace(c0.train.trainer, gamma=0.01) == c.train.trainer
+    assert not study("cpu", "mnist_5k").gr_ablation  # the cpu study trains no extra C
+    exact = model_config(s, "C", hvp="exact").train.trainer
+    assert exact.hvp == "exact" and dataclasses.replace(exact, hvp=s.hvp) == c.train.trainer
 
 
 def test_l2lda_long_is_the_code_recipe():
