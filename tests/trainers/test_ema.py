@@ -121,3 +121,23 @@ def test_average_survives_a_backup(tmp_path):
                     again.ema_weights + again.ema_variables()):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert not np.array_equal(first.ema_weights[0].numpy(), first.ema_variables()[0].numpy())
+
+
+def test_averaged_puts_the_ema_live_for_the_block_only():
+    from tf_advnet.trainers import StandardTrainer
+
+    x, y = toy_data(16)
+    trainer = _standard(0.5)
+    trainer.train_step((tf.constant(x), tf.constant(y)))
+    live = [w.numpy().copy() for w in trainer.ema_variables()]
+    shadows = [s.numpy().copy() for s in trainer.ema_weights]
+    with trainer.averaged():
+        for w, s in zip(trainer.ema_variables(), shadows):
+            np.testing.assert_array_equal(w.numpy(), s)
+    for w, b in zip(trainer.ema_variables(), live):
+        np.testing.assert_array_equal(w.numpy(), b)
+    plain = StandardTrainer(toy_classifier())  # no EMA: the live weights stay
+    before = [w.numpy().copy() for w in plain.ema_variables()]
+    with plain.averaged():
+        for w, b in zip(plain.ema_variables(), before):
+            np.testing.assert_array_equal(w.numpy(), b)

@@ -8,6 +8,8 @@ scaled by 1/num_replicas (Keras sums gradients across replicas), so a step on tw
 replicas equals a step on one device with the same global batch.
 """
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
@@ -136,6 +138,20 @@ class ClassifierTrainer(keras.Model):
             live = tf.identity(v.value)
             v.assign(shadow.value)
             shadow.assign(live)
+
+    @contextlib.contextmanager
+    def averaged(self):
+        """Inside the block the EMA weights are live (the live weights stay, without
+        an EMA): how a trainer with an EMA is evaluated during training, as PGN's
+        code evaluates every epoch."""
+        if self.ema_decay is None:
+            yield self
+            return
+        self.swap_ema_weights()
+        try:
+            yield self
+        finally:
+            self.swap_ema_weights()
 
     def classifier_fn(self, x):
         """Logits in inference mode: how attacks see the classifier (float32, so

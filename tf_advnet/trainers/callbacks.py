@@ -167,15 +167,9 @@ class RobustAccuracy(keras.callbacks.Callback):
         if logs is None:
             return
         # A trainer with an EMA is measured on the EMA weights, which it evaluates
-        # and saves at the end (PGN's code evaluates them every epoch).
-        ema = getattr(self.model, "ema_decay", None) is not None
-        if ema:
-            self.model.swap_ema_weights()
-        try:
+        # and saves at the end.
+        with self.model.averaged():
             fn = self.model.classifier_fn
             x_adv = run_attack(self.attack, fn, self.x, self.y,
                                batch_size=self.batch_size, seed=self.seed)
             logs[self.name] = float(np.mean(predict(fn, x_adv, self.batch_size) == self.y))
-        finally:
-            if ema:
-                self.model.swap_ema_weights()

@@ -203,7 +203,8 @@ class RhoCWPerEpoch(keras.callbacks.Callback):
                 curve = json.load(f)
         if epoch + 1 in curve["epoch"]:
             return
-        res = evaluate_model(self.model.classifier, self.x, self.y, self.s)
+        with self.model.averaged():  # the EMA weights, where the model keeps one
+            res = evaluate_model(self.model.classifier, self.x, self.y, self.s)
         curve["epoch"].append(epoch + 1)
         curve["acc"].append(res["acc"])
         curve["rho_cw"].append(res["rho_cw"])
