@@ -55,7 +55,7 @@ def build_from_config(train, classifier, *, seed=0, steps_per_epoch=1):
     `Config.build` with the shared fields as context."""
     trainer = train.trainer.build(classifier, train, seed=seed,
                                   steps_per_epoch=steps_per_epoch)
-    if getattr(train, "ema_decay", None) is not None:
+    if train.ema_decay is not None:
         if trainer.ema_decay is not None:
             raise UserError("ema_decay is set twice (train.ema_decay and "
                             "train.trainer.ema_decay): set one")

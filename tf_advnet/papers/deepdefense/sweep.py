@@ -23,8 +23,9 @@ from tf_advnet.errors import UserError
 PAPER_C = (5, 10, 15, 20, 25, 30, 35, 40, 45)
 CPU_C = (5, 15, 25, 35, 45)
 LAMBDAS = (5, 15, 25)
-CPU_SWEEP_EPOCHS = 5
-LONG_SWEEP_EPOCHS = 15  # half of Table 1's long fine-tuning: 15 points per seed
+# Fine-tuning epochs per point (the paper preset: Table 1's schedule); long: half of
+# Table 1's long fine-tuning, for 15 points per seed.
+SWEEP_EPOCHS = {"cpu": 5, "long": 15}
 
 
 def _point_dir(root, lam, c):
@@ -58,8 +59,7 @@ def sweep(preset_name="cpu", dataset="mnist_5k", model="lenet", *, cs=None,
         raise UserError("--sweep_c and --sweep_lambda: give positive numbers, "
                         "e.g. --sweep_c=5,15,25 --sweep_lambda=5,15")
     ref_cfg = dd.reference_config(dataset, model, preset_name, overrides)
-    ft = {"epochs": {"cpu": CPU_SWEEP_EPOCHS, "long": LONG_SWEEP_EPOCHS}[preset_name]
-          } if preset_name in ("cpu", "long") else {}
+    ft = {"epochs": SWEEP_EPOCHS[preset_name]} if preset_name in SWEEP_EPOCHS else {}
     ft.update({k: v for k, v in (overrides or {}).items() if v is not None})
     ft.update({k: v for k, v in (finetune_overrides or {}).items() if v is not None})
     prov = Provenance(seed=ref_cfg.seed, preset=preset_name, argv=argv)

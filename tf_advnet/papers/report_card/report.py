@@ -6,9 +6,11 @@ the table alone, which `update_readme` puts between the README's
 `<!-- report-card:<dataset> -->` markers.
 """
 
+import collections
 import functools
 import json
 import os
+import statistics
 
 from tf_advnet.eval.report import pct
 
@@ -57,10 +59,7 @@ def card_table(results, *more):
         cells = [label, cost, mean(lambda r: r["clean"]),
                  mean(lambda r: r["paper_protocol"]["worst_case"])]
         cells += [mean(lambda r, s=s: r["strong_protocol"]["acc"][s]) for s in specs]
-        fired = {}
-        for r in rs:
-            for name in r["fired"]:
-                fired[name] = fired.get(name, 0) + 1
+        fired = collections.Counter(name for r in rs for name in r["fired"])
         cells += [f"**{mean(lambda r: r['worst_case'])}**",
                   ", ".join(n + (f" ({k} of {len(rs)} seeds)" if len(rs) > 1 else "")
                             for n, k in fired.items()) or "none"]
@@ -86,8 +85,6 @@ def _over_seeds(values, fmt):
     """One cell: the value of one seed, else mean ± sample std (`fmt` formats both)."""
     if len(values) == 1:
         return fmt(values[0])
-    import statistics
-
     return f"{fmt(statistics.mean(values))} ± {fmt(statistics.stdev(values))}"
 
 
