@@ -25,7 +25,7 @@ from typing import Optional
 
 from tf_advnet.errors import UserError, check_choice
 from tf_advnet.papers import _study
-from tf_advnet.papers._diagnostics import LAST_FRACTION, look_back
+from tf_advnet.papers._diagnostics import LAST_FRACTION
 from tf_advnet.papers.report_card.study import ROWS as CARD_ROWS
 
 SEEDS = (0, 1, 2)
@@ -43,14 +43,18 @@ RULE = ("held: every seed holds the claim's rule and every margin's mean - std >
         f"A claim that compares two methods needs >= {MIN_SEEDS} seeds, else it is "
         "inconclusive.")
 # Convergence (the issue's test of a budget): a training's per-epoch curve on held-out
-# images gains less than CONVERGED_GAIN over the last LAST_FRACTION of its epochs.
+# images gains less than CONVERGED_GAIN over the last LAST_FRACTION of its epochs. The
+# gain is read off a least-squares line through the last 40% of the epochs, not off
+# two single epochs: a curve on 200 held-out images moves ~3 points between epochs by
+# sampling alone, which two endpoints would read as a trend.
 CONVERGED_GAIN = 1.0
 CONVERGENCE_RULE = (
     f"converged: the per-epoch curve on held-out images gains < {CONVERGED_GAIN:g} over "
-    f"the last {LAST_FRACTION:.0%} of the epochs (at least one): robust accuracy in "
-    "points, DeepDefense's rho_2 (its claims' metric; its fine-tunings record no PGD "
-    "curve) in percent of its last value. A fall counts as converged: more epochs of the "
-    "same recipe would not raise it.")
+    f"the last {LAST_FRACTION:.0%} of the epochs (at least one), read off a "
+    "least-squares line through the last twice as many epochs (at least 3): robust "
+    "accuracy in points, DeepDefense's rho_2 (its claims' metric; its fine-tunings "
+    "record no PGD curve) in percent of its last value. A fall counts as converged: "
+    "more epochs of the same recipe would not raise it.")
 # A paper study's defence is the report card's row of its name, whose claim is its
 # robustness claims' verdict under the strong protocol (AutoAttack's attacks, the
 # worst case per example).
@@ -175,17 +179,32 @@ def curves(results, _path=()):
     return out
 
 
-def gain(metric, values):
-    """How much the curve rose over its last LAST_FRACTION of epochs (at least one;
-    `_diagnostics.look_back`), in points of accuracy or percent of rho_2's last value
-    (None: under 2 epochs)."""
-    ends = look_back(values)
-    if ends is None:
+def fitted_rise(values):
+    """The rise of a least-squares line over the curve's last `lag` epochs, lag =
+    LAST_FRACTION of them (at least one), the line fitted through the last 2 lag + 1
+    values (at least 3, all of them if fewer); None under 2 values. On a straight
+    line it is the last value minus the one `lag` epochs before it."""
+    if len(values) < 2:
         return None
-    last, earlier = ends  # both x100: the percent of rho_2 is scale-free
+    lag = max(1, round(LAST_FRACTION * len(values)))
+    window = values[-max(2 * lag + 1, 3):]
+    n = len(window)
+    t_mean = (n - 1) / 2
+    v_mean = math.fsum(window) / n
+    slope = (math.fsum((t - t_mean) * (v - v_mean) for t, v in enumerate(window))
+             / math.fsum((t - t_mean) ** 2 for t in range(n)))
+    return slope * lag
+
+
+def gain(metric, values):
+    """How much the curve rose over its last LAST_FRACTION of epochs (`fitted_rise`),
+    in points of accuracy or percent of rho_2's last value (None: under 2 epochs)."""
+    rise = fitted_rise(values)
+    if rise is None:
+        return None
     if metric == "rho_2":
-        return 100 * (last - earlier) / abs(last) if last else None
-    return last - earlier
+        return 100 * rise / abs(values[-1]) if values[-1] else None
+    return 100 * rise
 
 
 def convergence(results):
