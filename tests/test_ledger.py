@@ -488,8 +488,11 @@ def test_readme_card_is_the_long_card_over_its_seeds(tmp_path):
         with open(os.path.join(d, "report_card.json"), "w") as f:
             json.dump(c, f)
     readme = tmp_path / "README.md"
-    readme.write_text("# x\n<!-- report-card:ledger -->\nnone yet\n"
+    readme.write_text("# x\n<!-- report-card:ledger -->\nstale\n"
                       "<!-- /report-card:ledger -->\n")
+    ledger.build(spec, str(tmp_path), seeds=(), argv=["tf-advnet", "ledger"])
+    # No seed: the section says so (an earlier card would otherwise stay in place).
+    assert between(str(readme), ledger.CARD_MARKER) == ledger.NO_CARD
     ledger.build(spec, str(tmp_path), seeds=(0, 1), argv=["tf-advnet", "ledger"])
     section = between(str(readme), ledger.CARD_MARKER)
     clean = 100 * card["rows"]["standard"]["clean"]

@@ -37,6 +37,8 @@ MD_FILE = os.path.join("results", "CLAIMS.md")
 README = "README.md"
 README_MARKER = "claims-ledger"  # the README's generated summary
 CARD_MARKER = "report-card:ledger"  # the README's long report card, over its seeds
+NO_CARD = ("No seed of the report card's `long` run yet: `tf-advnet ledger "
+           "--studies=report_card --seeds=0` makes one.")
 RULE = ("held: every seed holds the claim's rule and every margin's mean - std > 0 "
         "over the seeds; not held: every seed fails it and some margin's mean + std < 0; "
         "otherwise inconclusive (std: the sample standard deviation, 0 for one seed). "
@@ -407,16 +409,14 @@ def write(ledger, root="."):
     readme = os.path.join(root, README)
     if os.path.exists(readme):
         replace_between(readme, README_MARKER, readme_summary(saved))
-        card = card_section(saved, root)
-        if card is not None:
-            replace_between(readme, CARD_MARKER, card)
+        replace_between(readme, CARD_MARKER, card_section(saved, root))
     return json_path, md_path
 
 
 def card_section(ledger, root="."):
     """The README's fair report card: the report card's long run over every seed the
     ledger has (`report_card.report.card_table`), read from the evidence files of its
-    claims; None before any seed ran."""
+    claims; `NO_CARD` before any seed ran."""
     from tf_advnet.papers.report_card.report import card_table
 
     files = sorted({(v["seed"], v["file"]) for e in ledger["claims"]
@@ -427,7 +427,7 @@ def card_section(ledger, root="."):
         with open(os.path.join(root, rel)) as f:
             cards.append(json.load(f))
     if not cards:
-        return None
+        return NO_CARD
     links = ", ".join(f"[seed {seed}]({os.path.dirname(rel)}/report_card.md)"
                       for seed, rel in files)
     return card_table(*cards) + f" Each seed's card: {links}."
@@ -487,7 +487,7 @@ def check(root=".", *, load=_study.load):
             problems.append(f"{README}'s {README_MARKER} section is not what "
                             f"{JSON_FILE} renders to")
         card, shown = card_section(led, root), between(readme, CARD_MARKER)
-        if card is not None and shown is not None and shown != card:
+        if shown is not None and shown != card:
             problems.append(f"{README}'s {CARD_MARKER} section is not the report card's "
                             "evidence files")
     for e in led["claims"]:
