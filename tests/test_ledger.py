@@ -507,3 +507,16 @@ def test_readme_card_is_the_long_card_over_its_seeds(tmp_path):
     readme.write_text(readme.read_text().replace(" ± 1.4 |", " ± 0.1 |"))
     assert ledger.check(str(tmp_path)) == [
         "README.md's report-card:ledger section is not the report card's evidence files"]
+
+
+def test_a_claim_answered_on_two_models_has_one_section_each():
+    """DeepDefense's Table 1 claims on the MLP and on LeNet: two entries, each with
+    its own anchor and its model in the statement."""
+    with open(os.path.join(ROOT, ledger.JSON_FILE)) as f:
+        led = json.load(f)
+    anchors = [ledger.anchor(e) for e in led["claims"]]
+    assert len(set(anchors)) == len(anchors)
+    rho = {e["model"]: e for e in led["claims"] if e["id"] == "rho2_raised"}
+    assert set(rho) == {"mlp", "lenet"}
+    assert ledger.anchor(rho["lenet"]) == "deepdefense-lenet-rho2-raised"
+    assert ledger.statement(rho["mlp"]).endswith("[mlp]")

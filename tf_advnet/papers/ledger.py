@@ -124,6 +124,9 @@ SPEC = (
     Source("deepdefense", "mnist_5k", (
         "rho2_raised", "clean_accuracy_kept", "beats_baselines", "no_divergence"),
         model="mlp"),
+    Source("deepdefense", "mnist_5k", (
+        "rho2_raised", "clean_accuracy_kept", "beats_baselines", "no_divergence"),
+        model="lenet"),
     Source("deepdefense", "mnist_5k", ("sweep_raises_rho2", "sweep_c_tradeoff"),
            model="mlp", sweep=True,
            deviation="Fig. 4 fine-tunes the LeNet; the MLP here (a DeepDefense step "
@@ -434,8 +437,15 @@ def card_section(ledger, root="."):
 
 
 def anchor(e):
-    """The HTML id of a claim's section in CLAIMS.md."""
-    return f"{e['study']}-{e['id']}".replace("_", "-")
+    """The HTML id of a claim's section in CLAIMS.md (the model named where a study
+    answers a claim on several: DeepDefense's MLP and LeNet)."""
+    model = [e["model"].split()[0]] if e.get("model") else []
+    return "-".join([e["study"], *model, e["id"]]).replace("_", "-")
+
+
+def statement(e):
+    """A claim's statement, with the model of its run where the source names one."""
+    return e["statement"] + (f" [{e['model']}]" if e.get("model") else "")
 
 
 def readme_summary(ledger):
@@ -456,7 +466,7 @@ def readme_summary(ledger):
                                                                    _study.NOT_HELD):
             verdict += "; per seed: " + ", ".join(
                 f"{r['seed']}: {r['verdict']}" for r in e["per_seed"])
-        out.append(f"| {_cell(short)} | [{_cell(e['statement'])}]({MD_FILE}#{anchor(e)}) | "
+        out.append(f"| {_cell(short)} | [{_cell(statement(e))}]({MD_FILE}#{anchor(e)}) | "
                    f"{verdict} | "
                    f"{'—' if not sp else sp['verdict'] + ' (' + sp['dataset'] + ')'} | "
                    f"{e['converged'].split(' (')[0]} |")
@@ -491,7 +501,7 @@ def check(root=".", *, load=_study.load):
             problems.append(f"{README}'s {CARD_MARKER} section is not the report card's "
                             "evidence files")
     for e in led["claims"]:
-        name = f"{e['study']}/{e['id']}"
+        name = f"{e['study']}/{e['id']}" + (f" [{e['model']}]" if e.get("model") else "")
         per_seed, loaded = {}, {}
         for v in e["evidence"]:
             path = os.path.join(root, v["file"])
@@ -541,7 +551,7 @@ def render_markdown(ledger):
     for e in ledger["claims"]:
         sp = e.get("strong_protocol")
         conv = e["converged"].split(" (")[0]
-        out.append(f"| {_cell(e['paper'])} | {_cell(e['statement'])} (`{e['id']}`) | "
+        out.append(f"| {_cell(e['paper'])} | {_cell(statement(e))} (`{e['id']}`) | "
                    f"{len(e['seeds'])} | **{e['verdict']}** | "
                    f"{'—' if not sp else sp['verdict'] + ' (' + sp['dataset'] + ')'} | "
                    f"{conv} |")
@@ -574,7 +584,7 @@ def _convergence_markdown(runs):
 
 def _entry_markdown(e):
     run = e["dataset"] + (f", model {e['model']}" if e.get("model") else "")
-    out = ["", f'<a id="{anchor(e)}"></a>', "", f"### {e['statement']} (`{e['id']}`)", "",
+    out = ["", f'<a id="{anchor(e)}"></a>', "", f"### {statement(e)} (`{e['id']}`)", "",
            f"- paper: {e['paper_number']}",
            f"- run: {e['study']} study, preset `{e['preset']}`, {run}; "
            f"{len(e['seeds'])} seed(s)" + (", compares two methods" if e["comparative"]
