@@ -520,3 +520,38 @@ def test_a_claim_answered_on_two_models_has_one_section_each():
     assert set(rho) == {"mlp", "lenet"}
     assert ledger.anchor(rho["lenet"]) == "deepdefense-lenet-rho2-raised"
     assert ledger.statement(rho["mlp"]).endswith("[mlp]")
+
+
+def test_check_finds_seeds_that_ran_different_settings(tmp_path):
+    """Two seeds of the card, one at other epochs (an old budget's seed left among
+    new ones): `check` names the seeds and the setting; the seed itself and the
+    paths that name a seed's directory are not settings."""
+    from tf_advnet.papers.report_card.study import ROWS
+
+    spec = (ledger.Source("report_card", "fashion_mnist",
+                          tuple(ledger.strong_claim_id(r) for r in ROWS), preset="cpu"),)
+    with open(CARD) as f:
+        card = json.load(f)
+    epochs = card["card"]["epochs"]
+    for k in (0, 1):
+        c = copy.deepcopy(card)
+        c["card"]["seed"] = c["provenance"]["seed"] = k
+        c["card"]["data_dir"] = f"/data/seed{k}"
+        d = spec[0].seed_dir(str(tmp_path), k)
+        os.makedirs(d)
+        with open(os.path.join(d, "report_card.json"), "w") as f:
+            json.dump(c, f)
+    ledger.build(spec, str(tmp_path), seeds=(0, 1), argv=["tf-advnet", "ledger"])
+    assert ledger.check(str(tmp_path)) == []
+    seed1 = os.path.join(spec[0].seed_dir(str(tmp_path), 1), "report_card.json")
+    with open(seed1) as f:
+        c = json.load(f)
+    c["card"]["epochs"] = epochs + 8
+    with open(seed1, "w") as f:
+        json.dump(c, f)
+    problems = ledger.check(str(tmp_path))
+    expected = (f"seeds 0 and 1 ran different settings (card/epochs: {epochs} vs "
+                f"{epochs + 8})")
+    # Once per run (not once per claim of it), on its first claim.
+    assert [p for p in problems if "different settings" in p] == [
+        f"report_card/{ledger.strong_claim_id(ROWS[0])}: {expected}"]

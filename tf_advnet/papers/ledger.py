@@ -436,6 +436,45 @@ def card_section(ledger, root="."):
     return card_table(*cards) + f" Each seed's card: {links}."
 
 
+# What a results JSON records of the settings that produced it: whole subtrees under
+# SETTINGS_TREES, and these top-level values (the sweep records its grid at the top).
+SETTINGS_TREES = ("study", "card", "config", "configs")
+SETTINGS_TOP = ("dataset", "model", "architecture", "preset", "eps", "n", "n_train",
+                "n_test", "epochs", "learning_rate", "d", "cs", "lambdas")
+# Per seed by design: the seed itself, and paths that name the seed's directory.
+PER_SEED = ("seed", "data_dir", "init_model", "model_path")
+
+
+def settings(results):
+    """{path: value} of every setting a results JSON records (`SETTINGS_TREES`,
+    `SETTINGS_TOP`) but the per-seed ones: what must agree between two seeds of one
+    claim for their spread to be a seed spread."""
+    out = {}
+
+    def walk(node, path, inside):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k in PER_SEED or k == "provenance":
+                    continue
+                walk(v, path + (str(k),), inside or k in SETTINGS_TREES)
+        elif inside:
+            out["/".join(path)] = node
+
+    for k in SETTINGS_TOP:
+        if k in results and not isinstance(results[k], dict):
+            out[k] = results[k]
+    walk(results, (), False)
+    return out
+
+
+def settings_differ(a, b, limit=3):
+    """The first `limit` settings (path: a vs b) two results JSONs disagree on."""
+    sa, sb = settings(a), settings(b)
+    diff = [f"{k}: {sa.get(k, '—')} vs {sb.get(k, '—')}" for k in sorted(set(sa) | set(sb))
+            if sa.get(k) != sb.get(k)]
+    return diff[:limit] + ([f"and {len(diff) - limit} more"] if len(diff) > limit else [])
+
+
 def anchor(e):
     """The HTML id of a claim's section in CLAIMS.md (the model named where a study
     answers a claim on several: DeepDefense's MLP and LeNet)."""
@@ -480,8 +519,9 @@ def readme_summary(ledger):
 def check(root=".", *, load=_study.load):
     """The problems of the ledger written under `root` (none: a sound ledger): a
     CLAIMS.md that is not what claims.json renders to, an evidence file missing, an
-    entry whose numbers or verdict differ from what its evidence files give today, a
-    comparative claim held or not held on fewer than MIN_SEEDS seeds."""
+    entry whose numbers or verdict differ from what its evidence files give today, seeds
+    of one run whose recorded settings differ (`settings`: an old budget's seed among
+    new ones), a comparative claim held or not held on fewer than MIN_SEEDS seeds."""
     with open(os.path.join(root, JSON_FILE)) as f:
         led = json.load(f)
     problems = []
@@ -500,6 +540,7 @@ def check(root=".", *, load=_study.load):
         if shown is not None and shown != card:
             problems.append(f"{README}'s {CARD_MARKER} section is not the report card's "
                             "evidence files")
+    checked = set()
     for e in led["claims"]:
         name = f"{e['study']}/{e['id']}" + (f" [{e['model']}]" if e.get("model") else "")
         per_seed, loaded = {}, {}
@@ -517,6 +558,15 @@ def check(root=".", *, load=_study.load):
         again = json.loads(json.dumps(aggregate(per_seed, comparative=e["comparative"])))
         conv = [dict(row, seed=seed) for seed, results in loaded.items()
                 for row in convergence(results)]
+        files = tuple(v["file"] for v in e["evidence"] if v["seed"] in loaded)
+        if files not in checked and len(files) > 1:
+            checked.add(files)
+            first, *others = sorted(loaded)
+            for seed in others:
+                diff = settings_differ(loaded[first], loaded[seed])
+                if diff:
+                    problems.append(f"{name}: seeds {first} and {seed} ran different "
+                                    f"settings ({'; '.join(diff)})")
         if converged_text(json.loads(json.dumps(conv)), len(loaded)) != e.get("converged"):
             problems.append(f"{name}: converged differs from its evidence")
         for key in ("seeds", "per_seed", "margins", "verdict"):
