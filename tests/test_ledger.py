@@ -290,7 +290,12 @@ def test_build_aggregates_seed_dirs_and_renders_from_its_json(tmp_path):
         "report_card/advnet_holds_under_strong_protocol: seeds differs from its evidence",
         "report_card/advnet_holds_under_strong_protocol: per_seed differs from its evidence",
         "report_card/advnet_holds_under_strong_protocol: margins differs from its evidence",
-        "report_card/advnet_holds_under_strong_protocol: verdict differs from its evidence"]
+        "report_card/advnet_holds_under_strong_protocol: verdict differs from its evidence",
+        # The card's seed 0 gone: the comparisons on its rows lose that seed.
+        "advnet/c_far_above_a_white_box: its comparison on the report card differs from "
+        "the card's evidence",
+        "advnet/b_best_white_box: its comparison on the report card differs from the "
+        "card's evidence"]
 
 
 def test_convergence_reads_every_curve_and_measures_the_last_fifth():
@@ -555,3 +560,30 @@ def test_check_finds_seeds_that_ran_different_settings(tmp_path):
     # Once per run (not once per claim of it), on its first claim.
     assert [p for p in problems if "different settings" in p] == [
         f"report_card/{ledger.strong_claim_id(ROWS[0])}: {expected}"]
+
+
+def test_strong_comparison_asks_the_claim_of_the_cards_rows():
+    """BAT against PGD-AT on the card, by hand: worst cases 30/35, 31/34, 29/36 % ->
+    margins -5, -3, -7 points, mean -5 ± 2 (sample std): not held in every seed and
+    mean + std < 0, so not held; two seeds are too few; a card without the row is no
+    seed."""
+    def card(a, b):
+        return {"rows": {"bat": {"worst_case": a}, "pgd_at": {"worst_case": b}}}
+
+    cards = {0: card(0.30, 0.35), 1: card(0.31, 0.34), 2: card(0.29, 0.36),
+             3: {"rows": {"bat": {"worst_case": 0.5}}}}
+    pair = ledger.STRONG_PAIRS[("bat", "r_mc_la_beats_madry")]
+    c = ledger.strong_comparison(pair, cards)
+    assert c["rows"] == ["bat", "pgd_at"] and c["seeds"] == [0, 1, 2]
+    (m,) = c["margins"].values()
+    assert m["values"] == pytest.approx([-5, -3, -7])
+    assert m["mean"] == pytest.approx(-5) and m["std"] == pytest.approx(2)
+    assert c["verdict"] == "not held"
+    assert c["per_seed"][0]["ours"] == "30.0% vs 35.0% (-5.0)"
+    two = ledger.strong_comparison(pair, {k: cards[k] for k in (0, 1)})
+    assert two["verdict"] == "inconclusive (2 seeds; the rule needs 3)"
+    sp = {"claim": "bat_holds_under_strong_protocol", "dataset": "fashion_mnist",
+          "seeds": [0, 1, 2], "verdict": "held", "comparison": c}
+    assert ledger.strong_text(sp) == ("BAT (R-MC-LA) > PGD-AT (Madry): not held; its own "
+                                      "number holds: held (fashion_mnist)")
+    assert ledger.strong_text(dict(sp, comparison=None)) == "held (fashion_mnist)"

@@ -339,7 +339,7 @@ def build(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None, argv=N
     from tf_advnet.utils.provenance import Provenance
 
     prov = Provenance(seed=None, preset=preset, argv=argv)
-    entries, runs = [], []
+    entries, runs, cards = [], [], {}
     for src in select(spec, studies):
         pkg, p = load(src.study), preset or src.preset
         found = {}
@@ -349,6 +349,8 @@ def build(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None, argv=N
                 path, results = ev
                 claims = {c.id: c for c in pkg.claims_of(results, os.path.basename(path))}
                 found[seed] = (path, results, claims)
+        if src.study == "report_card":
+            cards = {seed: results for seed, (_, results, _) in found.items()}
         conv = [dict(row, seed=seed) for seed, (_, results, _) in found.items()
                 for row in convergence(results)]
         runs.append({"study": src.study, "dataset": src.dataset, "model": src.label,
@@ -375,7 +377,7 @@ def build(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None, argv=N
                               "wall_time_s": r["provenance"].get("wall_time_s")}
                              for s, (path, r, _) in found.items()],
                 **entry})
-    _link_strong(entries)
+    _link_strong(entries, cards)
     ledger = {"rule": RULE, "min_seeds": MIN_SEEDS, "seeds": list(seeds),
               "convergence_rule": CONVERGENCE_RULE, "claims": entries, "runs": runs,
               "provenance": prov.finish()}
@@ -383,9 +385,51 @@ def build(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None, argv=N
     return ledger
 
 
-def _link_strong(entries):
+# A comparative robustness claim asked again of the report card, whose rows train
+# alike: (the defence's row, its baseline's row), compared by their worst case per
+# example over both protocols, per card seed. PGN's is a proxy (its paper's curve is
+# L2 rho_cw against accuracy; the card's is the L-inf worst case); claims whose
+# baseline is no row of the card (EAT, L2L*, Parseval, C[gamma=0]) have none.
+STRONG_PAIRS = {
+    ("advnet", "c_far_above_a_white_box"): ("advnet", "standard"),
+    ("advnet", "b_best_white_box"): ("pgd_at", "advnet"),
+    ("bat", "r_mc_la_beats_madry"): ("bat", "pgd_at"),
+    ("l2lda", "l2lda_best_min"): ("l2lda", "pgd_at"),
+    ("pgn", "curve_outside_at"): ("pgn", "pgd_at"),
+    ("deepdefense", "rho2_raised"): ("deepdefense", "standard"),
+}
+
+
+def strong_comparison(pair, cards):
+    """The ledger entry (`aggregate`, comparative) of "row a's worst case above row
+    b's" over the report card's seeds (`cards`: {seed: card results})."""
+    from tf_advnet.papers.report_card.report import LABELS
+
+    a, b = pair
+    name = f"{LABELS[a]} - {LABELS[b]}, worst case (points)"
+    per_seed = {}
+    for seed, card in cards.items():
+        rows = card["rows"]
+        if a not in rows or b not in rows:
+            continue
+        wa, wb = rows[a]["worst_case"], rows[b]["worst_case"]
+        margin = round(100 * (wa - wb), 6)
+        per_seed[seed] = _study.Claim(
+            id=f"{a}_above_{b}", statement=f"{LABELS[a]} above {LABELS[b]}", paper="—",
+            ours=f"{100 * wa:.1f}% vs {100 * wb:.1f}% ({margin:+.1f})",
+            rule=f"{LABELS[a]} worst case > {LABELS[b]}'s",
+            verdict=_study.HELD if margin > 0 else _study.NOT_HELD,
+            margins={name: margin})
+    out = aggregate(per_seed, comparative=True)
+    return {"rows": [a, b], "seeds": out["seeds"], "per_seed": out["per_seed"],
+            "margins": out["margins"], "verdict": out["verdict"]}
+
+
+def _link_strong(entries, cards):
     """Each robustness claim of a paper gets the report card's verdict for its
-    defence under the strong protocol (None where the ledger has no such row)."""
+    defence under the strong protocol (None where the ledger has no such row) and,
+    where `STRONG_PAIRS` names one, the claim's comparison on the card's rows
+    (`cards`: {seed: the card's results})."""
     rc = {e["id"]: e for e in entries if e["study"] == "report_card"}
     for e in entries:
         if e["study"] == "report_card" or not e["robustness"]:
@@ -394,6 +438,9 @@ def _link_strong(entries):
         e["strong_protocol"] = None if row is None else {
             "claim": row["id"], "dataset": row["dataset"], "seeds": row["seeds"],
             "verdict": row["verdict"]}
+        pair = STRONG_PAIRS.get((e["study"], e["id"]))
+        if row is not None and pair is not None:
+            e["strong_protocol"]["comparison"] = strong_comparison(pair, cards)
 
 
 def write(ledger, root="."):
@@ -506,8 +553,7 @@ def readme_summary(ledger):
             verdict += "; per seed: " + ", ".join(
                 f"{r['seed']}: {r['verdict']}" for r in e["per_seed"])
         out.append(f"| {_cell(short)} | [{_cell(statement(e))}]({MD_FILE}#{anchor(e)}) | "
-                   f"{verdict} | "
-                   f"{'—' if not sp else sp['verdict'] + ' (' + sp['dataset'] + ')'} | "
+                   f"{verdict} | {_cell(strong_text(sp))} | "
                    f"{e['converged'].split(' (')[0]} |")
     out += ["", f"{len(out) - 2} claims, {'/'.join(str(k) for k in n)} seed(s) each, "
             f"preset(s) {', '.join(sorted({e['preset'] for e in ledger['claims']}))}; "
@@ -540,7 +586,7 @@ def check(root=".", *, load=_study.load):
         if shown is not None and shown != card:
             problems.append(f"{README}'s {CARD_MARKER} section is not the report card's "
                             "evidence files")
-    checked = set()
+    checked, cards = set(), {}
     for e in led["claims"]:
         name = f"{e['study']}/{e['id']}" + (f" [{e['model']}]" if e.get("model") else "")
         per_seed, loaded = {}, {}
@@ -575,11 +621,33 @@ def check(root=".", *, load=_study.load):
         if (e["comparative"] and e["verdict"] in (_study.HELD, _study.NOT_HELD)
                 and len(e["seeds"]) < MIN_SEEDS):
             problems.append(f"{name}: {e['verdict']} on {len(e['seeds'])} seed(s)")
+        if e["study"] == "report_card":
+            cards.update(loaded)
+    for e in led["claims"]:
+        c = (e.get("strong_protocol") or {}).get("comparison")
+        if c and json.loads(json.dumps(strong_comparison(tuple(c["rows"]), cards))) != c:
+            problems.append(f"{e['study']}/{e['id']}: its comparison on the report card "
+                            "differs from the card's evidence")
     return problems
 
 
 def _num(v):
     return "—" if v is None else f"{v:.4g}"
+
+
+def strong_text(sp):
+    """A claim's strong-protocol cell: its comparison on the card's rows where it has
+    one, and whether its defence's own number holds, with the card's data set."""
+    if not sp:
+        return "—"
+    c = sp.get("comparison")
+    if not c:
+        return f"{sp['verdict']} ({sp['dataset']})"
+    from tf_advnet.papers.report_card.report import LABELS
+
+    a, b = c["rows"]
+    return (f"{LABELS[a]} > {LABELS[b]}: {c['verdict']}; its own number holds: "
+            f"{sp['verdict']} ({sp['dataset']})")
 
 
 def _cell(text):
@@ -602,8 +670,7 @@ def render_markdown(ledger):
         sp = e.get("strong_protocol")
         conv = e["converged"].split(" (")[0]
         out.append(f"| {_cell(e['paper'])} | {_cell(statement(e))} (`{e['id']}`) | "
-                   f"{len(e['seeds'])} | **{e['verdict']}** | "
-                   f"{'—' if not sp else sp['verdict'] + ' (' + sp['dataset'] + ')'} | "
+                   f"{len(e['seeds'])} | **{e['verdict']}** | {_cell(strong_text(sp))} | "
                    f"{conv} |")
     for paper in dict.fromkeys(e["paper"] for e in ledger["claims"]):
         out += ["", f"## {paper}"]
@@ -632,6 +699,26 @@ def _convergence_markdown(runs):
     return out
 
 
+def _comparison_markdown(c):
+    """The lines of a claim's comparison on the report card's rows (none without)."""
+    if not c:
+        return []
+    from tf_advnet.papers.report_card.report import LABELS
+
+    a, b = c["rows"]
+    out = [f"- the same comparison on the report card ({LABELS[a]} against {LABELS[b]}, "
+           f"trained alike; worst case per example over both protocols; "
+           f"{len(c['seeds'])} seed(s)): **{c['verdict']}**"]
+    if c["per_seed"]:
+        out += ["", "| card seed | ours | verdict |", "|---|---|---|"]
+        out += [f"| {r['seed']} | {_cell(r['ours'])} | {r['verdict']} |"
+                for r in c["per_seed"]]
+        out += [f"| margin: {_cell(name)} | {_num(m['mean'])} ± {_num(m['std'])} | "
+                f"min {_num(m['min'])} |" for name, m in c["margins"].items()]
+        out.append("")
+    return out
+
+
 def _entry_markdown(e):
     run = e["dataset"] + (f", model {e['model']}" if e.get("model") else "")
     out = ["", f'<a id="{anchor(e)}"></a>', "", f"### {statement(e)} (`{e['id']}`)", "",
@@ -647,6 +734,7 @@ def _entry_markdown(e):
     if sp:
         out.append(f"- under the strong protocol (report card `{sp['claim']}`, "
                    f"{sp['dataset']}, {len(sp['seeds'])} seed(s)): **{sp['verdict']}**")
+        out += _comparison_markdown(sp.get("comparison"))
     elif e["robustness"] and "strong_protocol" in e:
         out.append("- under the strong protocol: not in the ledger")
     if e["per_seed"]:
