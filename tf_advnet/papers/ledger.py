@@ -26,6 +26,7 @@ from typing import Optional
 from tf_advnet.errors import UserError, check_choice
 from tf_advnet.papers import _study
 from tf_advnet.papers._diagnostics import LAST_FRACTION
+from tf_advnet.papers.report_card.report import LABELS as CARD_LABELS
 from tf_advnet.papers.report_card.study import ROWS as CARD_ROWS
 
 SEEDS = (0, 1, 2)
@@ -403,10 +404,9 @@ STRONG_PAIRS = {
 def strong_comparison(pair, cards):
     """The ledger entry (`aggregate`, comparative) of "row a's worst case above row
     b's" over the report card's seeds (`cards`: {seed: card results})."""
-    from tf_advnet.papers.report_card.report import LABELS
-
     a, b = pair
-    name = f"{LABELS[a]} - {LABELS[b]}, worst case (points)"
+    la, lb = CARD_LABELS[a], CARD_LABELS[b]
+    name = f"{la} - {lb}, worst case (points)"
     per_seed = {}
     for seed, card in cards.items():
         rows = card["rows"]
@@ -415,9 +415,9 @@ def strong_comparison(pair, cards):
         wa, wb = rows[a]["worst_case"], rows[b]["worst_case"]
         margin = round(100 * (wa - wb), 6)
         per_seed[seed] = _study.Claim(
-            id=f"{a}_above_{b}", statement=f"{LABELS[a]} above {LABELS[b]}", paper="—",
+            id=f"{a}_above_{b}", statement=f"{la} above {lb}", paper="—",
             ours=f"{100 * wa:.1f}% vs {100 * wb:.1f}% ({margin:+.1f})",
-            rule=f"{LABELS[a]} worst case > {LABELS[b]}'s",
+            rule=f"{la} worst case > {lb}'s",
             verdict=_study.HELD if margin > 0 else _study.NOT_HELD,
             margins={name: margin})
     out = aggregate(per_seed, comparative=True)
@@ -529,9 +529,13 @@ def anchor(e):
     return "-".join([e["study"], *model, e["id"]]).replace("_", "-")
 
 
+def _with_model(text, e):
+    return text + (f" [{e['model']}]" if e.get("model") else "")
+
+
 def statement(e):
     """A claim's statement, with the model of its run where the source names one."""
-    return e["statement"] + (f" [{e['model']}]" if e.get("model") else "")
+    return _with_model(e["statement"], e)
 
 
 def readme_summary(ledger):
@@ -588,7 +592,7 @@ def check(root=".", *, load=_study.load):
                             "evidence files")
     checked, cards = set(), {}
     for e in led["claims"]:
-        name = f"{e['study']}/{e['id']}" + (f" [{e['model']}]" if e.get("model") else "")
+        name = _with_model(f"{e['study']}/{e['id']}", e)
         per_seed, loaded = {}, {}
         for v in e["evidence"]:
             path = os.path.join(root, v["file"])
@@ -626,8 +630,8 @@ def check(root=".", *, load=_study.load):
     for e in led["claims"]:
         c = (e.get("strong_protocol") or {}).get("comparison")
         if c and json.loads(json.dumps(strong_comparison(tuple(c["rows"]), cards))) != c:
-            problems.append(f"{e['study']}/{e['id']}: its comparison on the report card "
-                            "differs from the card's evidence")
+            problems.append(f"{_with_model(e['study'] + '/' + e['id'], e)}: its comparison "
+                            "on the report card differs from the card's evidence")
     return problems
 
 
@@ -643,10 +647,8 @@ def strong_text(sp):
     c = sp.get("comparison")
     if not c:
         return f"{sp['verdict']} ({sp['dataset']})"
-    from tf_advnet.papers.report_card.report import LABELS
-
-    a, b = c["rows"]
-    return (f"{LABELS[a]} > {LABELS[b]}: {c['verdict']}; its own number holds: "
+    la, lb = (CARD_LABELS[r] for r in c["rows"])
+    return (f"{la} > {lb}: {c['verdict']}; its own number holds: "
             f"{sp['verdict']} ({sp['dataset']})")
 
 
@@ -703,10 +705,8 @@ def _comparison_markdown(c):
     """The lines of a claim's comparison on the report card's rows (none without)."""
     if not c:
         return []
-    from tf_advnet.papers.report_card.report import LABELS
-
-    a, b = c["rows"]
-    out = [f"- the same comparison on the report card ({LABELS[a]} against {LABELS[b]}, "
+    la, lb = (CARD_LABELS[r] for r in c["rows"])
+    out = [f"- the same comparison on the report card ({la} against {lb}, "
            f"trained alike; worst case per example over both protocols; "
            f"{len(c['seeds'])} seed(s)): **{c['verdict']}**"]
     if c["per_seed"]:
