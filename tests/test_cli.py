@@ -55,6 +55,24 @@ def test_commands_share_flag_names_without_clashing():
         demo.COMMAND.parse(["--method=bat"])
 
 
+@pytest.mark.parametrize("name,paper", [("report-card", "report_card")] + [
+    ("reproduce", p) for p in cli.PAPERS], ids=lambda v: str(v))
+def test_preset_flag_takes_each_preset_of_its_study(name, paper):
+    """`--preset` offers exactly its study's PRESETS (the ledger's `long` among them:
+    `tf-advnet reproduce bat --preset=long` once answered "one of <cpu|paper>")."""
+    import importlib
+
+    presets = importlib.import_module(f"tf_advnet.papers.{paper}.study").PRESETS
+    command = _module(name, None if name != "reproduce" else paper).COMMAND
+    assert "long" in presets
+    for p in presets:
+        command.parse([f"--preset={p}"])
+        assert command.flags["preset"].value == p
+    with pytest.raises(UserError) as e:
+        command.parse(["--preset=huge"])
+    assert f"one of <{'|'.join(presets)}>" in str(e.value)
+
+
 def _documented_commands():
     """Every `tf-advnet ...` command line in README.md and BUILD.md."""
     found = []

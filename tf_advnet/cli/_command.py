@@ -15,6 +15,9 @@ from tf_advnet.utils.cli import quiet_tensorflow
 
 PROG = "tf-advnet"
 HELP_ARGS = ("--help", "-h", "-?", "--helpfull", "--helpshort")
+# The paper commands' --preset (each study's PRESETS: tf_advnet/papers/<study>/study.py).
+PRESET_HELP = ("cpu: minutes to an hour on a laptop; paper: the paper's data and scale "
+               "(GPUs); long: the claims ledger's cpu runs, trained until they converge")
 # Fields a study's preset is chosen by: `--set` sends the user to the flag.
 RESERVED_STUDY = {"dataset": "use --dataset (the preset depends on it)",
                   "preset": "use --preset"}

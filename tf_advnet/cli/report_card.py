@@ -13,7 +13,8 @@ gradient-masking checks, and writes results/report_card/<dataset>/
 `--set` reaches every field of the card (tf_advnet/papers/report_card/pipeline.py, Card).
 """
 
-from tf_advnet.cli._command import RESERVED_STUDY, Command
+from tf_advnet.cli._command import PRESET_HELP, RESERVED_STUDY, Command
+from tf_advnet.papers.report_card.study import PRESETS
 
 
 def _schema():
@@ -25,9 +26,9 @@ def _schema():
 COMMAND = Command("report-card", __doc__, set_schema=_schema,
                   reserved=RESERVED_STUDY)
 C = COMMAND
-_PRESET = C.string("preset", "cpu", "cpu | paper")
+_PRESET = C.enum("preset", "cpu", PRESETS, PRESET_HELP)
 _DATASET = C.string("dataset", None, "cpu: fashion_mnist (default), mnist_5k, synthetic; "
-                                     "paper: cifar10")
+                                     "paper: cifar10; long: fashion_mnist")
 _WORK = C.string("work_dir", "runs/report_card", "root of the training dirs")
 _OUT = C.string("results_dir", None, "default results/report_card/<dataset>")
 _DATA_DIR = C.string("data_dir", None, "local data directory")

@@ -13,7 +13,8 @@ perturbations.png). `--set` reaches every field of the study
 (tf_advnet/papers/advnet/pipeline.py, Study).
 """
 
-from tf_advnet.cli._command import RESERVED_STUDY, Command
+from tf_advnet.cli._command import PRESET_HELP, RESERVED_STUDY, Command
+from tf_advnet.papers.advnet.study import PRESETS
 
 
 def _schema():
@@ -25,8 +26,8 @@ def _schema():
 COMMAND = Command("reproduce advnet", __doc__, set_schema=_schema,
                   reserved=RESERVED_STUDY)
 C = COMMAND
-_PRESET = C.string("preset", "cpu", "cpu | paper")
-_DATASET = C.string("dataset", None, "default: mnist_5k (cpu), mnist (paper)")
+_PRESET = C.enum("preset", "cpu", PRESETS, PRESET_HELP)
+_DATASET = C.string("dataset", None, "default: mnist_5k (cpu, long), mnist (paper)")
 _WORK = C.string("work_dir", "runs/advnet", "root of the training dirs")
 _OUT = C.string("results_dir", None, "default results/advnet/<dataset>")
 _DATA_DIR = C.string("data_dir", None, "local data directory")

@@ -11,7 +11,8 @@ results/bat/<dataset>/{bat.json,bat.md,acc_vs_steps.png}. `--set` reaches every
 field of ExperimentConfig (tf_advnet/configs/base.py) of every model.
 """
 
-from tf_advnet.cli._command import Command
+from tf_advnet.cli._command import PRESET_HELP, Command
+from tf_advnet.papers.bat.study import PRESETS
 from tf_advnet.configs.base import STRATEGIES
 
 
@@ -27,8 +28,8 @@ COMMAND = Command("reproduce bat", __doc__, set_schema=_schema, reserved={
     "preset": "use --preset"})
 C = COMMAND
 _DATASET = C.string("dataset", "fashion_mnist",
-                    "fashion_mnist (cpu preset) | cifar10 | svhn (paper preset)")
-_PRESET = C.enum("preset", "cpu", ["cpu", "paper"], "hyper-parameter preset")
+                    "fashion_mnist (cpu, long presets) | cifar10 | svhn (paper preset)")
+_PRESET = C.enum("preset", "cpu", PRESETS, PRESET_HELP)
 _STRATEGY = C.enum("strategy", "default", STRATEGIES, "tf.distribute strategy")
 _MODELS = C.list("models", None, "subset of models (default: all)")
 _WORK = C.string("work_dir", "runs/bat", "root of the training dirs")

@@ -22,7 +22,8 @@ applies to the runs whose method has it).
 
 import dataclasses
 
-from tf_advnet.cli._command import Command
+from tf_advnet.cli._command import PRESET_HELP, Command
+from tf_advnet.papers.deepdefense.study import PRESETS
 from tf_advnet.configs import ExperimentConfig
 
 
@@ -43,9 +44,9 @@ COMMAND = Command("reproduce deepdefense", __doc__, set_schema=lambda: Runs, res
     f"{part}.{path}": why for part in ("all", "finetune") for path, why in _RESERVED.items()})
 C = COMMAND
 _DATASET = C.string("dataset", "mnist_5k",
-                    "mnist_5k | fashion_mnist (cpu preset); mnist | cifar10 (paper preset)")
+                    "mnist_5k | fashion_mnist (cpu preset); mnist | cifar10 (paper); mnist_5k (long)")
 _MODEL = C.string("model", "mlp", "mlp | lenet (MNIST-like); convnet | nin (CIFAR-10)")
-_PRESET = C.string("preset", "cpu", "cpu | paper")
+_PRESET = C.enum("preset", "cpu", PRESETS, PRESET_HELP)
 _EPOCHS = C.integer("epochs", None, "override the reference's and the fine-tuning epochs")
 _FT_EPOCHS = C.integer("finetune_epochs", None, "override the fine-tuning epochs only")
 _FT_LR = C.float("finetune_lr", None,

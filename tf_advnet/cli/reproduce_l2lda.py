@@ -12,7 +12,8 @@ results/l2lda/<dataset>/ (l2lda.json, l2lda.md, fig2.png, trajectories.png).
 `--set` reaches every field of the study (tf_advnet/papers/l2lda/pipeline.py, Study).
 """
 
-from tf_advnet.cli._command import RESERVED_STUDY, Command
+from tf_advnet.cli._command import PRESET_HELP, RESERVED_STUDY, Command
+from tf_advnet.papers.l2lda.study import PRESETS
 
 
 def _schema():
@@ -24,8 +25,8 @@ def _schema():
 COMMAND = Command("reproduce l2lda", __doc__, set_schema=_schema,
                   reserved=RESERVED_STUDY)
 C = COMMAND
-_PRESET = C.string("preset", "cpu", "cpu | paper")
-_DATASET = C.string("dataset", None, "default: mnist_5k (cpu), mnist (paper)")
+_PRESET = C.enum("preset", "cpu", PRESETS, PRESET_HELP)
+_DATASET = C.string("dataset", None, "default: mnist_5k (cpu, long), mnist (paper)")
 _WORK = C.string("work_dir", "runs/l2lda", "root of the training dirs")
 _OUT = C.string("results_dir", None, "default results/l2lda/<dataset>")
 _DATA_DIR = C.string("data_dir", None, "local data directory")

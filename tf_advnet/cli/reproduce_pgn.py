@@ -13,7 +13,8 @@ fgm_overfitting.png). `--set` reaches every field of the study
 (tf_advnet/papers/pgn/pipeline.py, Study).
 """
 
-from tf_advnet.cli._command import RESERVED_STUDY, Command
+from tf_advnet.cli._command import PRESET_HELP, RESERVED_STUDY, Command
+from tf_advnet.papers.pgn.study import PRESETS
 
 
 def _schema():
@@ -25,8 +26,8 @@ def _schema():
 COMMAND = Command("reproduce pgn", __doc__, set_schema=_schema,
                   reserved=RESERVED_STUDY)
 C = COMMAND
-_PRESET = C.string("preset", "cpu", "cpu | paper")
-_DATASET = C.string("dataset", None, "default: fashion_mnist (cpu), cifar100 (paper)")
+_PRESET = C.enum("preset", "cpu", PRESETS, PRESET_HELP)
+_DATASET = C.string("dataset", None, "default: fashion_mnist (cpu, long), cifar100 (paper)")
 _WORK = C.string("work_dir", "runs/pgn", "root of the training dirs")
 _OUT = C.string("results_dir", None, "default results/pgn/<dataset>")
 _DATA_DIR = C.string("data_dir", None, "local data directory")
