@@ -108,6 +108,11 @@ def test_rerun_reuses_rows_and_evaluations(tiny, tmp_path):
         a, b = again["rows"][row], first["rows"][row]
         assert (a["worst_case"], a["paper_protocol"], a["strong_protocol"]) == (
             b["worst_case"], b["paper_protocol"], b["strong_protocol"])
+        # The rerun ran no attack, yet each attack's cost is the first run's (kept in
+        # the saved state), and the row's evaluation cost counts them.
+        spent = sum(sum(a[k]["seconds"].values()) for k in ("paper_protocol",
+                                                             "strong_protocol"))
+        assert spent > 0 and a["eval_seconds"] >= spent and b["eval_seconds"] >= spent
 
 
 @pytest.mark.slow

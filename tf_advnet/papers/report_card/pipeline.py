@@ -205,7 +205,6 @@ def evaluate_row(c, row, model, surrogate, x, y, state_dir, *, progress=print):
     fn = as_model_fn(model)
     paper = paper_specs(c, row)
     strong = strong_specs(c)
-    t0 = time.time()
     parts = {}
     for name, specs in (("paper", paper), ("strong", strong)):
         parts[name] = evaluate_ensemble(
@@ -213,6 +212,11 @@ def evaluate_row(c, row, model, surrogate, x, y, state_dir, *, progress=print):
             state_path=os.path.join(state_dir, f"card_{name}_state.npz"), standalone=True,
             batch_size=c.eval_batch_size, seed=c.seed,
             progress=lambda line, r=row: progress(f"[card] {r}: {line}"))
+    # The attacks' seconds are kept in their saved state across resumes; a resumed
+    # row's wall time here would count only what this call ran.
+    seconds = {k: {spec: parts[k]["attacks"][spec]["seconds"] for spec in specs}
+               for k, specs in (("paper", paper), ("strong", strong))}
+    t1 = time.time()
     robust = np.asarray(parts["paper"]["robust"], bool) & np.asarray(
         parts["strong"]["robust"], bool)
     columns = {spec: parts[k]["attacks"][spec]["acc"] for k, specs in
@@ -239,15 +243,20 @@ def evaluate_row(c, row, model, surrogate, x, y, state_dir, *, progress=print):
                            # AutoAttack's rule (a point fooled at any iterate is
                            # broken), the registry's default for PGD and MIM.
                            "any_iterate": all(parts["paper"]["attacks"][s]["any_iterate"]
-                                              for s in paper)},
+                                              for s in paper),
+                           "seconds": seconds["paper"]},
         "strong_protocol": {"specs": list(strong),
                             "acc": {s: columns[s] for s in strong},
-                            "worst_case": parts["strong"]["robust_acc"]},
+                            "worst_case": parts["strong"]["robust_acc"],
+                            "seconds": seconds["strong"]},
         "worst_case": float(robust.mean()),
         "transfer": transfer,
         "checks": [dataclasses.asdict(ch) for ch in checks],
         "fired": [ch.name for ch in checks if ch.fired],
-        "eval_seconds": round(time.time() - t0, 1),
+        # Every attack's own seconds (over all the runs that resumed it), then the
+        # transfer and the checks of this call.
+        "eval_seconds": round(sum(sum(v.values()) for v in seconds.values())
+                              + time.time() - t1, 1),
     }
 
 
