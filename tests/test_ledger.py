@@ -246,7 +246,12 @@ def test_build_aggregates_seed_dirs_and_renders_from_its_json(tmp_path):
     assert entries["c_keeps_clean_accuracy"]["verdict"] == "held"
     far = entries["c_far_above_a_white_box"]["margins"]["C - A - 20 (PGD points)"]
     assert far["mean"] == pytest.approx(-10.0) and far["std"] == pytest.approx(5.0)
-    assert entries["c_far_above_a_white_box"]["verdict"] == "not held"
+    # Not held by the rule in every seed, but C (the claim's method) still rises in
+    # seed 2: more epochs could turn it.
+    gated = "inconclusive at this budget (not held by the rule; still rising: C)"
+    assert entries["c_far_above_a_white_box"]["verdict"] == gated
+    assert entries["c_far_above_a_white_box"]["curves_read"] == {
+        "for": ["C"], "against": [], "rising": ["C"]}
     # The report card answered by one seed: it compares two protocols, so too few.
     card = entries[ledger.strong_claim_id("advnet")]
     assert card["verdict"] == "inconclusive (1 seed; the rule needs 3)"
@@ -266,10 +271,11 @@ def test_build_aggregates_seed_dirs_and_renders_from_its_json(tmp_path):
     assert readme.endswith("<!-- /claims-ledger -->\nrest\n") and "\nold\n" not in readme
     far_line = next(line for line in readme.splitlines() if "c_far_above_a_white_box"
                     .replace("_", "-") in line)
-    assert "**not held** (3 seeds)" in far_line and "2 of 3 curves converged" in far_line
+    assert (f"**{gated}** (3 seeds); per seed: 0: not held, 1: not held, 2: not held"
+            in far_line and "its curves: 0 of 1 converged (still rising: C)" in far_line)
     assert '<a id="advnet-c-far-above-a-white-box"></a>' in md
     assert ledger.check(str(tmp_path)) == []
-    (tmp_path / "README.md").write_text(readme.replace("**not held**", "**held**"))
+    (tmp_path / "README.md").write_text(readme.replace(gated, "held"))
     assert ledger.check(str(tmp_path)) == [
         "README.md's claims-ledger section is not what results/claims.json renders to"]
     (tmp_path / "README.md").write_text(readme)
@@ -587,3 +593,103 @@ def test_strong_comparison_asks_the_claim_of_the_cards_rows():
     assert ledger.strong_text(sp) == ("BAT (R-MC-LA) > PGD-AT (Madry): not held; its own "
                                       "number holds: held (fashion_mnist)")
     assert ledger.strong_text(dict(sp, comparison=None)) == "held (fashion_mnist)"
+
+
+# The budget gate: a verdict that more epochs of a rising curve could turn.
+
+def _read(for_=(), against=(), rising=()):
+    return {"for": list(for_), "against": list(against), "rising": list(rising)}
+
+
+def test_a_rising_curve_on_the_side_that_could_turn_the_verdict_makes_it_inconclusive():
+    held, failed = _seeds(2.0, 3.0, 4.0), _seeds(-2.0, -3.0, -4.0)
+    # Held, the baseline still rising: it could catch up.
+    e = ledger.aggregate(held, comparative=True,
+                         curves_read=_read(["C"], ["A", "B"], rising=["B"]))
+    assert e["verdict"] == ("inconclusive at this budget (held by the rule; still "
+                            "rising: B)")
+    # Held, only the claimed method still rising: more epochs would not undo it.
+    assert ledger.aggregate(held, comparative=True, curves_read=_read(
+        ["C"], ["A"], rising=["C"]))["verdict"] == "held"
+    # Not held, the claimed method still rising: it could still get there.
+    assert ledger.aggregate(failed, curves_read=_read(
+        ["C"], ["A"], rising=["C"]))["verdict"].startswith(
+        "inconclusive at this budget (not held by the rule")
+    # Not held, only the baseline rising: that widens the gap.
+    assert ledger.aggregate(failed, curves_read=_read(
+        ["C"], ["A"], rising=["A"]))["verdict"] == "not held"
+    # Too few seeds and a spread already inconclusive stay as they were.
+    assert ledger.aggregate(_seeds(2.0), comparative=True, curves_read=_read(
+        ["C"], ["A"], rising=["A"]))["verdict"] == "inconclusive (1 seed; the rule needs 3)"
+
+
+def test_claim_curves_match_whole_names_over_every_seed():
+    conv = [{"curve": "pgn_0.1", "converged": True, "seed": 0},
+            {"curve": "pgn_0.1", "converged": False, "seed": 1},
+            {"curve": "pgn_0.1_w2", "converged": False, "seed": 0},
+            {"curve": "pgd_at_0.5", "converged": True, "seed": 0},
+            {"curve": "standard", "converged": None, "seed": 0}]
+    read = ledger.claim_rising(conv, {"for": ["pgn_[0-9.]+"], "against": ["pgd_at_.*"]})
+    # "pgn_[0-9.]+" is not "pgn_0.1_w2"; a curve rising in one seed is rising.
+    assert read == {"for": ["pgn_0.1"], "against": ["pgd_at_0.5"], "rising": ["pgn_0.1"]}
+    assert ledger.claim_rising(conv, {"for": [], "against": []}) is None
+    assert ledger.claim_rising(conv, {"for": ["C"], "against": ["A"]}) is None
+    assert ledger.claim_converged_text(read, "run") == (
+        "its curves: 1 of 2 converged (still rising: pgn_0.1)")
+    assert ledger.claim_converged_text(None, "3 of 8 curves converged") == (
+        "3 of 8 curves converged")
+    many = _read([f"c{i}" for i in range(6)], rising=[f"c{i}" for i in range(6)])
+    assert ledger.claim_converged_text(many, "run") == (
+        "its curves: 0 of 6 converged (still rising: c0, c1, c2, c3, 2 more)")
+
+
+def test_every_claims_curve_pattern_names_a_curve_of_its_committed_evidence():
+    """A misspelt curve name would silently exempt a verdict from the budget gate:
+    every pattern of paper_values.json matches a curve of the claim's evidence."""
+    with open(os.path.join(ROOT, ledger.JSON_FILE)) as f:
+        led = json.load(f)
+    checked = 0
+    for e in led["claims"]:
+        spec = ledger.claim_curves(e["study"], e["id"])
+        if not e["evidence"] or not any(spec.values()):
+            continue
+        names = set()
+        for v in e["evidence"]:
+            with open(os.path.join(ROOT, v["file"])) as f:
+                names |= set(ledger.curves(json.load(f)))
+        for p in spec["for"] + spec["against"]:
+            assert any(re.fullmatch(p, n) for n in names), (e["study"], e["id"], p)
+            checked += 1
+        read = e["curves_read"]
+        assert set(read["for"]) | set(read["against"]) <= names
+    assert checked >= 20
+
+
+def test_check_finds_a_verdict_that_ignores_a_rising_curve(tmp_path):
+    """A ledger whose entry hides the curves it reads, or keeps a held verdict while
+    its baseline still rises, is flagged by `check`."""
+    from tf_advnet.papers.advnet.claims import PAPER
+
+    spec = (ledger.Source("advnet", "mnist_5k", tuple(PAPER["claims"]), preset="cpu"),)
+    for k in range(3):
+        r = _seed_results(k)
+        r["train"]["A"]["curve"] = [0.0, 0.0, 0.0, 0.0, 0.0]
+        d = spec[0].seed_dir(str(tmp_path), k)
+        os.makedirs(d)
+        with open(os.path.join(d, "advnet.json"), "w") as f:
+            json.dump(r, f)
+    led = ledger.build(spec, str(tmp_path), seeds=(0, 1, 2), argv=["tf-advnet", "ledger"])
+    assert ledger.check(str(tmp_path)) == []
+    e = next(e for e in led["claims"] if e["id"] == "c_far_above_a_white_box")
+    # C rises 5 points in seed 2 (its fitted line), A is flat.
+    assert e["curves_read"] == {"for": ["C"], "against": ["A"], "rising": ["C"]}
+    path = os.path.join(str(tmp_path), ledger.JSON_FILE)
+    with open(path) as f:
+        saved = json.load(f)
+    for x in saved["claims"]:
+        if x["id"] == "c_far_above_a_white_box":
+            x["curves_read"] = None
+    with open(path, "w") as f:
+        json.dump(saved, f)
+    problems = ledger.check(str(tmp_path))
+    assert "advnet/c_far_above_a_white_box: the curves it reads differ from its evidence" in problems

@@ -13,7 +13,9 @@ and `results/CLAIMS.md`, which `render_markdown` makes from the JSON alone.
 A claim's margins (`tf_advnet.papers._study.Claim.margins`) are what the seeds are
 aggregated over: each comparison of the claim's rule as a signed number, > 0 where it
 supports the claim, so the spread over seeds can be set against how far the claim
-holds.
+holds. Each verdict is then asked whether it rests on a training still under way
+(`claim_curves`, `claim_rising`, `BUDGET_RULE`): the per-epoch curves of the claim's
+method and baselines, named in its study's paper_values.json.
 """
 
 import dataclasses
@@ -21,6 +23,7 @@ import importlib
 import json
 import math
 import os
+import re
 from typing import Optional
 
 from tf_advnet.errors import UserError, check_choice
@@ -44,7 +47,7 @@ RULE = ("held: every seed holds the claim's rule and every margin's mean - std >
         "over the seeds; not held: every seed fails it and some margin's mean + std < 0; "
         "otherwise inconclusive (std: the sample standard deviation, 0 for one seed). "
         f"A claim that compares two methods needs >= {MIN_SEEDS} seeds, else it is "
-        "inconclusive.")
+        "inconclusive. " + "{budget}")
 # Convergence (the issue's test of a budget): a training's per-epoch curve on held-out
 # images gains less than CONVERGED_GAIN over the last LAST_FRACTION of its epochs. The
 # gain is read off a least-squares line through the last 40% of the epochs, not off
@@ -58,6 +61,18 @@ CONVERGENCE_RULE = (
     "accuracy in points, DeepDefense's rho_2 (its claims' metric; its fine-tunings "
     "record no PGD curve) in percent of its last value. A fall counts as converged: "
     "more epochs of the same recipe would not raise it.")
+# A verdict must not rest on a training still under way: which curves count for a
+# claim (its method's) and which against it (its baselines') is in the claim's entry of
+# its study's paper_values.json ("curves": {"for": [...], "against": [...]}, regular
+# expressions matched against the whole names of `curves`). A held verdict with an
+# "against" curve still rising in some seed, or a not-held one with a "for" curve still
+# rising, could turn with more epochs of the same recipe.
+BUDGET = "at this budget"
+BUDGET_RULE = (f"A held verdict becomes inconclusive {BUDGET} where a curve that counts "
+               "against the claim (its baseline's) is still rising in some seed, a "
+               "not-held one where a curve that counts for it (its method's) is: more "
+               "epochs could turn them.")
+RULE = RULE.replace("{budget}", BUDGET_RULE)
 # A paper study's defence is the report card's row of its name, whose claim is its
 # robustness claims' verdict under the strong protocol (AutoAttack's attacks, the
 # worst case per example).
@@ -159,6 +174,48 @@ def flags(study, claim_id):
     return {k: bool(entry.get(k, False)) for k in ("comparative", "robustness")}
 
 
+def claim_curves(study, claim_id):
+    """{"for": patterns, "against": patterns} of a claim (paper_values.json; the
+    report card's claims, one model under two protocols, have none)."""
+    entry = _entry(study, claim_id).get("curves") or {}
+    return {side: list(entry.get(side, ())) for side in ("for", "against")}
+
+
+def claim_rising(conv, spec):
+    """{"for": names, "against": names, "rising": names} of the curves of `conv`
+    (`convergence` rows over seeds) that `spec`'s patterns match, and of those the
+    ones still rising in some seed; None where `spec` names no curve or the run
+    recorded none of them."""
+    if not any(spec.values()):
+        return None
+    out = {}
+    for side in ("for", "against"):
+        out[side] = sorted({r["curve"] for r in conv if any(
+            re.fullmatch(p, r["curve"]) for p in spec[side])})
+    if not out["for"] + out["against"]:
+        return None
+    out["rising"] = sorted({r["curve"] for r in conv if r["converged"] is False
+                            and r["curve"] in out["for"] + out["against"]})
+    return out
+
+
+RISING_SHOWN = 4  # a table cell names this many rising curves, then counts the rest
+
+
+def claim_converged_text(curves_read, run_text):
+    """The budget column of one claim: its own curves (`claim_rising`) where it names
+    some, else its run's line."""
+    if not curves_read:
+        return run_text
+    names, rising = curves_read["for"] + curves_read["against"], curves_read["rising"]
+    text = f"its curves: {len(names) - len(rising)} of {len(names)} converged"
+    if not rising:
+        return text
+    shown = rising[:RISING_SHOWN] + ([f"{len(rising) - RISING_SHOWN} more"]
+                                     if len(rising) > RISING_SHOWN else [])
+    return text + f" (still rising: {', '.join(shown)})"
+
+
 _GENERIC_KEYS = {"models", "training", "train", "rows", "budget", "finetunes", "curves",
                  "methods", "curve"}
 
@@ -256,13 +313,15 @@ def too_few(n):
             f"{MIN_SEEDS})")
 
 
-def aggregate(per_seed, *, comparative=False):
+def aggregate(per_seed, *, comparative=False, curves_read=None):
     """One ledger entry from one claim's answers over seeds, by `RULE`.
 
     Args:
       per_seed: {seed: Claim or its dict}; a seed whose claim was not run counts as
         no seed.
       comparative: whether the claim compares two methods (then it needs MIN_SEEDS).
+      curves_read: the claim's curves (`claim_rising`) or None: a held (not held)
+        verdict with a rising "against" ("for") curve is inconclusive `BUDGET`.
 
     Returns:
       {"seeds": the seeds that answered, "per_seed": [{seed, verdict, ours, margins}],
@@ -292,6 +351,12 @@ def aggregate(per_seed, *, comparative=False):
         verdict = _study.NOT_HELD
     else:
         verdict = _study.INCONCLUSIVE
+    if curves_read and verdict in (_study.HELD, _study.NOT_HELD):
+        side = "against" if verdict == _study.HELD else "for"
+        turn = [c for c in curves_read[side] if c in curves_read["rising"]]
+        if turn:
+            verdict = (f"{_study.INCONCLUSIVE} {BUDGET} ({verdict} by the rule; still "
+                       f"rising: {', '.join(turn)})")
     return {"seeds": [s for s, _ in ran],
             "per_seed": [{"seed": s, "verdict": c.verdict, "ours": c.ours,
                           "margins": c.margins} for s, c in runs],
@@ -360,7 +425,8 @@ def build(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None, argv=N
             per_seed = {s: claims[cid] for s, (_, _, claims) in found.items()
                         if cid in claims}
             fl = flags(src.study, cid)
-            entry = aggregate(per_seed, comparative=fl["comparative"])
+            read = claim_rising(conv, claim_curves(src.study, cid))
+            entry = aggregate(per_seed, comparative=fl["comparative"], curves_read=read)
             # No seed answered: the words of paper_values.json, where the study has it.
             first = next(iter(per_seed.values()), None) or _study.Claim.from_dict(dict(
                 {"statement": cid, "paper": "—", "rule": "—"}, **_entry(src.study, cid),
@@ -371,7 +437,7 @@ def build(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None, argv=N
                 "claim_rule": first.rule,
                 "robustness": fl["robustness"], "preset": p, "dataset": src.dataset,
                 "model": src.label, "deviation": src.deviation,
-                "converged": converged_text(conv, len(found)),
+                "converged": converged_text(conv, len(found)), "curves_read": read,
                 "evidence": [{"seed": s, "file": os.path.relpath(path, root),
                               "command": r["provenance"].get("command"),
                               "commit": r["provenance"].get("commit"),
@@ -420,9 +486,11 @@ def strong_comparison(pair, cards):
             rule=f"{la} worst case > {lb}'s",
             verdict=_study.HELD if margin > 0 else _study.NOT_HELD,
             margins={name: margin})
-    out = aggregate(per_seed, comparative=True)
+    conv = [row for card in cards.values() for row in convergence(card)]
+    read = claim_rising(conv, {"for": [re.escape(a)], "against": [re.escape(b)]})
+    out = aggregate(per_seed, comparative=True, curves_read=read)
     return {"rows": [a, b], "seeds": out["seeds"], "per_seed": out["per_seed"],
-            "margins": out["margins"], "verdict": out["verdict"]}
+            "margins": out["margins"], "verdict": out["verdict"], "curves_read": read}
 
 
 def _link_strong(entries, cards):
@@ -557,8 +625,7 @@ def readme_summary(ledger):
             verdict += "; per seed: " + ", ".join(
                 f"{r['seed']}: {r['verdict']}" for r in e["per_seed"])
         out.append(f"| {_cell(short)} | [{_cell(statement(e))}]({MD_FILE}#{anchor(e)}) | "
-                   f"{verdict} | {_cell(strong_text(sp))} | "
-                   f"{e['converged'].split(' (')[0]} |")
+                   f"{verdict} | {_cell(strong_text(sp))} | {_cell(_budget_cell(e))} |")
     out += ["", f"{len(out) - 2} claims, {'/'.join(str(k) for k in n)} seed(s) each, "
             f"preset(s) {', '.join(sorted({e['preset'] for e in ledger['claims']}))}; "
             f"rule: {ledger['rule']} Generated by `tf-advnet ledger` from "
@@ -605,9 +672,13 @@ def check(root=".", *, load=_study.load):
                 results, os.path.basename(path))}
             if e["id"] in found:
                 per_seed[v["seed"]] = found[e["id"]]
-        again = json.loads(json.dumps(aggregate(per_seed, comparative=e["comparative"])))
         conv = [dict(row, seed=seed) for seed, results in loaded.items()
                 for row in convergence(results)]
+        read = claim_rising(json.loads(json.dumps(conv)), claim_curves(e["study"], e["id"]))
+        again = json.loads(json.dumps(aggregate(per_seed, comparative=e["comparative"],
+                                                 curves_read=read)))
+        if read != e.get("curves_read"):
+            problems.append(f"{name}: the curves it reads differ from its evidence")
         files = tuple(v["file"] for v in e["evidence"] if v["seed"] in loaded)
         if files not in checked and len(files) > 1:
             checked.add(files)
@@ -652,6 +723,12 @@ def strong_text(sp):
             f"{sp['verdict']} ({sp['dataset']})")
 
 
+def _budget_cell(e):
+    """A claim's convergence cell: its own curves where it names some, else its run's
+    count."""
+    return claim_converged_text(e.get("curves_read"), e["converged"].split(" (")[0])
+
+
 def _cell(text):
     return str(text).replace("|", "\\|")
 
@@ -670,10 +747,9 @@ def render_markdown(ledger):
            "|---|---|---|---|---|---|"]
     for e in ledger["claims"]:
         sp = e.get("strong_protocol")
-        conv = e["converged"].split(" (")[0]
         out.append(f"| {_cell(e['paper'])} | {_cell(statement(e))} (`{e['id']}`) | "
                    f"{len(e['seeds'])} | **{e['verdict']}** | {_cell(strong_text(sp))} | "
-                   f"{conv} |")
+                   f"{_cell(_budget_cell(e))} |")
     for paper in dict.fromkeys(e["paper"] for e in ledger["claims"]):
         out += ["", f"## {paper}"]
         for e in (e for e in ledger["claims"] if e["paper"] == paper):
@@ -701,6 +777,18 @@ def _convergence_markdown(runs):
     return out
 
 
+def _curves_markdown(read, indent=""):
+    """The line naming the curves a verdict rests on (none where the claim names
+    none)."""
+    if not read:
+        return []
+    def names(side):
+        return ", ".join(f"{c} (rising)" if c in read["rising"] else c
+                         for c in read[side]) or "none"
+    return [f"{indent}- its curves: for the claim {names('for')}; against it "
+            f"{names('against')}"]
+
+
 def _comparison_markdown(c):
     """The lines of a claim's comparison on the report card's rows (none without)."""
     if not c:
@@ -708,7 +796,8 @@ def _comparison_markdown(c):
     la, lb = (CARD_LABELS[r] for r in c["rows"])
     out = [f"- the same comparison on the report card ({la} against {lb}, "
            f"trained alike; worst case per example over both protocols; "
-           f"{len(c['seeds'])} seed(s)): **{c['verdict']}**"]
+           f"{len(c['seeds'])} seed(s)): **{c['verdict']}**",
+           *_curves_markdown(c.get("curves_read"), "  ")]
     if c["per_seed"]:
         out += ["", "| card seed | ours | verdict |", "|---|---|---|"]
         out += [f"| {r['seed']} | {_cell(r['ours'])} | {r['verdict']} |"
@@ -729,7 +818,8 @@ def _entry_markdown(e):
            *([f"- deviation: {e['deviation']}"] if e.get("deviation") else []),
            f"- claim's rule (each seed): {e['claim_rule']}",
            f"- verdict: **{e['verdict']}**",
-           f"- budget: {e['converged']}"]
+           f"- budget: {e['converged']}",
+           *_curves_markdown(e.get("curves_read"))]
     sp = e.get("strong_protocol")
     if sp:
         out.append(f"- under the strong protocol (report card `{sp['claim']}`, "
