@@ -43,11 +43,22 @@ README_MARKER = "claims-ledger"  # the README's generated summary
 CARD_MARKER = "report-card:ledger"  # the README's long report card, over its seeds
 NO_CARD = ("No seed of the report card's `long` run yet: `tf-advnet ledger "
            "--studies=report_card --seeds=0` makes one.")
+# A verdict must not rest on a training still under way: which curves count for a
+# claim (its method's) and which against it (its baselines') is in the claim's entry of
+# its study's paper_values.json ("curves": {"for": [...], "against": [...]}, regular
+# expressions matched against the whole names of `curves`). A held verdict with an
+# "against" curve still rising in some seed, or a not-held one with a "for" curve still
+# rising, could turn with more epochs of the same recipe.
+BUDGET = "at this budget"
+BUDGET_RULE = (f"A held verdict becomes inconclusive {BUDGET} where a curve that counts "
+               "against the claim (its baseline's) is still rising in some seed, a "
+               "not-held one where a curve that counts for it (its method's) is: more "
+               "epochs could turn them.")
 RULE = ("held: every seed holds the claim's rule and every margin's mean - std > 0 "
         "over the seeds; not held: every seed fails it and some margin's mean + std < 0; "
         "otherwise inconclusive (std: the sample standard deviation, 0 for one seed). "
         f"A claim that compares two methods needs >= {MIN_SEEDS} seeds, else it is "
-        "inconclusive. " + "{budget}")
+        "inconclusive. " + BUDGET_RULE)
 # Convergence (the issue's test of a budget): a training's per-epoch curve on held-out
 # images gains less than CONVERGED_GAIN over the last LAST_FRACTION of its epochs. The
 # gain is read off a least-squares line through the last 40% of the epochs, not off
@@ -61,18 +72,6 @@ CONVERGENCE_RULE = (
     "accuracy in points, DeepDefense's rho_2 (its claims' metric; its fine-tunings "
     "record no PGD curve) in percent of its last value. A fall counts as converged: "
     "more epochs of the same recipe would not raise it.")
-# A verdict must not rest on a training still under way: which curves count for a
-# claim (its method's) and which against it (its baselines') is in the claim's entry of
-# its study's paper_values.json ("curves": {"for": [...], "against": [...]}, regular
-# expressions matched against the whole names of `curves`). A held verdict with an
-# "against" curve still rising in some seed, or a not-held one with a "for" curve still
-# rising, could turn with more epochs of the same recipe.
-BUDGET = "at this budget"
-BUDGET_RULE = (f"A held verdict becomes inconclusive {BUDGET} where a curve that counts "
-               "against the claim (its baseline's) is still rising in some seed, a "
-               "not-held one where a curve that counts for it (its method's) is: more "
-               "epochs could turn them.")
-RULE = RULE.replace("{budget}", BUDGET_RULE)
 # A paper study's defence is the report card's row of its name, whose claim is its
 # robustness claims' verdict under the strong protocol (AutoAttack's attacks, the
 # worst case per example).
