@@ -191,6 +191,21 @@ def test_budget_marks_a_diverged_row():
     assert "diverged" not in budget(runs, "standard")
 
 
+def test_budget_records_the_last_epochs_training_accuracies():
+    """A row's budget keeps its last epoch's training accuracy on clean and on
+    adversarial inputs (the attack it trains against), where its history has them."""
+    from tf_advnet.papers.report_card.pipeline import budget
+
+    hist = {"loss": [0.9, 0.5], "clean_acc": [0.81234, 0.93751],
+            "adv_acc": [0.925, 0.87906]}
+    run = {"provenance": {"wall_time_s": 60.0}, "train_images_per_second": 100.0,
+           "config": {"train": {"epochs": 2}}, "history": hist}
+    b = budget({"pgd_at": run}, "pgd_at")
+    assert (b["train_clean_acc"], b["train_adv_acc"]) == (0.9375, 0.8791)
+    plain = dict(run, history={"loss": [0.5], "clean_acc": [0.9]})
+    assert "train_adv_acc" not in budget({"standard": plain}, "standard")
+
+
 def test_deepdefense_row_uses_the_finetuning_recipe():
     from tf_advnet.papers.report_card.pipeline import card, row_config
 

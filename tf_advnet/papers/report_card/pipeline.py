@@ -118,8 +118,10 @@ def train_rows(c, root, *, argv=None, progress=print):
 
 def budget(runs, row, curve_attack=None):
     """Training cost of a row: images/s and wall time (fine-tuned rows add the
-    standard row's time, since they cannot exist without it), and its per-epoch
-    accuracy under `curve_attack` where the training recorded it."""
+    standard row's time, since they cannot exist without it), its per-epoch
+    accuracy under `curve_attack` where the training recorded it, and its last
+    epoch's training accuracy on clean and (where it trains on them) adversarial
+    inputs."""
     from tf_advnet.pipelines.train import curve_of
 
     r = runs[row]
@@ -132,6 +134,11 @@ def budget(runs, row, curve_attack=None):
     if row in FINETUNED:
         out["wall_time_s_with_standard"] = round(
             wall + runs["standard"]["provenance"]["wall_time_s"], 1)
+    # The attack the row trains against, at its last epoch: a flat PGD-10 curve can
+    # also mean an attack (a generator still at its start) that never bit.
+    for k in ("clean_acc", "adv_acc"):
+        if r["history"].get(k):
+            out[f"train_{k}"] = round(float(r["history"][k][-1]), 4)
     losses = r["history"].get("loss", [])
     if any(not math.isfinite(v) for v in losses):
         out["diverged"] = True  # NaN weights: its "robustness" means nothing
