@@ -240,3 +240,29 @@ def test_compare_table_puts_two_cards_side_by_side():
     worst = 100 * after["rows"]["pgd_at"]["worst_case"]
     assert pgd.endswith(f"| 50.0 -> {worst:.1f} |")
     assert text.count("\n| ") == len(after["rows"])  # one line per row below the head
+
+
+def test_training_section_flags_an_attack_that_barely_bit():
+    """The card's Training table, by hand: a row whose training attack leaves it
+    within 1 point of its clean training accuracy is named; a card without curves has
+    no such section."""
+    from tf_advnet.papers.report_card.report import _training
+
+    def row(curve, clean=None, adv=None):
+        b = {"epochs": 12, "curve": curve}
+        b.update({k: v for k, v in (("train_clean_acc", clean), ("train_adv_acc", adv))
+                  if v is not None})
+        return {"budget": b}
+
+    results = {"card": {"curve_attack": "pgd10"}, "rows": {
+        "pgd_at": row([0.69, 0.785], 0.8914, 0.8116),
+        "advnet": row([0.595, 0.41], 0.9261, 0.9219),
+        "standard": row([0.6, 0.395], 0.9288)}}
+    lines = _training(results).splitlines()
+    assert lines[2] == "| PGD-AT (Madry) | 12 | 89.1 | 81.2 | 69.0 -> 78.5 |"
+    assert lines[3] == ("| Adv. network (Wang & Yu) | 12 | 92.6 | 92.2 (within 1 point of "
+                        "clean: the attack barely bit) | 59.5 -> 41.0 |")
+    assert lines[4] == "| Standard | 12 | 92.9 | — | 60.0 -> 39.5 |"
+    for r in results["rows"].values():
+        del r["budget"]["curve"]
+    assert _training(results) is None

@@ -118,6 +118,34 @@ def _protocols(results):
     return "\n".join(out)
 
 
+# A training attack that leaves the training accuracy within this many points of the
+# clean one gave the row little adversarial signal, whatever its curve looks like.
+BIT_POINTS = 1.0
+
+
+def _training(results):
+    """Each row's training, where the card recorded its per-epoch curve: epochs, its
+    last epoch's training accuracy on clean inputs and under its own training attack,
+    and its held-out curve's first and last values (None: no curve recorded)."""
+    rows = results["rows"].items()
+    if not any("curve" in r["budget"] for _, r in rows):
+        return None
+    out = ["| Defence | Epochs | Train clean | Train under its attack | Held-out "
+           f"{results['card'].get('curve_attack') or 'curve'} (first -> last) |",
+           "|---|---|---|---|---|"]
+    for row, r in rows:
+        b = r["budget"]
+        clean, adv = b.get("train_clean_acc"), b.get("train_adv_acc")
+        attack = "—" if adv is None else _pct(adv)
+        if adv is not None and clean is not None and 100 * (clean - adv) < BIT_POINTS:
+            attack += f" (within {BIT_POINTS:g} point of clean: the attack barely bit)"
+        curve = b.get("curve")
+        out.append(f"| {LABELS[row]} | {b['epochs']} | "
+                   f"{'—' if clean is None else _pct(clean)} | {attack} | "
+                   f"{'—' if not curve else f'{_pct(curve[0])} -> {_pct(curve[-1])}'} |")
+    return "\n".join(out)
+
+
 def _checks(results):
     out = []
     for row, r in results["rows"].items():
@@ -153,6 +181,9 @@ def render(results):
                  ["strong_protocol"]["specs"]) + ".", "",
              "## What the strong protocol changes", ""]
     lines += [f"- {LABELS[row]}: {text}" for row, text in findings(results).items()]
+    training = _training(results)
+    if training:
+        lines += ["", "## Training", "", training]
     lines += ["", "## Gradient-masking checks (every outcome)", "", _checks(results),
               f"Command `{prov['command']}`, commit `{prov['commit'][:10]}`, seed "
               f"{prov['seed']}, wall time {prov['wall_time_s'] / 60:.1f} min."]
