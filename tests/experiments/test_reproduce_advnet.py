@@ -182,7 +182,7 @@ def test_bad_study_fields_are_one_line_user_errors(overrides, flag):
 
 @pytest.mark.parametrize("args,expected", [
     (["--dataset=cifar10"], "--dataset='cifar10' is not valid"),
-    (["--preset=gpu"], "--preset='gpu' is not valid"),
+    (["--preset=gpu"], "flag --preset=gpu: value should be one of <cpu|paper|long>"),
     (["--hvp=hessian", "--dataset=synthetic"], "--hvp='hessian' is not valid"),
     (["--generator=g0:0", "--dataset=synthetic"], "--generator='g0:0'"),
 ])
