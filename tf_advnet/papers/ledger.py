@@ -191,10 +191,11 @@ def claim_rising(conv, spec):
     for side in ("for", "against"):
         out[side] = sorted({r["curve"] for r in conv if any(
             re.fullmatch(p, r["curve"]) for p in spec[side])})
-    if not out["for"] + out["against"]:
+    read = set(out["for"] + out["against"])
+    if not read:
         return None
-    out["rising"] = sorted({r["curve"] for r in conv if r["converged"] is False
-                            and r["curve"] in out["for"] + out["against"]})
+    out["rising"] = sorted({r["curve"] for r in conv
+                            if r["converged"] is False and r["curve"] in read})
     return out
 
 
@@ -671,9 +672,10 @@ def check(root=".", *, load=_study.load):
                 results, os.path.basename(path))}
             if e["id"] in found:
                 per_seed[v["seed"]] = found[e["id"]]
-        conv = [dict(row, seed=seed) for seed, results in loaded.items()
-                for row in convergence(results)]
-        read = claim_rising(json.loads(json.dumps(conv)), claim_curves(e["study"], e["id"]))
+        # As build() saw them: through JSON, as claims.json holds them.
+        conv = json.loads(json.dumps([dict(row, seed=seed) for seed, results in loaded.items()
+                                      for row in convergence(results)]))
+        read = claim_rising(conv, claim_curves(e["study"], e["id"]))
         again = json.loads(json.dumps(aggregate(per_seed, comparative=e["comparative"],
                                                  curves_read=read)))
         if read != e.get("curves_read"):
@@ -687,7 +689,7 @@ def check(root=".", *, load=_study.load):
                 if diff:
                     problems.append(f"{name}: seeds {first} and {seed} ran different "
                                     f"settings ({'; '.join(diff)})")
-        if converged_text(json.loads(json.dumps(conv)), len(loaded)) != e.get("converged"):
+        if converged_text(conv, len(loaded)) != e.get("converged"):
             problems.append(f"{name}: converged differs from its evidence")
         for key in ("seeds", "per_seed", "margins", "verdict"):
             if again[key] != e[key]:
