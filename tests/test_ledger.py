@@ -274,9 +274,9 @@ def test_build_aggregates_seed_dirs_and_renders_from_its_json(tmp_path):
     assert (f"**{gated}** (3 seeds); per seed: 0: not held, 1: not held, 2: not held"
             in far_line and "its curves: 0 of 1 converged (still rising: C)" in far_line)
     assert '<a id="advnet-c-far-above-a-white-box"></a>' in md
-    assert ledger.check(str(tmp_path)) == []
+    assert ledger.check(str(tmp_path), spec=spec) == []
     (tmp_path / "README.md").write_text(readme.replace(gated, "held"))
-    assert ledger.check(str(tmp_path)) == [
+    assert ledger.check(str(tmp_path), spec=spec) == [
         "README.md's claims-ledger section is not what results/claims.json renders to"]
     (tmp_path / "README.md").write_text(readme)
     # An edited number, a lost evidence file, a hand-made verdict: each is found.
@@ -285,7 +285,7 @@ def test_build_aggregates_seed_dirs_and_renders_from_its_json(tmp_path):
     with open(tmp_path / "results" / "claims.json", "w") as f:
         json.dump(saved, f)
     os.remove(spec[1].seed_dir(str(tmp_path), 0) + "/report_card.json")
-    assert ledger.check(str(tmp_path)) == [
+    assert ledger.check(str(tmp_path), spec=spec) == [
         "results/CLAIMS.md is not what results/claims.json renders to",
         "README.md's claims-ledger section is not what results/claims.json renders to",
         "advnet/c_keeps_clean_accuracy: margins differs from its evidence",
@@ -382,6 +382,51 @@ def test_run_missing_runs_only_the_missing_seeds_with_their_seed(tmp_path):
             for p, d, kw in calls] == [
         ("cpu", "d", {"seed": k}, spec[0].seed_dir(str(tmp_path), k),
          os.path.join("w", "fake", f"seed{k}"), "m") for k in (0, 2)]
+
+
+def test_run_missing_reruns_a_seed_whose_evidence_records_another_preset(tmp_path):
+    """A preset changed since a seed ran (more epochs): its committed JSON is stale,
+    so the ledger runs it again and check() names it; a setting the JSON predates
+    (added since, at its default) is no difference."""
+    calls, lines = [], []
+    now = {"study": {"epochs": 36, "eps": 0.5, "ema_decay": None}}
+    fake = types.SimpleNamespace(PRESETS=("cpu",), RESULTS_FILES=("fake.json",),
+                                 run=_fake_study(calls).run,
+                                 settings=lambda *a, **kw: now)
+    spec = (ledger.Source("fake", "d", ("x",), preset="cpu"),)
+    for seed, epochs in ((0, 18), (1, 36)):
+        d = spec[0].seed_dir(str(tmp_path), seed)
+        os.makedirs(d)
+        with open(os.path.join(d, "fake.json"), "w") as f:
+            json.dump({"study": {"epochs": epochs, "eps": 0.5, "seed": seed}}, f)
+    assert ledger.stale(spec[0], fake, 0, str(tmp_path)) == ["study/epochs: 18 vs 36"]
+    assert ledger.stale(spec[0], fake, 1, str(tmp_path)) == []  # ema_decay: not recorded
+    assert ledger.stale(spec[0], fake, 2, str(tmp_path)) == []  # nothing committed
+    done = ledger.run_missing(spec, str(tmp_path), seeds=(0, 1), work_dir="w",
+                              progress=lines.append, load=lambda name: fake)
+    assert done == [spec[0].seed_dir(str(tmp_path), 0)]
+    assert [kw["overrides"] for _, _, kw in calls] == [{"seed": 0}]
+    assert lines[0] == ("[ledger] fake d seed 0: its results JSON records other settings "
+                        "than preset cpu has now (study/epochs: 18 vs 36): running it again")
+
+
+def test_every_study_says_the_settings_its_committed_evidence_records():
+    """Each ledger run's `settings` (what its results JSON records, computed without
+    running) covers its committed evidence: the staleness check compares real keys."""
+    from tf_advnet.papers import _study
+
+    for src in ledger.SPEC:
+        pkg = _study.load(src.study)
+        path = os.path.join(src.seed_dir(ROOT, 0), src.results_file(pkg))
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            recorded = ledger.settings(json.load(f))
+        now = ledger.settings(json.loads(json.dumps(pkg.settings(
+            src.preset, src.dataset, overrides={"seed": 0}, **src.run_kwargs))))
+        shared = set(recorded) & set(now)
+        assert len(shared) >= 0.9 * len(now) and len(shared) >= 8, (src.study, src.label)
+        assert ledger.stale(src, pkg, 0, ROOT) == [], (src.study, src.label)
 
 
 def test_a_sweep_source_runs_and_reads_its_own_results_file(tmp_path):
@@ -514,9 +559,9 @@ def test_readme_card_is_the_long_card_over_its_seeds(tmp_path):
     assert "Mean ± standard deviation over seeds 0, 1." in section
     assert ("[seed 1](results/ledger/report_card/fashion_mnist/seed1/report_card.md)"
             in section)
-    assert ledger.check(str(tmp_path)) == []
+    assert ledger.check(str(tmp_path), spec=spec) == []
     readme.write_text(readme.read_text().replace(" ± 1.4 |", " ± 0.1 |"))
-    assert ledger.check(str(tmp_path)) == [
+    assert ledger.check(str(tmp_path), spec=spec) == [
         "README.md's report-card:ledger section is not the report card's evidence files"]
 
 
@@ -553,14 +598,14 @@ def test_check_finds_seeds_that_ran_different_settings(tmp_path):
         with open(os.path.join(d, "report_card.json"), "w") as f:
             json.dump(c, f)
     ledger.build(spec, str(tmp_path), seeds=(0, 1), argv=["tf-advnet", "ledger"])
-    assert ledger.check(str(tmp_path)) == []
+    assert ledger.check(str(tmp_path), spec=spec) == []
     seed1 = os.path.join(spec[0].seed_dir(str(tmp_path), 1), "report_card.json")
     with open(seed1) as f:
         c = json.load(f)
     c["card"]["epochs"] = epochs + 8
     with open(seed1, "w") as f:
         json.dump(c, f)
-    problems = ledger.check(str(tmp_path))
+    problems = ledger.check(str(tmp_path), spec=spec)
     expected = (f"seeds 0 and 1 ran different settings (card/epochs: {epochs} vs "
                 f"{epochs + 8})")
     # Once per run (not once per claim of it), on its first claim.
@@ -679,7 +724,7 @@ def test_check_finds_a_verdict_that_ignores_a_rising_curve(tmp_path):
         with open(os.path.join(d, "advnet.json"), "w") as f:
             json.dump(r, f)
     led = ledger.build(spec, str(tmp_path), seeds=(0, 1, 2), argv=["tf-advnet", "ledger"])
-    assert ledger.check(str(tmp_path)) == []
+    assert ledger.check(str(tmp_path), spec=spec) == []
     e = next(e for e in led["claims"] if e["id"] == "c_far_above_a_white_box")
     # C rises 5 points in seed 2 (its fitted line), A is flat.
     assert e["curves_read"] == {"for": ["C"], "against": ["A"], "rising": ["C"]}
@@ -691,5 +736,5 @@ def test_check_finds_a_verdict_that_ignores_a_rising_curve(tmp_path):
             x["curves_read"] = None
     with open(path, "w") as f:
         json.dump(saved, f)
-    problems = ledger.check(str(tmp_path))
+    problems = ledger.check(str(tmp_path), spec=spec)
     assert "advnet/c_far_above_a_white_box: the curves it reads differ from its evidence" in problems

@@ -1,8 +1,9 @@
 """The claims ledger: run each study over seeds, then results/claims.json and CLAIMS.md.
 
 Runs every (study, seed) of the ledger's spec (`tf_advnet.papers.ledger.SPEC`) whose
-results JSON is missing under results/ledger/<study>/<dataset>/seed<k>/ (an
-interrupted ledger resumes: each study reuses what it trained), then aggregates each
+results JSON is missing under results/ledger/<study>/<dataset>/seed<k>/, or stale: it
+records other settings than the preset has now (an interrupted ledger resumes: each
+study reuses what it trained), then aggregates each
 claim over the seeds that exist and writes results/claims.json, results/CLAIMS.md and
 the README's summary (between its `<!-- claims-ledger -->` markers). --studies and
 --seeds choose which runs run; the ledger always covers every study and every seed run.
@@ -20,7 +21,7 @@ _SEEDS = COMMAND.list("seeds", ["0", "1", "2"], "the seeds, comma-separated inte
 _STUDIES = COMMAND.list("studies", None, "the studies to run and aggregate (default all "
                                          "of the ledger's), comma-separated")
 _RENDER_ONLY = COMMAND.bool("render_only", False, "aggregate the seed runs that exist "
-                                                  "without running the missing ones")
+                                                  "without running the missing or stale ones")
 _WORK_DIR = COMMAND.string("work_dir", "runs/ledger", "root of the studies' training dirs")
 
 

@@ -10,7 +10,11 @@ Each `tf_advnet/papers/<name>/` holds the same files:
                     and figures, from the results dict alone, never the models),
                     claims_of(results, results_file=None) -> [Claim],
                     deviations(results) -> [str] (the run's remaining departures from
-                    the paper's recipe, each with its reason; listed in the report)
+                    the paper's recipe, each with its reason; listed in the report),
+                    and, for the studies the claims ledger runs,
+                    settings(preset_name, dataset, overrides=None, **kw) -> dict (what
+                    `run`'s results JSON records of its settings, computed without
+                    running: the ledger reruns a seed whose JSON records others)
   study.py          the study's configuration and presets
   pipeline.py       what `run` does: the models, attacks and tables the paper needs
   report.py         the Markdown tables and figures

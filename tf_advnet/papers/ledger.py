@@ -590,6 +590,23 @@ def settings_differ(a, b, limit=3):
     return diff[:limit] + ([f"and {len(diff) - limit} more"] if len(diff) > limit else [])
 
 
+def stale(src, pkg, seed, root=".", preset=None):
+    """Where one seed's committed results JSON records other settings than its study
+    would run now (`pkg.settings` of the same arguments, the preset's definition of
+    today): ["path: recorded vs now", ...], [] when it agrees, when no JSON is there or
+    when the study cannot say its settings without running. A setting the JSON does
+    not record (a field added since, at its default) is not a difference."""
+    path = os.path.join(src.seed_dir(root, seed), src.results_file(pkg))
+    if not os.path.exists(path) or not hasattr(pkg, "settings"):
+        return []
+    with open(path) as f:
+        recorded = settings(json.load(f))
+    now = settings(json.loads(json.dumps(pkg.settings(
+        preset or src.preset, src.dataset, overrides={"seed": seed}, **src.run_kwargs))))
+    return [f"{k}: {recorded[k]} vs {v}" for k, v in sorted(now.items())
+            if k in recorded and recorded[k] != v]
+
+
 def anchor(e):
     """The HTML id of a claim's section in CLAIMS.md (the model named where a study
     answers a claim on several: DeepDefense's MLP and LeNet)."""
@@ -633,12 +650,13 @@ def readme_summary(ledger):
     return "\n".join(out)
 
 
-def check(root=".", *, load=_study.load):
+def check(root=".", *, spec=SPEC, load=_study.load):
     """The problems of the ledger written under `root` (none: a sound ledger): a
     CLAIMS.md that is not what claims.json renders to, an evidence file missing, an
     entry whose numbers or verdict differ from what its evidence files give today, seeds
     of one run whose recorded settings differ (`settings`: an old budget's seed among
-    new ones), a comparative claim held or not held on fewer than MIN_SEEDS seeds."""
+    new ones), evidence whose settings are not its preset's of today (`stale`), a
+    comparative claim held or not held on fewer than MIN_SEEDS seeds."""
     with open(os.path.join(root, JSON_FILE)) as f:
         led = json.load(f)
     problems = []
@@ -699,6 +717,17 @@ def check(root=".", *, load=_study.load):
             problems.append(f"{name}: {e['verdict']} on {len(e['seeds'])} seed(s)")
         if e["study"] == "report_card":
             cards.update(loaded)
+    for src in spec:
+        pkg = load(src.study)
+        for seed in sorted({v["seed"] for e in led["claims"] if e["study"] == src.study
+                            for v in e["evidence"]}):
+            diff = stale(src, pkg, seed, root)
+            if diff:
+                problems.append(
+                    f"{os.path.join(src.seed_dir('', seed), src.results_file(pkg))}: "
+                    f"records other settings than preset {src.preset} has now "
+                    f"({'; '.join(diff[:3])}); run `tf-advnet ledger --studies="
+                    f"{src.study} --seeds={seed}`")
     for e in led["claims"]:
         c = (e.get("strong_protocol") or {}).get("comparison")
         if c and json.loads(json.dumps(strong_comparison(tuple(c["rows"]), cards))) != c:
@@ -847,9 +876,10 @@ def _entry_markdown(e):
 def run_missing(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None,
                 work_dir=os.path.join("runs", "ledger"), argv=None, progress=print,
                 load=_study.load):
-    """Runs each (study run, seed) of `spec` whose results JSON is missing, with the
-    study's `run(preset, dataset, results_dir=<seed dir>, overrides={"seed": k})`;
-    returns the results dirs written.
+    """Runs each (study run, seed) of `spec` whose results JSON is missing or stale
+    (`stale`: it records other settings than the preset has now), with the study's
+    `run(preset, dataset, results_dir=<seed dir>, overrides={"seed": k})`; returns the
+    results dirs written.
 
     Every missing run's preset is checked before any starts. Each seed trains in its
     own `<work_dir>/<study>/seed<k>`, where the study reuses what it trained before,
@@ -863,8 +893,17 @@ def run_missing(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None,
     for src in select(spec, studies):
         pkg, p = load(src.study), preset or src.preset
         fname = src.results_file(pkg)
-        todo += [(src, pkg, p, seed) for seed in seeds
-                 if not os.path.exists(os.path.join(src.seed_dir(root, seed), fname))]
+        for seed in seeds:
+            if not os.path.exists(os.path.join(src.seed_dir(root, seed), fname)):
+                todo.append((src, pkg, p, seed))
+            elif p in pkg.PRESETS:
+                diff = stale(src, pkg, seed, root, p)
+                if diff:
+                    progress(f"[ledger] {src.study} {src.dataset} seed {seed}: its results "
+                             f"JSON records other settings than preset {p} has now "
+                             f"({'; '.join(diff[:3])}{'; ...' if len(diff) > 3 else ''}): "
+                             "running it again")
+                    todo.append((src, pkg, p, seed))
     for src, pkg, p, _ in todo:
         if p not in pkg.PRESETS:
             raise UserError(f"--preset={p!r} is not a preset of the {src.study} study; "

@@ -15,6 +15,18 @@ def run(preset_name="cpu", dataset="fashion_mnist", **kwargs):
     return reproduce(preset_name, dataset, **kwargs)
 
 
+def settings(preset_name="cpu", dataset="fashion_mnist", overrides=None, models=None):
+    """What the results JSON of `run(preset_name, dataset, overrides=..., models=...)`
+    records of its settings (each model's training config), without running."""
+    from tf_advnet.configs import to_dict
+    from tf_advnet.papers.bat.pipeline import LONG_MODELS, bat_config, model_specs
+
+    if models is None and preset_name == "long":
+        models = LONG_MODELS
+    return {"models": {spec.name: {"training": {"config": to_dict(
+        bat_config(preset_name, dataset, spec, overrides))}} for spec in model_specs(models)}}
+
+
 def claims_of(results, results_file=None):
     from tf_advnet.papers.bat.claims import claims as claims_
 

@@ -22,6 +22,23 @@ def run(preset_name="cpu", dataset="fashion_mnist", model="mlp", *, sweep=False,
     return reproduce(preset_name, dataset, model, **kwargs)
 
 
+def settings(preset_name="cpu", dataset="fashion_mnist", model="mlp", *, sweep=False,
+             overrides=None, finetune_overrides=None):
+    """What the results JSON of `run` (the same arguments) records of its settings,
+    without running: each model's config (Table 1), or the sweep's grid and recipe."""
+    if sweep:
+        from tf_advnet.papers.deepdefense.sweep import settings as sweep_settings
+
+        return sweep_settings(preset_name, dataset, model, overrides=overrides,
+                              finetune_overrides=finetune_overrides)
+    from tf_advnet.configs import to_dict
+    from tf_advnet.papers.deepdefense.pipeline import table_configs
+
+    ref, finetunings = table_configs(preset_name, dataset, model, overrides, finetune_overrides)
+    return {"configs": {"reference": to_dict(ref),
+                        **{m: to_dict(c) for m, c in finetunings.items()}}}
+
+
 def _is_sweep(results, results_file):
     """Whether the results are Fig. 4's (lambda, c) sweep (sweep.json) or Table 1's."""
     return results_file == "sweep.json" or "points" in results

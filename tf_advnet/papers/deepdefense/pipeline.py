@@ -435,6 +435,17 @@ def curve_subset(preset_name, x, y, overrides):
     return (x, y) if limit is None else (x[:limit], y[:limit])
 
 
+def table_configs(preset_name, dataset, model, overrides=None, finetune_overrides=None):
+    """The reference's config and {method: config} of each fine-tuning of Table 1
+    (`FINETUNE_METHODS`), as `reproduce` with the same arguments trains them."""
+    ref_cfg = reference_config(dataset, model, preset_name, overrides)
+    ft_overrides = dict(overrides or {}, **{k: v for k, v in
+                                             (finetune_overrides or {}).items()
+                                             if v is not None})
+    return ref_cfg, {m: finetune_config(ref_cfg, dataset, m, ft_overrides)
+                     for m in FINETUNE_METHODS}
+
+
 def reproduce(preset_name="cpu", dataset="fashion_mnist", model="mlp", *,
               work_dir="runs/deepdefense",
               results_dir=None, overrides=None, finetune_overrides=None, argv=None,
@@ -468,10 +479,7 @@ def reproduce(preset_name="cpu", dataset="fashion_mnist", model="mlp", *,
     from tf_advnet.utils.compiled import Twins
     from tf_advnet.utils.provenance import Provenance
 
-    ref_cfg = reference_config(dataset, model, preset_name, overrides)
-    ft_overrides = dict(overrides or {}, **{k: v for k, v in
-                                             (finetune_overrides or {}).items()
-                                             if v is not None})
+    ref_cfg, ft_cfgs = table_configs(preset_name, dataset, model, overrides, finetune_overrides)
     prov = Provenance(seed=ref_cfg.seed, preset=preset_name, argv=argv)
     root = os.path.join(work_dir, dataset, model)
     results_dir = results_dir or os.path.join("results", "deepdefense", dataset, model)
@@ -489,10 +497,8 @@ def reproduce(preset_name="cpu", dataset="fashion_mnist", model="mlp", *,
         "trace_steps_seconds": ref_run.get("train_timing", {}).get("trace_steps_seconds"),
         "wall_time_s": ref_run["provenance"]["wall_time_s"]}}
     paths = {"reference": ref_path}
-    ft_cfgs, curves = {}, {}
-    for method in FINETUNE_METHODS:
-        cfg = finetune_config(ref_cfg, dataset, method, ft_overrides)
-        ft_cfgs[method] = cfg
+    curves = {}
+    for method, cfg in ft_cfgs.items():
         out_dir = os.path.join(root, method)
         make_data = None
         if method == "deepfool_at":

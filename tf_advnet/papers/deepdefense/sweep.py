@@ -53,15 +53,8 @@ def sweep(preset_name="cpu", dataset="mnist_5k", model="lenet", *, cs=None,
     from tf_advnet.utils.compiled import Twins
     from tf_advnet.utils.provenance import Provenance
 
-    cs = tuple(cs or (PAPER_C if preset_name == "paper" else CPU_C))
-    lambdas = tuple(lambdas)
-    if not cs or not lambdas or min(cs) <= 0 or min(lambdas) < 0:
-        raise UserError("--sweep_c and --sweep_lambda: give positive numbers, "
-                        "e.g. --sweep_c=5,15,25 --sweep_lambda=5,15")
-    ref_cfg = dd.reference_config(dataset, model, preset_name, overrides)
-    ft = {"epochs": SWEEP_EPOCHS[preset_name]} if preset_name in SWEEP_EPOCHS else {}
-    ft.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    ft.update({k: v for k, v in (finetune_overrides or {}).items() if v is not None})
+    ref_cfg, cs, lambdas, ft = _grid(preset_name, dataset, model, cs, lambdas, overrides,
+                                     finetune_overrides)
     prov = Provenance(seed=ref_cfg.seed, preset=preset_name, argv=argv)
     root = os.path.join(work_dir, dataset, model)
     results_dir = results_dir or os.path.join("results", "deepdefense", dataset, model)
@@ -86,9 +79,7 @@ def sweep(preset_name="cpu", dataset="mnist_5k", model="lenet", *, cs=None,
     points = [{"lambda": None, "c": None, **point(ref_run["model_path"])}]
     n = len(cs) * len(lambdas)
     for i, (lam, c) in enumerate(((lam, c) for lam in lambdas for c in cs)):
-        cfg = dd.finetune_config(ref_cfg, dataset, "deepdefense",
-                                 dict(ft, trainer=dict(ft.get("trainer", {}), lam=float(lam),
-                                                   c=float(c))))
+        cfg = _point_config(ref_cfg, dataset, ft, lam, c)
         progress(f"[deepdefense sweep] point {i + 1}/{n}: lambda={lam:g}, c={c:g}")
         run = dd.finetune(cfg, ref_run["model_path"], x_train, y_train,
                           _point_dir(root, lam, c), curve_data=curve_data,
@@ -97,15 +88,55 @@ def sweep(preset_name="cpu", dataset="mnist_5k", model="lenet", *, cs=None,
             curves[f"lambda{lam:g}_c{c:g}"] = run["curve"]
         points.append({"lambda": float(lam), "c": float(c), **point(run["model_path"]),
                        "wall_time_s": run["wall_time_s"]})
-    results = {"dataset": dataset, "model": model, "preset": preset_name,
-               "n_test": int(len(x_test)), "n_train": int(len(x_train)),
-               "d": cfg.train.trainer.d, "epochs": cfg.train.epochs,
-               "learning_rate": cfg.train.learning_rate, "cs": list(cs),
-               "lambdas": list(lambdas), "points": points}
+    results = {**_recorded(dataset, model, preset_name, cfg, cs, lambdas),
+               "n_test": int(len(x_test)), "n_train": int(len(x_train)), "points": points}
     if curves:  # Table 1's layout (deepdefense.json), which the ledger reads
         results["curves"] = {"n_test": int(len(curve_data[0])), "methods": curves}
     results["provenance"] = prov.finish()
     return finish(study_module, results, results_dir, results_file="sweep.json")
+
+
+def _grid(preset_name, dataset, model, cs, lambdas, overrides, finetune_overrides):
+    """The sweep's reference config, its c and lambda grids and the fine-tunings'
+    flat overrides (the preset's epochs, then `overrides`, then `finetune_overrides`)."""
+    from tf_advnet.papers.deepdefense import pipeline as dd
+
+    cs = tuple(cs or (PAPER_C if preset_name == "paper" else CPU_C))
+    lambdas = tuple(lambdas)
+    if not cs or not lambdas or min(cs) <= 0 or min(lambdas) < 0:
+        raise UserError("--sweep_c and --sweep_lambda: give positive numbers, "
+                        "e.g. --sweep_c=5,15,25 --sweep_lambda=5,15")
+    ref_cfg = dd.reference_config(dataset, model, preset_name, overrides)
+    ft = {"epochs": SWEEP_EPOCHS[preset_name]} if preset_name in SWEEP_EPOCHS else {}
+    ft.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    ft.update({k: v for k, v in (finetune_overrides or {}).items() if v is not None})
+    return ref_cfg, cs, lambdas, ft
+
+
+def _point_config(ref_cfg, dataset, ft, lam, c):
+    """The DeepDefense fine-tuning config of one (lambda, c) point."""
+    from tf_advnet.papers.deepdefense import pipeline as dd
+
+    return dd.finetune_config(ref_cfg, dataset, "deepdefense", dict(
+        ft, trainer=dict(ft.get("trainer", {}), lam=float(lam), c=float(c))))
+
+
+def _recorded(dataset, model, preset_name, cfg, cs, lambdas):
+    """The settings sweep.json records at its top (`cfg`: any point's config)."""
+    return {"dataset": dataset, "model": model, "preset": preset_name,
+            "d": cfg.train.trainer.d, "epochs": cfg.train.epochs,
+            "learning_rate": cfg.train.learning_rate, "cs": list(cs),
+            "lambdas": list(lambdas)}
+
+
+def settings(preset_name="cpu", dataset="mnist_5k", model="lenet", *, cs=None,
+             lambdas=LAMBDAS, overrides=None, finetune_overrides=None):
+    """What sweep.json of `sweep(...)` (the same arguments) records of its settings,
+    without running."""
+    ref_cfg, cs, lambdas, ft = _grid(preset_name, dataset, model, cs, lambdas, overrides,
+                                     finetune_overrides)
+    return _recorded(dataset, model, preset_name,
+                     _point_config(ref_cfg, dataset, ft, lambdas[-1], cs[-1]), cs, lambdas)
 
 
 def render(results, out_dir, claims):

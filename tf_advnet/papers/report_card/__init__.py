@@ -16,6 +16,16 @@ def run(preset_name="cpu", dataset=None, **kwargs):
     return reproduce(preset_name, dataset, **kwargs)
 
 
+def settings(preset_name="cpu", dataset=None, overrides=None):
+    """What the results JSON of `run(preset_name, dataset, overrides=...)` records of
+    its settings, without running (the ledger's staleness check)."""
+    import dataclasses
+
+    from tf_advnet.papers.report_card.study import card
+
+    return {"card": dataclasses.asdict(card(preset_name, dataset, overrides))}
+
+
 def claims_of(results, results_file=None):
     from tf_advnet.papers.report_card.claims import claims as claims_
 
