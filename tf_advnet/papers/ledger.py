@@ -31,6 +31,7 @@ from tf_advnet.papers import _study
 from tf_advnet.papers._diagnostics import LAST_FRACTION
 from tf_advnet.papers.report_card.report import LABELS as CARD_LABELS
 from tf_advnet.papers.report_card.study import ROWS as CARD_ROWS
+from tf_advnet.utils.provenance import jsonable
 
 SEEDS = (0, 1, 2)
 MIN_SEEDS = 3  # of a claim that compares two methods
@@ -379,10 +380,14 @@ def _evidence(src, root, seed, preset, load):
     path = os.path.join(src.seed_dir(root, seed), src.results_file(load(src.study)))
     if not os.path.exists(path):
         return None
-    with open(path) as f:
-        results = json.load(f)
-    prov = results.get("provenance", {})
     rel = os.path.relpath(path, root)
+    with open(path) as f:
+        try:
+            results = json.load(f)
+        except json.JSONDecodeError as err:
+            raise UserError(f"{rel} is not valid JSON ({err}); move it away to run the "
+                            "seed again") from None
+    prov = results.get("provenance", {})
     if prov.get("preset") != preset:
         raise UserError(f"{rel} is preset {prov.get('preset')!r}, the ledger's "
                         f"{preset!r}; move it away or pass --preset={prov.get('preset')}")
@@ -594,17 +599,36 @@ def stale(src, pkg, seed, root=".", preset=None):
     """Where one seed's committed results JSON records other settings than its study
     would run now (`pkg.settings` of the same arguments, the preset's definition of
     today): ["path: recorded vs now", ...], [] when it agrees, when no JSON is there or
-    when the study cannot say its settings without running. A setting the JSON does
-    not record (a field added since, at its default) is not a difference."""
+    when the study cannot say its settings without running.
+
+    A setting the JSON does not record is a difference only where the JSON records
+    its tree but nothing beside it (a model or method added to the study); a field
+    added since to a recorded config (one its old runs ran at the default of) and a
+    tree the old JSON format lacks altogether are not.
+    """
     path = os.path.join(src.seed_dir(root, seed), src.results_file(pkg))
     if not os.path.exists(path) or not hasattr(pkg, "settings"):
         return []
     with open(path) as f:
         recorded = settings(json.load(f))
     now = settings(json.loads(json.dumps(pkg.settings(
-        preset or src.preset, src.dataset, overrides={"seed": seed}, **src.run_kwargs))))
-    return [f"{k}: {recorded[k]} vs {v}" for k, v in sorted(now.items())
-            if k in recorded and recorded[k] != v]
+        preset or src.preset, src.dataset, overrides={"seed": seed}, **src.run_kwargs),
+        default=jsonable)))
+    parents = {k.rsplit("/", 1)[0] for k in recorded if "/" in k}
+    trees = {k.split("/", 1)[0] for k in recorded}
+    out = []
+    for k, v in sorted(now.items()):
+        if k in recorded:
+            if recorded[k] != v:
+                out.append(f"{k}: {recorded[k]} vs {v}")
+        elif "/" in k and k.split("/", 1)[0] in trees and k.rsplit("/", 1)[0] not in parents:
+            out.append(f"{k}: — vs {v}")
+    return out
+
+
+def stale_text(diff, limit=3):
+    """The first `limit` differences of `stale`, "; "-joined."""
+    return "; ".join(diff[:limit]) + ("; ..." if len(diff) > limit else "")
 
 
 def anchor(e):
@@ -717,17 +741,23 @@ def check(root=".", *, spec=SPEC, load=_study.load):
             problems.append(f"{name}: {e['verdict']} on {len(e['seeds'])} seed(s)")
         if e["study"] == "report_card":
             cards.update(loaded)
+    built = {(r["study"], r["dataset"], r.get("model")): r["preset"]
+             for r in led.get("runs", [])}
     for src in spec:
         pkg = load(src.study)
+        p = built.get((src.study, src.dataset, src.label), src.preset)
         for seed in sorted({v["seed"] for e in led["claims"] if e["study"] == src.study
                             for v in e["evidence"]}):
-            diff = stale(src, pkg, seed, root)
+            try:
+                diff = stale(src, pkg, seed, root, p)
+            except (UserError, ValueError, TypeError) as err:
+                diff = [f"its settings could not be compared: {err}"]
             if diff:
+                flag = "" if p == PRESET else f" --preset={p}"
                 problems.append(
                     f"{os.path.join(src.seed_dir('', seed), src.results_file(pkg))}: "
-                    f"records other settings than preset {src.preset} has now "
-                    f"({'; '.join(diff[:3])}); run `tf-advnet ledger --studies="
-                    f"{src.study} --seeds={seed}`")
+                    f"records other settings than preset {p} has now ({stale_text(diff)});"
+                    f" run `tf-advnet ledger --studies={src.study} --seeds={seed}{flag}`")
     for e in led["claims"]:
         c = (e.get("strong_protocol") or {}).get("comparison")
         if c and json.loads(json.dumps(strong_comparison(tuple(c["rows"]), cards))) != c:
@@ -897,12 +927,12 @@ def run_missing(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None,
             if not os.path.exists(os.path.join(src.seed_dir(root, seed), fname)):
                 todo.append((src, pkg, p, seed))
             elif p in pkg.PRESETS:
+                _evidence(src, root, seed, p, load)  # another preset's: refused, kept
                 diff = stale(src, pkg, seed, root, p)
                 if diff:
                     progress(f"[ledger] {src.study} {src.dataset} seed {seed}: its results "
                              f"JSON records other settings than preset {p} has now "
-                             f"({'; '.join(diff[:3])}{'; ...' if len(diff) > 3 else ''}): "
-                             "running it again")
+                             f"({stale_text(diff)}): running it again")
                     todo.append((src, pkg, p, seed))
     for src, pkg, p, _ in todo:
         if p not in pkg.PRESETS:

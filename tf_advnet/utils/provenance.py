@@ -102,12 +102,13 @@ def write_json(path, payload):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=False, default=_jsonable)
+        json.dump(payload, f, indent=2, sort_keys=False, default=jsonable)
         f.write("\n")
     os.replace(tmp, path)
 
 
-def _jsonable(obj):
+def jsonable(obj):
+    """`json.dump`'s `default`: NumPy scalars and arrays as Python numbers and lists."""
     import numpy as np
 
     if isinstance(obj, (np.floating, np.integer)):

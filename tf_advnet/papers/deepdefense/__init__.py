@@ -24,8 +24,9 @@ def run(preset_name="cpu", dataset="fashion_mnist", model="mlp", *, sweep=False,
 
 def settings(preset_name="cpu", dataset="fashion_mnist", model="mlp", *, sweep=False,
              overrides=None, finetune_overrides=None):
-    """What the results JSON of `run` (the same arguments) records of its settings,
-    without running: each model's config (Table 1), or the sweep's grid and recipe."""
+    """What the results JSON of `run` with these arguments (the sweep at its preset's
+    grid) records of its settings, without running: each model's config (Table 1), or
+    the sweep's grid and recipe."""
     if sweep:
         from tf_advnet.papers.deepdefense.sweep import settings as sweep_settings
 

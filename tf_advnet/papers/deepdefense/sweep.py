@@ -88,7 +88,7 @@ def sweep(preset_name="cpu", dataset="mnist_5k", model="lenet", *, cs=None,
             curves[f"lambda{lam:g}_c{c:g}"] = run["curve"]
         points.append({"lambda": float(lam), "c": float(c), **point(run["model_path"]),
                        "wall_time_s": run["wall_time_s"]})
-    results = {**_recorded(dataset, model, preset_name, cfg, cs, lambdas),
+    results = {**_recorded(dataset, model, preset_name, ref_cfg, cfg, cs, lambdas),
                "n_test": int(len(x_test)), "n_train": int(len(x_train)), "points": points}
     if curves:  # Table 1's layout (deepdefense.json), which the ledger reads
         results["curves"] = {"n_test": int(len(curve_data[0])), "methods": curves}
@@ -121,21 +121,26 @@ def _point_config(ref_cfg, dataset, ft, lam, c):
         ft, trainer=dict(ft.get("trainer", {}), lam=float(lam), c=float(c))))
 
 
-def _recorded(dataset, model, preset_name, cfg, cs, lambdas):
-    """The settings sweep.json records at its top (`cfg`: any point's config)."""
+def _recorded(dataset, model, preset_name, ref_cfg, cfg, cs, lambdas):
+    """The settings sweep.json records: the grid and recipe at its top, and the
+    reference's and the last point's configs (`cfg`; the points differ in lambda and
+    c only)."""
+    from tf_advnet.configs import to_dict
+
     return {"dataset": dataset, "model": model, "preset": preset_name,
             "d": cfg.train.trainer.d, "epochs": cfg.train.epochs,
             "learning_rate": cfg.train.learning_rate, "cs": list(cs),
-            "lambdas": list(lambdas)}
+            "lambdas": list(lambdas),
+            "configs": {"reference": to_dict(ref_cfg), "point": to_dict(cfg)}}
 
 
 def settings(preset_name="cpu", dataset="mnist_5k", model="lenet", *, cs=None,
              lambdas=LAMBDAS, overrides=None, finetune_overrides=None):
-    """What sweep.json of `sweep(...)` (the same arguments) records of its settings,
+    """What sweep.json of `sweep(...)` with these arguments records of its settings,
     without running."""
     ref_cfg, cs, lambdas, ft = _grid(preset_name, dataset, model, cs, lambdas, overrides,
                                      finetune_overrides)
-    return _recorded(dataset, model, preset_name,
+    return _recorded(dataset, model, preset_name, ref_cfg,
                      _point_config(ref_cfg, dataset, ft, lambdas[-1], cs[-1]), cs, lambdas)
 
 
