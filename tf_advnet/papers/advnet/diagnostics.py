@@ -54,6 +54,8 @@ batch under both recipes: G's 5 steps dominate); 500 test images attacked at the
 the last 200 of the preset's 1,000 for the curves.
 
     python -m tf_advnet.papers.advnet.diagnostics [--part=both] [--dataset=mnist_5k]
+    python -m tf_advnet.papers.advnet.diagnostics --part=a --dataset=fashion_mnist \
+        --eps=0.03137   # the report card's scale, 8/255
 """
 
 import argparse
@@ -400,6 +402,9 @@ def main(argv=None):
     p.add_argument("--curve_limit", type=int, default=200)
     p.add_argument("--train_limit", type=int, default=None,
                    help="training images (default: the cpu preset's)")
+    p.add_argument("--eps", type=float, default=None,
+                   help="the perturbation budget (default: the cpu preset's); results "
+                        "then go to <part>_<dataset>_eps<eps>")
     p.add_argument("--a_epochs", type=int, default=None,
                    help="Part A: A's epochs (default: the cpu preset's)")
     p.add_argument("--work_dir", default="runs/diagnostics/advnet")
@@ -408,16 +413,18 @@ def main(argv=None):
     argv = ["-m", "tf_advnet.papers.advnet.diagnostics"] + list(
         sys.argv[1:] if argv is None else argv)
     ov = {k: v for k, v in (("train_limit", args.train_limit), ("epochs", args.a_epochs),
-                            ("advnet_epochs", args.epochs)) if v is not None}
+                            ("advnet_epochs", args.epochs), ("eps", args.eps))
+          if v is not None}
     s = cpu_study(args.dataset, ov)
-    root = os.path.join(args.work_dir, args.dataset)
+    name = args.dataset + ("" if args.eps is None else f"_eps{args.eps:.4g}")
+    root = os.path.join(args.work_dir, name)
     size = f"{s.dataset}, eps {s.eps:g}"
     if args.part in ("a", "both"):
         prov = Provenance(seed=s.seed, preset="cpu", argv=argv)
         res = run_generators(s, work_dir=os.path.join(root, "generator"), g_epochs=args.g_epochs,
                              test_limit=args.test_limit, argv=argv)
         v, reason = verdict_generators(res)
-        write(res, args.results_dir, f"generator_{args.dataset}",
+        write(res, args.results_dir, f"generator_{name}",
               title=f"Wang & Yu: G0 alone against a fixed D1 ({size})",
               question=QUESTION_A, verdict=v, reason=reason, prov=prov.finish(),
               render_fn=render)
@@ -429,7 +436,7 @@ def main(argv=None):
                        test_limit=args.test_limit, curve="pgd10",
                        curve_limit=args.curve_limit, argv=argv)
         v, reason = verdict_recipe(res)
-        write(res, args.results_dir, f"recipe_{args.dataset}",
+        write(res, args.results_dir, f"recipe_{name}",
               title=f"Wang & Yu: C on the cpu vs the official-like recipe ({size}, "
                     f"{s.advnet_epochs} epochs)",
               question=QUESTION_B, verdict=v, reason=reason, prov=prov.finish(),
