@@ -421,12 +421,19 @@ def test_run_missing_reruns_a_seed_whose_evidence_records_another_preset(tmp_pat
             json.dump({"study": {"epochs": epochs, "eps": 0.5, "seed": seed},
                        "provenance": {"preset": preset, "seed": seed}}, f)
 
+    def recorded(seed):
+        path = os.path.join(spec[0].seed_dir(str(tmp_path), seed), "fake.json")
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            return json.load(f)
+
     commit(0, 18)
     commit(1, 36)
-    assert ledger.stale(spec[0], fake, 0, str(tmp_path)) == ["study/epochs: 18 vs 36"]
+    assert ledger.stale(spec[0], fake, 0, recorded(0)) == ["study/epochs: 18 vs 36"]
     assert asked == [(("cpu", "d"), {"overrides": {"seed": 0}, "model": "m"})]
-    assert ledger.stale(spec[0], fake, 1, str(tmp_path)) == []  # ema_decay: not recorded
-    assert ledger.stale(spec[0], fake, 2, str(tmp_path)) == []  # nothing committed
+    assert ledger.stale(spec[0], fake, 1, recorded(1)) == []  # ema_decay: not recorded
+    assert ledger.stale(spec[0], fake, 2, recorded(2)) == []  # nothing committed
     done = ledger.run_missing(spec, str(tmp_path), seeds=(0, 1), work_dir="w",
                               progress=lines.append, load=lambda name: fake)
     assert done == [spec[0].seed_dir(str(tmp_path), 0)]
@@ -437,7 +444,7 @@ def test_run_missing_reruns_a_seed_whose_evidence_records_another_preset(tmp_pat
     now = {"models": {"A": {"config": {"lr": 1}}, "B": {"config": {"lr": 1}}}}
     with open(os.path.join(spec[0].seed_dir(str(tmp_path), 1), "fake.json"), "w") as f:
         json.dump({"models": {"A": {"config": {"lr": 1}}}, "provenance": {"preset": "cpu"}}, f)
-    assert ledger.stale(spec[0], fake, 1, str(tmp_path)) == ["models/B/config/lr: — vs 1"]
+    assert ledger.stale(spec[0], fake, 1, recorded(1)) == ["models/B/config/lr: — vs 1"]
     # Another preset's evidence is refused before anything runs, never overwritten.
     calls.clear()
     with pytest.raises(UserError, match="is preset 'cpu', the ledger's 'long'; move it "
@@ -461,7 +468,8 @@ def test_every_study_says_the_settings_its_committed_evidence_records():
         if not os.path.exists(path):
             continue
         with open(path) as f:
-            recorded = ledger.settings(json.load(f))
+            results = json.load(f)
+        recorded = ledger.settings(results)
         now = ledger.settings(json.loads(json.dumps(pkg.settings(
             src.preset, src.dataset, overrides={"seed": 0}, **src.run_kwargs))))
         # A tree the JSON's format predates (the sweep's configs) cannot be compared.
@@ -469,7 +477,7 @@ def test_every_study_says_the_settings_its_committed_evidence_records():
         shared = set(recorded) & known
         assert len(shared) >= 0.9 * len(known) and len(shared) >= 8, (src.study, src.label)
         assert set(recorded) - set(now) <= derived, (src.study, src.label)
-        assert ledger.stale(src, pkg, 0, ROOT) == [], (src.study, src.label)
+        assert ledger.stale(src, pkg, 0, results) == [], (src.study, src.label)
         checked += 1
     assert checked >= len(ledger.SPEC) - 1  # at most one run's seed 0 under way
 

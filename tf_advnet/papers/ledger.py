@@ -592,25 +592,29 @@ def settings_differ(a, b, limit=3):
     sa, sb = settings(a), settings(b)
     diff = [f"{k}: {sa.get(k, '—')} vs {sb.get(k, '—')}" for k in sorted(set(sa) | set(sb))
             if sa.get(k) != sb.get(k)]
+    return _first(diff, limit)
+
+
+def _first(diff, limit):
+    """The first `limit` of `diff`, and how many more there are."""
     return diff[:limit] + ([f"and {len(diff) - limit} more"] if len(diff) > limit else [])
 
 
-def stale(src, pkg, seed, root=".", preset=None):
-    """Where one seed's committed results JSON records other settings than its study
-    would run now (`pkg.settings` of the same arguments, the preset's definition of
-    today): ["path: recorded vs now", ...], [] when it agrees, when no JSON is there or
-    when the study cannot say its settings without running.
+def stale(src, pkg, seed, results, preset=None):
+    """Where one seed's committed results JSON (`results`, the dict read from it)
+    records other settings than its study would run now (`pkg.settings` of the same
+    arguments, the preset's definition of today): ["path: recorded vs now", ...], []
+    when it agrees, when there is no JSON (None) or when the study cannot say its
+    settings without running.
 
     A setting the JSON does not record is a difference only where the JSON records
     its tree but nothing beside it (a model or method added to the study); a field
     added since to a recorded config (one its old runs ran at the default of) and a
     tree the old JSON format lacks altogether are not.
     """
-    path = os.path.join(src.seed_dir(root, seed), src.results_file(pkg))
-    if not os.path.exists(path) or not hasattr(pkg, "settings"):
+    if results is None or not hasattr(pkg, "settings"):
         return []
-    with open(path) as f:
-        recorded = settings(json.load(f))
+    recorded = settings(results)
     now = settings(json.loads(json.dumps(pkg.settings(
         preset or src.preset, src.dataset, overrides={"seed": seed}, **src.run_kwargs),
         default=jsonable)))
@@ -628,7 +632,7 @@ def stale(src, pkg, seed, root=".", preset=None):
 
 def stale_text(diff, limit=3):
     """The first `limit` differences of `stale`, "; "-joined."""
-    return "; ".join(diff[:limit]) + ("; ..." if len(diff) > limit else "")
+    return "; ".join(_first(diff, limit))
 
 
 def anchor(e):
@@ -699,17 +703,29 @@ def check(root=".", *, spec=SPEC, load=_study.load):
         if shown is not None and shown != card:
             problems.append(f"{README}'s {CARD_MARKER} section is not the report card's "
                             "evidence files")
-    checked, cards = set(), {}
+    checked, cards, read_once = set(), {}, {}
+
+    def evidence(path):
+        """The results dict of an evidence file, read once however many claims cite it
+        (None: missing)."""
+        path = os.path.normpath(path)
+        if path not in read_once:
+            read_once[path] = None
+            if os.path.exists(path):
+                with open(path) as f:
+                    read_once[path] = json.load(f)
+        return read_once[path]
+
     for e in led["claims"]:
         name = _with_model(f"{e['study']}/{e['id']}", e)
         per_seed, loaded = {}, {}
         for v in e["evidence"]:
             path = os.path.join(root, v["file"])
-            if not os.path.exists(path):
+            results = evidence(path)
+            if results is None:
                 problems.append(f"{name}: evidence {v['file']} is missing")
                 continue
-            with open(path) as f:
-                results = loaded[v["seed"]] = json.load(f)
+            loaded[v["seed"]] = results
             found = {c.id: c for c in load(e["study"]).claims_of(
                 results, os.path.basename(path))}
             if e["id"] in found:
@@ -749,7 +765,8 @@ def check(root=".", *, spec=SPEC, load=_study.load):
         for seed in sorted({v["seed"] for e in led["claims"] if e["study"] == src.study
                             for v in e["evidence"]}):
             try:
-                diff = stale(src, pkg, seed, root, p)
+                diff = stale(src, pkg, seed, evidence(os.path.join(
+                    src.seed_dir(root, seed), src.results_file(pkg))), p)
             except (UserError, ValueError, TypeError) as err:
                 diff = [f"its settings could not be compared: {err}"]
             if diff:
@@ -927,8 +944,9 @@ def run_missing(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None,
             if not os.path.exists(os.path.join(src.seed_dir(root, seed), fname)):
                 todo.append((src, pkg, p, seed))
             elif p in pkg.PRESETS:
-                _evidence(src, root, seed, p, load)  # another preset's: refused, kept
-                diff = stale(src, pkg, seed, root, p)
+                # Another preset's evidence is refused here, never overwritten.
+                _, results = _evidence(src, root, seed, p, load)
+                diff = stale(src, pkg, seed, results, p)
                 if diff:
                     progress(f"[ledger] {src.study} {src.dataset} seed {seed}: its results "
                              f"JSON records other settings than preset {p} has now "
