@@ -531,6 +531,93 @@ def test_run_missing_refuses_a_study_without_the_preset_before_running(tmp_path)
         assert src.preset in _study.load(src.study).PRESETS, src.study
 
 
+# Several seed runs at a time.
+
+def _worker(fail=()):
+    """argv_of for run_parallel: a process that records when it ran and with how many
+    threads, and fails for the studies in `fail`."""
+    import sys
+
+    def argv_of(study, seed, preset, work_dir):
+        code = ("import os, sys, time, json; t0 = time.time(); time.sleep(0.4); "
+                f"open(os.path.join({work_dir!r}, '{study}.{seed}.json'), 'w').write("
+                "json.dumps([t0, time.time(), os.environ['TF_NUM_INTRAOP_THREADS']])); "
+                f"print('ran {study} {seed} {preset}'); "
+                f"sys.exit({3 if study in fail else 0})")
+        return [sys.executable, "-c", code]
+    return argv_of
+
+
+def test_run_parallel_runs_each_job_in_its_own_process_at_most_workers_at_a_time(tmp_path):
+    jobs = [("a", 0), ("a", 1), ("b", 0)]
+    lines = []
+    done = ledger.run_parallel(jobs, 2, preset="long", work_dir=str(tmp_path),
+                               argv_of=_worker(), cpus=4, progress=lines.append,
+                               poll_s=0.02)
+    assert done == jobs
+    spans = {}
+    for study, seed in jobs:
+        t0, t1, threads = json.loads((tmp_path / f"{study}.{seed}.json").read_text())
+        spans[study, seed] = (t0, t1)
+        assert threads == "2"  # 4 cores over 2 workers
+        log = tmp_path / "logs" / f"{study}.seed{seed}.log"
+        assert log.read_text() == f"ran {study} {seed} long\n"
+    # At no moment do three run together; the first two overlap.
+    for t, _ in spans.values():
+        assert sum(a <= t < b for a, b in spans.values()) <= 2
+    (a0, a1), (b0, b1) = spans["a", 0], spans["a", 1]
+    assert max(a0, b0) < min(a1, b1)
+    assert sum("started" in x for x in lines) == 3
+    assert sum(": done in" in x for x in lines) == 3
+
+
+def test_run_parallel_names_each_failed_job_and_its_log_after_the_others(tmp_path):
+    jobs = [("bad", 0), ("good", 0), ("good", 1)]
+    with pytest.raises(UserError) as e:
+        ledger.run_parallel(jobs, 2, preset="long", work_dir=str(tmp_path),
+                            argv_of=_worker(fail=("bad",)), progress=lambda _: None,
+                            poll_s=0.02)
+    log = os.path.join(str(tmp_path), "logs", "bad.seed0.log")
+    assert str(e.value) == (f"seed runs failed: bad seed 0 (exit 3; {log}); rerun the "
+                            "same command to resume them")
+    assert (tmp_path / "good.1.json").exists()
+
+
+def test_jobs_keep_a_studys_runs_of_one_seed_in_one_process(tmp_path):
+    dd = [s for s in ledger.SPEC if s.study == "deepdefense"]
+    assert len(dd) == 3  # MLP, LeNet, the sweep: they share the standard model
+    todo = [(src, None, "long", seed) for src in dd for seed in (0, 1)]
+    todo += [(ledger.SPEC[0], None, "long", 1)]
+    assert ledger.jobs_of(todo) == [("deepdefense", 0), ("deepdefense", 1), ("advnet", 1)]
+
+
+def test_a_worker_is_the_ledger_command_for_one_study_and_seed_without_aggregating(
+        monkeypatch):
+    from tf_advnet.cli import ledger as command
+
+    argv = ledger.worker_argv("pgn", 2, "long", "w")
+    assert argv[1:4] == ["-m", "tf_advnet", "ledger"]
+    ran = []
+    monkeypatch.setattr(ledger, "run_missing", lambda *a, **kw: ran.append(kw))
+    monkeypatch.setattr(ledger, "build", lambda *a, **kw: pytest.fail("aggregated"))
+    assert cli.main(argv[3:]) == 0
+    assert ran == [{"seeds": (2,), "preset": "long", "studies": ["pgn"], "work_dir": "w"}]
+    assert command._AGGREGATE.value is False
+
+
+def test_ledger_jobs_runs_the_missing_seeds_in_parallel_then_aggregates(
+        tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    got = []
+    monkeypatch.setattr(ledger, "run_parallel", lambda jobs, n, **kw: got.append(
+        (jobs, n, kw)))
+    assert cli.main(["ledger", "--preset=long", "--studies=pgn", "--seeds=1,2",
+                     "--jobs=2"]) == 0
+    assert got == [([("pgn", 1), ("pgn", 2)], 2,
+                    {"preset": "long", "work_dir": "runs/ledger"})]
+    assert (tmp_path / "results" / "claims.json").exists()
+
+
 def test_bat_seed_override_keeps_the_second_surrogates_offset():
     from tf_advnet.papers.bat.pipeline import bat_config, model_specs
 
@@ -572,6 +659,9 @@ def test_ledger_command_renders_what_exists(tmp_path, monkeypatch, capsys):
                         "paper"),
     (["--studies=bat,trades"], "error: --studies='trades' is not valid; allowed values: "
                                "advnet, bat, deepdefense, l2lda, pgn, report_card"),
+    (["--jobs=0"], "error: --jobs=0 is not valid; allowed values: integers >= 1"),
+    (["--noaggregate"], "error: --render_only and --noaggregate together do nothing; "
+                        "allowed: one of them"),
 ])
 def test_ledger_command_errors_are_one_line(args, message, capsys):
     assert cli.main(["ledger", *args, "--render_only"]) == 2

@@ -7,8 +7,11 @@ study reuses what it trained), then aggregates each
 claim over the seeds that exist and writes results/claims.json, results/CLAIMS.md and
 the README's summary (between its `<!-- claims-ledger -->` markers). --studies and
 --seeds choose which runs run; the ledger always covers every study and every seed run.
+--jobs=N runs N (study, seed) runs at a time, each in its own process with its share
+of the cores and its log under <work_dir>/logs/.
 
   tf-advnet ledger --preset=long --seeds=0,1,2
+  tf-advnet ledger --studies=pgn --seeds=1,2 --jobs=2
   tf-advnet ledger --studies=bat,pgn --render_only
 """
 
@@ -23,6 +26,11 @@ _STUDIES = COMMAND.list("studies", None, "the studies to run and aggregate (defa
 _RENDER_ONLY = COMMAND.bool("render_only", False, "aggregate the seed runs that exist "
                                                   "without running the missing or stale ones")
 _WORK_DIR = COMMAND.string("work_dir", "runs/ledger", "root of the studies' training dirs")
+_JOBS = COMMAND.integer("jobs", 1, "how many (study, seed) runs run at a time, each in its "
+                                   "own process; 1: one after another in this process")
+_AGGREGATE = COMMAND.bool("aggregate", True, "write claims.json, CLAIMS.md and the "
+                                             "README's summary after the runs (--jobs's "
+                                             "workers run with --noaggregate)")
 
 
 def seeds(values):
@@ -55,11 +63,23 @@ def main():
 
     check_choice("preset", _PRESET.value, presets())
     chosen = seeds(_SEEDS.value)
+    if _JOBS.value < 1:
+        raise UserError(f"--jobs={_JOBS.value} is not valid; allowed values: integers >= 1")
+    if _RENDER_ONLY.value and not _AGGREGATE.value:
+        raise UserError("--render_only and --noaggregate together do nothing; allowed: "
+                        "one of them")
     studies = ledger.select(ledger.SPEC, _STUDIES.value)
     names = [s.study for s in studies] if _STUDIES.value else None
-    if not _RENDER_ONLY.value:
+    if not _RENDER_ONLY.value and _JOBS.value == 1:
         ledger.run_missing(ledger.SPEC, seeds=chosen, preset=_PRESET.value, studies=names,
                            work_dir=_WORK_DIR.value)
+    elif not _RENDER_ONLY.value:
+        todo = ledger.missing(ledger.SPEC, seeds=chosen, preset=_PRESET.value,
+                              studies=names)
+        ledger.run_parallel(ledger.jobs_of(todo), _JOBS.value, preset=_PRESET.value,
+                            work_dir=_WORK_DIR.value)
+    if not _AGGREGATE.value:
+        return
     # --studies and --seeds choose what runs; the ledger aggregates every study over
     # every seed that exists, so a partial run does not shrink it.
     out = ledger.build(ledger.SPEC, seeds=tuple(sorted(set(ledger.SEEDS) | set(chosen))),

@@ -4,8 +4,8 @@ with its evidence (`tf-advnet ledger`).
 `SPEC` says which study run (study, data set, preset) answers which claim ids. Each
 seed k of a run is the study's own `run(preset, dataset, overrides={"seed": k})`
 with its results in `results/ledger/<study>/<dataset>/seed<k>/` (`run_missing` runs
-the seeds whose results JSON is missing; a study reuses what it already trained, so
-an interrupted ledger resumes). `build` recomputes every claim of every seed from
+the seeds whose results JSON is missing or stale, `run_parallel` several processes at
+a time; a study reuses what it already trained, so an interrupted ledger resumes). `build` recomputes every claim of every seed from
 its results JSON (the study's `claims_of`, as its report does), aggregates each
 claim over the seeds (`aggregate`, the rule `RULE`) and writes `results/claims.json`
 and `results/CLAIMS.md`, which `render_markdown` makes from the JSON alone.
@@ -920,21 +920,16 @@ def _entry_markdown(e):
     return out
 
 
-def run_missing(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None,
-                work_dir=os.path.join("runs", "ledger"), argv=None, progress=print,
-                load=_study.load):
-    """Runs each (study run, seed) of `spec` whose results JSON is missing or stale
-    (`stale`: it records other settings than the preset has now), with the study's
-    `run(preset, dataset, results_dir=<seed dir>, overrides={"seed": k})`; returns the
-    results dirs written.
-
-    Every missing run's preset is checked before any starts. Each seed trains in its
-    own `<work_dir>/<study>/seed<k>`, where the study reuses what it trained before,
-    so an interrupted call resumes.
+def missing(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None,
+            progress=print, load=_study.load):
+    """The (source, study package, preset, seed) of each seed run of `spec` whose
+    results JSON is missing or stale (`stale`: it records other settings than the
+    preset has now), saying why a stale one runs again.
 
     Raises:
       UserError: a study without the preset (one line naming --preset and the
-        study's presets).
+        study's presets), before anything runs; another preset's evidence
+        (`_evidence`: never overwritten).
     """
     todo = []
     for src in select(spec, studies):
@@ -944,7 +939,6 @@ def run_missing(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None,
             if not os.path.exists(os.path.join(src.seed_dir(root, seed), fname)):
                 todo.append((src, pkg, p, seed))
             elif p in pkg.PRESETS:
-                # Another preset's evidence is refused here, never overwritten.
                 _, results = _evidence(src, root, seed, p, load)
                 diff = stale(src, pkg, seed, results, p)
                 if diff:
@@ -956,6 +950,21 @@ def run_missing(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None,
         if p not in pkg.PRESETS:
             raise UserError(f"--preset={p!r} is not a preset of the {src.study} study; "
                             f"allowed values: {', '.join(pkg.PRESETS)}")
+    return todo
+
+
+def run_missing(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None,
+                work_dir=os.path.join("runs", "ledger"), argv=None, progress=print,
+                load=_study.load):
+    """Runs each (study run, seed) of `missing(...)` in this process, with the study's
+    `run(preset, dataset, results_dir=<seed dir>, overrides={"seed": k})`; returns the
+    results dirs written.
+
+    Each seed trains in its own `<work_dir>/<study>/seed<k>`, where the study reuses
+    what it trained before, so an interrupted call resumes.
+    """
+    todo = missing(spec, root, seeds=seeds, preset=preset, studies=studies,
+                   progress=progress, load=load)
     done = []
     for src, pkg, p, seed in todo:
         out = src.seed_dir(root, seed)
@@ -965,3 +974,70 @@ def run_missing(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None,
                 overrides={"seed": seed}, argv=argv, progress=progress, **src.run_kwargs)
         done.append(out)
     return done
+
+
+def jobs_of(todo):
+    """The (study, seed) pairs of `missing`'s runs, in order: what one worker process
+    runs (a study's runs of one seed share its work dir, e.g. DeepDefense's standard
+    model, so they stay in one process)."""
+    return list(dict.fromkeys((src.study, seed) for src, _, _, seed in todo))
+
+
+def worker_argv(study, seed, preset, work_dir):
+    """The command one `run_parallel` worker runs: the ledger itself, for one study
+    and one seed, without writing the ledger (the parent does, once all have run)."""
+    import sys
+
+    return [sys.executable, "-m", "tf_advnet", "ledger", f"--preset={preset}",
+            f"--studies={study}", f"--seeds={seed}", f"--work_dir={work_dir}",
+            "--noaggregate"]
+
+
+def run_parallel(jobs, workers, *, preset, work_dir=os.path.join("runs", "ledger"),
+                 log_dir=None, argv_of=worker_argv, cpus=None, progress=print,
+                 poll_s=5.0):
+    """Runs each (study, seed) of `jobs` in its own process, `workers` at a time,
+    each with cpus // workers TensorFlow threads (one process per core trains faster
+    than one process on every core: the models are small), each logging to
+    `<log_dir>/<study>.seed<k>.log` (default `<work_dir>/logs`).
+
+    Returns the jobs that ran; raises UserError naming each failed job and its log,
+    after the others have finished (each resumes when run again).
+    """
+    import subprocess
+    import time
+
+    log_dir = log_dir or os.path.join(work_dir, "logs")
+    os.makedirs(log_dir, exist_ok=True)
+    threads = str(max(1, (cpus or os.cpu_count() or 1) // max(1, workers)))
+    env = dict(os.environ, TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS="1",
+               OMP_NUM_THREADS=threads)
+    queue, running, failed = list(jobs), {}, []
+    try:
+        while queue or running:
+            while queue and len(running) < workers:
+                study, seed = queue.pop(0)
+                log = os.path.join(log_dir, f"{study}.seed{seed}.log")
+                with open(log, "w") as f:
+                    proc = subprocess.Popen(argv_of(study, seed, preset, work_dir),
+                                            stdout=f, stderr=subprocess.STDOUT, env=env)
+                running[proc] = (study, seed, log, time.monotonic())
+                progress(f"[ledger] {study} seed {seed}: started ({threads} thread(s); "
+                         f"log {log})")
+            for proc in [p for p in running if p.poll() is not None]:
+                study, seed, log, t0 = running.pop(proc)
+                minutes = (time.monotonic() - t0) / 60
+                if proc.returncode:
+                    failed.append(f"{study} seed {seed} (exit {proc.returncode}; {log})")
+                progress(f"[ledger] {study} seed {seed}: "
+                         f"{'failed' if proc.returncode else 'done'} in {minutes:.1f} min "
+                         f"({len(queue)} waiting, {len(running)} running)")
+            if running:
+                time.sleep(poll_s)
+    finally:
+        for proc in running:
+            proc.terminate()
+    if failed:
+        raise UserError("seed runs failed: " + "; ".join(failed) + "; rerun the same "
+                        "command to resume them")
+    return list(jobs)
