@@ -533,88 +533,132 @@ def test_run_missing_refuses_a_study_without_the_preset_before_running(tmp_path)
 
 # Several seed runs at a time.
 
-def _worker(fail=()):
-    """argv_of for run_parallel: a process that records when it ran and with how many
-    threads, and fails for the studies in `fail`."""
+def _job(tmp_path, name, after=(), code=0):
+    """A run_parallel Job whose process records when it ran and with how many
+    threads, then exits with `code`."""
     import sys
 
-    def argv_of(study, seed, preset, work_dir):
-        code = ("import os, sys, time, json; t0 = time.time(); time.sleep(0.4); "
-                f"open(os.path.join({work_dir!r}, '{study}.{seed}.json'), 'w').write("
-                "json.dumps([t0, time.time(), os.environ['TF_NUM_INTRAOP_THREADS']])); "
-                f"print('ran {study} {seed} {preset}'); "
-                f"sys.exit({3 if study in fail else 0})")
-        return [sys.executable, "-c", code]
-    return argv_of
+    out = os.path.join(str(tmp_path), name.replace(" ", "_"))
+    script = ("import os, sys, time, json; t0 = time.time(); time.sleep(0.4); "
+              f"open({out + '.json'!r}, 'w').write(json.dumps([t0, time.time(), "
+              "os.environ['TF_NUM_INTRAOP_THREADS']])); "
+              f"print('ran {name}'); sys.exit({code})")
+    return ledger.Job(name, (sys.executable, "-c", script),
+                      os.path.join(str(tmp_path), "logs", name.replace(" ", "_") + ".log"),
+                      after=after)
+
+
+def _span(tmp_path, name):
+    return json.loads((tmp_path / (name.replace(" ", "_") + ".json")).read_text())
 
 
 def test_run_parallel_runs_each_job_in_its_own_process_at_most_workers_at_a_time(tmp_path):
-    jobs = [("a", 0), ("a", 1), ("b", 0)]
+    jobs = [_job(tmp_path, n) for n in ("a seed 0", "a seed 1", "b seed 0")]
     lines = []
-    done = ledger.run_parallel(jobs, 2, preset="long", work_dir=str(tmp_path),
-                               argv_of=_worker(), cpus=4, progress=lines.append,
-                               poll_s=0.02)
-    assert done == jobs
-    spans = {}
-    for study, seed in jobs:
-        t0, t1, threads = json.loads((tmp_path / f"{study}.{seed}.json").read_text())
-        spans[study, seed] = (t0, t1)
-        assert threads == "2"  # 4 cores over 2 workers
-        log = tmp_path / "logs" / f"{study}.seed{seed}.log"
-        assert log.read_text() == f"ran {study} {seed} long\n"
+    done = ledger.run_parallel(jobs, 2, cpus=4, progress=lines.append, poll_s=0.02)
+    assert sorted(done) == sorted(j.name for j in jobs)
+    spans = {j.name: _span(tmp_path, j.name) for j in jobs}
+    for j in jobs:
+        assert spans[j.name][2] == "2"  # 4 cores over 2 workers
+        with open(j.log) as f:
+            assert f.read() == f"ran {j.name}\n"
     # At no moment do three run together; the first two overlap.
-    for t, _ in spans.values():
-        assert sum(a <= t < b for a, b in spans.values()) <= 2
-    (a0, a1), (b0, b1) = spans["a", 0], spans["a", 1]
+    for t, _, _ in spans.values():
+        assert sum(a <= t < b for a, b, _ in spans.values()) <= 2
+    (a0, a1, _), (b0, b1, _) = spans["a seed 0"], spans["a seed 1"]
     assert max(a0, b0) < min(a1, b1)
     assert sum("started" in x for x in lines) == 3
     assert sum(": done in" in x for x in lines) == 3
 
 
+def test_run_parallel_starts_a_job_only_after_the_jobs_it_waits_on(tmp_path):
+    jobs = [_job(tmp_path, "card part 0"),
+            _job(tmp_path, "card part 1", after=("card part 0",)),
+            _job(tmp_path, "card", after=("card part 0", "card part 1")),
+            _job(tmp_path, "other")]
+    done = ledger.run_parallel(jobs, 3, progress=lambda _: None, poll_s=0.02)
+    t = {j.name: _span(tmp_path, j.name) for j in jobs}
+    assert t["card part 1"][0] >= t["card part 0"][1]
+    assert t["card"][0] >= t["card part 1"][1]
+    assert t["other"][0] < t["card part 0"][1]  # not held back by the card's order
+    assert done.index("card part 0") < done.index("card part 1") < done.index("card")
+    with pytest.raises(ValueError, match="jobs wait on jobs not given"):
+        ledger.run_parallel([_job(tmp_path, "x", after=("y",))], 1, poll_s=0.02)
+
+
 def test_run_parallel_names_each_failed_job_and_its_log_after_the_others(tmp_path):
-    jobs = [("bad", 0), ("good", 0), ("good", 1)]
+    jobs = [_job(tmp_path, "bad", code=3), _job(tmp_path, "good"),
+            _job(tmp_path, "after bad", after=("bad",))]
+    lines = []
     with pytest.raises(UserError) as e:
-        ledger.run_parallel(jobs, 2, preset="long", work_dir=str(tmp_path),
-                            argv_of=_worker(fail=("bad",)), progress=lambda _: None,
-                            poll_s=0.02)
-    log = os.path.join(str(tmp_path), "logs", "bad.seed0.log")
-    assert str(e.value) == (f"seed runs failed: bad seed 0 (exit 3; {log}); rerun the "
-                            "same command to resume them")
-    assert (tmp_path / "good.1.json").exists()
+        ledger.run_parallel(jobs, 2, progress=lines.append, poll_s=0.02)
+    assert str(e.value) == (f"seed runs failed: bad ({jobs[0].log}); after bad "
+                            f"({jobs[2].log}); rerun the same command to resume them")
+    assert (tmp_path / "good.json").exists()
+    assert not (tmp_path / "after_bad.json").exists()
+    assert "[ledger] after bad: skipped (waits on a failed job)" in lines
 
 
-def test_jobs_keep_a_studys_runs_of_one_seed_in_one_process(tmp_path):
+def test_plan_keeps_a_studys_runs_of_one_seed_in_one_job_and_splits_the_card():
     dd = [s for s in ledger.SPEC if s.study == "deepdefense"]
+    card = [s for s in ledger.SPEC if s.study == "report_card"]
     assert len(dd) == 3  # MLP, LeNet, the sweep: they share the standard model
     todo = [(src, None, "long", seed) for src in dd for seed in (0, 1)]
-    todo += [(ledger.SPEC[0], None, "long", 1)]
-    assert ledger.jobs_of(todo) == [("deepdefense", 0), ("deepdefense", 1), ("advnet", 1)]
+    todo += [(card[0], None, "long", 2), (ledger.SPEC[0], None, "long", 1)]
+    jobs = ledger.plan(todo, preset="long", work_dir="w")
+    assert [(j.name, j.after) for j in jobs] == [
+        ("deepdefense seed 0", ()), ("deepdefense seed 1", ()),
+        ("report_card seed 2 part 0", ()),
+        ("report_card seed 2 part 1", ("report_card seed 2 part 0",)),
+        ("report_card seed 2 part 2", ("report_card seed 2 part 0",)),
+        ("report_card seed 2", tuple(f"report_card seed 2 part {i}" for i in range(3))),
+        ("advnet seed 1", ())]
+    assert jobs[0].argv[1:] == ("-m", "tf_advnet", "ledger", "--preset=long",
+                                "--studies=deepdefense", "--seeds=0", "--work_dir=w",
+                                "--noaggregate")
+    assert jobs[0].log == os.path.join("w", "logs", "deepdefense.seed0.log")
+    # The parts together train every row of the card, into the seed's work dir.
+    from tf_advnet.papers.report_card.study import ROWS
+
+    rows = [a.split("=", 1)[1].split(",") for j in jobs[2:5] for a in j.argv
+            if a.startswith("--rows=")]
+    assert sorted(r for part in rows for r in part) == sorted(ROWS)
+    assert all(f"--work_dir={os.path.join('w', 'report_card', 'seed2')}" in j.argv
+               and "--seed=2" in j.argv and "--dataset=fashion_mnist" in j.argv
+               for j in jobs[2:5])
 
 
-def test_a_worker_is_the_ledger_command_for_one_study_and_seed_without_aggregating(
-        monkeypatch):
-    from tf_advnet.cli import ledger as command
+def test_each_job_command_parses_as_its_command(monkeypatch):
+    """A worker is the ledger for one study and seed that does not aggregate; a card
+    part is the report-card command on its rows (each parsed here, not run)."""
+    from tf_advnet.cli import ledger as ledger_command
+    from tf_advnet.cli import report_card as card_command
 
-    argv = ledger.worker_argv("pgn", 2, "long", "w")
-    assert argv[1:4] == ["-m", "tf_advnet", "ledger"]
+    card = [s for s in ledger.SPEC if s.study == "report_card"]
+    jobs = ledger.plan([(card[0], None, "long", 2)], preset="long", work_dir="w")
     ran = []
     monkeypatch.setattr(ledger, "run_missing", lambda *a, **kw: ran.append(kw))
     monkeypatch.setattr(ledger, "build", lambda *a, **kw: pytest.fail("aggregated"))
-    assert cli.main(argv[3:]) == 0
-    assert ran == [{"seeds": (2,), "preset": "long", "studies": ["pgn"], "work_dir": "w"}]
-    assert command._AGGREGATE.value is False
+    assert jobs[-1].argv[1:4] == ("-m", "tf_advnet", "ledger")
+    assert cli.main(list(jobs[-1].argv[3:])) == 0
+    assert ran == [{"seeds": (2,), "preset": "long", "studies": ["report_card"],
+                    "work_dir": "w"}]
+    assert ledger_command._AGGREGATE.value is False
+    for job in jobs[:-1]:
+        assert job.argv[1:4] == ("-m", "tf_advnet", "report-card")
+        card_command.COMMAND.parse(list(job.argv[4:]))
+        assert card_command.overrides()["seed"] == 2
 
 
 def test_ledger_jobs_runs_the_missing_seeds_in_parallel_then_aggregates(
-        tmp_path, monkeypatch, capsys):
+        tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     got = []
     monkeypatch.setattr(ledger, "run_parallel", lambda jobs, n, **kw: got.append(
-        (jobs, n, kw)))
+        ([j.name for j in jobs], n)))
     assert cli.main(["ledger", "--preset=long", "--studies=pgn", "--seeds=1,2",
                      "--jobs=2"]) == 0
-    assert got == [([("pgn", 1), ("pgn", 2)], 2,
-                    {"preset": "long", "work_dir": "runs/ledger"})]
+    assert got == [(["pgn seed 1", "pgn seed 2"], 2)]
     assert (tmp_path / "results" / "claims.json").exists()
 
 

@@ -8,7 +8,8 @@ claim over the seeds that exist and writes results/claims.json, results/CLAIMS.m
 the README's summary (between its `<!-- claims-ledger -->` markers). --studies and
 --seeds choose which runs run; the ledger always covers every study and every seed run.
 --jobs=N runs N (study, seed) runs at a time, each in its own process with its share
-of the cores and its log under <work_dir>/logs/.
+of the cores and its log under <work_dir>/logs/ (a report card seed as three: its
+standard row, then its L2L-DA row beside its other rows, then the card from them).
 
   tf-advnet ledger --preset=long --seeds=0,1,2
   tf-advnet ledger --studies=pgn --seeds=1,2 --jobs=2
@@ -76,8 +77,8 @@ def main():
     elif not _RENDER_ONLY.value:
         todo = ledger.missing(ledger.SPEC, seeds=chosen, preset=_PRESET.value,
                               studies=names)
-        ledger.run_parallel(ledger.jobs_of(todo), _JOBS.value, preset=_PRESET.value,
-                            work_dir=_WORK_DIR.value)
+        ledger.run_parallel(ledger.plan(todo, preset=_PRESET.value,
+                                        work_dir=_WORK_DIR.value), _JOBS.value)
     if not _AGGREGATE.value:
         return
     # --studies and --seeds choose what runs; the ledger aggregates every study over

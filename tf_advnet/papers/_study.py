@@ -14,7 +14,11 @@ Each `tf_advnet/papers/<name>/` holds the same files:
                     and, for the studies the claims ledger runs,
                     settings(preset_name, dataset, overrides=None, **kw) -> dict (what
                     `run`'s results JSON records of its settings, computed without
-                    running: the ledger reruns a seed whose JSON records others)
+                    running: the ledger reruns a seed whose JSON records others);
+                    optionally PARTS and part_argv(rows, preset, dataset, seed,
+                    work_dir) -> argv: the processes `tf-advnet ledger --jobs` splits
+                    one seed's run into (the first before the others), whose trained
+                    models the seed's `run` then reuses
   study.py          the study's configuration and presets
   pipeline.py       what `run` does: the models, attacks and tables the paper needs
   report.py         the Markdown tables and figures

@@ -976,68 +976,104 @@ def run_missing(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None,
     return done
 
 
-def jobs_of(todo):
-    """The (study, seed) pairs of `missing`'s runs, in order: what one worker process
-    runs (a study's runs of one seed share its work dir, e.g. DeepDefense's standard
-    model, so they stay in one process)."""
-    return list(dict.fromkeys((src.study, seed) for src, _, _, seed in todo))
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One process of `run_parallel`: its command, its log, and the jobs (by name)
+    that must have finished before it starts."""
+
+    name: str
+    argv: tuple
+    log: str
+    after: tuple = ()
 
 
 def worker_argv(study, seed, preset, work_dir):
-    """The command one `run_parallel` worker runs: the ledger itself, for one study
-    and one seed, without writing the ledger (the parent does, once all have run)."""
+    """The ledger itself for one study and one seed, without writing the ledger (the
+    parent does, once every job has run)."""
     import sys
 
-    return [sys.executable, "-m", "tf_advnet", "ledger", f"--preset={preset}",
+    return (sys.executable, "-m", "tf_advnet", "ledger", f"--preset={preset}",
             f"--studies={study}", f"--seeds={seed}", f"--work_dir={work_dir}",
-            "--noaggregate"]
+            "--noaggregate")
 
 
-def run_parallel(jobs, workers, *, preset, work_dir=os.path.join("runs", "ledger"),
-                 log_dir=None, argv_of=worker_argv, cpus=None, progress=print,
-                 poll_s=5.0):
-    """Runs each (study, seed) of `jobs` in its own process, `workers` at a time,
-    each with cpus // workers TensorFlow threads (one process per core trains faster
-    than one process on every core: the models are small), each logging to
-    `<log_dir>/<study>.seed<k>.log` (default `<work_dir>/logs`).
+def plan(todo, *, preset, work_dir=os.path.join("runs", "ledger"), log_dir=None,
+         load=_study.load):
+    """The `run_parallel` jobs of `missing`'s runs: one per (study, seed) (a study's
+    runs of one seed share its work dir, e.g. DeepDefense's standard model, so they
+    stay in one process), and before it, for a study whose package has `PARTS`
+    (the report card), one job per part (`part_argv`), the first before the others."""
+    log_dir = log_dir or os.path.join(work_dir, "logs")
+    jobs = []
+    for src, seed in dict.fromkeys((src, seed) for src, _, _, seed in todo):
+        if any(j.name == f"{src.study} seed {seed}" for j in jobs):
+            continue
+        pkg, name = load(src.study), f"{src.study} seed {seed}"
+        parts = []
+        for i, rows in enumerate(getattr(pkg, "PARTS", ())):
+            parts.append(Job(
+                f"{name} part {i}",
+                tuple(pkg.part_argv(rows, preset, src.dataset, seed,
+                                    os.path.join(work_dir, src.study, f"seed{seed}"))),
+                os.path.join(log_dir, f"{src.study}.seed{seed}.part{i}.log"),
+                after=(f"{name} part 0",) if i else ()))
+        jobs += parts + [Job(name, worker_argv(src.study, seed, preset, work_dir),
+                             os.path.join(log_dir, f"{src.study}.seed{seed}.log"),
+                             after=tuple(j.name for j in parts))]
+    return jobs
 
-    Returns the jobs that ran; raises UserError naming each failed job and its log,
-    after the others have finished (each resumes when run again).
+
+def run_parallel(jobs, workers, *, cpus=None, progress=print, poll_s=5.0):
+    """Runs each of `jobs` (`Job`) in its own process, `workers` at a time, in order
+    but for those still waiting on another, each with cpus // workers TensorFlow
+    threads (one process per core trains faster than one process on every core: the
+    models are small), each logging to its `log`.
+
+    Returns the names of the jobs that ran; raises UserError naming each failed job
+    and its log (and each job skipped because one it waits on failed) once the
+    others have finished (each resumes when run again).
     """
     import subprocess
     import time
 
-    log_dir = log_dir or os.path.join(work_dir, "logs")
-    os.makedirs(log_dir, exist_ok=True)
     threads = str(max(1, (cpus or os.cpu_count() or 1) // max(1, workers)))
     env = dict(os.environ, TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS="1",
                OMP_NUM_THREADS=threads)
-    queue, running, failed = list(jobs), {}, []
+    queue, running, done, failed = list(jobs), {}, [], []
     try:
         while queue or running:
-            while queue and len(running) < workers:
-                study, seed = queue.pop(0)
-                log = os.path.join(log_dir, f"{study}.seed{seed}.log")
-                with open(log, "w") as f:
-                    proc = subprocess.Popen(argv_of(study, seed, preset, work_dir),
-                                            stdout=f, stderr=subprocess.STDOUT, env=env)
-                running[proc] = (study, seed, log, time.monotonic())
-                progress(f"[ledger] {study} seed {seed}: started ({threads} thread(s); "
-                         f"log {log})")
+            for job in [j for j in queue if any(a in failed for a in j.after)]:
+                queue.remove(job)
+                failed.append(job.name)
+                progress(f"[ledger] {job.name}: skipped (waits on a failed job)")
+            ready = [j for j in queue if all(a in done for a in j.after)]
+            if queue and not ready and not running:
+                raise ValueError(f"jobs wait on jobs not given: {[j.name for j in queue]}")
+            while ready and len(running) < workers:
+                job = ready.pop(0)
+                queue.remove(job)
+                os.makedirs(os.path.dirname(job.log) or ".", exist_ok=True)
+                with open(job.log, "w") as f:
+                    proc = subprocess.Popen(list(job.argv), stdout=f,
+                                            stderr=subprocess.STDOUT, env=env)
+                running[proc] = (job, time.monotonic())
+                progress(f"[ledger] {job.name}: started ({threads} thread(s); log "
+                         f"{job.log})")
             for proc in [p for p in running if p.poll() is not None]:
-                study, seed, log, t0 = running.pop(proc)
-                minutes = (time.monotonic() - t0) / 60
-                if proc.returncode:
-                    failed.append(f"{study} seed {seed} (exit {proc.returncode}; {log})")
-                progress(f"[ledger] {study} seed {seed}: "
-                         f"{'failed' if proc.returncode else 'done'} in {minutes:.1f} min "
-                         f"({len(queue)} waiting, {len(running)} running)")
+                job, t0 = running.pop(proc)
+                (failed if proc.returncode else done).append(job.name)
+                progress(f"[ledger] {job.name}: "
+                         f"{'failed' if proc.returncode else 'done'} in "
+                         f"{(time.monotonic() - t0) / 60:.1f} min ({len(queue)} waiting, "
+                         f"{len(running)} running)")
             if running:
                 time.sleep(poll_s)
     finally:
         for proc in running:
             proc.terminate()
     if failed:
-        raise UserError("seed runs failed: " + "; ".join(failed) + "; rerun the same "
-                        "command to resume them")
-    return list(jobs)
+        logs = {j.name: j.log for j in jobs}
+        raise UserError("seed runs failed: " + "; ".join(
+            f"{n} ({logs[n]})" for n in failed) + "; rerun the same command to resume "
+            "them")
+    return done

@@ -7,6 +7,11 @@ from tf_advnet.papers.report_card.study import PRESETS  # noqa: F401  (the proto
 NAME = "report_card"
 TITLE = "Report card — every defence under the strong protocol"
 RESULTS_FILES = ("report_card.json",)
+# `tf-advnet ledger --jobs` trains one seed's rows in these parts, each in its own
+# process, the first before the others (L2L-DA and DeepDefense fine-tune its standard
+# row), then writes the card from what they trained: the L2L-DA row alone costs about
+# as much as the five others together.
+PARTS = (("standard",), ("l2lda",), ("pgd_at", "bat", "advnet", "pgn", "deepdefense"))
 
 
 def run(preset_name="cpu", dataset=None, **kwargs):
@@ -24,6 +29,19 @@ def settings(preset_name="cpu", dataset=None, overrides=None):
     from tf_advnet.papers.report_card.study import card
 
     return {"card": dataclasses.asdict(card(preset_name, dataset, overrides))}
+
+
+def part_argv(rows, preset_name, dataset, seed, work_dir):
+    """The command that trains and evaluates `rows` of one seed's card into
+    `work_dir` (the seed's `run` then reuses them), its card under
+    `work_dir`/part-<first row>."""
+    import os
+    import sys
+
+    return [sys.executable, "-m", "tf_advnet", "report-card", f"--preset={preset_name}",
+            f"--dataset={dataset}", f"--seed={seed}", f"--rows={','.join(rows)}",
+            f"--work_dir={work_dir}",
+            f"--results_dir={os.path.join(work_dir, 'part-' + rows[0])}"]
 
 
 def claims_of(results, results_file=None):
