@@ -5,10 +5,11 @@ with its evidence (`tf-advnet ledger`).
 seed k of a run is the study's own `run(preset, dataset, overrides={"seed": k})`
 with its results in `results/ledger/<study>/<dataset>/seed<k>/` (`run_missing` runs
 the seeds whose results JSON is missing or stale, `run_parallel` several processes at
-a time; a study reuses what it already trained, so an interrupted ledger resumes). `build` recomputes every claim of every seed from
-its results JSON (the study's `claims_of`, as its report does), aggregates each
-claim over the seeds (`aggregate`, the rule `RULE`) and writes `results/claims.json`
-and `results/CLAIMS.md`, which `render_markdown` makes from the JSON alone.
+a time; a study reuses what it already trained, so an interrupted ledger resumes).
+`build` recomputes every claim of every seed from its results JSON (the study's
+`claims_of`, as its report does), aggregates each claim over the seeds (`aggregate`,
+the rule `RULE`) and writes `results/claims.json` and `results/CLAIMS.md`, which
+`render_markdown` makes from the JSON alone.
 
 A claim's margins (`tf_advnet.papers._study.Claim.margins`) are what the seeds are
 aggregated over: each comparison of the claim's rule as a signed number, > 0 where it
