@@ -103,6 +103,11 @@ def test_claims_by_hand():
     assert f["b_best_white_box"].verdict == "held"
     assert f["c_comparable_to_b_black_box"].verdict == "held"
     assert "C >= B in 0 of 6 columns" in f["c_comparable_to_b_black_box"].ours
+    # C 4 points above B in black-box: better, which the paper reports on CIFAR-10.
+    res["table"]["C"] = row(0.985, 0.9, 0.5, 1.0)
+    assert findings(res)["c_comparable_to_b_black_box"].margins == {
+        "mean(C) - mean(B) + 3 (points)": pytest.approx(100.0 - 96.0 + 3.0)}
+    res["table"]["C"] = row(0.985, 0.9, 0.5, 0.95)
     assert f["eat_below_c_white_box"].verdict == "not run"  # no EAT row
     assert f["generator_attack_on_a"].ours == "g3:16: 99.00% -> 10.00%"
     assert f["generator_attack_on_a"].verdict == "held"

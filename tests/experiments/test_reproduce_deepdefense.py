@@ -313,3 +313,31 @@ def test_paper_preset_uses_the_codes_mnist_units_and_lr():
                                     {"input_units": "pixel_mean_255"})
     assert dd_run.finetune_config(units, "mnist_5k",
                                   "parseval").train.learning_rate == 5e-4
+
+
+def test_sweep_tradeoff_claim_by_hand():
+    """Fig. 4: at each lambda rho_2 never rises with c and the largest c is more
+    accurate than the smallest; at each c rho_2 never falls with lambda."""
+    from tf_advnet.papers.deepdefense.claims import sweep_claims
+
+    def pt(lam, c, acc, rho):
+        return {"lambda": lam, "c": c, "acc": acc, "rho_2": rho}
+
+    res = {"lambdas": [5, 15], "points": [
+        pt(None, None, 0.95, 0.1),
+        pt(5, 5, 0.96, 0.20), pt(5, 45, 0.97, 0.15),
+        pt(15, 5, 0.95, 0.22), pt(15, 45, 0.965, 0.16)]}
+    c = {x.id: x for x in sweep_claims(res)}["sweep_c_tradeoff"]
+    assert c.verdict == "held"
+    assert c.margins == pytest.approx({
+        "-(largest rise of rho_2 with c), lambda 5": 0.05,
+        "accuracy at c 45 - at c 5 (points), lambda 5": 1.0,
+        "-(largest rise of rho_2 with c), lambda 15": 0.06,
+        "accuracy at c 45 - at c 5 (points), lambda 15": 1.5,
+        "-(largest fall of rho_2 with lambda), c 5": 0.02,
+        "-(largest fall of rho_2 with lambda), c 45": 0.01})
+    res["points"][4] = pt(15, 45, 0.94, 0.14)  # less accurate at c 45; below lambda 5's
+    c = {x.id: x for x in sweep_claims(res)}["sweep_c_tradeoff"]
+    assert c.verdict == "not held"
+    assert c.margins["accuracy at c 45 - at c 5 (points), lambda 15"] == pytest.approx(-1.0)
+    assert c.margins["-(largest fall of rho_2 with lambda), c 45"] == pytest.approx(-0.01)

@@ -179,3 +179,29 @@ def test_paper_preset_starts_on_synthetic_batches(dataset, classes):
         assert all(np.isfinite(v[-1]) for v in hist.history.values())
         assert any(not np.array_equal(a, w.numpy())
                    for a, w in zip(before, clf.trainable_weights))
+
+
+def test_wider_claim_compares_curves_at_equal_accuracy_by_hand():
+    """Fig. 5 (right): a wider model that trades accuracy for rho_cw along the curve
+    still counts when it lies right of the narrower curve."""
+    from tf_advnet.papers.pgn.claims import claims
+
+    def model(method, value, acc, rho, width=None):
+        return {"method": method, "value": value, "acc": acc, "rho_cw": rho,
+                "width": width}
+
+    narrow = {f"pgn_{v}": model("pgn", v, a, r)
+              for v, a, r in ((0.1, 0.9, 0.5), (0.25, 0.7, 1.5))}
+    res = {"study": {"width": None}, "speed": {}, "fig3": {},
+           "fig2": {"epoch": [], "acc": [], "rho_cw": []},
+           # Wider at c_L 0.1: less accurate (0.8 < 0.9) but at accuracy 0.8 the
+           # narrower curve has rho_cw 1.0: 1.1 lies right of it.
+           "models": {**narrow, "pgn_0.1_w2": model("pgn", 0.1, 0.8, 1.1, 2.0)}}
+    c = {x.id: x for x in claims(res)}["wider_moves_curve_right"]
+    assert c.verdict == "held"
+    assert c.margins == {"wider - narrower curve's rho_cw, worst point":
+                         pytest.approx(0.1)}
+    res["models"]["pgn_0.1_w2"]["rho_cw"] = 0.9
+    assert {x.id: x for x in claims(res)}["wider_moves_curve_right"].verdict == "not held"
+    res["models"]["pgn_0.1_w2"]["acc"] = 0.95  # outside the narrower curve's range
+    assert {x.id: x for x in claims(res)}["wider_moves_curve_right"].verdict == "not run"

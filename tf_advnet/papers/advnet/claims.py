@@ -12,7 +12,9 @@ from tf_advnet.papers.advnet.study import GR_ABLATION
 PAPER = paper_values(os.path.dirname(__file__))
 BLACK_COLUMNS = tuple(f"{a}({s})" for s in ("A'", "B'", "C'") for a in ("fgs", "pgd"))
 # "Close" and "far" as read from the paper's tables (MNIST: C 99.32 vs A 99.40,
-# PGD 87.09 vs 0.00; CIFAR-10: 91.08 vs 91.59, 44.28 vs 1.32).
+# PGD 87.09 vs 0.00; CIFAR-10: 91.08 vs 91.59, 44.28 vs 1.32). "Comparable" in
+# black-box is one-sided: C within 3 points below B, or above it (MNIST's means are
+# equal, CIFAR-10's C is 8 points above B).
 CLOSE_CLEAN_POINTS = 1.0
 FAR_PGD_POINTS = 20.0
 COMPARABLE_BLACK_POINTS = 3.0
@@ -43,8 +45,8 @@ def claims(results):
     out.append(make_claim(PAPER, "c_comparable_to_b_black_box",
                           ours=f"B {mb:.2f}% / C {mc:.2f}%; C >= B in {wins} of "
                                f"{len(BLACK_COLUMNS)} columns",
-                          margins={"3 - |mean(C) - mean(B)| (points)":
-                                   at_least(COMPARABLE_BLACK_POINTS, abs(mb - mc))}))
+                          margins={"mean(C) - mean(B) + 3 (points)":
+                                   at_least(mc, mb - COMPARABLE_BLACK_POINTS)}))
     e = pts.get("EAT")
     out.append(make_claim(PAPER, "eat_below_c_white_box",
                           ours=None if e is None else f"EAT {e['pgd']:.2f}% vs C {c['pgd']:.2f}%",

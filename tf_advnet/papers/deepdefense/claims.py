@@ -12,7 +12,9 @@ from tf_advnet.papers.deepdefense.report import METHOD_LABELS, METHODS, _row
 
 PAPER = paper_values(os.path.dirname(__file__))
 KEEP_ACCURACY_POINTS = 0.5
-RATIO_FRACTION = 0.75  # of the paper's rho_2 ratio
+# "About 2x" is held at 3/4 of the paper's gain in rho_2 (1.77x for the MLP's 2.03x,
+# 1.29x for LeNet's 1.39x): 3/4 of the ratio itself would pass LeNet at 1.04x.
+GAIN_FRACTION = 0.75
 DEFAULT_RATIO = 1.5
 ROBUSTNESS_COLUMNS = {"rho_2": 1, "rho_inf": 2, "Acc@0.2 eps_ref": 3,
                       "Acc@0.5 eps_ref": 4, "Acc@1.0 eps_ref": 5}
@@ -31,13 +33,14 @@ def claims(results):
     ratio = (dd[1] / ref[1] if ref[1] and math.isfinite(ref[1]) and ref[1] > 0
              and dd[1] is not None else None)
     paper_ratio = _paper_ratio(results["model"])
-    need = DEFAULT_RATIO if paper_ratio is None else RATIO_FRACTION * paper_ratio
+    need = (DEFAULT_RATIO if paper_ratio is None
+            else 1.0 + GAIN_FRACTION * (paper_ratio - 1.0))
     out.append(make_claim(
         PAPER, "rho2_raised",
         ours=None if ratio is None else f"{dd[1]:.3g} vs {ref[1]:.3g} ({ratio:.2f}x)",
         margins=None if ratio is None else {"rho_2 ratio - required ratio":
                                             at_least(ratio, need)},
-        rule=f"rho_2 ratio >= {need:.2f}x (3/4 of the paper's for {results['model']})"
+        rule=f"rho_2 ratio >= {need:.2f}x (3/4 of the paper's gain for {results['model']})"
         if paper_ratio else None))
     gap = dd[0] - ref[0]
     out.append(make_claim(PAPER, "clean_accuracy_kept",
@@ -77,16 +80,28 @@ def sweep_claims(results):
                            f"{best['rho_2']:.3g}, {100 * best['acc']:.1f}%",
                       margins={"lowest point's rho_2 - reference's":
                                worst(above(p["rho_2"], ref["rho_2"]) for p in pts)})]
-    falls, rises = {}, {}
+    # Sec. 4.2: "a larger c encourages to achieve a better accuracy but lower
+    # robustness"; "a larger lambda makes the regularization contributes more". The
+    # accuracy half compares the ends of each lambda's curve: between neighbouring c
+    # it moves by less than its sampling noise on the test images.
+    margins, text = {}, []
     for lam in results["lambdas"]:
         curve = sorted((p for p in pts if p["lambda"] == lam), key=lambda p: p["c"])
+        if len(curve) < 2:
+            continue
         steps = np.diff([p["rho_2"] for p in curve])
-        falls[lam] = bool(np.all(steps <= 0))
-        if len(steps):
-            rises[f"-(largest rise of rho_2 with c), lambda {lam:g}"] = at_least(
-                0.0, float(np.max(steps)))
-    out.append(make_claim(PAPER, "sweep_c_tradeoff",
-                          ours=", ".join(f"lambda {lam:g}: {'yes' if f else 'no'}"
-                                         for lam, f in falls.items()),
-                          margins=rises))
+        gain = 100 * (curve[-1]["acc"] - curve[0]["acc"])
+        margins[f"-(largest rise of rho_2 with c), lambda {lam:g}"] = at_least(
+            0.0, float(np.max(steps)))
+        margins[f"accuracy at c {curve[-1]['c']:g} - at c {curve[0]['c']:g} (points), "
+                f"lambda {lam:g}"] = above(gain, 0.0)
+        text.append(f"lambda {lam:g}: rho_2 {'falls' if np.all(steps <= 0) else 'not monotone'}"
+                    f", accuracy {gain:+.1f} points")
+    for c in sorted({p["c"] for p in pts}):
+        column = sorted((p for p in pts if p["c"] == c), key=lambda p: p["lambda"])
+        if len(column) >= 2:
+            margins[f"-(largest fall of rho_2 with lambda), c {c:g}"] = at_least(
+                0.0, -float(np.min(np.diff([p["rho_2"] for p in column]))))
+    out.append(make_claim(PAPER, "sweep_c_tradeoff", ours="; ".join(text) or None,
+                          margins=margins or None))
     return out
