@@ -90,7 +90,11 @@ DATASETS = {"cpu": ("mnist_5k", "fashion_mnist", "mnist", "synthetic"),
 # which the budget diagnostic (results/l2lda/diagnostics/budget_mnist_5k.md) found
 # still gaining at 4 epochs (the generator takes the classifier's training adv_acc
 # 97% -> 54%); 6 epochs for every defence from the plain model, PGD-10 curves
-# recorded. Cut (no ledger claim reads them; L2L-type rows are the slowest, ~30 img/s
+# recorded. 6 epochs leave L2L-DA's curve rising; a pilot at 18 (3x the cost, ~3
+# CPU-hours a seed) still left it rising after the lr step while PGD10-AT's was flat,
+# so the ledger reads the rising curves as "inconclusive at this budget" and the
+# report card compares L2L-DA with PGD-AT where both curves flatten (Fashion-MNIST,
+# 8/255). Cut (no ledger claim reads them; L2L-type rows are the slowest, ~30 img/s
 # on 2 cores): Table 1(b)'s three rows.
 LONG_EPOCHS = 6
 LONG = dict(dataset="mnist_5k", epochs=LONG_EPOCHS, optimizer="sgd", learning_rate=0.01,
