@@ -575,6 +575,19 @@ def test_run_parallel_runs_each_job_in_its_own_process_at_most_workers_at_a_time
     assert sum(": done in" in x for x in lines) == 3
 
 
+def test_run_parallel_shows_each_running_jobs_last_log_line(tmp_path):
+    import sys
+
+    script = ("import sys, time; print('Epoch 1/3'); sys.stdout.write('1/9 - loss 2\\r"
+              "5/9 - loss 1\\r'); sys.stdout.flush(); time.sleep(0.5)")
+    job = ledger.Job("a seed 0", (sys.executable, "-c", script),
+                     os.path.join(str(tmp_path), "a.log"))
+    lines = []
+    ledger.run_parallel([job], 1, progress=lines.append, poll_s=0.05, heartbeat_s=0.3)
+    beats = [x for x in lines if x.startswith("[ledger] a seed 0: 0 min: ")]
+    assert beats and beats[-1] == "[ledger] a seed 0: 0 min: 5/9 - loss 1"
+
+
 def test_run_parallel_starts_a_job_only_after_the_jobs_it_waits_on(tmp_path):
     jobs = [_job(tmp_path, "card part 0"),
             _job(tmp_path, "card part 1", after=("card part 0",)),

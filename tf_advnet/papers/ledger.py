@@ -1024,11 +1024,26 @@ def plan(todo, *, preset, work_dir=os.path.join("runs", "ledger"), log_dir=None,
     return jobs
 
 
-def run_parallel(jobs, workers, *, cpus=None, progress=print, poll_s=5.0):
+def _last_line(path, limit=120):
+    """The last non-empty line of a log (Keras's progress lines end in a carriage
+    return), cut to `limit` characters."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - 4096))
+            tail = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [x.strip() for x in re.split(r"[\r\n]", tail) if x.strip()]
+    return lines[-1][:limit] if lines else ""
+
+
+def run_parallel(jobs, workers, *, cpus=None, progress=print, poll_s=5.0,
+                 heartbeat_s=600.0):
     """Runs each of `jobs` (`Job`) in its own process, `workers` at a time, in order
     but for those still waiting on another, each with cpus // workers TensorFlow
     threads (one process per core trains faster than one process on every core: the
-    models are small), each logging to its `log`.
+    models are small), each logging to its `log`; every `heartbeat_s` it prints each
+    running job's time so far and the last line of its log.
 
     Returns the names of the jobs that ran; raises UserError naming each failed job
     and its log (and each job skipped because one it waits on failed) once the
@@ -1041,6 +1056,7 @@ def run_parallel(jobs, workers, *, cpus=None, progress=print, poll_s=5.0):
     env = dict(os.environ, TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS="1",
                OMP_NUM_THREADS=threads)
     queue, running, done, failed = list(jobs), {}, [], []
+    beat = time.monotonic()
     try:
         while queue or running:
             for job in [j for j in queue if any(a in failed for a in j.after)]:
@@ -1067,6 +1083,11 @@ def run_parallel(jobs, workers, *, cpus=None, progress=print, poll_s=5.0):
                          f"{'failed' if proc.returncode else 'done'} in "
                          f"{(time.monotonic() - t0) / 60:.1f} min ({len(queue)} waiting, "
                          f"{len(running)} running)")
+            if running and time.monotonic() - beat >= heartbeat_s:
+                beat = time.monotonic()
+                for job, t0 in running.values():
+                    progress(f"[ledger] {job.name}: {(beat - t0) / 60:.0f} min: "
+                             f"{_last_line(job.log)}")
             if running:
                 time.sleep(poll_s)
     finally:
