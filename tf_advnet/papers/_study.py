@@ -89,19 +89,27 @@ class Claim:
 
 # An inclusive comparison (x >= bound) holds at a tie, a strict one (x > bound) does
 # not; a margin must be > 0 exactly when its comparison holds, so `at_least` gives a
-# tie this margin, far below any difference of two measured numbers.
+# tie this margin (`above` its negative), far below any difference of two measured
+# numbers. A tie is equality up to round-off: accuracies are counts of test images
+# turned into fractions and percentages, so 100 * (0.802 - 0.792) is
+# 1.0000000000000009 where the images say exactly 1 point.
 TIE = 1e-9
 
 
+def _tie(x, bound):
+    return math.isclose(x, bound, rel_tol=1e-9, abs_tol=1e-12)
+
+
 def above(x, bound, scale=1.0):
-    """The margin of `x > bound`: scale * (x - bound), positive exactly when it holds
-    (IEEE subtraction of two different floats is never 0)."""
-    return scale * (x - bound)
+    """The margin of `x > bound`: scale * (x - bound), or -TIE where x equals bound
+    up to round-off."""
+    return -TIE if _tie(x, bound) else scale * (x - bound)
 
 
 def at_least(x, bound, scale=1.0):
-    """The margin of `x >= bound`: scale * (x - bound), or TIE where x == bound."""
-    return TIE if x == bound else scale * (x - bound)
+    """The margin of `x >= bound`: scale * (x - bound), or TIE where x equals bound
+    up to round-off."""
+    return TIE if _tie(x, bound) else scale * (x - bound)
 
 
 def worst(margins):

@@ -36,6 +36,7 @@ def claims(results):
             paper=f"{100 * paper:.1f}% (our run, the paper's own attacks)" + (
                 f"; {AUTOATTACK_TABLE[row]}" if row in AUTOATTACK_TABLE else ""),
             ours=f"{100 * strong:.1f}% worst case ({-gap:+.1f} points)",
-            rule=f"strong worst case >= paper protocol's - {TOLERANCE_POINTS:g} point",
+            rule=f"strong worst case >= paper protocol's - {TOLERANCE_POINTS:g} point "
+                 f"(exactly {TOLERANCE_POINTS:g} lower holds)",
             verdict=verdict_of(margins), margins=margins))
     return out
