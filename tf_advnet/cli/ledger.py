@@ -71,14 +71,15 @@ def main():
                         "one of them")
     studies = ledger.select(ledger.SPEC, _STUDIES.value)
     names = [s.study for s in studies] if _STUDIES.value else None
-    if not _RENDER_ONLY.value and _JOBS.value == 1:
-        ledger.run_missing(ledger.SPEC, seeds=chosen, preset=_PRESET.value, studies=names,
-                           work_dir=_WORK_DIR.value)
-    elif not _RENDER_ONLY.value:
-        todo = ledger.missing(ledger.SPEC, seeds=chosen, preset=_PRESET.value,
-                              studies=names)
-        ledger.run_parallel(ledger.plan(todo, preset=_PRESET.value,
-                                        work_dir=_WORK_DIR.value), _JOBS.value)
+    if not _RENDER_ONLY.value:
+        if _JOBS.value == 1:
+            ledger.run_missing(ledger.SPEC, seeds=chosen, preset=_PRESET.value,
+                               studies=names, work_dir=_WORK_DIR.value)
+        else:
+            todo = ledger.missing(ledger.SPEC, seeds=chosen, preset=_PRESET.value,
+                                  studies=names)
+            ledger.run_parallel(ledger.plan(todo, preset=_PRESET.value,
+                                            work_dir=_WORK_DIR.value), _JOBS.value)
     if not _AGGREGATE.value:
         return
     # --studies and --seeds choose what runs; the ledger aggregates every study over

@@ -123,6 +123,11 @@ class Source:
         """The name of the results JSON its run writes (its study package `pkg`)."""
         return "sweep.json" if self.sweep else pkg.RESULTS_FILES[0]
 
+    def train_dir(self, work_dir, seed):
+        """Where one seed of the study trains (its `run`'s work_dir), under
+        `work_dir`: shared by the study's runs of that seed."""
+        return os.path.join(work_dir, self.study, f"seed{seed}")
+
     def seed_dir(self, root, seed):
         """The results dir of one seed, under `root` (the repository)."""
         parts = ([self.study, self.dataset] + ([self.model] if self.model else [])
@@ -970,8 +975,7 @@ def run_missing(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None,
     for src, pkg, p, seed in todo:
         out = src.seed_dir(root, seed)
         progress(f"[ledger] {src.study} {src.dataset} preset {p} seed {seed} -> {out}")
-        pkg.run(p, src.dataset, results_dir=out,
-                work_dir=os.path.join(work_dir, src.study, f"seed{seed}"),
+        pkg.run(p, src.dataset, results_dir=out, work_dir=src.train_dir(work_dir, seed),
                 overrides={"seed": seed}, argv=argv, progress=progress, **src.run_kwargs)
         done.append(out)
     return done
@@ -1005,21 +1009,20 @@ def plan(todo, *, preset, work_dir=os.path.join("runs", "ledger"), log_dir=None,
     stay in one process), and before it, for a study whose package has `PARTS`
     (the report card), one job per part (`part_argv`), the first before the others."""
     log_dir = log_dir or os.path.join(work_dir, "logs")
+    first = {}  # (study, seed) -> its first source: the job runs them all
+    for src, _, _, seed in todo:
+        first.setdefault((src.study, seed), src)
     jobs = []
-    for src, seed in dict.fromkeys((src, seed) for src, _, _, seed in todo):
-        if any(j.name == f"{src.study} seed {seed}" for j in jobs):
-            continue
-        pkg, name = load(src.study), f"{src.study} seed {seed}"
-        parts = []
-        for i, rows in enumerate(getattr(pkg, "PARTS", ())):
-            parts.append(Job(
-                f"{name} part {i}",
-                tuple(pkg.part_argv(rows, preset, src.dataset, seed,
-                                    os.path.join(work_dir, src.study, f"seed{seed}"))),
-                os.path.join(log_dir, f"{src.study}.seed{seed}.part{i}.log"),
-                after=(f"{name} part 0",) if i else ()))
-        jobs += parts + [Job(name, worker_argv(src.study, seed, preset, work_dir),
-                             os.path.join(log_dir, f"{src.study}.seed{seed}.log"),
+    for (study, seed), src in first.items():
+        pkg, name = load(study), f"{study} seed {seed}"
+        parts = [Job(f"{name} part {i}",
+                     tuple(pkg.part_argv(rows, preset, src.dataset, seed,
+                                         src.train_dir(work_dir, seed))),
+                     os.path.join(log_dir, f"{study}.seed{seed}.part{i}.log"),
+                     after=(f"{name} part 0",) if i else ())
+                 for i, rows in enumerate(getattr(pkg, "PARTS", ()))]
+        jobs += parts + [Job(name, worker_argv(study, seed, preset, work_dir),
+                             os.path.join(log_dir, f"{study}.seed{seed}.log"),
                              after=tuple(j.name for j in parts))]
     return jobs
 
