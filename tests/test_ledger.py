@@ -4,6 +4,7 @@ claims, `build` on seed dirs made from a committed results JSON, `run_missing` o
 fake study, and the command's one-line errors."""
 
 import copy
+import dataclasses
 import glob
 import json
 import os
@@ -164,6 +165,11 @@ def test_aggregate_comparative_claim_needs_three_seeds():
     assert e["seeds"] == [0, 1, 2] and e["verdict"] == "held" and len(e["per_seed"]) == 4
     nothing = {0: seeds[3].as_dict()}
     assert ledger.aggregate(nothing)["verdict"] == "not run"
+    # A seed that ran but had nothing to compare (numbers, no verdict) says so.
+    seeds[3] = dataclasses.replace(seeds[3], ours="outside at 0 of 0 points")
+    e = ledger.aggregate(seeds, comparative=True)
+    assert e["seeds"] == [0, 1, 2] and e["verdict"] == "held"
+    assert [r["verdict"] for r in e["per_seed"]] == ["held"] * 3 + ["not testable"]
 
 
 def test_aggregate_reads_claim_dicts_and_unmeasured_margins():

@@ -110,7 +110,10 @@ def test_curve_comparisons_by_hand():
     # At accuracy 0.8 the other curve has rho 1.0 (linear in accuracy).
     assert curve_outside([{"acc": 0.8, "rho_cw": 1.1}], other) == (1, 1)
     assert curve_outside([{"acc": 0.8, "rho_cw": 0.9}], other) == (0, 1)
-    assert curve_outside([{"acc": 0.95, "rho_cw": 9.0}], other) == (0, 0)  # no overlap
+    # Above the other's accuracy range a point must dominate its every point.
+    assert curve_outside([{"acc": 0.95, "rho_cw": 1.6}], other) == (1, 1)
+    assert curve_outside([{"acc": 0.95, "rho_cw": 1.4}], other) == (0, 1)
+    assert curve_outside([{"acc": 0.6, "rho_cw": 9.0}], other) == (0, 0)  # below: unknown
     fgm = [{"mean_l2": 0.5, "acc": 0.8}, {"mean_l2": 1.5, "acc": 0.4}]
     assert attack_stronger([{"mean_l2": 1.0, "acc": 0.5}], fgm) == (1, 1)
     assert attack_stronger([{"mean_l2": 1.0, "acc": 0.7}], fgm) == (0, 1)
@@ -203,5 +206,34 @@ def test_wider_claim_compares_curves_at_equal_accuracy_by_hand():
                          pytest.approx(0.1)}
     res["models"]["pgn_0.1_w2"]["rho_cw"] = 0.9
     assert {x.id: x for x in claims(res)}["wider_moves_curve_right"].verdict == "not held"
-    res["models"]["pgn_0.1_w2"]["acc"] = 0.95  # outside the narrower curve's range
-    assert {x.id: x for x in claims(res)}["wider_moves_curve_right"].verdict == "not run"
+    # Above the narrower curve's accuracy range: right of it only when it dominates
+    # every narrower point (rho_cw > 1.5).
+    res["models"]["pgn_0.1_w2"].update(acc=0.95, rho_cw=1.6)
+    c = {x.id: x for x in claims(res)}["wider_moves_curve_right"]
+    assert c.verdict == "held" and c.margins == {
+        "wider - narrower curve's rho_cw, worst point": pytest.approx(0.1)}
+    res["models"]["pgn_0.1_w2"]["rho_cw"] = 1.4
+    assert {x.id: x for x in claims(res)}["wider_moves_curve_right"].verdict == "not held"
+    res["models"]["pgn_0.1_w2"]["acc"] = 0.6  # below it: the narrower curve is unknown
+    c = {x.id: x for x in claims(res)}["wider_moves_curve_right"]
+    assert c.verdict == "not run" and c.ours.endswith("at 0 of 0 wider points in or above "
+                                                      "its accuracy range")
+
+
+def test_generator_claim_fails_where_one_classifier_fails_and_another_has_no_point():
+    """Fig. 3 on two classifiers: a comparison without a point in FGM's L2 range leaves
+    the claim untestable only while every other comparison holds."""
+    from tf_advnet.papers.pgn.claims import claims
+
+    fgm = [{"mean_l2": 0.5, "acc": 0.8}, {"mean_l2": 1.5, "acc": 0.4}]
+    res = {"study": {"width": None}, "speed": {}, "models": {},
+           "fig2": {"epoch": [], "acc": [], "rho_cw": []},
+           "fig3": {"fgm_at": {"pgn": [{"mean_l2": 3.0, "acc": 0.0}], "fgm": fgm},
+                    # at L2 1.0 FGM leaves 0.6: the PGN attack's 0.7 is weaker
+                    "pgd_at": {"pgn": [{"mean_l2": 1.0, "acc": 0.7}], "fgm": fgm}}}
+    c = {x.id: x for x in claims(res)}["generator_beats_fgm"]
+    assert c.verdict == "not held"
+    assert c.margins == {"FGM on pgd_at - PGN attack accuracy, worst point":
+                         pytest.approx(-0.1)}
+    res["fig3"]["pgd_at"]["pgn"][0]["acc"] = 0.5  # now stronger there: untestable
+    assert {x.id: x for x in claims(res)}["generator_beats_fgm"].verdict == "not run"

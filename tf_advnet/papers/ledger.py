@@ -320,12 +320,24 @@ def too_few(n):
             f"{MIN_SEEDS})")
 
 
+NOT_TESTABLE = "not testable"
+
+
+def seed_verdict(claim):
+    """A seed's verdict as the ledger shows it: a claim its run answered with numbers
+    but no verdict (e.g. two curves without an overlapping point) is `NOT_TESTABLE`
+    there, not "not run"."""
+    if claim.verdict == _study.NOT_RUN and claim.ours not in ("—", ""):
+        return NOT_TESTABLE
+    return claim.verdict
+
+
 def aggregate(per_seed, *, comparative=False, curves_read=None):
     """One ledger entry from one claim's answers over seeds, by `RULE`.
 
     Args:
-      per_seed: {seed: Claim or its dict}; a seed whose claim was not run counts as
-        no seed.
+      per_seed: {seed: Claim or its dict}; a seed whose claim was not run (or not
+        testable, `seed_verdict`) counts as no seed.
       comparative: whether the claim compares two methods (then it needs MIN_SEEDS).
       curves_read: the claim's curves (`claim_rising`) or None: a held (not held)
         verdict with a rising "against" ("for") curve is inconclusive `BUDGET`.
@@ -365,7 +377,7 @@ def aggregate(per_seed, *, comparative=False, curves_read=None):
             verdict = (f"{_study.INCONCLUSIVE} {BUDGET} ({verdict} by the rule; still "
                        f"rising: {', '.join(turn)})")
     return {"seeds": [s for s, _ in ran],
-            "per_seed": [{"seed": s, "verdict": c.verdict, "ours": c.ours,
+            "per_seed": [{"seed": s, "verdict": seed_verdict(c), "ours": c.ours,
                           "margins": c.margins} for s, c in runs],
             "margins": margins, "verdict": verdict, "rule": RULE,
             "comparative": comparative}
