@@ -414,6 +414,24 @@ def test_run_missing_runs_only_the_missing_seeds_with_their_seed(tmp_path):
          os.path.join("w", "fake", f"seed{k}"), "m") for k in (0, 2)]
 
 
+def test_missing_runs_the_studies_in_the_order_studies_names_them(tmp_path):
+    """Study by study in --studies' order (the spec's sources of one study in theirs),
+    seeds in --seeds' order."""
+    calls = []
+    fake = _fake_study(calls)
+    spec = (ledger.Source("a", "d", ("x",), preset="cpu"),
+            ledger.Source("b", "d", ("x",), preset="cpu", model="m1"),
+            ledger.Source("b", "d", ("x",), preset="cpu", model="m2"))
+    todo = ledger.missing(spec, str(tmp_path), seeds=(2, 0), studies=["b", "a"],
+                          load=lambda name: fake)
+    assert [(s.study, s.model, seed) for s, _, _, seed in todo] == [
+        ("b", "m1", 2), ("b", "m1", 0), ("b", "m2", 2), ("b", "m2", 0),
+        ("a", None, 2), ("a", None, 0)]
+    # Without --studies: the spec's order.
+    todo = ledger.missing(spec, str(tmp_path), seeds=(0,), load=lambda name: fake)
+    assert [s.study for s, _, _, _ in todo] == ["a", "b", "b"]
+
+
 def test_run_missing_reruns_a_seed_whose_evidence_records_another_preset(tmp_path):
     """A preset changed since a seed ran (more epochs): its committed JSON is stale,
     so the ledger runs it again; a field the JSON predates (added since, at its

@@ -7,9 +7,10 @@ study reuses what it trained), then aggregates each
 claim over the seeds that exist and writes results/claims.json, results/CLAIMS.md and
 the README's summary (between its `<!-- claims-ledger -->` markers). --studies and
 --seeds choose which runs run; the ledger always covers every study and every seed run.
---jobs=N runs N (study, seed) runs at a time, each in its own process with its share
-of the cores and its log under <work_dir>/logs/ (a report card seed as three: its
-standard row, then its L2L-DA row beside its other rows, then the card from them).
+Runs go study by study in the order --studies names them. --jobs=N runs N (study,
+seed) runs at a time, each in its own process with its share of the cores and its
+log under <work_dir>/logs/ (a report card seed as three: its standard row, then its
+L2L-DA row beside its other rows, then the card from them).
 
   tf-advnet ledger --preset=long --seeds=0,1,2
   tf-advnet ledger --studies=pgn --seeds=1,2 --jobs=2
@@ -22,8 +23,8 @@ from tf_advnet.errors import UserError
 COMMAND = Command("ledger", __doc__)
 _PRESET = COMMAND.string("preset", "long", "the preset every study runs at")
 _SEEDS = COMMAND.list("seeds", ["0", "1", "2"], "the seeds, comma-separated integers >= 0")
-_STUDIES = COMMAND.list("studies", None, "the studies to run and aggregate (default all "
-                                         "of the ledger's), comma-separated")
+_STUDIES = COMMAND.list("studies", None, "the studies to run (in this order) and aggregate "
+                                         "(default all of the ledger's), comma-separated")
 _RENDER_ONLY = COMMAND.bool("render_only", False, "aggregate the seed runs that exist "
                                                   "without running the missing or stale ones")
 _WORK_DIR = COMMAND.string("work_dir", "runs/ledger", "root of the studies' training dirs")

@@ -942,7 +942,9 @@ def missing(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None,
             progress=print, load=_study.load):
     """The (source, study package, preset, seed) of each seed run of `spec` whose
     results JSON is missing or stale (`stale`: it records other settings than the
-    preset has now), saying why a stale one runs again.
+    preset has now), saying why a stale one runs again; study by study in the order
+    `studies` names them (the spec's without it), each study's seeds in `seeds`'
+    order, so the run closest to done can go first.
 
     Raises:
       UserError: a study without the preset (one line naming --preset and the
@@ -950,7 +952,9 @@ def missing(spec=SPEC, root=".", *, seeds=SEEDS, preset=None, studies=None,
         (`_evidence`: never overwritten).
     """
     todo = []
-    for src in select(spec, studies):
+    order = list(studies or ())
+    for src in sorted(select(spec, studies), key=lambda s: order.index(s.study)
+                      if s.study in order else 0):
         pkg, p = load(src.study), preset or src.preset
         fname = src.results_file(pkg)
         for seed in seeds:
