@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from tf_advnet.papers._study import above, make_claim, paper_values, worst
+from tf_advnet.papers._study import above, make_claim, paper_values, supports, worst
 
 PAPER = paper_values(os.path.dirname(__file__))
 # Back-to-back timings on a shared CPU move by several percent from run to run.
@@ -72,7 +72,7 @@ def _all_won(gaps):
     testable) when one had none and every other held, since a comparison that
     fails at a point fails the claim whatever the untestable one would say."""
     measured = {k: worst(g) for k, g in gaps.items() if g}
-    if len(measured) < len(gaps) and all(m is not None and m > 0 for m in measured.values()):
+    if len(measured) < len(gaps) and all(map(supports, measured.values())):
         return None
     return measured
 
