@@ -706,6 +706,13 @@ def test_ledger_jobs_runs_the_missing_seeds_in_parallel_then_aggregates(
                      "--jobs=2"]) == 0
     assert got == [(["pgn seed 1", "pgn seed 2"], 2)]
     assert (tmp_path / "results" / "claims.json").exists()
+    # --studies' order, not the spec's (advnet comes before pgn there).
+    assert [s.study for s in ledger.SPEC].index("advnet") < [
+        s.study for s in ledger.SPEC].index("pgn")
+    got.clear()
+    assert cli.main(["ledger", "--preset=long", "--studies=pgn,advnet", "--seeds=2,1",
+                     "--jobs=2", "--noaggregate"]) == 0
+    assert got == [(["pgn seed 2", "pgn seed 1", "advnet seed 2", "advnet seed 1"], 2)]
 
 
 def test_bat_seed_override_keeps_the_second_surrogates_offset():

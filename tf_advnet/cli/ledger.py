@@ -70,8 +70,9 @@ def main():
     if _RENDER_ONLY.value and not _AGGREGATE.value:
         raise UserError("--render_only and --noaggregate together do nothing; allowed: "
                         "one of them")
-    studies = ledger.select(ledger.SPEC, _STUDIES.value)
-    names = [s.study for s in studies] if _STUDIES.value else None
+    ledger.select(ledger.SPEC, _STUDIES.value)  # one-line error for an unknown study
+    # the user's order, not the spec's: the ledger runs the studies in this order
+    names = list(dict.fromkeys(_STUDIES.value)) if _STUDIES.value else None
     if not _RENDER_ONLY.value:
         if _JOBS.value == 1:
             ledger.run_missing(ledger.SPEC, seeds=chosen, preset=_PRESET.value,
