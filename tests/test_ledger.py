@@ -435,7 +435,8 @@ def test_missing_runs_the_studies_in_the_order_studies_names_them(tmp_path):
 def test_run_missing_reruns_a_seed_whose_evidence_records_another_preset(tmp_path):
     """A preset changed since a seed ran (more epochs): its committed JSON is stale,
     so the ledger runs it again; a field the JSON predates (added since, at its
-    default) is no difference, a model the JSON lacks beside recorded ones is."""
+    default) is no difference, one the preset now sets to another value is, and a
+    model the JSON lacks beside recorded ones is."""
     calls, lines, asked = [], [], []
     now = {"study": {"epochs": 36, "eps": 0.5, "ema_decay": None}}
 
@@ -466,6 +467,14 @@ def test_run_missing_reruns_a_seed_whose_evidence_records_another_preset(tmp_pat
     assert ledger.stale(spec[0], fake, 0, recorded(0)) == ["study/epochs: 18 vs 36"]
     assert asked == [(("cpu", "d"), {"overrides": {"seed": 0}, "model": "m"})]
     assert ledger.stale(spec[0], fake, 1, recorded(1)) == []  # ema_decay: not recorded
+    # A field added since that the preset now sets to other than its default: the old
+    # run ran at the default, so it differs.
+    fake.setting_defaults = lambda: {"study": {"ema_decay": None, "eps": 0.25}}
+    now["study"]["ema_decay"] = 0.998
+    assert ledger.stale(spec[0], fake, 1, recorded(1)) == [
+        "study/ema_decay: — (its default None) vs 0.998"]
+    now["study"]["ema_decay"] = None
+    del fake.setting_defaults
     assert ledger.stale(spec[0], fake, 2, recorded(2)) == []  # nothing committed
     done = ledger.run_missing(spec, str(tmp_path), seeds=(0, 1), work_dir="w",
                               progress=lines.append, load=lambda name: fake)

@@ -10,7 +10,8 @@ from tf_advnet.errors import UserError
 
 TINY = dict(train_limit=64, test_limit=24, generator="g0:4", g_steps=1,
             table6_generators=("g3:4",), attack_generators=("g0:4", "g2:4"),
-            eval_batch_size=24, pgd_steps=2, gr_ablation=True, hvp_timing_steps=1)
+            eval_batch_size=24, pgd_steps=2, gr_ablation=True, hvp_timing_steps=1,
+            hvp_timing_rounds=2)
 
 
 # The tests that use this fixture are marked slow: it alone takes about 19 s
@@ -49,6 +50,8 @@ def test_reproduce_trains_every_model_and_writes_the_report(tiny):
     assert dict(gr["train"]["trainer"], gamma=0.01) == methods["advnet"]["train"]["trainer"]
     assert set(saved["hvp_images_per_second"]) == {"exact", "finite_difference"}
     assert all(v > 0 for v in saved["hvp_images_per_second"].values())
+    for hvp, ips in saved["hvp_images_per_second"].items():  # the median of 2 rounds
+        assert ips == pytest.approx(sum(saved["hvp_timing_rounds"][hvp]) / 2)
     assert methods["advnet_s2"]["seed"] == methods["advnet"]["seed"] + 1
     assert methods["ensemble_at"]["train"]["trainer"]["sources"] == [
         saved["train"]["A"]["model_path"]]

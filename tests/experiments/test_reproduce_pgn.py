@@ -10,7 +10,8 @@ from tf_advnet.errors import UserError
 TINY = dict(train_limit=64, test_limit=24, epochs=1, eps_grid=(0.5, 1.0),
             c_l_grid=(1.0, 5.0), capacity_widths=(), generator_width=4, fig3_eps=1.0,
             fig3_c_l=(1.0,), fig3_attack_eps=(0.5, 1.0), fig3_epochs=1, fig2_epochs=2,
-            fig2_test_images=12, cw_iterations=5, cw_binary_steps=1, eval_batch_size=24)
+            fig2_test_images=12, cw_iterations=5, cw_binary_steps=1, eval_batch_size=24,
+            timing_steps=2, timing_rounds=3)
 
 
 # The tests that use this fixture are marked slow: it alone takes about 26 s
@@ -55,6 +56,8 @@ def test_reproduce_trains_every_model_and_writes_the_report(tiny):
     assert "## Table 2 at matched benign accuracy" in md and "## Claims" in md
     assert set(saved["speed"]) == {"standard", "fgm_at", "pgd_at", "pgn"}
     assert all(v > 0 for v in saved["speed"].values())
+    for method, ips in saved["speed"].items():  # the median of 3 rounds
+        assert ips == sorted(saved["speed_rounds"][method])[1]
 
 
 @pytest.mark.slow

@@ -1,6 +1,8 @@
 """StepTimer against a hand computation: a model whose step advances a fake clock by a
 known time and whose tracing advances it by another."""
 
+import types
+
 import keras
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ STEP_S, TRACE_S = 0.25, 7.0
 class _Clock:
     def __init__(self):
         self.t = 100.0
+        self.load = 1.0  # what the machine's other work multiplies a step's time by
 
     def __call__(self):
         return self.t
@@ -35,9 +38,11 @@ class _ClockedModel(keras.Model):
     def call(self, x):
         return self.dense(x)
 
+    step_s = STEP_S
+
     def _tick(self):
         self.ticks += 1
-        self.clock.t += STEP_S
+        self.clock.t += self.step_s * self.clock.load
         return np.float32(0.0)
 
     def train_step(self, data):
@@ -199,3 +204,53 @@ def test_reported_falls_back_only_without_warm_steps():
     s = timer.summary()
     assert reported_images_per_second(s, 100, 1.0) == s["images_per_second"]
     assert not s["includes_tracing"]
+
+
+def test_interleaved_rounds_median_drops_a_round_that_load_hit(monkeypatch):
+    """`pipelines.train.interleaved_images_per_second` against a hand computation:
+    method "fast" steps in STEP_S and "slow" in 2 STEP_S; during the second of three
+    rounds the machine runs 6x slower. Each method's median round is an unloaded
+    one, so the ratio is the true 2x; the per-round list shows the loaded round."""
+    import tf_advnet.pipelines.train as train_lib
+    import tf_advnet.utils.timing as timing
+
+    clock = _Clock()
+    real = timing.StepTimer
+    monkeypatch.setattr(timing, "StepTimer", lambda *a, **k: real(*a, clock=clock, **k))
+    models = {}
+
+    def timed_trainer(cfg, x, y, steps):
+        m = _ClockedModel(clock)
+        m.step_s = cfg.step_s
+        m.compile(optimizer="sgd")
+        models[cfg.name] = m
+        return m, x, y
+
+    monkeypatch.setattr(train_lib, "_timed_trainer", timed_trainer)
+    order = []
+    real_time_fit = timing.time_fit
+
+    def time_fit(trainer, *a, **k):
+        name = next(n for n, m in models.items() if m is trainer)
+        order.append(name)
+        out = real_time_fit(trainer, *a, **k)
+        # Two traces, then rounds of two: calls 5 and 6 form round 2.
+        clock.load = 6.0 if len(order) in (4, 5) else 1.0
+        return out
+
+    monkeypatch.setattr(timing, "time_fit", time_fit)
+    cfg = lambda name, step_s: types.SimpleNamespace(  # noqa: E731
+        name=name, step_s=step_s, data=types.SimpleNamespace(batch_size=8))
+    x, y = _data(20)
+    out = train_lib.interleaved_images_per_second(
+        {"fast": cfg("fast", STEP_S), "slow": cfg("slow", 2 * STEP_S)}, x, y,
+        steps=5, rounds=3)
+    # Both traced first, then the rounds in turn.
+    assert order == ["fast", "slow"] + ["fast", "slow"] * 3
+    assert out["steps"] == 5
+    assert out["rounds"]["fast"][1] == pytest.approx(8 / (6 * STEP_S))
+    assert out["rounds"]["slow"][1] == pytest.approx(8 / (2 * 6 * STEP_S))
+    assert out["images_per_second"] == pytest.approx(
+        {"fast": 8 / STEP_S, "slow": 8 / (2 * STEP_S)})
+    with pytest.raises(ValueError, match="rounds"):
+        train_lib.interleaved_images_per_second({}, x, y, steps=5, rounds=0)

@@ -15,6 +15,8 @@ Each `tf_advnet/papers/<name>/` holds the same files:
                     settings(preset_name, dataset, overrides=None, **kw) -> dict (what
                     `run`'s results JSON records of its settings, computed without
                     running: the ledger reruns a seed whose JSON records others);
+                    optionally setting_defaults() -> dict (the values of settings
+                    whose field a JSON predates: what its run ran at);
                     optionally PARTS and part_argv(rows, preset, dataset, seed,
                     work_dir) -> argv: the processes `tf-advnet ledger --jobs` splits
                     one seed's run into (the first before the others), whose trained
@@ -98,6 +100,23 @@ TIE = 1e-9
 
 def _tie(x, bound):
     return math.isclose(x, bound, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def study_defaults(study_class):
+    """{"study": {field: default}} of a study's dataclass, the fields that have one:
+    its package's `setting_defaults`, the values a results JSON recorded before a
+    field existed ran at (`tf_advnet.papers.ledger.stale`)."""
+    return {"study": {f.name: f.default for f in dataclasses.fields(study_class)
+                      if f.default is not dataclasses.MISSING}}
+
+
+def timing_text(steps, rounds):
+    """How a study timed its methods' training steps, for a claim or report:
+    `rounds` interleaved rounds of `steps` steps (`pipelines.train.
+    interleaved_images_per_second`), or back to back where its JSON predates the
+    rounds (`rounds` None)."""
+    return (f"{steps} steps each, timed back to back" if rounds is None else
+            f"median of {rounds} interleaved rounds of {steps} steps")
 
 
 def above(x, bound, scale=1.0):

@@ -625,17 +625,23 @@ def stale(src, pkg, seed, results, preset=None):
     when it agrees, when there is no JSON (None) or when the study cannot say its
     settings without running.
 
-    A setting the JSON does not record is a difference only where the JSON records
-    its tree but nothing beside it (a model or method added to the study); a field
-    added since to a recorded config (one its old runs ran at the default of) and a
-    tree the old JSON format lacks altogether are not.
+    A setting the JSON does not record is a difference where the JSON records its
+    tree but nothing beside it (a model or method added to the study), and where it
+    is a field added since to a recorded config that the preset now sets to other
+    than the field's default, the value the old run ran at (`pkg.setting_defaults`,
+    where the study has it); a field added since at its default, and a tree the old
+    JSON format lacks altogether, are not.
     """
     if results is None or not hasattr(pkg, "settings"):
         return []
+
+    def flat(tree):
+        return settings(json.loads(json.dumps(tree, default=jsonable)))
+
     recorded = settings(results)
-    now = settings(json.loads(json.dumps(pkg.settings(
-        preset or src.preset, src.dataset, overrides={"seed": seed}, **src.run_kwargs),
-        default=jsonable)))
+    now = flat(pkg.settings(preset or src.preset, src.dataset, overrides={"seed": seed},
+                            **src.run_kwargs))
+    defaults = flat(pkg.setting_defaults()) if hasattr(pkg, "setting_defaults") else {}
     parents = {k.rsplit("/", 1)[0] for k in recorded if "/" in k}
     trees = {k.split("/", 1)[0] for k in recorded}
     out = []
@@ -645,6 +651,8 @@ def stale(src, pkg, seed, results, preset=None):
                 out.append(f"{k}: {recorded[k]} vs {v}")
         elif "/" in k and k.split("/", 1)[0] in trees and k.rsplit("/", 1)[0] not in parents:
             out.append(f"{k}: — vs {v}")
+        elif k in defaults and defaults[k] != v:
+            out.append(f"{k}: — (its default {defaults[k]}) vs {v}")
     return out
 
 

@@ -279,18 +279,55 @@ def train(config, work_dir, *, strategy="default", backup_every=200, verbose="au
     return results
 
 
+def _timed_trainer(config, x, y, steps):
+    """A compiled trainer of `config` on a fresh classifier (seeded by the config)
+    and the first min(len(x), batch x steps) images it is timed on."""
+    n = min(len(x), config.data.batch_size * steps)
+    common.set_seed(config.seed)
+    clf = build_classifier(config, tuple(x.shape[1:]), int(y.max()) + 1, x)
+    return compile_trainer(build_trainer(config, clf, steps), config, steps), x[:n], y[:n]
+
+
 def step_images_per_second(config, x, y, *, steps):
     """Training images/s of `config`'s trainer on a fresh classifier: `steps` warm
     steps (after one that traces) on the first min(len(x), batch x steps) images,
     cycled (`common.warm_images_per_second`). Studies time their methods back to
     back with it, so a cost comparison does not depend on what else the machine ran
     during each training."""
-    bs = config.data.batch_size
-    n = min(len(x), bs * steps)
-    common.set_seed(config.seed)
-    clf = build_classifier(config, tuple(x.shape[1:]), int(y.max()) + 1, x)
-    trainer = compile_trainer(build_trainer(config, clf, steps), config, steps)
-    return common.warm_images_per_second(trainer, x[:n], y[:n], bs, steps=steps)
+    trainer, xs, ys = _timed_trainer(config, x, y, steps)
+    return common.warm_images_per_second(trainer, xs, ys, config.data.batch_size,
+                                         steps=steps)
+
+
+def interleaved_images_per_second(configs, x, y, *, steps, rounds):
+    """Training images/s of each trainer of `configs` ({name: config}), each on a
+    fresh classifier, timed in interleaved rounds as benchmarks/advnet_hvp.py times
+    its modes: every trainer is built and traced first, then each round times
+    `steps` warm steps of every trainer in turn (`utils.timing.time_fit`, one
+    untimed step first, on the first min(len(x), batch x steps) images, cycled).
+    A change in the machine's load during the timing then hits every method in the
+    same round alike, and the median over rounds drops a round that one hit.
+
+    Returns {"images_per_second": {name: median over rounds}, "rounds": {name: [one
+    images/s per round]}, "steps": steps}.
+    """
+    import statistics
+
+    from tf_advnet.utils.timing import time_fit
+
+    if int(rounds) < 1:
+        raise ValueError(f"rounds must be a positive int, got {rounds!r}")
+    timed = {name: _timed_trainer(cfg, x, y, steps) + (cfg.data.batch_size,)
+             for name, cfg in configs.items()}
+    for trainer, xs, ys, bs in timed.values():
+        time_fit(trainer, xs, ys, batch_size=bs, steps=1)  # traces the train step
+    per_round = {name: [] for name in timed}
+    for _ in range(int(rounds)):
+        for name, (trainer, xs, ys, bs) in timed.items():
+            per_round[name].append(
+                time_fit(trainer, xs, ys, batch_size=bs, steps=steps)["images_per_second"])
+    return {"images_per_second": {n: statistics.median(v) for n, v in per_round.items()},
+            "rounds": per_round, "steps": int(steps)}
 
 
 HISTORY_CSV = "history.csv"

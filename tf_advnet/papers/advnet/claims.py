@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from tf_advnet.papers._study import above, at_least, make_claim, paper_values
+from tf_advnet.papers._study import above, at_least, make_claim, paper_values, timing_text
 from tf_advnet.papers.advnet.study import GR_ABLATION
 
 PAPER = paper_values(os.path.dirname(__file__))
@@ -75,7 +75,9 @@ def claims(results):
     out.append(make_claim(PAPER, "fd_hvp_cheaper",
                           ours=None if not (fd and db) else
                           f"{fd / db:.2f}x (finite difference {fd:.0f}, double "
-                          f"back-propagation {db:.0f} images/s, back to back)",
+                          f"back-propagation {db:.0f} images/s, "
+                          + timing_text(results.get("study", {}).get("hvp_timing_steps"),
+                                        results.get("study", {}).get("hvp_timing_rounds")) + ")",
                           margins=None if not (fd and db) else
                           {"FD / double-backprop images/s - 1": above(fd, db) / db}))
     return out

@@ -17,8 +17,8 @@ reused when its config matches):
   to A', B' and C'.
 
 With `hvp_timing_steps`, C's training step is timed with each Hessian-vector product
-of Eq. (8) (double back-propagation, "exact", and the finite difference of Eq. 9), back
-to back in one process (`hvp_step_throughput`).
+of Eq. (8) (double back-propagation, "exact", and the finite difference of Eq. 9), in
+interleaved rounds in one process (`hvp_step_throughput`).
 
 Evaluation (Tables 1-4, 6): clean accuracy, white-box FGS (Eq. 10, true label) and
 PGD (Eq. 11, one random start), and black-box FGS / PGD crafted on A', B' and C'
@@ -132,14 +132,14 @@ def _train(s, root, name, role, *, progress, argv, **kw):
 
 
 def hvp_step_throughput(s, x, y):
-    """C's training images/s with each Hessian-vector product of `HVP_TIMED`,
-    `s.hvp_timing_steps` warm steps each, back to back in one process
-    (`pipelines.train.step_images_per_second`)."""
-    from tf_advnet.pipelines.train import step_images_per_second
+    """C's training images/s with each Hessian-vector product of `HVP_TIMED`, timed
+    in `s.hvp_timing_rounds` interleaved rounds of `s.hvp_timing_steps` warm steps
+    (`pipelines.train.interleaved_images_per_second`)."""
+    from tf_advnet.pipelines.train import interleaved_images_per_second
 
-    return {hvp: step_images_per_second(model_config(s, "C", hvp=hvp), x, y,
-                                        steps=s.hvp_timing_steps)
-            for hvp in HVP_TIMED}
+    return interleaved_images_per_second(
+        {hvp: model_config(s, "C", hvp=hvp) for hvp in HVP_TIMED}, x, y,
+        steps=s.hvp_timing_steps, rounds=s.hvp_timing_rounds)
 
 
 # -------------------------------------------------------------------- evaluation
@@ -310,20 +310,21 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/advnet", result
     store = Store(os.path.join(root, "store"))
     gen_tab = generator_attack_table({r: models[r] for r in ROWS}, surrogates, x_test,
                                      y_test, x_train, y_train, s, store, progress=progress)
-    speed = {}
+    timing = {"images_per_second": {}, "rounds": {}}
     if s.hvp_timing_steps:
         progress("[advnet] timing C's training step with each Hessian-vector product")
         # Timed once per study config and data: a resumed run reports the timing of
         # the run that trained its models.
-        speed = store.entry("advnet_hvp_speed", study=dataclasses.asdict(s),
-                            data=(x_train, y_train)).json(
-            "speed.json", lambda: hvp_step_throughput(s, x_train, y_train))
+        timing = store.entry("advnet_hvp_timing", study=dataclasses.asdict(s),
+                             data=(x_train, y_train)).json(
+            "timing.json", lambda: hvp_step_throughput(s, x_train, y_train))
     c_gen = common.load_keras_model(os.path.join(root, DIR_OF["C"], "generator.keras"))
     ex = perturbation_examples(c_gen, x_test, y_test, s)
     results = {
         "study": dataclasses.asdict(s), "n_train": int(len(x_train)),
         "n_test": int(len(x_test)), "table": tab, "generator_attacks": gen_tab,
-        "hvp_images_per_second": speed,
+        "hvp_images_per_second": timing["images_per_second"],
+        "hvp_timing_rounds": timing["rounds"],
         "train": {k: {"model_path": v["model_path"], "test_clean_acc": v["test_clean_acc"],
                       "train_images_per_second": v["train_images_per_second"],
                       "epochs": v["config"]["train"]["epochs"],

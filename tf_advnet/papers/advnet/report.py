@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 from tf_advnet.eval.report import pct
-from tf_advnet.papers._study import claims_and_provenance, paper_values
+from tf_advnet.papers._study import claims_and_provenance, paper_values, timing_text
 from tf_advnet.papers.advnet.study import GR_ABLATION
 
 COLUMNS = ("clean", "fgs", "pgd", "fgs(A')", "pgd(A')", "fgs(B')", "pgd(B')", "fgs(C')",
@@ -159,8 +159,8 @@ def render(results, out_dir, claims, examples=None):
                   f"{v['train_images_per_second']:.0f} | {v['seconds_this_invocation']:.0f} |")
     speed = results.get("hvp_images_per_second")
     if speed:
-        md += ["", f"C's training step with each Hessian-vector product of Eq. (8), "
-               f"{s['hvp_timing_steps']} warm steps each, timed back to back: "
+        md += ["", "C's training step with each Hessian-vector product of Eq. (8), "
+               + timing_text(s["hvp_timing_steps"], s.get("hvp_timing_rounds")) + ": "
                + ", ".join(f"{HVP_LABELS[k]} {v:.0f} images/s" for k, v in speed.items())
                + "."]
     md += claims_and_provenance(claims, results)

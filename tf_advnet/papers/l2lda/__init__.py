@@ -25,6 +25,14 @@ def settings(preset_name="cpu", dataset=None, overrides=None):
     return {"study": dataclasses.asdict(study(preset_name, dataset, overrides))}
 
 
+def setting_defaults():
+    """The settings a results JSON ran at where it predates their field."""
+    from tf_advnet.papers._study import study_defaults
+    from tf_advnet.papers.l2lda.study import Study
+
+    return study_defaults(Study)
+
+
 def claims_of(results, results_file=None):
     from tf_advnet.papers.l2lda.claims import claims as claims_
 

@@ -6,10 +6,11 @@ import os
 
 import numpy as np
 
-from tf_advnet.papers._study import above, make_claim, paper_values, supports, worst
+from tf_advnet.papers._study import (above, make_claim, paper_values, supports,
+                                     timing_text, worst)
 
 PAPER = paper_values(os.path.dirname(__file__))
-# Back-to-back timings on a shared CPU move by several percent from run to run.
+# Step timings on a shared CPU move by several percent from run to run.
 FASTER = 1.1
 
 
@@ -95,7 +96,7 @@ def claims(results):
         PAPER, "trains_faster_than_pgd_at",
         ours=None if not (pgn_ips and pgd_ips) else
         f"{pgn_ips / pgd_ips:.2f}x (" + ", ".join(f"{m} {v:.0f}" for m, v in speed.items())
-        + " images/s, back to back)",
+        + f" images/s, {timing_text(s.get('timing_steps', 10), s.get('timing_rounds'))})",
         margins=None if not (pgn_ips and pgd_ips) else
         {"PGN / PGD-AT images/s - 1.1": above(pgn_ips, FASTER * pgd_ips) / pgd_ips}))
     fgm = {f"FGM on {clf}": attack_gaps(res["pgn"], res["fgm"])

@@ -277,15 +277,17 @@ def _point(fn, x, x_adv, y, s, **key):
     return {**key, "mean_l2": float(l2.mean()), "acc": acc}
 
 
-def step_throughput(s, x, y, *, steps=10):
+def step_throughput(s, x, y):
     """Training images/s of each method's trainer (at the middle of its grid), timed
-    back to back in one process (`pipelines.train.step_images_per_second`)."""
-    from tf_advnet.pipelines.train import step_images_per_second
+    in `s.timing_rounds` interleaved rounds of `s.timing_steps` steps
+    (`pipelines.train.interleaved_images_per_second`)."""
+    from tf_advnet.pipelines.train import interleaved_images_per_second
 
-    return {method: step_images_per_second(
-                model_config(s, method, grid[len(grid) // 2]), x, y, steps=steps)
-            for method, grid in (("standard", (None,)), ("fgm_at", s.eps_grid),
-                                 ("pgd_at", s.eps_grid), ("pgn", s.c_l_grid))}
+    return interleaved_images_per_second(
+        {method: model_config(s, method, grid[len(grid) // 2])
+         for method, grid in (("standard", (None,)), ("fgm_at", s.eps_grid),
+                              ("pgd_at", s.eps_grid), ("pgn", s.c_l_grid))},
+        x, y, steps=s.timing_steps, rounds=s.timing_rounds)
 
 
 # ---------------------------------------------------------------------- driver
@@ -390,13 +392,14 @@ def reproduce(preset_name="cpu", dataset=None, *, work_dir="runs/pgn", results_d
     progress("[pgn] timing a training step of each method")
     # Timed once per study config and data: a resumed or repeated run reports the
     # timing of the run that trained it, as it reports that run's models.
-    speed = store.entry("pgn_speed", study=dataclasses.asdict(s),
-                        data=(x_train, y_train)).json(
-        "speed.json", lambda: step_throughput(s, x_train, y_train))
+    timing = store.entry("pgn_step_timing", study=dataclasses.asdict(s),
+                         data=(x_train, y_train)).json(
+        "timing.json", lambda: step_throughput(s, x_train, y_train))
     results = {"study": dataclasses.asdict(s), "n_train": int(len(x_train)),
                "n_test": int(len(x_test)), "models": models,
                "matching": {"target_acc": target, "chosen": chosen},
                "table2": table2, "fig2": fig2, "fig3": fig3,
-               "black_box_source": bb_name, "speed": speed}
+               "black_box_source": bb_name, "speed": timing["images_per_second"],
+               "speed_rounds": timing["rounds"]}
     results["provenance"] = prov.finish()
     return finish(study_module, results, results_dir)
