@@ -291,9 +291,10 @@ def _timed_trainer(config, x, y, steps):
 def step_images_per_second(config, x, y, *, steps):
     """Training images/s of `config`'s trainer on a fresh classifier: `steps` warm
     steps (after one that traces) on the first min(len(x), batch x steps) images,
-    cycled (`common.warm_images_per_second`). Studies time their methods back to
-    back with it, so a cost comparison does not depend on what else the machine ran
-    during each training."""
+    cycled (`common.warm_images_per_second`). BAT times its models back to back with
+    it, so a cost comparison does not depend on what else the machine ran during
+    each training; `interleaved_images_per_second` also spreads the load of the
+    timing itself over every method."""
     trainer, xs, ys = _timed_trainer(config, x, y, steps)
     return common.warm_images_per_second(trainer, xs, ys, config.data.batch_size,
                                          steps=steps)
